@@ -1,0 +1,54 @@
+/**
+ * Xenops errors. An error value is a variant in its xenopsd wire form (API.md §6): a bare tag
+ * (`"Domain_not_built"`) or `[tag, payload]`. It travels unchanged through tasks, the log and the
+ * bus; only the gateway's seed encoder rewrites it (§6.4).
+ */
+export type ErrorValue = string | [string, unknown];
+
+export class XenopsError extends Error {
+  override readonly name = 'XenopsError';
+  constructor(readonly value: ErrorValue) {
+    super(describeError(value));
+  }
+  get tag(): string {
+    return typeof this.value === 'string' ? this.value : this.value[0];
+  }
+}
+
+export function describeError(v: ErrorValue): string {
+  if (typeof v === 'string') return v;
+  const [tag, payload] = v;
+  if (tag === 'Bad_power_state' && Array.isArray(payload)) {
+    return `Bad_power_state: VM is ${String(payload[0])}, expected ${String(payload[1])}`;
+  }
+  if (typeof payload === 'string') return `${tag}: ${payload}`;
+  return `${tag}: ${JSON.stringify(payload)}`;
+}
+
+export type PowerState = 'Running' | 'Halted' | 'Suspended' | 'Paused';
+
+export const Errors = {
+  internal: (msg: string) => new XenopsError(['Internal_error', msg]),
+  unimplemented: (name: string) => new XenopsError(['Unimplemented', name]),
+  doesNotExist: (kind: string, key: string) => new XenopsError(['Does_not_exist', [kind, key]]),
+  vmDoesNotExist: (vm: string) => new XenopsError(['Does_not_exist', ['VM', `${vm}/config`]]),
+  domainDoesNotExist: (vm: string) => new XenopsError(['Does_not_exist', ['domain', vm]]),
+  taskDoesNotExist: (id: string) => new XenopsError(['Does_not_exist', ['task', id]]),
+  alreadyExists: (kind: string, key: string) => new XenopsError(['Already_exists', [kind, key]]),
+  badPowerState: (actual: PowerState, expected: PowerState) =>
+    new XenopsError(['Bad_power_state', [actual, expected]]),
+  domainNotBuilt: () => new XenopsError('Domain_not_built'),
+  invalidVcpus: (max: number) => new XenopsError(['Invalid_vcpus', max]),
+  cancelled: (taskId: string) => new XenopsError(['Cancelled', taskId]),
+  failedToAcknowledgeShutdown: () => new XenopsError('Failed_to_acknowledge_shutdown_request'),
+  failedToShutdown: (vm: string, timeout: number) => new XenopsError(['Failed_to_shutdown', [vm, timeout]]),
+  interruptedByRestart: () => new XenopsError(['Internal_error', 'Interrupted by service restart']),
+  timedOutWaitingOnTask: (id: string) => new XenopsError(['Internal_error', `Timed out while waiting on task ${id}`]),
+} as const;
+
+/** Any thrown value as a xenops error value; unknown exceptions become Internal_error. */
+export function toErrorValue(e: unknown): ErrorValue {
+  if (e instanceof XenopsError) return e.value;
+  if (e instanceof Error) return ['Internal_error', e.message];
+  return ['Internal_error', String(e)];
+}

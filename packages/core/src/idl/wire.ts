@@ -1,0 +1,72 @@
+/**
+ * The codec-neutral value tree that sits between the wire formats (XML-RPC, JSON) and the IDL.
+ *
+ * Decoding: XML-RPC and JSON parsers produce `WireIn` (plain JS values; structs are objects with a
+ * null prototype so keys such as `__proto__` are data). The IDL decoders are lenient over it.
+ *
+ * Encoding: the IDL produces `WireOut`, which keeps what JSON cannot say on its own:
+ * a float that happens to be integral (`RpcDouble`, so XML-RPC emits `<double>`) and struct key
+ * order for keys that look like integers (`WireStruct`, a Map).
+ */
+export type WireIn = string | number | boolean | null | WireIn[] | { [key: string]: WireIn };
+
+export class RpcDouble {
+  constructor(readonly value: number) {}
+  toJSON(): number {
+    return this.value;
+  }
+}
+
+export type WireStruct = Map<string, WireOut>;
+export type WireOut = string | number | boolean | null | RpcDouble | WireOut[] | WireStruct;
+
+export function isWireStruct(v: unknown): v is WireStruct {
+  return v instanceof Map;
+}
+
+/** A struct literal in key order. */
+export function struct(entries: Iterable<readonly [string, WireOut]>): WireStruct {
+  return new Map(entries);
+}
+
+export function isWireObject(v: unknown): v is { [key: string]: WireIn } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Map) && !(v instanceof RpcDouble);
+}
+
+/** Serialises a WireOut as compact JSON text (what `JSON.stringify` prints, but key order kept). */
+export function wireToJson(v: WireOut): string {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      return Number.isFinite(v) ? String(v) : 'null';
+    case 'boolean':
+      return v ? 'true' : 'false';
+  }
+  if (v instanceof RpcDouble) return Number.isFinite(v.value) ? String(v.value) : 'null';
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) out += (i ? ',' : '') + wireToJson(v[i]!);
+    return out + ']';
+  }
+  let out = '{';
+  let first = true;
+  for (const [k, x] of v) {
+    out += (first ? '' : ',') + JSON.stringify(k) + ':' + wireToJson(x);
+    first = false;
+  }
+  return out + '}';
+}
+
+/** Parses JSON text into WireIn with null-prototype objects (so `__proto__` is an ordinary key). */
+export function parseJsonWire(text: string): WireIn {
+  return JSON.parse(text, (_key, value: unknown) => {
+    if (isWireObject(value) && Object.getPrototypeOf(value) !== null) {
+      const o = Object.create(null) as { [key: string]: WireIn };
+      for (const k of Object.keys(value)) o[k] = value[k] as WireIn;
+      return o;
+    }
+    return value;
+  }) as WireIn;
+}

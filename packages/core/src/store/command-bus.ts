@@ -1,0 +1,29 @@
+import type { Subscription } from './event-log.js';
+
+/**
+ * Request/reply between gateways and host agents. An address is a host id; exactly one server
+ * handles each request (NATS: a queue group on the address's subject).
+ */
+export interface CommandBus {
+  serve(address: string, handler: (request: Uint8Array) => Promise<Uint8Array>): Promise<Subscription>;
+  /** Throws NoResponderError when nothing serves `address`, BusTimeoutError after `timeoutMs`. */
+  request(address: string, data: Uint8Array, options?: { timeoutMs?: number }): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export class NoResponderError extends Error {
+  override readonly name = 'NoResponderError';
+  constructor(readonly address: string) {
+    super(`no agent serves ${address}`);
+  }
+}
+
+export class BusTimeoutError extends Error {
+  override readonly name = 'BusTimeoutError';
+  constructor(
+    readonly address: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`request to ${address} timed out after ${timeoutMs} ms`);
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The append-only event log: one totally ordered sequence of messages, each belonging to one
+ * stream (an aggregate such as `vm/<id>`). A message is one decision: all the events it holds
+ * share its seq.
+ *
+ * Implementations: embedded (SQLite, `embedded/`) and NATS JetStream (`nats/`). Both pass the
+ * contract suite in `store/contract.test-suite.ts`.
+ */
+
+export interface AppendRequest {
+  /** Aggregate stream key, any non-empty string (implementations escape it as needed). */
+  readonly stream: string;
+  /** The encoded message. */
+  readonly data: Uint8Array;
+  /**
+   * Optimistic concurrency: the seq of the last message of `stream` the writer knows of
+   * (0 = the stream must be empty). Omitted: no check.
+   */
+  readonly expectedLastSeq?: number;
+  /**
+   * Idempotency key. Appending again with the same id (e.g. retrying a timed-out append) stores
+   * nothing new and returns the original seq. Ids are remembered for at least two minutes.
+   */
+  readonly messageId?: string;
+}
+
+export interface StoredMessage {
+  readonly seq: number;
+  readonly stream: string;
+  readonly data: Uint8Array;
+}
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+export interface EventLog {
+  /** Appends one message; resolves with its seq once it is durable. */
+  append(req: AppendRequest): Promise<number>;
+  /** Seq of the newest message, 0 when the log is empty. */
+  head(): Promise<number>;
+  /** Seq of the newest message of `stream`, 0 when it has none. */
+  lastSeqOf(stream: string): Promise<number>;
+  /** Every message with `afterSeq < seq <= toSeq` (toSeq defaults to the head at call time), ascending. */
+  read(afterSeq: number, toSeq?: number): AsyncIterable<StoredMessage>;
+  /** The messages of one stream with seq > afterSeq, ascending. */
+  readStream(stream: string, afterSeq?: number): AsyncIterable<StoredMessage>;
+  /**
+   * Delivers every message with seq > afterSeq, in order and without gaps: first the stored ones,
+   * then new ones as they are appended (by any process sharing the log). The handler is awaited
+   * before the next message is delivered.
+   */
+  tail(afterSeq: number, handler: (m: StoredMessage) => void | Promise<void>): Subscription;
+  close(): Promise<void>;
+}
+
+/** The expected last seq of a stream did not match: someone else wrote to it. */
+export class ConcurrencyError extends Error {
+  override readonly name = 'ConcurrencyError';
+  constructor(
+    readonly stream: string,
+    readonly expectedLastSeq: number,
+  ) {
+    super(`concurrent write to stream ${stream}: expected last seq ${expectedLastSeq}`);
+  }
+}
+
+/** The store cannot be reached or refused the operation for a reason other than concurrency. */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
