@@ -43,6 +43,7 @@ export const Errors = {
   failedToAcknowledgeShutdown: () => new XenopsError('Failed_to_acknowledge_shutdown_request'),
   failedToShutdown: (vm: string, timeout: number) => new XenopsError(['Failed_to_shutdown', [vm, timeout]]),
   interruptedByRestart: () => new XenopsError(['Internal_error', 'Interrupted by service restart']),
+  fromValue: (value: ErrorValue) => new XenopsError(value),
   timedOutWaitingOnTask: (id: string) => new XenopsError(['Internal_error', `Timed out while waiting on task ${id}`]),
 } as const;
 

@@ -27,3 +27,17 @@ export class BusTimeoutError extends Error {
     super(`request to ${address} timed out after ${timeoutMs} ms`);
   }
 }
+
+/** The server's handler threw: the requester gets the handler's message. */
+export class BusRemoteError extends Error {
+  override readonly name = 'BusRemoteError';
+  constructor(
+    readonly address: string,
+    readonly remoteMessage: string,
+  ) {
+    super(`handler for ${address} failed: ${remoteMessage}`);
+  }
+}
+
+/** Default request timeout of both bus implementations. */
+export const DEFAULT_BUS_TIMEOUT_MS = 10_000;

@@ -1,0 +1,194 @@
+import {
+  decodeBatch,
+  decodeCommand,
+  emptyVm,
+
+  encodeReply,
+  Errors,
+  evolveVm,
+  Streams,
+  toErrorValue,
+  type CommandReply,
+  type CommandRequest,
+  type PendingEvent,
+  type Stores,
+  type Subscription,
+  type VmAggregate,
+} from '@xenops/core';
+import pLimit from 'p-limit';
+import type { Backend } from '../backend/backend.js';
+import { DomidAllocator } from '../backend/simulator/domids.js';
+import { SimulatorBackend } from '../backend/simulator/simulator.js';
+import { VmActor } from '../vm/vm-actor.js';
+
+export interface HostAgentOptions {
+  readonly stores: Stores;
+  readonly hostId: string;
+  /** Operations running at once on this host (API.md §7.2); default 16. */
+  readonly poolSize?: number;
+  readonly logger?: (line: string) => void;
+  readonly now?: () => number;
+}
+
+const VM_STREAM_PREFIX = 'vm/';
+
+/**
+ * The host agent: owns the VM actors of one host, serves their commands on the bus, and on start
+ * restores them from the log, failing the tasks a previous process left executing (§7.1).
+ */
+export class HostAgent {
+  private readonly actors = new Map<string, Promise<VmActor>>();
+  private readonly workers: ReturnType<typeof pLimit>;
+  private readonly domids = new DomidAllocator();
+  private readonly backend: Backend;
+  private readonly logger: (line: string) => void;
+  private readonly now: () => number;
+  private subscription?: Subscription;
+  private closing = false;
+
+  private constructor(private readonly opts: HostAgentOptions) {
+    this.workers = pLimit(opts.poolSize ?? 16);
+    this.logger = opts.logger ?? (() => {});
+    this.now = opts.now ?? Date.now;
+    this.backend = new SimulatorBackend(opts.hostId, this.domids, this.now);
+  }
+
+  get hostId(): string {
+    return this.opts.hostId;
+  }
+
+  static async start(opts: HostAgentOptions): Promise<HostAgent> {
+    const agent = new HostAgent(opts);
+    await agent.recover();
+    agent.subscription = await opts.stores.bus.serve(opts.hostId, (data) => agent.handle(data));
+    agent.logger(`agent ${opts.hostId}: serving commands`);
+    return agent;
+  }
+
+  /** Changes the number of worker slots (HOST.set_worker_pool_size). */
+  setPoolSize(size: number): void {
+    this.workers.concurrency = size;
+  }
+
+  /** Stops taking commands, lets running operations finish (or fails them after the timeout). */
+  async close(drainTimeoutMs = 10_000): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    await this.subscription?.close();
+    const actors = await Promise.allSettled([...this.actors.values()]);
+    const drained = await Promise.all(
+      actors.map(async (a) => (a.status === 'fulfilled' ? a.value.drain(drainTimeoutMs) : true)),
+    );
+    const aborted = drained.filter((ok) => !ok).length;
+    for (const a of actors) if (a.status === 'fulfilled') a.value.stop();
+    this.logger(`agent ${this.hostId}: stopped (${aborted} operation(s) aborted at the drain timeout)`);
+  }
+
+  private async handle(data: Uint8Array): Promise<Uint8Array> {
+    let request: CommandRequest;
+    try {
+      request = decodeCommand(data);
+    } catch (e) {
+      return encodeReply({ ok: false, seq: 0, error: ['Internal_error', (e as Error).message] });
+    }
+    return encodeReply(await this.execute(request));
+  }
+
+  /** Runs a command on its VM's actor, reloading the actor when another writer got there first. */
+  async execute(request: CommandRequest): Promise<CommandReply> {
+    if (this.closing) return { ok: false, seq: 0, error: ['Internal_error', `agent ${this.hostId} is shutting down`] };
+    const vmId = request.command.type === 'AddVm' ? request.command.config.id : request.command.vmId;
+    for (let attempt = 1; ; attempt++) {
+      const actor = await this.actorFor(vmId);
+      try {
+        return await actor.handle(request);
+      } catch (e) {
+        if (actor.stalled && attempt < 3) {
+          this.evict(vmId, actor);
+          continue;
+        }
+        this.logger(`agent ${this.hostId}: command ${request.command.type} on vm ${vmId} failed: ${(e as Error).message}`);
+        return { ok: false, seq: 0, error: toErrorValue(e) };
+      }
+    }
+  }
+
+  private actorFor(vmId: string, restored?: VmAggregate): Promise<VmActor> {
+    let actor = this.actors.get(vmId);
+    if (!actor) {
+      actor = this.restore(vmId, restored);
+      this.actors.set(vmId, actor);
+      actor.catch(() => this.actors.delete(vmId));
+    }
+    return actor;
+  }
+
+  private evict(vmId: string, actor: VmActor): void {
+    actor.stop();
+    this.actors.delete(vmId);
+  }
+
+  /** Folds the VM's stream, fails a task this host left executing, and starts the actor. */
+  private async restore(vmId: string, known?: VmAggregate): Promise<VmActor> {
+    let vm = known ?? emptyVm(vmId);
+    if (!known) {
+      for await (const m of this.opts.stores.log.readStream(Streams.vm(vmId))) {
+        for (const event of decodeBatch(m.seq, m.data)) vm = evolveVm(vm, event);
+      }
+    }
+    const actor = new VmActor(vm, {
+      hostId: this.hostId,
+      log: this.opts.stores.log,
+      backend: this.backend,
+      workers: this.workers,
+      now: this.now,
+      logger: this.logger,
+    });
+    const interrupted = vm.running;
+    if (interrupted && interrupted.host === this.hostId) {
+      const audit = { dbg: interrupted.dbg, timeMs: this.now(), host: this.hostId, actor: `host/${this.hostId}` };
+      const events: PendingEvent[] = [
+        { audit, body: { type: 'TaskFailed', taskId: interrupted.taskId, error: Errors.interruptedByRestart().value, cancelPointsSeen: 0, duration: 0 } },
+        ...(interrupted.operation.autoDestroy ? [{ audit, body: { type: 'TaskDestroyed' as const, taskId: interrupted.taskId } }] : []),
+        {
+          audit: { ...audit, dbg: 'internal:check_state' },
+          body: {
+            type: 'TaskCreated',
+            vmId,
+            operation: { kind: 'VM.check_state', reason: 'interrupted by service restart', autoDestroy: true },
+            host: this.hostId,
+            ctimeMs: this.now(),
+          },
+        },
+      ];
+      await actor.append(events);
+      this.logger(`agent ${this.hostId}: vm ${vmId}: task ${interrupted.taskId} failed: interrupted by service restart`);
+    }
+    return actor;
+  }
+
+  /** Reads the whole log once: domids in use on this host, and VMs with work left for this host. */
+  private async recover(): Promise<void> {
+    const vms = new Map<string, VmAggregate>();
+    let messages = 0;
+    for await (const m of this.opts.stores.log.read(0)) {
+      messages++;
+      if (!m.stream.startsWith(VM_STREAM_PREFIX)) continue;
+      const vmId = m.stream.slice(VM_STREAM_PREFIX.length);
+      let vm = vms.get(vmId) ?? emptyVm(vmId);
+      for (const event of decodeBatch(m.seq, m.data)) {
+        if (event.body.type === 'DomainCreated' && event.body.host === this.hostId) this.domids.observe(event.body.domid);
+        vm = evolveVm(vm, event);
+      }
+      vms.set(vmId, vm);
+    }
+    let resumed = 0;
+    for (const vm of vms.values()) {
+      const mine = (vm.running?.host ?? vm.queue[0]?.host) === this.hostId;
+      if (!mine) continue;
+      resumed++;
+      await this.actorFor(vm.id, vm);
+    }
+    this.logger(`agent ${this.hostId}: recovered ${vms.size} VM(s) from ${messages} log message(s); ${resumed} with unfinished work`);
+  }
+}

@@ -1,0 +1,21 @@
+import type { EventBody, VmAggregate } from '@xenops/core';
+import type { Atom } from '../operations/atom.js';
+
+/** What a backend needs to perform one atom. */
+export interface AtomContext {
+  /** The VM as the log knows it right before the atom. */
+  readonly vm: VmAggregate;
+  /** Aborted when the task is cancelled; waits end at once. */
+  readonly signal: AbortSignal;
+  /** Called when a wait begins: a cancellation point (§7.1). Throws when the task is cancelled. */
+  readonly cancelPoint: () => void;
+}
+
+/**
+ * A hypervisor backend. It performs atoms and reports what happened as events (facts); it never
+ * writes the log itself. The agent appends the facts and folds them into the VM's state.
+ */
+export interface Backend {
+  readonly name: string;
+  perform(atom: Atom, ctx: AtomContext): Promise<EventBody[]>;
+}

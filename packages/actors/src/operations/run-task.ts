@@ -1,0 +1,108 @@
+import { Errors, toErrorValue, XenopsError, type Audit, type EventBody, type PendingEvent, type QueuedTask, type VmAggregate } from '@xenops/core';
+import type { Backend } from '../backend/backend.js';
+import { atomWeight, describeAtom } from './atom.js';
+import { isGuestShutdownFailure, planOperation } from './plan.js';
+
+/** The VM actor as seen by a running task: its current state and its serialized log writer. */
+export interface TaskHost {
+  readonly hostId: string;
+  readonly vm: VmAggregate;
+  append(events: readonly PendingEvent[]): Promise<number>;
+}
+
+export interface RunTaskOptions {
+  readonly host: TaskHost;
+  readonly backend: Backend;
+  /** Aborted by Task.cancel. */
+  readonly signal: AbortSignal;
+  readonly now?: () => number;
+}
+
+/**
+ * Executes one task: records its start, expands the operation into atoms, performs them one by
+ * one with a cancellation point before each, records progress after each, and ends the task.
+ * Never throws for operation failures: they end the task `Failed`. Throws only when the log
+ * cannot be written (the agent then reloads the actor).
+ */
+export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<void> {
+  const { host, backend, signal } = opts;
+  const now = opts.now ?? Date.now;
+  const audit = (): Audit => ({ dbg: task.dbg, timeMs: now(), host: host.hostId, actor: `task/${task.taskId}` });
+  const ev = (body: EventBody): PendingEvent => ({ audit: audit(), body });
+  const startedMs = now();
+  const elapsed = () => (now() - startedMs) / 1000;
+  let cancelPointsSeen = 0;
+  let cancellable = true;
+  const ending = (body: EventBody): PendingEvent[] =>
+    task.operation.autoDestroy ? [ev(body), ev({ type: 'TaskDestroyed', taskId: task.taskId })] : [ev(body)];
+
+  const plan = planOperation(task.operation, host.vm);
+  if (!plan.ok) {
+    await host.append([
+      ev({ type: 'TaskStarted', taskId: task.taskId, startedMs }),
+      ...ending({ type: 'TaskFailed', taskId: task.taskId, error: plan.error.value, cancelPointsSeen, duration: 0 }),
+    ]);
+    return;
+  }
+  await host.append([ev({ type: 'TaskStarted', taskId: task.taskId, startedMs })]);
+
+  const cancelPoint = () => {
+    cancelPointsSeen++;
+    if (cancellable && signal.aborted) throw Errors.cancelled(task.taskId);
+  };
+  const totalWeight = plan.atoms.reduce((sum, a) => sum + atomWeight(a), 0);
+  let doneWeight = 0;
+  try {
+    for (let i = 0; i < plan.atoms.length; i++) {
+      const atom = plan.atoms[i]!;
+      cancelPoint();
+      let facts: EventBody[];
+      try {
+        facts = await backend.perform(atom, { vm: host.vm, signal, cancelPoint });
+      } catch (e) {
+        const error = asXenopsError(e, task.taskId, signal);
+        const fallBack = atom.kind === 'VM_shutdown_domain' && task.operation.kind === 'VM.shutdown' && task.operation.fallbackToHard;
+        if (!(fallBack && isGuestShutdownFailure(error))) throw error;
+        facts = [];
+      }
+      doneWeight += atomWeight(atom);
+      const progress = totalWeight === 0 ? 1 : doneWeight / totalWeight;
+      const last = i === plan.atoms.length - 1;
+      const tail: PendingEvent[] = last
+        ? ending({ type: 'TaskCompleted', taskId: task.taskId, duration: elapsed(), resultJson: '', cancelPointsSeen })
+        : [ev({ type: 'TaskProgressed', taskId: task.taskId, progress, cancelPointsSeen, cancellable, atom: describeAtom(atom) })];
+      await host.append([...facts.map(ev), ...tail]);
+    }
+    if (plan.atoms.length === 0) {
+      await host.append(ending({ type: 'TaskCompleted', taskId: task.taskId, duration: elapsed(), resultJson: '', cancelPointsSeen }));
+    }
+  } catch (e) {
+    if (e instanceof LogWriteError) throw e.cause;
+    const error = asXenopsError(e, task.taskId, signal);
+    const events = ending({ type: 'TaskFailed', taskId: task.taskId, error: error.value, cancelPointsSeen, duration: elapsed() });
+    if (plan.onFailure === 'check') {
+      events.push({
+        audit: { ...audit(), dbg: 'internal:check_state', actor: `vm/${host.vm.id}` },
+        body: {
+          type: 'TaskCreated',
+          vmId: host.vm.id,
+          operation: { kind: 'VM.check_state', reason: `${task.operation.kind} failed`, autoDestroy: true },
+          host: host.hostId,
+          ctimeMs: now(),
+        },
+      });
+    }
+    await host.append(events);
+  }
+}
+
+/** Marks a failure to write the log, so it is not mistaken for an operation failure. */
+export class LogWriteError extends Error {
+  override readonly name = 'LogWriteError';
+}
+
+function asXenopsError(e: unknown, taskId: string, signal: AbortSignal): XenopsError {
+  if (e instanceof XenopsError) return e;
+  if (signal.aborted && e instanceof Error && e.name === 'AbortError') return Errors.cancelled(taskId);
+  return new XenopsError(toErrorValue(e));
+}

@@ -1,0 +1,172 @@
+import {
+  ConcurrencyError,
+  decodeBatch,
+  encodeBatch,
+  evolveVm,
+  Streams,
+  XenopsError,
+  type CommandReply,
+  type CommandRequest,
+  type EventLog,
+  type PendingEvent,
+  type VmAggregate,
+} from '@xenops/core';
+import pLimit from 'p-limit';
+import { createActor, fromPromise, type Actor } from 'xstate';
+import type { Backend } from '../backend/backend.js';
+import { LogWriteError, runTask, type TaskHost } from '../operations/run-task.js';
+import { decide } from './decide.js';
+import { vmMachine } from './vm-machine.js';
+
+export interface VmActorDeps {
+  readonly hostId: string;
+  readonly log: EventLog;
+  readonly backend: Backend;
+  /** Host-wide worker slots (API.md §7.2: pool_size operations at once per host). */
+  readonly workers: ReturnType<typeof pLimit>;
+  readonly now: () => number;
+  readonly logger: (line: string) => void;
+}
+
+/**
+ * One VM's actor: the XState machine that schedules its tasks, plus the single writer of its
+ * stream. Commands and task steps are serialized through `exclusive`, so every decision sees the
+ * state left by the previous one and appends with the right expected sequence.
+ */
+export class VmActor {
+  private vm: VmAggregate;
+  private readonly machine: Actor<typeof vmMachine>;
+  private chain: Promise<unknown> = Promise.resolve();
+  private running?: { readonly taskId: string; readonly abort: AbortController };
+  private idleWaiters: Array<() => void> = [];
+  /** Set when the log rejected a write: the agent must reload this VM. */
+  stalled = false;
+
+  constructor(
+    initial: VmAggregate,
+    private readonly deps: VmActorDeps,
+  ) {
+    this.vm = initial;
+    const machine = vmMachine.provide({
+      actors: { executeNextTask: fromPromise(() => this.executeNextTask()) },
+    });
+    this.machine = createActor(machine, { input: { vm: initial }, id: `vm/${initial.id}` });
+    this.machine.subscribe({
+      next: (snapshot) => {
+        if (snapshot.value === 'stalled') this.stalled = true;
+        if (snapshot.value !== 'executing') this.notifyIdle();
+      },
+      error: (e) => {
+        this.stalled = true;
+        deps.logger(`vm ${initial.id}: actor stopped: ${String(e)}`);
+      },
+    });
+    this.machine.start();
+  }
+
+  get id(): string {
+    return this.vm.id;
+  }
+
+  get state(): VmAggregate {
+    return this.vm;
+  }
+
+  get busy(): boolean {
+    return this.machine.getSnapshot().value === 'executing';
+  }
+
+  /** Decides a command against the current state and appends its events before replying. */
+  handle(request: CommandRequest): Promise<CommandReply> {
+    return this.exclusive(async () => {
+      const decision = decide(this.vm, request.command, { hostId: this.deps.hostId, nowMs: this.deps.now() });
+      if (decision instanceof XenopsError) return { ok: false, seq: this.vm.version, error: decision.value };
+      if (decision.events.length === 0) return { ok: true, seq: this.vm.version, value: decision.reply(this.vm.version) };
+      const audit = { dbg: request.dbg, timeMs: this.deps.now(), host: this.deps.hostId, actor: `vm/${this.vm.id}` };
+      const seq = await this.appendUnlocked(decision.events.map((body) => ({ audit, body })));
+      if (decision.abortRunning && this.running) this.running.abort.abort();
+      return { ok: true, seq, value: decision.reply(seq) };
+    });
+  }
+
+  /** Appends a batch as the VM's single writer and folds it into the state. */
+  append(events: readonly PendingEvent[]): Promise<number> {
+    return this.exclusive(() => this.appendUnlocked(events));
+  }
+
+  /** Stops starting queued tasks and waits for the running one (if any) to end. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.machine.send({ type: 'agent.draining' });
+    if (!this.busy) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<boolean>((resolve) => {
+      this.idleWaiters.push(() => resolve(true));
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const finished = await idle;
+    clearTimeout(timer);
+    if (!finished) this.running?.abort.abort();
+    return finished;
+  }
+
+  stop(): void {
+    this.machine.stop();
+  }
+
+  private async appendUnlocked(events: readonly PendingEvent[]): Promise<number> {
+    const stream = Streams.vm(this.vm.id);
+    const data = encodeBatch(events);
+    let seq: number;
+    try {
+      seq = await this.deps.log.append({ stream, data, expectedLastSeq: this.vm.version });
+    } catch (e) {
+      if (e instanceof ConcurrencyError) this.stalled = true;
+      throw new LogWriteError(`vm ${this.vm.id}: cannot append to the log: ${(e as Error).message}`, { cause: e });
+    }
+    // Fold exactly what the log now holds, so the actor and the projections can never disagree.
+    let vm = this.vm;
+    for (const event of decodeBatch(seq, data)) vm = evolveVm(vm, event);
+    this.vm = vm;
+    this.machine.send({ type: 'vm.changed', vm });
+    return seq;
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.chain.then(fn);
+    this.chain = result.catch(() => undefined);
+    return result;
+  }
+
+  private executeNextTask(): Promise<void> {
+    return this.deps.workers(async () => {
+      const task = this.vm.queue[0];
+      if (!task || this.vm.running) return;
+      const abort = new AbortController();
+      this.running = { taskId: task.taskId, abort };
+      try {
+        const actor = this;
+        const host: TaskHost = {
+          hostId: this.deps.hostId,
+          get vm() {
+            return actor.vm;
+          },
+          append: (events) => this.append(events),
+        };
+        await runTask(task, {
+          host,
+          backend: this.deps.backend,
+          signal: abort.signal,
+          now: this.deps.now,
+        });
+      } finally {
+        this.running = undefined;
+      }
+    });
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

@@ -1,0 +1,69 @@
+import type { VmAggregate } from '@xenops/core';
+import { assertEvent, assign, fromPromise, setup } from 'xstate';
+
+export interface VmMachineContext {
+  readonly vm: VmAggregate;
+  /** Set when the agent is shutting down: queued tasks stay queued for the next start. */
+  readonly draining: boolean;
+}
+
+export type VmMachineEvent =
+  /** The VM's state after an append (any writer: a command, a task, the agent's recovery). */
+  | { readonly type: 'vm.changed'; readonly vm: VmAggregate }
+  | { readonly type: 'agent.draining' };
+
+/**
+ * The VM's lifecycle as an XState machine. The power state lives in the folded log state; the
+ * machine decides *when* work runs: `idle` while nothing is queued, `executing` while the head
+ * of the queue runs (the invoked `executeNextTask` actor performs its atoms), one task at a time,
+ * in arrival order (FIFO, API.md §7.2).
+ *
+ * `executeNextTask` is provided by the VmActor, which owns the log writer and the backend.
+ */
+export const vmMachine = setup({
+  types: {
+    context: {} as VmMachineContext,
+    events: {} as VmMachineEvent,
+    input: {} as { vm: VmAggregate },
+  },
+  actors: {
+    executeNextTask: fromPromise<void, { vm: VmAggregate }>(async () => {
+      throw new Error('executeNextTask must be provided by the VM actor');
+    }),
+  },
+  guards: {
+    hasRunnableTask: ({ context }) => !context.draining && context.vm.running === undefined && context.vm.queue.length > 0,
+  },
+  actions: {
+    adoptState: assign({
+      vm: ({ event }) => {
+        assertEvent(event, 'vm.changed');
+        return event.vm;
+      },
+    }),
+    startDraining: assign({ draining: true }),
+  },
+}).createMachine({
+  id: 'vm',
+  context: ({ input }) => ({ vm: input.vm, draining: false }),
+  initial: 'idle',
+  on: {
+    'vm.changed': { actions: 'adoptState' },
+    'agent.draining': { actions: 'startDraining' },
+  },
+  states: {
+    idle: {
+      always: { guard: 'hasRunnableTask', target: 'executing' },
+    },
+    executing: {
+      invoke: {
+        src: 'executeNextTask',
+        input: ({ context }) => ({ vm: context.vm }),
+        onDone: { target: 'idle' },
+        onError: { target: 'stalled' },
+      },
+    },
+    /** The log could not be written: the agent reloads this VM from the log and retries. */
+    stalled: { type: 'final' },
+  },
+});

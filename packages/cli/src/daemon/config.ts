@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs';
+import { homedir, hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+export type Role = 'gateway' | 'agent' | 'all';
+
+/** Everything xenopsd needs to start, resolved from flags, environment and defaults (API.md §2.1). */
+export interface DaemonConfig {
+  readonly listen?: { readonly host: string; readonly port: number };
+  readonly socketPath?: string;
+  readonly socketMode: number;
+  readonly dataDir: string;
+  readonly hostId: string;
+  readonly nats?: {
+    readonly servers: string;
+    readonly prefix: string;
+    readonly credsFile?: string;
+    readonly nkeyFile?: string;
+    readonly tlsCaFile?: string;
+  };
+  readonly role: Role;
+  readonly tokenFile?: string;
+  readonly poolSize: number;
+}
+
+/** A command-line or configuration mistake: printed as one line with a hint, exit status 2. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export const USAGE = `Usage: xenopsd [options]
+
+Runs the xenops service: the gateway (XML-RPC / JSON-RPC over HTTP and a Unix socket) and the
+host agent with the simulator backend. Without --nats everything runs in this process with a
+durable embedded log in --data-dir; with --nats the log, snapshots and commands live in NATS
+JetStream and --role splits gateway and agent into separate processes.
+
+Options:
+  --listen HOST:PORT    TCP address (env XENOPS_LISTEN; default 127.0.0.1:8440; "off" disables TCP)
+  --socket PATH         Unix socket (default <data-dir>/xenopsd.sock; "off" disables it)
+  --socket-mode MODE    octal file mode of the socket (default 0600)
+  --data-dir DIR        state directory (env XENOPS_DATA_DIR; default $XDG_STATE_HOME/xenops-ts)
+  --host-id ID          this host's id (default: the OS host name)
+  --token-file PATH     require "Authorization: Bearer <first line of PATH>" on TCP requests;
+                        mandatory when --listen is not a loopback address
+  --nats URL            use NATS JetStream at URL (env XENOPS_NATS_URL), e.g. nats://127.0.0.1:4222
+  --nats-prefix NAME    namespace of the NATS stream, KV bucket and subjects (default xenops)
+  --nats-creds FILE     NATS credentials file
+  --nats-nkey FILE      NATS nkey seed file
+  --nats-tls-ca FILE    CA certificate for a TLS NATS server
+  --role ROLE           gateway, agent or all (default all; gateway/agent need --nats)
+  --pool-size N         operations running at once on this host (default 16)
+  -h, --help            show this help
+  --version             print the version
+
+Examples:
+  xenopsd                                          # embedded, http://127.0.0.1:8440
+  xenopsd --listen 127.0.0.1:9000 --data-dir /tmp/x
+  xenopsd --nats nats://127.0.0.1:4222 --role agent --host-id host-a
+`;
+
+export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv): DaemonConfig | 'help' | 'version' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        listen: { type: 'string' },
+        socket: { type: 'string' },
+        'socket-mode': { type: 'string' },
+        'data-dir': { type: 'string' },
+        'host-id': { type: 'string' },
+        'token-file': { type: 'string' },
+        nats: { type: 'string' },
+        'nats-prefix': { type: 'string' },
+        'nats-creds': { type: 'string' },
+        'nats-nkey': { type: 'string' },
+        'nats-tls-ca': { type: 'string' },
+        role: { type: 'string' },
+        'pool-size': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    });
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+  if (v.version) return 'version';
+
+  const dataDir = resolve(v['data-dir'] ?? env.XENOPS_DATA_DIR ?? defaultDataDir(env));
+  const listenText = v.listen ?? env.XENOPS_LISTEN ?? '127.0.0.1:8440';
+  const socketText = v.socket ?? join(dataDir, 'xenopsd.sock');
+  const natsUrl = v.nats ?? env.XENOPS_NATS_URL;
+  const role = (v.role ?? 'all') as Role;
+  if (!['gateway', 'agent', 'all'].includes(role)) throw new ConfigError(`--role must be gateway, agent or all, not "${v.role}"`);
+  if (role !== 'all' && !natsUrl) throw new ConfigError(`--role ${role} needs --nats: without NATS the gateway and the agent share one process`);
+  const prefix = v['nats-prefix'] ?? 'xenops';
+  if (!/^[A-Za-z0-9_-]+$/.test(prefix)) throw new ConfigError(`--nats-prefix may contain only letters, digits, "_" and "-": "${prefix}"`);
+  const socketMode = parseMode(v['socket-mode'] ?? '0600');
+  const poolSize = parsePositiveInt('--pool-size', v['pool-size'] ?? '16');
+  const hostId = v['host-id'] ?? hostname();
+  if (hostId === '') throw new ConfigError('--host-id must not be empty');
+
+  return {
+    ...(listenText === 'off' ? {} : { listen: parseListen(listenText) }),
+    ...(socketText === 'off' ? {} : { socketPath: resolve(socketText) }),
+    socketMode,
+    dataDir,
+    hostId,
+    ...(natsUrl
+      ? {
+          nats: {
+            servers: natsUrl,
+            prefix,
+            ...(v['nats-creds'] ? { credsFile: v['nats-creds'] } : {}),
+            ...(v['nats-nkey'] ? { nkeyFile: v['nats-nkey'] } : {}),
+            ...(v['nats-tls-ca'] ? { tlsCaFile: v['nats-tls-ca'] } : {}),
+          },
+        }
+      : {}),
+    role,
+    ...(v['token-file'] ? { tokenFile: resolve(v['token-file']) } : {}),
+    poolSize,
+  };
+}
+
+function defaultDataDir(env: NodeJS.ProcessEnv): string {
+  const state = env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  return join(state, 'xenops-ts');
+}
+
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`--listen expects HOST:PORT (e.g. 127.0.0.1:8440), got "${text}"`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+function parseMode(text: string): number {
+  if (!/^0?[0-7]{3}$/.test(text)) throw new ConfigError(`--socket-mode expects an octal mode such as 0600, got "${text}"`);
+  return parseInt(text, 8);
+}
+
+function parsePositiveInt(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${flag} expects a whole number of at least 1, got "${text}"`);
+  return n;
+}
+
+/** The token is the file's first line; an unreadable or empty file is a configuration error. */
+export function readToken(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read --token-file ${path}: ${(e as Error).message}`);
+  }
+  const token = text.split(/\r?\n/, 1)[0]!.trim();
+  if (!token) throw new ConfigError(`--token-file ${path} is empty: put the token on its first line`);
+  return token;
+}

@@ -1,0 +1,71 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { HostAgent } from '@xenops/actors';
+import { openEmbeddedStores, openNatsStores, type Stores } from '@xenops/core';
+import { Gateway, isLoopbackAddress } from '@xenops/gateway';
+import { ConfigError, readToken, type DaemonConfig } from './config.js';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface Daemon {
+  readonly gateway?: Gateway;
+  readonly agent?: HostAgent;
+  /** Graceful stop: no new requests, in-flight work finished (or failed at the drain timeout), stores flushed and closed. */
+  close(): Promise<void>;
+}
+
+/** Starts the parts of xenopsd that the configuration asks for. */
+export async function startDaemon(config: DaemonConfig, log: (line: string) => void, onShutdownRequest: () => void): Promise<Daemon> {
+  const token = config.tokenFile ? readToken(config.tokenFile) : undefined;
+  const serveHttp = config.role !== 'agent';
+  if (serveHttp && config.listen && !isLoopbackAddress(config.listen.host) && !token) {
+    throw new ConfigError(`refusing to listen on non-loopback address ${config.listen.host} without --token-file (requests would be unauthenticated)`);
+  }
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+
+  const stores: Stores = config.nats
+    ? await openNatsStores({
+        servers: config.nats.servers,
+        prefix: config.nats.prefix,
+        name: `xenopsd ${config.role} ${config.hostId}`,
+        ...(config.nats.credsFile ? { credsFile: config.nats.credsFile } : {}),
+        ...(config.nats.nkeyFile ? { nkeyFile: config.nats.nkeyFile } : {}),
+        ...(config.nats.tlsCaFile ? { tlsCaFile: config.nats.tlsCaFile } : {}),
+      })
+    : await openEmbeddedStores({ dataDir: config.dataDir });
+  log(`store: ${stores.mode}${config.nats ? ` at ${config.nats.servers} (prefix ${config.nats.prefix})` : ` in ${config.dataDir}`}`);
+
+  let agent: HostAgent | undefined;
+  let gateway: Gateway | undefined;
+  try {
+    if (config.role !== 'gateway') {
+      agent = await HostAgent.start({ stores, hostId: config.hostId, poolSize: config.poolSize, logger: log });
+    }
+    if (serveHttp) {
+      gateway = await Gateway.start({
+        stores,
+        hostId: config.hostId,
+        version: VERSION,
+        ...(config.listen ? { listen: config.listen } : {}),
+        ...(config.socketPath ? { socketPath: config.socketPath } : {}),
+        socketMode: config.socketMode,
+        ...(token ? { token } : {}),
+        logger: log,
+        onShutdownRequest,
+      });
+    }
+  } catch (e) {
+    await agent?.close(0).catch(() => {});
+    await stores.close().catch(() => {});
+    throw e;
+  }
+
+  return {
+    ...(gateway ? { gateway } : {}),
+    ...(agent ? { agent } : {}),
+    async close() {
+      await gateway?.close();
+      await agent?.close();
+      await stores.close();
+    },
+  };
+}

@@ -1,0 +1,203 @@
+import { xenops } from '../../generated/xenops.js';
+import type { ErrorValue } from '../errors.js';
+import { VmT } from '../idl/index.js';
+import { parseJsonWire, wireToJson } from '../idl/wire.js';
+import { decodeOperation } from '../model/operation.js';
+import type { Audit } from './audit.js';
+import type { Console, DomainType, EventBody, GuestMode, LogEvent, ShutdownReason } from './event.js';
+
+const pb = xenops.v1;
+
+/** One decision as it is appended: events sharing one seq. */
+export interface PendingEvent {
+  readonly audit: Audit;
+  readonly body: EventBody;
+}
+
+export class EventDecodeError extends Error {
+  override readonly name = 'EventDecodeError';
+}
+
+export function encodeBatch(events: readonly PendingEvent[]): Uint8Array {
+  return pb.EventBatch.encode({ events: events.map(toProto) }).finish();
+}
+
+export function decodeBatch(seq: number, data: Uint8Array): LogEvent[] {
+  let batch: ReturnType<typeof pb.EventBatch.decode>;
+  try {
+    batch = pb.EventBatch.decode(data);
+  } catch (e) {
+    throw new EventDecodeError(`seq ${seq}: undecodable event batch: ${(e as Error).message}`);
+  }
+  const out: LogEvent[] = [];
+  for (const ev of batch.events) {
+    const body = fromProto(seq, ev as xenops.v1.Event);
+    if (body === undefined) continue; // an event type added by a later version: skip, never fail
+    out.push({ seq, audit: { dbg: ev.dbg ?? '', timeMs: Number(ev.timeMs ?? 0), host: ev.host ?? '', actor: ev.actor ?? '' }, body });
+  }
+  return out;
+}
+
+function toProto({ audit, body }: PendingEvent): xenops.v1.Event.$Properties {
+  const base = { dbg: audit.dbg, timeMs: audit.timeMs, host: audit.host, actor: audit.actor };
+  switch (body.type) {
+    case 'VmAdded':
+      return { ...base, vmAdded: { vmId: body.vmId, configJson: wireToJson(VmT.encode(body.config, 'internal')) } };
+    case 'VmRemoved':
+      return { ...base, vmRemoved: { vmId: body.vmId } };
+    case 'GuestModeChanged':
+      return { ...base, guestModeChanged: { vmId: body.vmId, mode: body.mode } };
+    case 'TaskCreated':
+      return {
+        ...base,
+        taskCreated: { vmId: body.vmId, operationJson: JSON.stringify(body.operation), host: body.host, ctimeMs: body.ctimeMs },
+      };
+    case 'TaskStarted':
+      return { ...base, taskStarted: { taskId: body.taskId, startedMs: body.startedMs } };
+    case 'TaskProgressed':
+      return { ...base, taskProgressed: { ...body } };
+    case 'TaskCompleted':
+      return { ...base, taskCompleted: { ...body } };
+    case 'TaskFailed':
+      return {
+        ...base,
+        taskFailed: { taskId: body.taskId, errorJson: JSON.stringify(body.error), cancelPointsSeen: body.cancelPointsSeen, duration: body.duration },
+      };
+    case 'TaskDestroyed':
+      return { ...base, taskDestroyed: { taskId: body.taskId } };
+    case 'TaskCancelRequested':
+      return { ...base, taskCancelRequested: { taskId: body.taskId } };
+    case 'DomainCreated':
+      return {
+        ...base,
+        domainCreated: {
+          ...body,
+          xsdata: body.xsdata.map(([key, value]) => ({ key, value })),
+          consoles: body.consoles.map((c) => ({ ...c })),
+        },
+      };
+    case 'DomainBuilt':
+      return { ...base, domainBuilt: { vmId: body.vmId } };
+    case 'DeviceModelCreated':
+      return { ...base, deviceModelCreated: { vmId: body.vmId } };
+    case 'DeviceModelDestroyed':
+      return { ...base, deviceModelDestroyed: { vmId: body.vmId } };
+    case 'DomainPaused':
+      return { ...base, domainPaused: { vmId: body.vmId } };
+    case 'DomainUnpaused':
+      return { ...base, domainUnpaused: { vmId: body.vmId } };
+    case 'DomainMarkedSurvivable':
+      return { ...base, domainMarkedSurvivable: { vmId: body.vmId } };
+    case 'DomainDestroyed':
+      return { ...base, domainDestroyed: { vmId: body.vmId } };
+    case 'DomainShutdownAcknowledged':
+      return { ...base, domainShutdownAcknowledged: { vmId: body.vmId, reason: body.reason } };
+  }
+}
+
+const str = (s: string | null | undefined) => s ?? '';
+const num = (n: number | null | undefined) => Number(n ?? 0);
+
+function fromProto(seq: number, ev: xenops.v1.Event): EventBody | undefined {
+  const fail = (what: string, e: unknown): never => {
+    throw new EventDecodeError(`seq ${seq}: ${what}: ${(e as Error).message ?? String(e)}`);
+  };
+  switch (ev.body) {
+    case 'vmAdded': {
+      const b = ev.vmAdded!;
+      let config;
+      try {
+        config = VmT.decode(parseJsonWire(str(b.configJson)), 'vm');
+      } catch (e) {
+        fail('VmAdded config', e);
+      }
+      return { type: 'VmAdded', vmId: str(b.vmId), config: config! };
+    }
+    case 'vmRemoved':
+      return { type: 'VmRemoved', vmId: str(ev.vmRemoved!.vmId) };
+    case 'guestModeChanged':
+      return { type: 'GuestModeChanged', vmId: str(ev.guestModeChanged!.vmId), mode: str(ev.guestModeChanged!.mode) as GuestMode };
+    case 'taskCreated': {
+      const b = ev.taskCreated!;
+      let operation;
+      try {
+        operation = decodeOperation(JSON.parse(str(b.operationJson)));
+      } catch (e) {
+        fail('TaskCreated operation', e);
+      }
+      return { type: 'TaskCreated', vmId: str(b.vmId), operation: operation!, host: str(b.host), ctimeMs: num(b.ctimeMs) };
+    }
+    case 'taskStarted':
+      return { type: 'TaskStarted', taskId: str(ev.taskStarted!.taskId), startedMs: num(ev.taskStarted!.startedMs) };
+    case 'taskProgressed': {
+      const b = ev.taskProgressed!;
+      return {
+        type: 'TaskProgressed',
+        taskId: str(b.taskId),
+        progress: num(b.progress),
+        cancelPointsSeen: num(b.cancelPointsSeen),
+        cancellable: b.cancellable ?? false,
+        atom: str(b.atom),
+      };
+    }
+    case 'taskCompleted': {
+      const b = ev.taskCompleted!;
+      return { type: 'TaskCompleted', taskId: str(b.taskId), duration: num(b.duration), resultJson: str(b.resultJson), cancelPointsSeen: num(b.cancelPointsSeen) };
+    }
+    case 'taskFailed': {
+      const b = ev.taskFailed!;
+      let error: ErrorValue;
+      try {
+        error = JSON.parse(str(b.errorJson)) as ErrorValue;
+      } catch (e) {
+        error = ['Internal_error', `undecodable error in log: ${(e as Error).message}`];
+      }
+      return { type: 'TaskFailed', taskId: str(b.taskId), error, cancelPointsSeen: num(b.cancelPointsSeen), duration: num(b.duration) };
+    }
+    case 'taskDestroyed':
+      return { type: 'TaskDestroyed', taskId: str(ev.taskDestroyed!.taskId) };
+    case 'taskCancelRequested':
+      return { type: 'TaskCancelRequested', taskId: str(ev.taskCancelRequested!.taskId) };
+    case 'domainCreated': {
+      const b = ev.domainCreated!;
+      return {
+        type: 'DomainCreated',
+        vmId: str(b.vmId),
+        domid: num(b.domid),
+        host: str(b.host),
+        startTime: num(b.startTime),
+        hvm: b.hvm ?? false,
+        domainType: (str(b.domainType) || 'Domain_undefined') as DomainType,
+        vcpus: num(b.vcpus),
+        memoryTarget: num(b.memoryTarget),
+        memoryLimit: num(b.memoryLimit),
+        shadowMultiplier: num(b.shadowMultiplier),
+        rtcTimeoffset: str(b.rtcTimeoffset),
+        xsdata: (b.xsdata ?? []).map((kv) => [str(kv.key), str(kv.value)] as const),
+        consoles: (b.consoles ?? []).map((c): Console => ({ protocol: str(c.protocol) as Console['protocol'], port: num(c.port), path: str(c.path) })),
+      };
+    }
+    case 'domainBuilt':
+      return { type: 'DomainBuilt', vmId: str(ev.domainBuilt!.vmId) };
+    case 'deviceModelCreated':
+      return { type: 'DeviceModelCreated', vmId: str(ev.deviceModelCreated!.vmId) };
+    case 'deviceModelDestroyed':
+      return { type: 'DeviceModelDestroyed', vmId: str(ev.deviceModelDestroyed!.vmId) };
+    case 'domainPaused':
+      return { type: 'DomainPaused', vmId: str(ev.domainPaused!.vmId) };
+    case 'domainUnpaused':
+      return { type: 'DomainUnpaused', vmId: str(ev.domainUnpaused!.vmId) };
+    case 'domainMarkedSurvivable':
+      return { type: 'DomainMarkedSurvivable', vmId: str(ev.domainMarkedSurvivable!.vmId) };
+    case 'domainDestroyed':
+      return { type: 'DomainDestroyed', vmId: str(ev.domainDestroyed!.vmId) };
+    case 'domainShutdownAcknowledged':
+      return {
+        type: 'DomainShutdownAcknowledged',
+        vmId: str(ev.domainShutdownAcknowledged!.vmId),
+        reason: str(ev.domainShutdownAcknowledged!.reason) as ShutdownReason,
+      };
+    default:
+      return undefined;
+  }
+}

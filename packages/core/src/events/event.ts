@@ -1,0 +1,89 @@
+import type { ErrorValue } from '../errors.js';
+import type { VmConfig } from '../idl/index.js';
+import type { Operation } from '../model/operation.js';
+import type { Audit } from './audit.js';
+
+/** Console of a simulated domain (Vm.state `consoles`). */
+export interface Console {
+  readonly protocol: 'Rfb' | 'Vt100';
+  readonly port: number;
+  readonly path: string;
+}
+
+export type DomainType = 'Domain_HVM' | 'Domain_PV' | 'Domain_PVinPVH' | 'Domain_PVH' | 'Domain_undefined';
+
+/** The facts of the log, in the past tense. Field names follow proto/xenops.proto. */
+export type EventBody =
+  | { readonly type: 'VmAdded'; readonly vmId: string; readonly config: VmConfig }
+  | { readonly type: 'VmRemoved'; readonly vmId: string }
+  | { readonly type: 'GuestModeChanged'; readonly vmId: string; readonly mode: GuestMode }
+  | { readonly type: 'TaskCreated'; readonly vmId: string; readonly operation: Operation; readonly host: string; readonly ctimeMs: number }
+  | { readonly type: 'TaskStarted'; readonly taskId: string; readonly startedMs: number }
+  | {
+      readonly type: 'TaskProgressed';
+      readonly taskId: string;
+      readonly progress: number;
+      readonly cancelPointsSeen: number;
+      readonly cancellable: boolean;
+      readonly atom: string;
+    }
+  | {
+      readonly type: 'TaskCompleted';
+      readonly taskId: string;
+      readonly duration: number;
+      /** JSON text of the result in the xenopsd encoding, '' for none. */
+      readonly resultJson: string;
+      readonly cancelPointsSeen: number;
+    }
+  | {
+      readonly type: 'TaskFailed';
+      readonly taskId: string;
+      readonly error: ErrorValue;
+      readonly cancelPointsSeen: number;
+      readonly duration: number;
+    }
+  | { readonly type: 'TaskDestroyed'; readonly taskId: string }
+  | { readonly type: 'TaskCancelRequested'; readonly taskId: string }
+  | {
+      readonly type: 'DomainCreated';
+      readonly vmId: string;
+      readonly domid: number;
+      readonly host: string;
+      readonly startTime: number;
+      readonly hvm: boolean;
+      readonly domainType: DomainType;
+      readonly vcpus: number;
+      readonly memoryTarget: number;
+      readonly memoryLimit: number;
+      readonly shadowMultiplier: number;
+      readonly rtcTimeoffset: string;
+      readonly xsdata: ReadonlyArray<readonly [string, string]>;
+      readonly consoles: readonly Console[];
+    }
+  | { readonly type: 'DomainBuilt'; readonly vmId: string }
+  | { readonly type: 'DeviceModelCreated'; readonly vmId: string }
+  | { readonly type: 'DeviceModelDestroyed'; readonly vmId: string }
+  | { readonly type: 'DomainPaused'; readonly vmId: string }
+  | { readonly type: 'DomainUnpaused'; readonly vmId: string }
+  | { readonly type: 'DomainMarkedSurvivable'; readonly vmId: string }
+  | { readonly type: 'DomainDestroyed'; readonly vmId: string }
+  | { readonly type: 'DomainShutdownAcknowledged'; readonly vmId: string; readonly reason: ShutdownReason };
+
+export type EventType = EventBody['type'];
+export type EventOf<T extends EventType> = Extract<EventBody, { type: T }>;
+
+export type GuestMode = 'normal' | 'ignore' | 'hang';
+export type ShutdownReason = 'poweroff' | 'reboot';
+
+/** An event as read back from the log: body, audit fields, and the seq of its batch. */
+export interface LogEvent {
+  readonly seq: number;
+  readonly audit: Audit;
+  readonly body: EventBody;
+}
+
+/** Stream (aggregate) keys of the log. */
+export const Streams = {
+  vm: (vmId: string) => `vm/${vmId}`,
+  task: (taskId: string) => `task/${taskId}`,
+} as const;

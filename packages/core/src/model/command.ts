@@ -1,0 +1,100 @@
+import { xenops } from '../../generated/xenops.js';
+import { XenopsError, type ErrorValue } from '../errors.js';
+import { VmT, type VmConfig } from '../idl/index.js';
+import { parseJsonWire, wireToJson } from '../idl/wire.js';
+import { decodeOperation, type Operation } from './operation.js';
+
+/** What a gateway asks a host agent to decide (carried on the command bus). */
+export type Command =
+  /** Register or replace a configuration; `refuseExisting` is the seed dialect's Vm.add. */
+  | { readonly type: 'AddVm'; readonly config: VmConfig; readonly refuseExisting: boolean }
+  /** Queue an operation on the VM; the reply is the new task's id. */
+  | { readonly type: 'SubmitOperation'; readonly vmId: string; readonly operation: Operation }
+  | { readonly type: 'CancelTask'; readonly vmId: string; readonly taskId: string };
+
+export interface CommandRequest {
+  readonly dbg: string;
+  readonly command: Command;
+}
+
+/** `seq`: the log position the answer depends on; the gateway reads its own writes from there. */
+export type CommandReply = { readonly ok: true; readonly seq: number; readonly value: unknown } | { readonly ok: false; readonly seq: number; readonly error: ErrorValue };
+
+export class CommandDecodeError extends Error {
+  override readonly name = 'CommandDecodeError';
+}
+
+const pb = xenops.v1;
+
+export function encodeCommand(req: CommandRequest): Uint8Array {
+  const c = req.command;
+  const json = c.type === 'AddVm' ? JSON.stringify({ ...c, config: JSON.parse(wireToJson(VmT.encode(c.config, 'internal'))) }) : JSON.stringify(c);
+  return pb.CommandEnvelope.encode({ dbg: req.dbg, commandJson: json }).finish();
+}
+
+/** Validates a command received from the bus; malformed input is a CommandDecodeError, never a crash. */
+export function decodeCommand(data: Uint8Array): CommandRequest {
+  let env: ReturnType<typeof pb.CommandEnvelope.decode>;
+  let raw: unknown;
+  try {
+    env = pb.CommandEnvelope.decode(data);
+    raw = JSON.parse(env.commandJson ?? '');
+  } catch (e) {
+    throw new CommandDecodeError(`undecodable command: ${(e as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null) throw new CommandDecodeError('command is not an object');
+  const o = raw as Record<string, unknown>;
+  const str = (k: string): string => {
+    if (typeof o[k] !== 'string' || o[k] === '') throw new CommandDecodeError(`command ${String(o.type)}: missing ${k}`);
+    return o[k] as string;
+  };
+  const dbg = env.dbg ?? '';
+  switch (o.type) {
+    case 'AddVm': {
+      let config: VmConfig;
+      try {
+        config = VmT.decode(parseJsonWire(JSON.stringify(o.config)), 'vm');
+      } catch (e) {
+        throw new CommandDecodeError(`AddVm: ${(e as Error).message}`);
+      }
+      return { dbg, command: { type: 'AddVm', config, refuseExisting: o.refuseExisting === true } };
+    }
+    case 'SubmitOperation':
+      try {
+        return { dbg, command: { type: 'SubmitOperation', vmId: str('vmId'), operation: decodeOperation(o.operation) } };
+      } catch (e) {
+        if (e instanceof CommandDecodeError) throw e;
+        throw new CommandDecodeError(`SubmitOperation: ${(e as Error).message}`);
+      }
+    case 'CancelTask':
+      return { dbg, command: { type: 'CancelTask', vmId: str('vmId'), taskId: str('taskId') } };
+    default:
+      throw new CommandDecodeError(`unknown command type ${JSON.stringify(o.type)}`);
+  }
+}
+
+export function encodeReply(reply: CommandReply): Uint8Array {
+  return pb.CommandReply.encode({
+    ok: reply.ok,
+    seq: reply.seq,
+    payloadJson: JSON.stringify(reply.ok ? (reply.value ?? null) : reply.error),
+  }).finish();
+}
+
+export function decodeReply(data: Uint8Array): CommandReply {
+  try {
+    const r = pb.CommandReply.decode(data);
+    const payload: unknown = JSON.parse(r.payloadJson || 'null');
+    const seq = Number(r.seq ?? 0);
+    return r.ok ? { ok: true, seq, value: payload } : { ok: false, seq, error: payload as ErrorValue };
+  } catch (e) {
+    return { ok: false, seq: 0, error: ['Internal_error', `undecodable agent reply: ${(e as Error).message}`] };
+  }
+}
+
+/** Converts a reply into a value or a thrown XenopsError. */
+export function unwrapReply(reply: CommandReply): unknown {
+  if (reply.ok) return reply.value;
+  throw new XenopsError(reply.error);
+}
+

@@ -1,0 +1,20 @@
+export {
+  ConcurrencyError,
+  StoreUnavailableError,
+  type AppendRequest,
+  type EventLog,
+  type StoredMessage,
+  type Subscription,
+} from './event-log.js';
+export type { Snapshot, SnapshotStore } from './snapshot-store.js';
+export {
+  BusRemoteError,
+  BusTimeoutError,
+  DEFAULT_BUS_TIMEOUT_MS,
+  NoResponderError,
+  type CommandBus,
+} from './command-bus.js';
+export type { EmbeddedStoreOptions, NatsStoreOptions, StoreMode, Stores } from './stores.js';
+export { escapeSubjectToken, unescapeSubjectToken } from './subject-token.js';
+export { InProcessCommandBus, openEmbeddedStores } from './embedded/embedded-stores.js';
+export { kvKey, natsNames, openNatsStores, type NatsNames } from './nats/nats-stores.js';

@@ -1,0 +1,537 @@
+import { readFile } from 'node:fs/promises';
+import {
+  connect,
+  credsAuthenticator,
+  headers as natsHeaders,
+  nanos,
+  nkeyAuthenticator,
+  NoRespondersError,
+  RequestError,
+  TimeoutError,
+  type Authenticator,
+  type Msg,
+  type NatsConnection,
+  type NodeConnectionOptions,
+} from '@nats-io/transport-node';
+import {
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import {
+  BusRemoteError,
+  BusTimeoutError,
+  DEFAULT_BUS_TIMEOUT_MS,
+  NoResponderError,
+  type CommandBus,
+} from '../command-bus.js';
+import {
+  ConcurrencyError,
+  StoreUnavailableError,
+  type AppendRequest,
+  type EventLog,
+  type StoredMessage,
+  type Subscription,
+} from '../event-log.js';
+import type { Snapshot, SnapshotStore } from '../snapshot-store.js';
+import type { NatsStoreOptions, Stores } from '../stores.js';
+import { escapeSubjectToken, unescapeSubjectToken } from '../subject-token.js';
+import { deliver, isInside } from '../tail-util.js';
+
+/** Names of every NATS resource derived from a prefix. */
+export interface NatsNames {
+  readonly prefix: string;
+  readonly stream: string;
+  readonly eventSubjects: string;
+  readonly kvBucket: string;
+  readonly queueGroup: string;
+  eventSubject(streamKey: string): string;
+  commandSubject(address: string): string;
+}
+
+export function natsNames(prefix = 'xenops'): NatsNames {
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) {
+    throw new StoreUnavailableError(`invalid NATS prefix ${JSON.stringify(prefix)}: use tokens of [A-Za-z0-9_-] separated by dots`);
+  }
+  const safe = prefix.replace(/[^A-Za-z0-9_-]/g, '_');
+  return {
+    prefix,
+    stream: `${safe}_EVENTS`,
+    eventSubjects: `${prefix}.ev.>`,
+    kvBucket: `${safe}_snapshots`,
+    queueGroup: 'xenops-agent',
+    eventSubject: (k) => `${prefix}.ev.${escapeSubjectToken(k)}`,
+    commandSubject: (a) => `${prefix}.cmd.${escapeSubjectToken(a)}`,
+  };
+}
+
+/** KV keys allow `[-/=.\w]`, not `%`: the subject escaping with `=` as the escape character. */
+export function kvKey(key: string): string {
+  return escapeSubjectToken(key).replace(/%/g, '=');
+}
+
+const DUPLICATE_WINDOW_MS = 2 * 60 * 1000;
+const ERROR_HEADER = 'Xenops-Error';
+
+function unavailable(what: string, err: unknown): StoreUnavailableError {
+  if (err instanceof StoreUnavailableError) return err;
+  const msg = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return new StoreUnavailableError(`${what}: ${msg}`, { cause: err });
+}
+
+function isWrongLastSequence(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+function streamKeyOf(subject: string): string {
+  return unescapeSubjectToken(subject.slice(subject.lastIndexOf('.') + 1));
+}
+
+function toStored(m: JsMsg): StoredMessage {
+  return { seq: m.seq, stream: streamKeyOf(m.subject), data: m.data };
+}
+
+class NatsEventLog implements EventLog {
+  private closed = false;
+  private readonly tails = new Set<{ close(): Promise<void> }>();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly names: NatsNames,
+  ) {}
+
+  private check(): void {
+    if (this.closed || this.nc.isClosed()) throw new StoreUnavailableError('the NATS event log is closed');
+  }
+
+  async append(req: AppendRequest): Promise<number> {
+    this.check();
+    if (typeof req.stream !== 'string' || req.stream === '') throw new TypeError('append: stream must be a non-empty string');
+    const opts: Parameters<JetStreamClient['publish']>[2] = {};
+    if (req.messageId !== undefined) opts.msgID = req.messageId;
+    if (req.expectedLastSeq !== undefined) opts.expect = { lastSubjectSequence: req.expectedLastSeq };
+    try {
+      const ack = await this.js.publish(this.names.eventSubject(req.stream), req.data, opts);
+      return ack.seq;
+    } catch (err) {
+      if (isWrongLastSequence(err)) throw new ConcurrencyError(req.stream, req.expectedLastSeq ?? 0);
+      // A timed-out publish may still have been stored: retry with the same messageId.
+      throw unavailable(`append to ${req.stream} failed`, err);
+    }
+  }
+
+  async head(): Promise<number> {
+    this.check();
+    try {
+      const si = await this.jsm.streams.info(this.names.stream);
+      return si.state.last_seq;
+    } catch (err) {
+      throw unavailable('head failed', err);
+    }
+  }
+
+  async lastSeqOf(stream: string): Promise<number> {
+    this.check();
+    try {
+      const m = await this.jsm.streams.getMessage(this.names.stream, { last_by_subj: this.names.eventSubject(stream) });
+      return m ? m.seq : 0;
+    } catch (err) {
+      throw unavailable(`lastSeqOf ${stream} failed`, err);
+    }
+  }
+
+  /**
+   * Messages with after < seq <= end through an ordered consumer. `filter` is passed as a single
+   * string: nats.js 3.x then sends `filter_subject` (the array form `filter_subjects` needs 2.10).
+   */
+  private async *range(after: number, end: number, filter?: string): AsyncGenerator<StoredMessage> {
+    if (end <= after) return;
+    let messages: ConsumerMessages | undefined;
+    let consumer: { delete(): Promise<boolean> } | undefined;
+    try {
+      try {
+        const c = await this.js.consumers.get(this.names.stream, {
+          opt_start_seq: after + 1,
+          ...(filter !== undefined ? { filter_subjects: filter } : {}),
+        });
+        consumer = c;
+        messages = await c.consume({ max_messages: 1024 });
+      } catch (err) {
+        throw unavailable('read failed', err);
+      }
+      for await (const m of messages) {
+        if (m.seq > end) return;
+        yield toStored(m);
+        if (m.seq >= end || m.info.pending === 0) return;
+      }
+    } finally {
+      messages?.stop();
+      consumer?.delete().catch(() => {});
+    }
+  }
+
+  read(afterSeq: number, toSeq?: number): AsyncIterable<StoredMessage> {
+    this.check();
+    // "toSeq defaults to the head at call time": fetch it now, not at the first next().
+    const end = (async () => {
+      const head = await this.head();
+      return toSeq === undefined ? head : Math.min(toSeq, head);
+    })();
+    end.catch(() => {});
+    const self = this;
+    return (async function* () {
+      yield* self.range(afterSeq, await end);
+    })();
+  }
+
+  readStream(stream: string, afterSeq = 0): AsyncIterable<StoredMessage> {
+    this.check();
+    const end = this.lastSeqOf(stream);
+    end.catch(() => {});
+    const self = this;
+    return (async function* () {
+      yield* self.range(afterSeq, await end, self.names.eventSubject(stream));
+    })();
+  }
+
+  tail(afterSeq: number, handler: (m: StoredMessage) => void | Promise<void>): Subscription {
+    this.check();
+    const token = {};
+    let stopped = false;
+    let messages: ConsumerMessages | undefined;
+    let wake: (() => void) | undefined;
+    const loop = (async () => {
+      let cursor = afterSeq;
+      let failures = 0;
+      while (!stopped && !this.nc.isClosed()) {
+        let consumer: { delete(): Promise<boolean> } | undefined;
+        try {
+          const c = await this.js.consumers.get(this.names.stream, { opt_start_seq: cursor + 1 });
+          consumer = c;
+          if (stopped) break;
+          messages = await c.consume({ max_messages: 1024 });
+          if (stopped) break;
+          for await (const m of messages) {
+            if (stopped) break;
+            failures = 0;
+            if (m.seq <= cursor) continue; // after a restart of the consumer
+            await deliver(token, handler, toStored(m));
+            cursor = m.seq;
+          }
+        } catch (err) {
+          if (stopped || this.nc.isClosed()) break;
+          failures++;
+          if (failures === 1 || failures % 30 === 0) {
+            console.error(`[xenops store] tail of ${this.names.stream} interrupted at seq ${cursor}, retrying:`, err);
+          }
+        } finally {
+          messages?.stop();
+          messages = undefined;
+          consumer?.delete().catch(() => {});
+        }
+        if (!stopped) {
+          // The consumer ended (deleted, server gone, ...): resume from the cursor.
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, Math.min(250 * 2 ** Math.min(failures, 4), 5000));
+          });
+        }
+      }
+    })();
+    const sub = {
+      close: async (): Promise<void> => {
+        if (!stopped) {
+          stopped = true;
+          messages?.stop();
+          wake?.();
+          this.tails.delete(sub);
+        }
+        if (!isInside(token)) await loop;
+      },
+    };
+    this.tails.add(sub);
+    return sub;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await Promise.all([...this.tails].map((t) => t.close()));
+    this.closed = true;
+  }
+}
+
+/** Snapshot values: 8 bytes big-endian seq, then the data. */
+function encodeSnapshot(s: Snapshot): Uint8Array {
+  const out = new Uint8Array(8 + s.data.byteLength);
+  new DataView(out.buffer).setBigUint64(0, BigInt(s.seq));
+  out.set(s.data, 8);
+  return out;
+}
+
+function decodeSnapshot(v: Uint8Array): Snapshot {
+  if (v.byteLength < 8) throw new StoreUnavailableError('corrupt snapshot value (shorter than 8 bytes)');
+  const seq = Number(new DataView(v.buffer, v.byteOffset, v.byteLength).getBigUint64(0));
+  return { seq, data: v.slice(8) };
+}
+
+class NatsSnapshotStore implements SnapshotStore {
+  private closed = false;
+  constructor(private readonly kv: KV) {}
+
+  private check(): void {
+    if (this.closed) throw new StoreUnavailableError('the NATS snapshot store is closed');
+  }
+
+  async get(key: string): Promise<Snapshot | undefined> {
+    this.check();
+    try {
+      const e = await this.kv.get(kvKey(key));
+      if (!e || e.operation !== 'PUT') return undefined;
+      return decodeSnapshot(e.value);
+    } catch (err) {
+      throw unavailable(`snapshot get ${key} failed`, err);
+    }
+  }
+
+  async put(key: string, snapshot: Snapshot): Promise<void> {
+    this.check();
+    const k = kvKey(key);
+    const value = encodeSnapshot(snapshot);
+    try {
+      // Compare-and-set on the key's revision: a racing writer makes us re-read and re-decide.
+      for (let attempt = 0; ; attempt++) {
+        const e = await this.kv.get(k);
+        const live = e && e.operation === 'PUT';
+        if (live && decodeSnapshot(e.value).seq > snapshot.seq) return;
+        try {
+          await this.kv.put(k, value, { previousSeq: e ? e.revision : 0 });
+          return;
+        } catch (err) {
+          if (!isWrongLastSequence(err) || attempt >= 100) throw err;
+        }
+      }
+    } catch (err) {
+      throw unavailable(`snapshot put ${key} failed`, err);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    this.check();
+    try {
+      await this.kv.delete(kvKey(key));
+    } catch (err) {
+      throw unavailable(`snapshot delete ${key} failed`, err);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+class NatsCommandBus implements CommandBus {
+  private closed = false;
+  private readonly subs = new Set<Subscription>();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly names: NatsNames,
+  ) {}
+
+  async serve(address: string, handler: (request: Uint8Array) => Promise<Uint8Array>): Promise<Subscription> {
+    if (this.closed || this.nc.isClosed()) throw new StoreUnavailableError('the NATS bus is closed');
+    const inflight = new Set<Promise<void>>();
+    const respond = async (msg: Msg): Promise<void> => {
+      try {
+        const reply = await handler(msg.data);
+        msg.respond(reply);
+      } catch (err) {
+        const h = natsHeaders();
+        h.set(ERROR_HEADER, '1');
+        msg.respond(new TextEncoder().encode(err instanceof Error ? err.message : String(err)), { headers: h });
+      }
+    };
+    const sub = this.nc.subscribe(this.names.commandSubject(address), {
+      queue: this.names.queueGroup,
+      callback: (err, msg) => {
+        if (err) return;
+        const p = respond(msg).catch(() => {});
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p));
+      },
+    });
+    try {
+      // The server must know the subscription before serve() returns, or a request sent right
+      // after would find no responder.
+      await this.nc.flush();
+    } catch (err) {
+      sub.unsubscribe();
+      throw unavailable(`serve ${address} failed`, err);
+    }
+    let closing: Promise<void> | undefined;
+    const s: Subscription = {
+      close: () =>
+        (closing ??= (async () => {
+          this.subs.delete(s);
+          if (!this.nc.isClosed() && !sub.isClosed()) {
+            try {
+              await sub.drain();
+            } catch {
+              sub.unsubscribe();
+            }
+          }
+          await Promise.allSettled([...inflight]);
+        })()),
+    };
+    this.subs.add(s);
+    return s;
+  }
+
+  async request(address: string, data: Uint8Array, options?: { timeoutMs?: number }): Promise<Uint8Array> {
+    if (this.closed || this.nc.isClosed()) throw new StoreUnavailableError('the NATS bus is closed');
+    const timeoutMs = options?.timeoutMs ?? DEFAULT_BUS_TIMEOUT_MS;
+    let reply: Msg;
+    try {
+      reply = await this.nc.request(this.names.commandSubject(address), data, { timeout: timeoutMs });
+    } catch (err) {
+      if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+        throw new NoResponderError(address);
+      }
+      if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
+        throw new BusTimeoutError(address, timeoutMs);
+      }
+      throw unavailable(`request to ${address} failed`, err);
+    }
+    if (reply.headers?.get(ERROR_HEADER)) {
+      throw new BusRemoteError(address, new TextDecoder().decode(reply.data));
+    }
+    return reply.data;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.subs].map((s) => s.close()));
+  }
+}
+
+async function authOptions(opts: NatsStoreOptions): Promise<Partial<NodeConnectionOptions>> {
+  const out: Partial<NodeConnectionOptions> = {};
+  const auths: Authenticator[] = [];
+  try {
+    if (opts.credsFile) auths.push(credsAuthenticator(await readFile(opts.credsFile)));
+    if (opts.nkeyFile) {
+      const seed = (await readFile(opts.nkeyFile, 'utf8'))
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .find((l) => l.startsWith('SU'));
+      if (!seed) throw new Error(`no user nkey seed (SU...) in ${opts.nkeyFile}`);
+      auths.push(nkeyAuthenticator(new TextEncoder().encode(seed)));
+    }
+  } catch (err) {
+    throw unavailable('cannot read NATS credentials', err);
+  }
+  if (auths.length > 0) out.authenticator = auths.length === 1 ? auths[0]! : auths;
+  if (opts.tlsCaFile) out.tls = { caFile: opts.tlsCaFile };
+  return out;
+}
+
+async function ensureStream(jsm: JetStreamManager, names: NatsNames): Promise<void> {
+  try {
+    await jsm.streams.info(names.stream);
+    return; // exists: left alone
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+  }
+  try {
+    await jsm.streams.add({
+      name: names.stream,
+      subjects: [names.eventSubjects],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+      num_replicas: 1,
+    });
+  } catch (err) {
+    // Another process may have created it between our info and add.
+    await jsm.streams.info(names.stream).catch(() => {
+      throw err;
+    });
+  }
+}
+
+/**
+ * Connects to NATS and opens the stream, the KV bucket and the bus of `opts.prefix`, creating the
+ * stream and the bucket when missing. A server that is down at open fails fast; later outages are
+ * ridden out by reconnecting forever (operations in the meantime fail with StoreUnavailableError
+ * after the JetStream timeout, 5 s).
+ */
+export async function openNatsStores(opts: NatsStoreOptions): Promise<Stores> {
+  const names = natsNames(opts.prefix);
+  const servers = opts.servers
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers,
+      name: opts.name ?? 'xenops',
+      maxReconnectAttempts: -1,
+      waitOnFirstConnect: false,
+      ...(await authOptions(opts)),
+    });
+  } catch (err) {
+    throw unavailable(`cannot connect to NATS at ${opts.servers}`, err);
+  }
+  try {
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    await ensureStream(jsm, names);
+    const kv = await new Kvm(js).create(names.kvBucket, { history: 1, storage: StorageType.File });
+    const log = new NatsEventLog(nc, js, jsm, names);
+    const snapshots = new NatsSnapshotStore(kv);
+    const bus = new NatsCommandBus(nc, names);
+    let closing: Promise<void> | undefined;
+    return {
+      mode: 'nats',
+      log,
+      snapshots,
+      bus,
+      close: () =>
+        (closing ??= (async () => {
+          await bus.close();
+          await log.close();
+          await snapshots.close();
+          if (nc.isClosed()) return;
+          // drain can wait for a server that is gone; bound it.
+          let timer: NodeJS.Timeout | undefined;
+          const drained = nc.drain().then(
+            () => 'drained' as const,
+            () => 'failed' as const,
+          );
+          const t = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 5000)));
+          const outcome = await Promise.race([drained, t]);
+          clearTimeout(timer);
+          if (outcome !== 'drained' && !nc.isClosed()) await nc.close().catch(() => {});
+        })()),
+    };
+  } catch (err) {
+    await nc.close().catch(() => {});
+    throw unavailable(`cannot open the JetStream resources of prefix ${names.prefix} at ${opts.servers}`, err);
+  }
+}

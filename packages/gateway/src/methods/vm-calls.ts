@@ -1,0 +1,102 @@
+import {
+  encodeBatch,
+  Errors,
+  Streams,
+  type Operation,
+  type TaskRecord,
+  type TaskView,
+  type VmAggregate,
+  type VmConfig,
+  type VmState,
+} from '@xenops/core';
+import { readView } from '../read-model/history.js';
+import { compareTaskIds, taskViewOf, vmStateOf } from '../read-model/views.js';
+import type { CallContext } from './method.js';
+
+/** How long an S/q call waits for its task (§7.2). */
+const QUEUED_CALL_TIMEOUT_MS = 1_200_000;
+
+/** The host whose agent runs a VM's next operation: where its domain or queued work lives, else ours. */
+function hostOf(call: CallContext, vm: VmAggregate | undefined): string {
+  return vm?.domain?.host ?? vm?.running?.host ?? vm?.queue.at(-1)?.host ?? call.gateway.hostId;
+}
+
+function registeredVm(call: CallContext, vmId: string): VmAggregate {
+  const vm = call.gateway.projection.vms.get(vmId);
+  if (!vm?.config) throw Errors.vmDoesNotExist(vmId);
+  return vm;
+}
+
+export async function addVm(call: CallContext, config: VmConfig, refuseExisting: boolean): Promise<string> {
+  const vm = call.gateway.projection.vms.get(config.id);
+  const id = await call.gateway.engine.send(hostOf(call, vm), call.dbg, { type: 'AddVm', config, refuseExisting });
+  return id as string;
+}
+
+/** A **T** call: the VM must exist (an error of the call itself), then the task id comes back at once. */
+export async function submitOperation(call: CallContext, vmId: string, operation: Operation): Promise<string> {
+  const vm = registeredVm(call, vmId);
+  const taskId = await call.gateway.engine.send(hostOf(call, vm), call.dbg, { type: 'SubmitOperation', vmId, operation });
+  return taskId as string;
+}
+
+/** An **S/q** call: queued like a task, awaited, and its task destroyed when it ends (§7.2). */
+export async function runQueued(call: CallContext, vmId: string, operation: Operation): Promise<unknown> {
+  const taskId = await submitOperation(call, vmId, { ...operation, autoDestroy: true });
+  const { projection } = call.gateway;
+  const outcome = await projection.waitForTaskEnd(taskId, QUEUED_CALL_TIMEOUT_MS);
+  if (!outcome) throw Errors.timedOutWaitingOnTask(taskId);
+  await projection.waitFor(outcome.seq);
+  if (outcome.task.status === 'failed') throw Errors.fromValue(outcome.task.error!);
+  return outcome.task.resultJson ? JSON.parse(outcome.task.resultJson) : null;
+}
+
+export async function statVm(call: CallContext, vmId: string, asOf: number | undefined): Promise<[VmConfig, VmState] | undefined> {
+  const view = await readView(call.gateway, asOf);
+  const vm = view.vms.get(vmId);
+  return vm?.config ? [vm.config, vmStateOf(vm)] : undefined;
+}
+
+export async function listVms(call: CallContext, asOf: number | undefined): Promise<Array<[VmConfig, VmState]>> {
+  const view = await readView(call.gateway, asOf);
+  const out: Array<[VmConfig, VmState]> = [];
+  for (const vm of view.vms.values()) if (vm.config) out.push([vm.config, vmStateOf(vm)]);
+  return out.sort(([a], [b]) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+async function taskRecord(call: CallContext, id: string, asOf?: number): Promise<TaskRecord> {
+  const view = await readView(call.gateway, asOf);
+  const task = view.tasks.get(id);
+  if (!task) throw Errors.taskDoesNotExist(id);
+  return task;
+}
+
+export async function statTask(call: CallContext, id: string, asOf: number | undefined): Promise<TaskView> {
+  return taskViewOf(await taskRecord(call, id, asOf));
+}
+
+export async function listTasks(call: CallContext, asOf: number | undefined): Promise<TaskView[]> {
+  const view = await readView(call.gateway, asOf);
+  return [...view.tasks.values()].sort((a, b) => compareTaskIds(a.id, b.id)).map(taskViewOf);
+}
+
+export async function cancelTask(call: CallContext, id: string): Promise<null> {
+  const task = await taskRecord(call, id);
+  if (task.status !== 'pending') return null; // cancelling a finished task is a no-op (§7.1)
+  await call.gateway.engine.send(task.host, call.dbg, { type: 'CancelTask', vmId: task.vmId, taskId: id });
+  return null;
+}
+
+/** Deletes the task record; a running operation keeps running and its outcome is still logged. */
+export async function destroyTask(call: CallContext, id: string): Promise<null> {
+  await taskRecord(call, id);
+  const { gateway } = call;
+  const seq = await gateway.log.append({
+    stream: Streams.task(id),
+    data: encodeBatch([
+      { audit: { dbg: call.dbg, timeMs: Date.now(), host: gateway.hostId, actor: 'gateway' }, body: { type: 'TaskDestroyed', taskId: id } },
+    ]),
+  });
+  await gateway.projection.waitFor(seq);
+  return null;
+}

@@ -1,0 +1,39 @@
+import {
+  BusTimeoutError,
+  decodeReply,
+  encodeCommand,
+  Errors,
+  NoResponderError,
+  XenopsError,
+  type Command,
+  type CommandBus,
+} from '@xenops/core';
+import type { Projection } from '../read-model/projection.js';
+
+/** Commands from the gateway to host agents, over the bus only (the gateway never imports actors). */
+export class EngineClient {
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly projection: Projection,
+    private readonly timeoutMs = 30_000,
+  ) {}
+
+  /**
+   * Sends a command to the agent of `host` and returns its value once the projection has folded
+   * the write (read-your-writes). Agent-side refusals are thrown as XenopsError.
+   */
+  async send(host: string, dbg: string, command: Command): Promise<unknown> {
+    let raw: Uint8Array;
+    try {
+      raw = await this.bus.request(host, encodeCommand({ dbg, command }), { timeoutMs: this.timeoutMs });
+    } catch (e) {
+      if (e instanceof NoResponderError) throw Errors.internal(`no agent for host ${host}`);
+      if (e instanceof BusTimeoutError) throw Errors.internal(`agent of host ${host} did not answer within ${this.timeoutMs / 1000} s`);
+      throw Errors.internal(`cannot reach the agent of host ${host}: ${(e as Error).message}`);
+    }
+    const reply = decodeReply(raw);
+    await this.projection.waitFor(reply.seq);
+    if (!reply.ok) throw new XenopsError(reply.error);
+    return reply.value;
+  }
+}
