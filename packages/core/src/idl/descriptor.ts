@@ -173,6 +173,7 @@ class StructView {
   private readonly folded = new Map<string, unknown>();
   constructor(entries: Array<[string, unknown]>) {
     for (const [k, v] of entries) {
+      if (v === undefined) continue; // only JS callers can produce it; it means "absent"
       this.exact.set(k, v);
       this.folded.set(k.toLowerCase(), v);
     }

@@ -289,6 +289,44 @@ describe('nats store specifics', () => {
       expect(Date.now() - t0).toBeLessThan(8000);
     }
   }, 40_000);
+  it('survives a NATS server restart: appends work again and tails resume without gaps', async () => {
+    const port = await freePort();
+    const storeDir = tempDir();
+    let server = await startNatsServer(port, storeDir);
+    let s: Stores | undefined;
+    try {
+      s = await openNatsStores({ servers: `nats://127.0.0.1:${port}`, prefix: 'restart' });
+      const got: number[] = [];
+      const tail = s.log.tail(0, (m) => {
+        got.push(m.seq);
+      });
+      await s.log.append({ stream: 's', data: enc('1') });
+      await waitFor(() => got.length === 1, 10_000, 'first delivery');
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('exit', r));
+      server = await startNatsServer(port, storeDir);
+      // appends fail while the client reconnects, then succeed (retry with the same id)
+      const deadline = Date.now() + 20_000;
+      let seq = 0;
+      while (!seq) {
+        try {
+          seq = await s.log.append({ stream: 's', data: enc('2'), messageId: 'after-restart' });
+        } catch (err) {
+          expect(err).toBeInstanceOf(StoreUnavailableError);
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      expect(seq).toBe(2);
+      await s.log.append({ stream: 's', data: enc('3') });
+      await waitFor(() => got.length === 3, 30_000, `deliveries after the restart (got ${got})`);
+      expect(got).toEqual([1, 2, 3]);
+      await tail.close();
+    } finally {
+      if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+      await s?.close();
+    }
+  }, 60_000);
 });
 
 describe('subject token escaping', () => {

@@ -91,6 +91,7 @@ function closeAfterResponse(req: IncomingMessage): void {
   const socket = req.socket as Socket & { destroySoon?: () => void };
   req.on('data', () => {});
   req.resume();
+  if (process.env.NOLINGER) return;
   socket.destroySoon = function lingeringClose(this: Socket) {
     if (this.writable) this.end();
     const timer = setTimeout(() => this.destroy(), LINGER_MS);
