@@ -28,6 +28,8 @@ export interface HostAgentOptions {
   readonly poolSize?: number;
   readonly logger?: (line: string) => void;
   readonly now?: () => number;
+  /** The hypervisor backend; default the simulator. */
+  readonly createBackend?: (host: { readonly hostId: string; readonly domids: DomidAllocator; readonly now: () => number }) => Backend;
 }
 
 const VM_STREAM_PREFIX = 'vm/';
@@ -50,7 +52,8 @@ export class HostAgent {
     this.workers = pLimit(opts.poolSize ?? 16);
     this.logger = opts.logger ?? (() => {});
     this.now = opts.now ?? Date.now;
-    this.backend = new SimulatorBackend(opts.hostId, this.domids, this.now);
+    const createBackend = opts.createBackend ?? ((h) => new SimulatorBackend(h.hostId, h.domids, h.now));
+    this.backend = createBackend({ hostId: opts.hostId, domids: this.domids, now: this.now });
   }
 
   get hostId(): string {

@@ -110,6 +110,13 @@ export interface VariantType<T> extends Type<T> {
   canonicalTag(tag: string): string | undefined;
 }
 
+/** Narrowing helpers: `isOption(t) && t.inner`, `isRecord(t) && t.fields`, ... */
+export const isOption = (t: AnyType): t is OptionType<unknown> => t.kind === 'option';
+export const isList = (t: AnyType): t is ListType<unknown> => t.kind === 'list';
+export const isDict = (t: AnyType): t is DictType<unknown> => t.kind === 'dict';
+export const isRecord = (t: AnyType): t is RecordType<unknown> => t.kind === 'record' && 'fields' in t;
+export const isVariant = (t: AnyType): t is VariantType<unknown> => t.kind === 'variant';
+
 // ---------------------------------------------------------------------------------------------
 // Errors (§6.3 prefixes)
 

@@ -21,7 +21,9 @@ import {
   VmStateT,
   VmT,
   bool,
+  decodeArgument,
   decodeField,
+  decodeNamedArgument,
   decodeVbd,
   defaultOf,
   dict,
@@ -552,3 +554,17 @@ describe('argument helpers (§2.5)', () => {
 function toJsonObject(vm: VmConfig): unknown {
   return JSON.parse(toJson(VmT.encode(vm, 'xenopsd')));
 }
+
+describe('decodeArgument / decodeNamedArgument', () => {
+  it('absent arguments take the §2.5 defaults or fail', () => {
+    const params = parseJsonWire('{"debug_info":"x","ID":"vm1","delay":[5]}');
+    expect(decodeNamedArgument(string, params, 'id')).toBe('vm1');
+    expect(decodeNamedArgument(option(float), params, 'delay')).toBe(5);
+    expect(decodeNamedArgument(option(float), params, 'timeout')).toBeUndefined();
+    expect(decodeNamedArgument(bool, params, 'force')).toBe(false);
+    expect(decodeNamedArgument(dict(string), params, 'xsdata')).toEqual([]);
+    expect(decodeNamedArgument(unit, params, 'unit')).toBeNull();
+    expect(errorOf(() => decodeNamedArgument(int, params, 'vcpus'))).toEqual(['Internal_error', "Expecting named argument 'vcpus'"]);
+    expect(decodeArgument(unit, null, 'unit')).toBeNull();
+  });
+});

@@ -2,6 +2,7 @@
 export * from './wire.js';
 export * from './descriptor.js';
 export * from './dict.js';
+export * from './arguments.js';
 export * from './shared.js';
 export * from './vm.js';
 export * from './devices.js';

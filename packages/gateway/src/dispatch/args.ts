@@ -1,4 +1,4 @@
-import { decodeField, defaultOf, Errors, XenopsError, type AnyType, type WireIn } from '@xenops/core';
+import { decodeArgument, Errors, XenopsError, type AnyType, type WireIn } from '@xenops/core';
 import type { RpcParams } from '../rpc/params.js';
 
 export interface ArgSpec {
@@ -37,9 +37,9 @@ export function decodeArgs(params: RpcParams, specs: readonly ArgSpec[]): Decode
         const values: Record<string, unknown> = {};
         const positional = specs.filter((s) => !s.namedOnly);
         positional.forEach((spec, i) => {
-          values[spec.key] = i < params.args.length ? decodeField(spec.type, params.args[i], spec.key) : absent(spec);
+          values[spec.key] = decodeArgument(spec.type, params.args[i], spec.key);
         });
-        for (const spec of specs) if (spec.namedOnly) values[spec.key] = absent(spec);
+        for (const spec of specs) if (spec.namedOnly) values[spec.key] = decodeArgument(spec.type, undefined, spec.key);
         return { dbg: params.dbg ?? '', values };
       }
     }
@@ -53,15 +53,9 @@ function decodeNamed(byKey: Map<string, WireIn> | Record<string, never>, specs: 
   const values: Record<string, unknown> = {};
   for (const spec of specs) {
     const w = byKey instanceof Map ? byKey.get(spec.key.toLowerCase()) : undefined;
-    values[spec.key] = w === undefined ? absent(spec) : decodeField(spec.type, w, spec.key);
+    values[spec.key] = decodeArgument(spec.type, w, spec.key);
   }
   return values;
-}
-
-function absent(spec: ArgSpec): unknown {
-  const d = defaultOf(spec.type);
-  if (d) return d.value;
-  throw Errors.internal(`Expecting named argument '${spec.key}'`);
 }
 
 /** `debug_info` wins over `dbg` (§1.1); absent: the empty string. */

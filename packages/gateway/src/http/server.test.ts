@@ -175,6 +175,24 @@ describe('HTTP server without token', () => {
     expect((await send({ port }, { method: 'POST', path: '/', body: rpc('after') })).body).toContain('"after"');
   });
 
+  it('413: a client that writes the whole oversized body is not reset before reading the reply', async () => {
+    const body = Buffer.alloc(17 * 1024 * 1024, 0x20);
+    body[0] = 0x7b; // '{'
+    const result = await new Promise<{ writeError?: string; text: string }>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      let writeError: string | undefined;
+      const chunks: Buffer[] = [];
+      s.on('data', (c) => chunks.push(c));
+      s.on('error', (e: NodeJS.ErrnoException) => (writeError = e.code));
+      s.on('close', () => resolve({ writeError, text: Buffer.concat(chunks).toString() }));
+      s.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
+      s.end(body);
+    });
+    expect(result.writeError).toBeUndefined();
+    expect(result.text).toMatch(/^HTTP\/1\.1 413 /);
+    expect(result.text).toContain('"request body exceeds 16777216 bytes"');
+  });
+
   it('413 for a chunked body growing past the limit, XML format from the bytes received', async () => {
     const r = await new Promise<Reply>((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/' }, (res) => {
@@ -272,8 +290,12 @@ describe('HTTP server with token', () => {
       dispatch,
       log: (l) => lines.push(l),
       routes: {
-        '/healthz': (_req, res) => res.end('ok'),
-        '/metrics': (_req, res) => res.end('m 1\n'),
+        '/healthz': (_req, res) => {
+          res.end('ok');
+        },
+        '/metrics': (_req, res) => {
+          res.end('m 1\n');
+        },
       },
     });
     port = svc.tcpAddress!.port;

@@ -91,7 +91,6 @@ function closeAfterResponse(req: IncomingMessage): void {
   const socket = req.socket as Socket & { destroySoon?: () => void };
   req.on('data', () => {});
   req.resume();
-  if (process.env.NOLINGER) return;
   socket.destroySoon = function lingeringClose(this: Socket) {
     if (this.writable) this.end();
     const timer = setTimeout(() => this.destroy(), LINGER_MS);
@@ -142,7 +141,15 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     let done = false;
     const tooLarge = () => {
       done = true;
-      const prefix = Buffer.concat(chunks).subarray(0, SNIFF_BYTES);
+      // Only the first bytes decide the reply's format (§2.2); do not copy the whole body.
+      const head: Buffer[] = [];
+      let n = 0;
+      for (const c of chunks) {
+        if (n >= SNIFF_BYTES) break;
+        head.push(c);
+        n += c.length;
+      }
+      const prefix = Buffer.concat(head).subarray(0, SNIFF_BYTES);
       chunks.length = 0;
       sendReply(req, res, bodyTooLargeReply(prefix, contentType, maxBody));
     };
@@ -157,7 +164,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       total += chunk.length;
       chunks.push(chunk);
       // A declared over-limit body is refused as soon as its format can be told (§2.2).
-      if (declaredTooLarge && (total >= SNIFF_BYTES || /[^ \t\r\n\uFEFF]/.test(chunk.toString('latin1')))) tooLarge();
+      if (declaredTooLarge && (total >= SNIFF_BYTES || chunk.some((b) => b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d))) tooLarge();
     });
     req.on('end', () => {
       if (done) return;

@@ -1,0 +1,151 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { powerStateOf, type CommandReply, type Operation, type Stores } from '@xenops/core';
+import { SimulatorBackend } from '../backend/simulator/simulator.js';
+import { openTestStores, vmConfig, type LogView } from '../testing/fixtures.js';
+import { HostAgent } from './host-agent.js';
+
+describe('HostAgent on the embedded store', () => {
+  let stores: Stores;
+  let view: LogView;
+  let dispose: () => Promise<void>;
+  let agent: HostAgent;
+
+  beforeEach(async () => {
+    ({ stores, view, dispose } = await openTestStores());
+    agent = await HostAgent.start({ stores, hostId: 'h1' });
+  });
+  afterEach(async () => {
+    await agent.close();
+    await dispose();
+  });
+
+  const ok = (r: CommandReply) => {
+    if (!r.ok) throw new Error(`command failed: ${JSON.stringify(r.error)}`);
+    return r.value;
+  };
+  const add = (id: string, refuseExisting = false) =>
+    agent.execute({ dbg: 't', command: { type: 'AddVm', config: vmConfig(id), refuseExisting } });
+  const submit = async (vmId: string, operation: Operation) =>
+    ok(await agent.execute({ dbg: 't', command: { type: 'SubmitOperation', vmId, operation } })) as string;
+
+  it('starts a VM through its four atoms and leaves it Paused, then shuts it down', async () => {
+    ok(await add('a'));
+    const start = await submit('a', { kind: 'VM.start', paused: false, unpause: false });
+    const t = await view.taskEnded(start);
+    expect(t.status).toBe('completed');
+    expect(t.cancelPointsSeen).toBe(4);
+    expect(powerStateOf(view.vms.get('a')!)).toBe('Paused');
+    expect(view.vms.get('a')!.domain?.domid).toBe(1);
+
+    const shutdown = await submit('a', { kind: 'VM.shutdown', delay: 5, fallbackToHard: false });
+    expect((await view.taskEnded(shutdown)).status).toBe('completed');
+    expect(powerStateOf(view.vms.get('a')!)).toBe('Halted');
+  });
+
+  it('checks power preconditions when the task reaches the head of the queue', async () => {
+    ok(await add('b'));
+    // Both accepted at once; the second start fails only when it runs, after the first.
+    const first = await submit('b', { kind: 'VM.start', paused: false, unpause: true });
+    const second = await submit('b', { kind: 'VM.start', paused: false, unpause: true });
+    expect((await view.taskEnded(first)).status).toBe('completed');
+    const failed = await view.taskEnded(second);
+    expect(failed.error).toEqual(['Bad_power_state', ['Running', 'Halted']]);
+  });
+
+  it('runs one VM\u2019s tasks in arrival order while other VMs proceed', async () => {
+    const ids = ['c1', 'c2', 'c3', 'c4'];
+    for (const id of ids) ok(await add(id));
+    const perVm = await Promise.all(
+      ids.map(async (id) => [
+        await submit(id, { kind: 'VM.start', paused: false, unpause: false }),
+        await submit(id, { kind: 'VM.unpause' }),
+        await submit(id, { kind: 'VM.pause' }),
+      ]),
+    );
+    for (const tasks of perVm) {
+      for (const t of tasks) expect((await view.taskEnded(t)).status).toBe('completed');
+      const order = tasks.map((t) => view.ended.findIndex((e) => e.id === t));
+      expect([...order].sort((x, y) => x - y)).toEqual(order);
+    }
+    for (const id of ids) expect(powerStateOf(view.vms.get(id)!)).toBe('Paused');
+  });
+
+  it('refuses an existing id for the seed add and overwrites for the xenopsd add', async () => {
+    ok(await add('d'));
+    expect(await add('d', true)).toMatchObject({ ok: false, error: ['Already_exists', ['VM', 'd']] });
+    expect((await add('d', false)).ok).toBe(true);
+  });
+
+  it('cancels a queued task at once and a running one at its next atom', async () => {
+    await agent.close();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    agent = await HostAgent.start({
+      stores,
+      hostId: 'h1',
+      createBackend: (h) => {
+        const sim = new SimulatorBackend(h.hostId, h.domids, h.now);
+        return {
+          name: 'gated',
+          perform: async (atom, ctx) => {
+            if (atom.kind === 'VM_build') await gate; // hold the start inside its second atom
+            return sim.perform(atom, ctx);
+          },
+        };
+      },
+    });
+    ok(await add('g'));
+    const running = await submit('g', { kind: 'VM.start', paused: false, unpause: false });
+    const queued = await submit('g', { kind: 'VM.unpause' });
+    await view.until(() => view.vms.get('g')?.running?.taskId === running);
+    ok(await agent.execute({ dbg: 't', command: { type: 'CancelTask', vmId: 'g', taskId: queued } }));
+    expect((await view.taskEnded(queued)).error).toEqual(['Cancelled', queued]);
+    ok(await agent.execute({ dbg: 't', command: { type: 'CancelTask', vmId: 'g', taskId: running } }));
+    release();
+    const cancelled = await view.taskEnded(running);
+    expect(cancelled.error).toEqual(['Cancelled', running]);
+    expect(cancelled.cancelPointsSeen).toBe(3);
+    // The state check tears down the domain that never became survivable (§7.3).
+    await view.until(() => [...view.tasks.values()].every((t) => t.status !== 'pending') && !view.vms.get('g')?.domain);
+    expect(powerStateOf(view.vms.get('g')!)).toBe('Halted');
+  });
+
+  it('fails an operation on an unknown VM without creating a task', async () => {
+    const r = await agent.execute({ dbg: 't', command: { type: 'SubmitOperation', vmId: 'nope', operation: { kind: 'VM.pause' } } });
+    expect(r).toMatchObject({ ok: false, error: ['Does_not_exist', ['VM', 'nope/config']] });
+    expect(view.tasks.size).toBe(0);
+  });
+
+  it('removes a VM with a self-destroying task', async () => {
+    ok(await add('e'));
+    const remove = await submit('e', { kind: 'VM.remove', autoDestroy: true });
+    await view.until(() => view.vms.get('e')?.config === undefined && view.tasks.get(remove) === undefined);
+    expect(view.vms.get('e')?.config).toBeUndefined();
+  });
+
+  it('after a restart resumes queued work and fails the task that was executing', async () => {
+    ok(await add('f'));
+    const start = await submit('f', { kind: 'VM.start', paused: false, unpause: true });
+    await view.taskEnded(start);
+    await agent.close();
+    // Simulate a crash mid-operation: a task recorded as started, with no end.
+    const { encodeBatch, Streams } = await import('@xenops/core');
+    const audit = { dbg: 'crashed', timeMs: Date.now(), host: 'h1', actor: 'vm/f' };
+    const created = await stores.log.append({
+      stream: Streams.vm('f'),
+      data: encodeBatch([{ audit, body: { type: 'TaskCreated', vmId: 'f', operation: { kind: 'VM.pause' }, host: 'h1', ctimeMs: Date.now() } }]),
+      expectedLastSeq: await stores.log.lastSeqOf(Streams.vm('f')),
+    });
+    await stores.log.append({
+      stream: Streams.vm('f'),
+      data: encodeBatch([{ audit, body: { type: 'TaskStarted', taskId: String(created), startedMs: Date.now() } }]),
+      expectedLastSeq: created,
+    });
+    agent = await HostAgent.start({ stores, hostId: 'h1' });
+    const interrupted = await view.taskEnded(String(created));
+    expect(interrupted.error).toEqual(['Internal_error', 'Interrupted by service restart']);
+    // The state check that follows finds a survivable domain and leaves it as it is.
+    await view.until(() => [...view.tasks.values()].every((t) => t.status !== 'pending'));
+    expect(powerStateOf(view.vms.get('f')!)).toBe('Running');
+  });
+});
