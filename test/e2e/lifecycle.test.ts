@@ -593,9 +593,8 @@ describe('NATS: several gateways on one cluster (§7.11)', () => {
     await waitPower(c1, id, 'Paused');
   });
 
-  // BUG: VM.add (a synchronous call that must not need any queue or agent, §5.2, §7.2) fails
-  // ["Internal_error","no agent for host <id>"] on a gateway whose host has no agent.
-  it.fails('VM.add and seed Vm.add through a gateway whose host has no agent succeed', async () => {
+  // VM.add is synchronous and never waits for a queue or an agent (§5.2, §7.2).
+  it('VM.add and seed Vm.add through a gateway whose host has no agent succeed', async () => {
     const cluster = await startNatsCluster();
     const lonely = `lonely-${vmId('').slice(1, 9)}`;
     const gw = await spawnXenopsd({ mode: 'nats', role: 'gateway', natsPrefix: cluster.prefix, hostId: lonely });
@@ -606,9 +605,8 @@ describe('NATS: several gateways on one cluster (§7.11)', () => {
     expect(await c.named('Vm.add', S({ t: seedVm(b) }))).toMatchObject({ ok: true, value: b });
   });
 
-  // BUG: the call itself fails ["Internal_error","no agent for host <id>"] and no task is created;
-  // §5 says a T call only checks existence synchronously, §7.11 that the *task* fails.
-  it.fails('VM.start through a gateway whose host has no agent returns a task that fails "no agent for host"', async () => {
+  // A T call only checks existence synchronously (§5); the *task* fails "no agent for host" (§7.11).
+  it('VM.start through a gateway whose host has no agent returns a task that fails "no agent for host"', async () => {
     const cluster = await startNatsCluster();
     const lonely = `lonely-${vmId('').slice(1, 9)}`;
     const gw = await spawnXenopsd({ mode: 'nats', role: 'gateway', natsPrefix: cluster.prefix, hostId: lonely });

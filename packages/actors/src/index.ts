@@ -5,6 +5,5 @@ export { DomidAllocator } from './backend/simulator/domids.js';
 export type { Atom, AtomKind } from './operations/atom.js';
 export { planOperation, type Plan } from './operations/plan.js';
 export { runTask } from './operations/run-task.js';
-export { decide } from './vm/decide.js';
 export { vmMachine } from './vm/vm-machine.js';
 export { VmActor } from './vm/vm-actor.js';

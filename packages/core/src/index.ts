@@ -8,3 +8,4 @@ export * from './model/operation.js';
 export * from './model/command.js';
 export * from './model/vm-aggregate.js';
 export * from './model/task-record.js';
+export * from './model/decide.js';

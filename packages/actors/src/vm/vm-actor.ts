@@ -1,5 +1,6 @@
 import {
   ConcurrencyError,
+  decide,
   decodeBatch,
   encodeBatch,
   evolveVm,
@@ -15,7 +16,6 @@ import pLimit from 'p-limit';
 import { createActor, fromPromise, type Actor } from 'xstate';
 import type { Backend } from '../backend/backend.js';
 import { LogWriteError, runTask, type TaskHost } from '../operations/run-task.js';
-import { decide } from './decide.js';
 import { vmMachine } from './vm-machine.js';
 
 export interface VmActorDeps {

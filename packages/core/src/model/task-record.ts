@@ -27,11 +27,16 @@ export interface TaskRecord {
   readonly endedSeq?: number;
 }
 
-/** The task an event is about, if any (a TaskCreated event's task id is its own seq). */
+/**
+ * The task an event is about, if any. A TaskCreated event's task id is its own seq; a task event
+ * with an empty task id is about the task created by the same write (its seq too): that lets one
+ * write create a task and end it (a task refused before it could be queued).
+ */
 export function taskIdOf(event: LogEvent): string | undefined {
   const { body } = event;
   if (body.type === 'TaskCreated') return String(event.seq);
-  return 'taskId' in body ? body.taskId : undefined;
+  if (!('taskId' in body)) return undefined;
+  return body.taskId === '' ? String(event.seq) : body.taskId;
 }
 
 /**

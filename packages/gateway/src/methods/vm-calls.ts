@@ -1,6 +1,12 @@
 import {
+  ConcurrencyError,
+  decide,
+  emptyVm,
   encodeBatch,
   Errors,
+  XenopsError,
+  type Command,
+  type EventBody,
   Streams,
   type Operation,
   type TaskRecord,
@@ -11,6 +17,7 @@ import {
 } from '@xenops/core';
 import { readView } from '../read-model/history.js';
 import { compareTaskIds, taskViewOf, vmStateOf } from '../read-model/views.js';
+import { NoAgentError } from '../service/engine-client.js';
 import type { CallContext } from './method.js';
 
 /** How long an S/q call waits for its task (§7.2). */
@@ -28,16 +35,62 @@ function registeredVm(call: CallContext, vmId: string): VmAggregate {
 }
 
 export async function addVm(call: CallContext, config: VmConfig, refuseExisting: boolean): Promise<string> {
+  const command: Command = { type: 'AddVm', config, refuseExisting };
   const vm = call.gateway.projection.vms.get(config.id);
-  const id = await call.gateway.engine.send(hostOf(call, vm), call.dbg, { type: 'AddVm', config, refuseExisting });
-  return id as string;
+  try {
+    return (await call.gateway.engine.send(hostOf(call, vm), call.dbg, command)) as string;
+  } catch (e) {
+    // `add` never waits for an agent (§7.2): with none serving the host, the gateway records the
+    // decision itself, guarded by the stream's last seq like any other writer.
+    if (!(e instanceof NoAgentError)) throw e;
+    return (await decideInGateway(call, config.id, command)) as string;
+  }
+}
+
+/**
+ * Runs the pure decider against the read model and appends its events. Used only when no agent
+ * serves the VM's host; a concurrent writer makes the append fail, and the read model is retried.
+ */
+async function decideInGateway(call: CallContext, vmId: string, command: Command): Promise<unknown> {
+  const { projection, log, hostId } = call.gateway;
+  for (let attempt = 1; ; attempt++) {
+    const vm = projection.vms.get(vmId) ?? emptyVm(vmId);
+    const decision = decide(vm, command, { hostId, nowMs: Date.now() });
+    if (decision instanceof XenopsError) throw decision;
+    try {
+      const seq = await log.append({ stream: Streams.vm(vmId), data: gatewayBatch(call, decision.events), expectedLastSeq: vm.version });
+      await projection.waitFor(seq);
+      return decision.reply(seq);
+    } catch (e) {
+      if (!(e instanceof ConcurrencyError) || attempt >= 3) throw e;
+      await projection.waitFor(await log.head());
+    }
+  }
+}
+
+function gatewayBatch(call: CallContext, bodies: readonly EventBody[]): Uint8Array {
+  const audit = { dbg: call.dbg, timeMs: Date.now(), host: call.gateway.hostId, actor: 'gateway' };
+  return encodeBatch(bodies.map((body) => ({ audit, body })));
 }
 
 /** A **T** call: the VM must exist (an error of the call itself), then the task id comes back at once. */
 export async function submitOperation(call: CallContext, vmId: string, operation: Operation): Promise<string> {
   const vm = registeredVm(call, vmId);
-  const taskId = await call.gateway.engine.send(hostOf(call, vm), call.dbg, { type: 'SubmitOperation', vmId, operation });
-  return taskId as string;
+  try {
+    return (await call.gateway.engine.send(hostOf(call, vm), call.dbg, { type: 'SubmitOperation', vmId, operation })) as string;
+  } catch (e) {
+    if (!(e instanceof NoAgentError)) throw e;
+    // The call still returns a task (§5): one write creates it and fails it with the reason.
+    const seq = await call.gateway.log.append({
+      stream: Streams.task('unrouted'),
+      data: gatewayBatch(call, [
+        { type: 'TaskCreated', vmId, operation, host: e.host, ctimeMs: Date.now() },
+        { type: 'TaskFailed', taskId: '', error: e.value, cancelPointsSeen: 0, duration: 0 },
+      ]),
+    });
+    await call.gateway.projection.waitFor(seq);
+    return String(seq);
+  }
 }
 
 /** An **S/q** call: queued like a task, awaited, and its task destroyed when it ends (§7.2). */

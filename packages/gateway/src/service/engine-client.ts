@@ -10,6 +10,13 @@ import {
 } from '@xenops/core';
 import type { Projection } from '../read-model/projection.js';
 
+/** No agent serves the host: the caller may record the outcome in the log itself. */
+export class NoAgentError extends XenopsError {
+  constructor(readonly host: string) {
+    super(['Internal_error', `no agent for host ${host}`]);
+  }
+}
+
 /** Commands from the gateway to host agents, over the bus only (the gateway never imports actors). */
 export class EngineClient {
   constructor(
@@ -27,7 +34,7 @@ export class EngineClient {
     try {
       raw = await this.bus.request(host, encodeCommand({ dbg, command }), { timeoutMs: this.timeoutMs });
     } catch (e) {
-      if (e instanceof NoResponderError) throw Errors.internal(`no agent for host ${host}`);
+      if (e instanceof NoResponderError) throw new NoAgentError(host);
       if (e instanceof BusTimeoutError) throw Errors.internal(`agent of host ${host} did not answer within ${this.timeoutMs / 1000} s`);
       throw Errors.internal(`cannot reach the agent of host ${host}: ${(e as Error).message}`);
     }

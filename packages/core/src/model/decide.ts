@@ -1,4 +1,7 @@
-import { Errors, type Command, type EventBody, type VmAggregate, type XenopsError } from '@xenops/core';
+import { Errors, type XenopsError } from '../errors.js';
+import type { EventBody } from '../events/event.js';
+import type { Command } from './command.js';
+import type { VmAggregate } from './vm-aggregate.js';
 
 /** The events a command produces and how its reply is computed from the seq they were given. */
 export interface Decision {
