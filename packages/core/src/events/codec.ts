@@ -1,6 +1,6 @@
 import { xenops } from '../../generated/xenops.js';
 import type { ErrorValue } from '../errors.js';
-import { VmT } from '../idl/index.js';
+import { DynamicIdT, VmT } from '../idl/index.js';
 import { parseJsonWire, wireToJson } from '../idl/wire.js';
 import { decodeOperation } from '../model/operation.js';
 import type { Audit } from './audit.js';
@@ -92,6 +92,19 @@ function toProto({ audit, body }: PendingEvent): xenops.v1.Event.$Properties {
       return { ...base, domainDestroyed: { vmId: body.vmId } };
     case 'DomainShutdownAcknowledged':
       return { ...base, domainShutdownAcknowledged: { vmId: body.vmId, reason: body.reason } };
+    case 'BarrierInjected':
+      return {
+        ...base,
+        barrierInjected: {
+          barrierId: body.barrierId,
+          vmId: body.vmId,
+          entries: body.entries.map((e) => ({ dynamicIdJson: wireToJson(DynamicIdT.encode(e.id, 'xenopsd')), seq: e.seq })),
+        },
+      };
+    case 'BarrierRemoved':
+      return { ...base, barrierRemoved: { barrierId: body.barrierId } };
+    case 'VmRefreshed':
+      return { ...base, vmRefreshed: { vmId: body.vmId } };
   }
 }
 
@@ -197,6 +210,20 @@ function fromProto(seq: number, ev: xenops.v1.Event): EventBody | undefined {
         vmId: str(ev.domainShutdownAcknowledged!.vmId),
         reason: str(ev.domainShutdownAcknowledged!.reason) as ShutdownReason,
       };
+    case 'barrierInjected': {
+      const b = ev.barrierInjected!;
+      let entries;
+      try {
+        entries = (b.entries ?? []).map((e) => ({ id: DynamicIdT.decode(parseJsonWire(str(e.dynamicIdJson)), 'id'), seq: num(e.seq) }));
+      } catch (e) {
+        fail('BarrierInjected entries', e);
+      }
+      return { type: 'BarrierInjected', barrierId: num(b.barrierId), vmId: str(b.vmId), entries: entries! };
+    }
+    case 'barrierRemoved':
+      return { type: 'BarrierRemoved', barrierId: num(ev.barrierRemoved!.barrierId) };
+    case 'vmRefreshed':
+      return { type: 'VmRefreshed', vmId: str(ev.vmRefreshed!.vmId) };
     default:
       return undefined;
   }

@@ -1,5 +1,5 @@
 import type { ErrorValue } from '../errors.js';
-import type { VmConfig } from '../idl/index.js';
+import type { DynamicId, VmConfig } from '../idl/index.js';
 import type { Operation } from '../model/operation.js';
 import type { Audit } from './audit.js';
 
@@ -67,7 +67,16 @@ export type EventBody =
   | { readonly type: 'DomainUnpaused'; readonly vmId: string }
   | { readonly type: 'DomainMarkedSurvivable'; readonly vmId: string }
   | { readonly type: 'DomainDestroyed'; readonly vmId: string }
-  | { readonly type: 'DomainShutdownAcknowledged'; readonly vmId: string; readonly reason: ShutdownReason };
+  | { readonly type: 'DomainShutdownAcknowledged'; readonly vmId: string; readonly reason: ShutdownReason }
+  | {
+      readonly type: 'BarrierInjected';
+      readonly barrierId: number;
+      readonly vmId: string;
+      /** The update set's entries for the VM and its devices when the barrier was injected. */
+      readonly entries: ReadonlyArray<{ readonly id: DynamicId; readonly seq: number }>;
+    }
+  | { readonly type: 'BarrierRemoved'; readonly barrierId: number }
+  | { readonly type: 'VmRefreshed'; readonly vmId: string };
 
 export type EventType = EventBody['type'];
 export type EventOf<T extends EventType> = Extract<EventBody, { type: T }>;
@@ -86,4 +95,6 @@ export interface LogEvent {
 export const Streams = {
   vm: (vmId: string) => `vm/${vmId}`,
   task: (taskId: string) => `task/${taskId}`,
+  /** UPDATES barriers (gateway-written). */
+  barriers: () => 'updates/barriers',
 } as const;

@@ -139,6 +139,9 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
     case 'TaskProgressed':
     case 'TaskDestroyed':
     case 'TaskCancelRequested':
+    case 'BarrierInjected':
+    case 'BarrierRemoved':
+    case 'VmRefreshed':
       return;
   }
 }

@@ -1,3 +1,4 @@
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { CommandBus } from './command-bus.js';
 import type { EventLog } from './event-log.js';
 import type { SnapshotStore } from './snapshot-store.js';
@@ -7,6 +8,11 @@ export type StoreMode = 'embedded' | 'nats';
 /** The three storage ports, opened together and closed together. */
 export interface Stores {
   readonly mode: StoreMode;
+  /**
+   * NATS mode only: the connection, for the gateway's public subjects (the JSON-RPC subject of
+   * API.md §2.7 and the change records of §9.4), which are not namespaced by the prefix.
+   */
+  readonly nats?: NatsConnection;
   readonly log: EventLog;
   readonly snapshots: SnapshotStore;
   readonly bus: CommandBus;

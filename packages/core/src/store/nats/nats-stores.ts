@@ -509,6 +509,7 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<Stores> {
     let closing: Promise<void> | undefined;
     return {
       mode: 'nats',
+      nats: nc,
       log,
       snapshots,
       bus,
