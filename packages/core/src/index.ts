@@ -9,3 +9,4 @@ export * from './model/command.js';
 export * from './model/vm-aggregate.js';
 export * from './model/task-record.js';
 export * from './model/decide.js';
+export * from './model/dynamic-ids.js';

@@ -100,7 +100,13 @@ export class HostAgent {
   /** Runs a command on its VM's actor, reloading the actor when another writer got there first. */
   async execute(request: CommandRequest): Promise<CommandReply> {
     if (this.closing) return { ok: false, seq: 0, error: ['Internal_error', `agent ${this.hostId} is shutting down`] };
-    const vmId = request.command.type === 'AddVm' ? request.command.config.id : request.command.vmId;
+    const { command } = request;
+    if (command.type === 'SetPoolSize') {
+      this.setPoolSize(command.size);
+      this.logger(`agent ${this.hostId}: worker pool size set to ${command.size} (dbg=${request.dbg})`);
+      return { ok: true, seq: 0, value: null };
+    }
+    const vmId = command.type === 'AddVm' ? command.config.id : command.vmId;
     for (let attempt = 1; ; attempt++) {
       const actor = await this.actorFor(vmId);
       try {

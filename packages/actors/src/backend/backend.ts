@@ -9,6 +9,15 @@ export interface AtomContext {
   readonly signal: AbortSignal;
   /** Called when a wait begins: a cancellation point (§7.1). Throws when the task is cancelled. */
   readonly cancelPoint: () => void;
+  /** The point of no return (§7.1): from now on the task ignores cancellation. */
+  readonly markNonCancellable: () => void;
+}
+
+/** What an atom did: the facts to record, and for the last atom of some operations a result. */
+export interface AtomOutcome {
+  readonly events: EventBody[];
+  /** The task's result (xenopsd-encoded wire value), e.g. run_script's `{rc, stdout, stderr}`. */
+  readonly result?: unknown;
 }
 
 /**
@@ -17,5 +26,5 @@ export interface AtomContext {
  */
 export interface Backend {
   readonly name: string;
-  perform(atom: Atom, ctx: AtomContext): Promise<EventBody[]>;
+  perform(atom: Atom, ctx: AtomContext): Promise<AtomOutcome>;
 }

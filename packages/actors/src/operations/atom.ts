@@ -1,3 +1,5 @@
+import type { DiskRef } from '@xenops/core';
+
 /**
  * Atoms: the indivisible backend steps of API.md §7.3. An operation is a list of atoms; a backend
  * implements atoms only.
@@ -12,13 +14,24 @@ export type Atom =
   | { readonly kind: 'VM_mark_survivable' }
   | { readonly kind: 'VM_shutdown_domain'; readonly reason: 'poweroff' | 'reboot'; readonly delay: number }
   | { readonly kind: 'VM_destroy' }
+  | { readonly kind: 'VM_save'; readonly disk: DiskRef }
+  | { readonly kind: 'VM_restore'; readonly disk: DiskRef }
+  | { readonly kind: 'VM_drop_suspend_image' }
+  | { readonly kind: 'VM_set_vcpus'; readonly vcpus: number }
+  | { readonly kind: 'VM_set_shadow_multiplier'; readonly multiplier: number }
+  | { readonly kind: 'VM_set_memory_dynamic_range'; readonly minimum: number; readonly maximum: number }
+  | { readonly kind: 'VM_set_xsdata'; readonly xsdata: ReadonlyArray<readonly [string, string]> }
+  | { readonly kind: 'VM_delay'; readonly seconds: number }
+  /** request_rdp, s3suspend, s3resume: accepted, no effect in the simulator. */
+  | { readonly kind: 'VM_noop'; readonly name: string }
+  | { readonly kind: 'VM_run_script'; readonly script: string }
   | { readonly kind: 'VM_remove' };
 
 export type AtomKind = Atom['kind'];
 
 /** Progress weight (§7.1): VM_save and VM_restore weigh 10, every other atom 1. */
 export function atomWeight(atom: Atom): number {
-  return (atom.kind as string) === 'VM_save' || (atom.kind as string) === 'VM_restore' ? 10 : 1;
+  return atom.kind === 'VM_save' || atom.kind === 'VM_restore' ? 10 : 1;
 }
 
 export function describeAtom(atom: Atom): string {
@@ -29,6 +42,11 @@ export function describeAtom(atom: Atom): string {
       return `VM_create_device_model(${atom.saveState})`;
     case 'VM_shutdown_domain':
       return `VM_shutdown_domain(${atom.reason}, ${atom.delay})`;
+    case 'VM_save':
+    case 'VM_restore':
+      return `${atom.kind}(${atom.disk[0]} ${atom.disk[1]})`;
+    case 'VM_noop':
+      return atom.name;
     default:
       return atom.kind;
   }

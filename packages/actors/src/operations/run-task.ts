@@ -1,4 +1,15 @@
-import { Errors, toErrorValue, XenopsError, type Audit, type EventBody, type PendingEvent, type QueuedTask, type VmAggregate } from '@xenops/core';
+import {
+  Errors,
+  toErrorValue,
+  wireToJson,
+  XenopsError,
+  type Audit,
+  type EventBody,
+  type PendingEvent,
+  type QueuedTask,
+  type VmAggregate,
+  type WireOut,
+} from '@xenops/core';
 import type { Backend } from '../backend/backend.js';
 import { atomWeight, describeAtom } from './atom.js';
 import { isGuestShutdownFailure, planOperation } from './plan.js';
@@ -33,8 +44,11 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
   const elapsed = () => (now() - startedMs) / 1000;
   let cancelPointsSeen = 0;
   let cancellable = true;
+  // Task.destroy_on_finish may arrive while the task runs: read it when the task ends.
   const ending = (body: EventBody): PendingEvent[] =>
-    task.operation.autoDestroy ? [ev(body), ev({ type: 'TaskDestroyed', taskId: task.taskId })] : [ev(body)];
+    task.operation.autoDestroy || host.vm.running?.destroyOnFinish
+      ? [ev(body), ev({ type: 'TaskDestroyed', taskId: task.taskId })]
+      : [ev(body)];
 
   const plan = planOperation(task.operation, host.vm);
   if (!plan.ok) {
@@ -48,8 +62,13 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
 
   const cancelPoint = () => {
     cancelPointsSeen++;
-    if (cancellable && signal.aborted) throw Errors.cancelled(task.taskId);
+    const triggered = task.operation.cancelAtPoint === cancelPointsSeen;
+    if (cancellable && (signal.aborted || triggered)) throw Errors.cancelled(task.taskId);
   };
+  const markNonCancellable = () => {
+    cancellable = false;
+  };
+  let resultJson = '';
   const totalWeight = plan.atoms.reduce((sum, a) => sum + atomWeight(a), 0);
   let doneWeight = 0;
   try {
@@ -58,18 +77,19 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
       cancelPoint();
       let facts: EventBody[];
       try {
-        facts = await backend.perform(atom, { vm: host.vm, signal, cancelPoint });
+        const outcome = await backend.perform(atom, { vm: host.vm, signal: cancellable ? signal : NEVER, cancelPoint, markNonCancellable });
+        facts = outcome.events;
+        if (outcome.result !== undefined) resultJson = wireToJson(outcome.result as WireOut);
       } catch (e) {
         const error = asXenopsError(e, task.taskId, signal);
-        const fallBack = atom.kind === 'VM_shutdown_domain' && task.operation.kind === 'VM.shutdown' && task.operation.fallbackToHard;
-        if (!(fallBack && isGuestShutdownFailure(error))) throw error;
+        if (!(atom.kind === 'VM_shutdown_domain' && fallsBackToHard(task) && isGuestShutdownFailure(error))) throw error;
         facts = [];
       }
       doneWeight += atomWeight(atom);
       const progress = totalWeight === 0 ? 1 : doneWeight / totalWeight;
       const last = i === plan.atoms.length - 1;
       const tail: PendingEvent[] = last
-        ? ending({ type: 'TaskCompleted', taskId: task.taskId, duration: elapsed(), resultJson: '', cancelPointsSeen })
+        ? ending({ type: 'TaskCompleted', taskId: task.taskId, duration: elapsed(), resultJson, cancelPointsSeen })
         : [ev({ type: 'TaskProgressed', taskId: task.taskId, progress, cancelPointsSeen, cancellable, atom: describeAtom(atom) })];
       await host.append([...facts.map(ev), ...tail]);
     }
@@ -94,6 +114,15 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
     }
     await host.append(events);
   }
+}
+
+/** Once a task is past its point of no return, waits no longer listen to Task.cancel. */
+const NEVER = new AbortController().signal;
+
+/** The seed dialect's clean shutdown and reboot fall back to a hard power-off (§7.4). */
+function fallsBackToHard(task: QueuedTask): boolean {
+  const op = task.operation;
+  return (op.kind === 'VM.shutdown' || op.kind === 'VM.reboot') && op.fallbackToHard;
 }
 
 /** Marks a failure to write the log, so it is not mistaken for an operation failure. */

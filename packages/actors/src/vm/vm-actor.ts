@@ -1,6 +1,7 @@
 import {
   ConcurrencyError,
   decide,
+  withAudit,
   decodeBatch,
   encodeBatch,
   evolveVm,
@@ -83,7 +84,7 @@ export class VmActor {
       if (decision instanceof XenopsError) return { ok: false, seq: this.vm.version, error: decision.value };
       if (decision.events.length === 0) return { ok: true, seq: this.vm.version, value: decision.reply(this.vm.version) };
       const audit = { dbg: request.dbg, timeMs: this.deps.now(), host: this.deps.hostId, actor: `vm/${this.vm.id}` };
-      const seq = await this.appendUnlocked(decision.events.map((body) => ({ audit, body })));
+      const seq = await this.appendUnlocked(withAudit(decision.events, audit));
       if (decision.abortRunning && this.running) this.running.abort.abort();
       return { ok: true, seq, value: decision.reply(seq) };
     });

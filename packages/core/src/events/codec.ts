@@ -4,7 +4,7 @@ import { DynamicIdT, VmT } from '../idl/index.js';
 import { parseJsonWire, wireToJson } from '../idl/wire.js';
 import { decodeOperation } from '../model/operation.js';
 import type { Audit } from './audit.js';
-import type { Console, DomainType, EventBody, GuestMode, LogEvent, ShutdownReason } from './event.js';
+import type { Console, DomainRecord, DomainType, EventBody, GuestAction, GuestMode, LogEvent, ShutdownReason } from './event.js';
 
 const pb = xenops.v1;
 
@@ -92,6 +92,33 @@ function toProto({ audit, body }: PendingEvent): xenops.v1.Event.$Properties {
       return { ...base, domainDestroyed: { vmId: body.vmId } };
     case 'DomainShutdownAcknowledged':
       return { ...base, domainShutdownAcknowledged: { vmId: body.vmId, reason: body.reason } };
+    case 'DomainVcpusSet':
+      return { ...base, domainVcpusSet: { vmId: body.vmId, vcpus: body.vcpus } };
+    case 'DomainShadowMultiplierSet':
+      return { ...base, domainShadowMultiplierSet: { vmId: body.vmId, multiplier: body.multiplier } };
+    case 'DomainMemoryRangeSet':
+      return { ...base, domainMemoryRangeSet: { vmId: body.vmId, minimum: body.minimum, maximum: body.maximum } };
+    case 'DomainXsdataSet':
+      return { ...base, domainXsdataSet: { vmId: body.vmId, xsdata: body.xsdata.map(([key, value]) => ({ key, value })) } };
+    case 'SuspendImageSaved':
+      return {
+        ...base,
+        suspendImageSaved: { vmId: body.vmId, diskJson: JSON.stringify(body.image.disk), domainJson: JSON.stringify(body.image.record) },
+      };
+    case 'SuspendImageDropped':
+      return { ...base, suspendImageDropped: { vmId: body.vmId, reason: body.reason } };
+    case 'DomainRestored':
+      return { ...base, domainRestored: { vmId: body.vmId, domainJson: JSON.stringify(body.record) } };
+    case 'GuestActionRequested':
+      return { ...base, guestActionRequested: { vmId: body.vmId, action: body.action } };
+    case 'TaskDestroyOnFinishRequested':
+      return { ...base, taskDestroyOnFinishRequested: { taskId: body.taskId } };
+    case 'HostSettingChanged':
+      return { ...base, hostSettingChanged: { hostId: body.hostId, key: body.key, valueJson: JSON.stringify(body.value ?? null) } };
+    case 'CancelTriggerSet':
+      return { ...base, cancelTriggerSet: { dbg: body.dbg, point: body.point } };
+    case 'CancelTriggerUsed':
+      return { ...base, cancelTriggerUsed: { dbg: body.dbg, taskId: body.taskId } };
     case 'BarrierInjected':
       return {
         ...base,
@@ -220,6 +247,56 @@ function fromProto(seq: number, ev: xenops.v1.Event): EventBody | undefined {
       }
       return { type: 'BarrierInjected', barrierId: num(b.barrierId), vmId: str(b.vmId), entries: entries! };
     }
+    case 'domainVcpusSet':
+      return { type: 'DomainVcpusSet', vmId: str(ev.domainVcpusSet!.vmId), vcpus: num(ev.domainVcpusSet!.vcpus) };
+    case 'domainShadowMultiplierSet':
+      return { type: 'DomainShadowMultiplierSet', vmId: str(ev.domainShadowMultiplierSet!.vmId), multiplier: num(ev.domainShadowMultiplierSet!.multiplier) };
+    case 'domainMemoryRangeSet': {
+      const b = ev.domainMemoryRangeSet!;
+      return { type: 'DomainMemoryRangeSet', vmId: str(b.vmId), minimum: num(b.minimum), maximum: num(b.maximum) };
+    }
+    case 'domainXsdataSet': {
+      const b = ev.domainXsdataSet!;
+      return { type: 'DomainXsdataSet', vmId: str(b.vmId), xsdata: (b.xsdata ?? []).map((kv) => [str(kv.key), str(kv.value)] as const) };
+    }
+    case 'suspendImageSaved': {
+      const b = ev.suspendImageSaved!;
+      try {
+        return {
+          type: 'SuspendImageSaved',
+          vmId: str(b.vmId),
+          image: { disk: JSON.parse(str(b.diskJson)) as readonly [string, string], record: JSON.parse(str(b.domainJson)) as DomainRecord },
+        };
+      } catch (e) {
+        return fail('SuspendImageSaved', e);
+      }
+    }
+    case 'suspendImageDropped':
+      return { type: 'SuspendImageDropped', vmId: str(ev.suspendImageDropped!.vmId), reason: str(ev.suspendImageDropped!.reason) };
+    case 'domainRestored':
+      try {
+        return { type: 'DomainRestored', vmId: str(ev.domainRestored!.vmId), record: JSON.parse(str(ev.domainRestored!.domainJson)) as DomainRecord };
+      } catch (e) {
+        return fail('DomainRestored', e);
+      }
+    case 'guestActionRequested':
+      return { type: 'GuestActionRequested', vmId: str(ev.guestActionRequested!.vmId), action: str(ev.guestActionRequested!.action) as GuestAction };
+    case 'taskDestroyOnFinishRequested':
+      return { type: 'TaskDestroyOnFinishRequested', taskId: str(ev.taskDestroyOnFinishRequested!.taskId) };
+    case 'hostSettingChanged': {
+      const b = ev.hostSettingChanged!;
+      let value: unknown = null;
+      try {
+        value = JSON.parse(str(b.valueJson) || 'null');
+      } catch {
+        value = str(b.valueJson);
+      }
+      return { type: 'HostSettingChanged', hostId: str(b.hostId), key: str(b.key), value };
+    }
+    case 'cancelTriggerSet':
+      return { type: 'CancelTriggerSet', dbg: str(ev.cancelTriggerSet!.dbg), point: num(ev.cancelTriggerSet!.point) };
+    case 'cancelTriggerUsed':
+      return { type: 'CancelTriggerUsed', dbg: str(ev.cancelTriggerUsed!.dbg), taskId: str(ev.cancelTriggerUsed!.taskId) };
     case 'barrierRemoved':
       return { type: 'BarrierRemoved', barrierId: num(ev.barrierRemoved!.barrierId) };
     case 'vmRefreshed':

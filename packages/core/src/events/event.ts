@@ -68,6 +68,18 @@ export type EventBody =
   | { readonly type: 'DomainMarkedSurvivable'; readonly vmId: string }
   | { readonly type: 'DomainDestroyed'; readonly vmId: string }
   | { readonly type: 'DomainShutdownAcknowledged'; readonly vmId: string; readonly reason: ShutdownReason }
+  | { readonly type: 'DomainVcpusSet'; readonly vmId: string; readonly vcpus: number }
+  | { readonly type: 'DomainShadowMultiplierSet'; readonly vmId: string; readonly multiplier: number }
+  | { readonly type: 'DomainMemoryRangeSet'; readonly vmId: string; readonly minimum: number; readonly maximum: number }
+  | { readonly type: 'DomainXsdataSet'; readonly vmId: string; readonly xsdata: ReadonlyArray<readonly [string, string]> }
+  | { readonly type: 'SuspendImageSaved'; readonly vmId: string; readonly image: SuspendImage }
+  | { readonly type: 'SuspendImageDropped'; readonly vmId: string; readonly reason: string }
+  | { readonly type: 'DomainRestored'; readonly vmId: string; readonly record: DomainRecord }
+  | { readonly type: 'GuestActionRequested'; readonly vmId: string; readonly action: GuestAction }
+  | { readonly type: 'TaskDestroyOnFinishRequested'; readonly taskId: string }
+  | { readonly type: 'HostSettingChanged'; readonly hostId: string; readonly key: string; readonly value: unknown }
+  | { readonly type: 'CancelTriggerSet'; readonly dbg: string; readonly point: number }
+  | { readonly type: 'CancelTriggerUsed'; readonly dbg: string; readonly taskId: string }
   | {
       readonly type: 'BarrierInjected';
       readonly barrierId: number;
@@ -82,6 +94,26 @@ export type EventType = EventBody['type'];
 export type EventOf<T extends EventType> = Extract<EventBody, { type: T }>;
 
 export type GuestMode = 'normal' | 'ignore' | 'hang';
+export type GuestAction = 'reboot' | 'halt' | 'crash' | 'suspend' | 'soft_reset';
+
+/** What a simulated domain carries across a suspend (the content of a suspend image). */
+export interface DomainRecord {
+  readonly hvm: boolean;
+  readonly domainType: DomainType;
+  readonly vcpus: number;
+  readonly memoryTarget: number;
+  readonly memoryLimit: number;
+  readonly shadowMultiplier: number;
+  readonly rtcTimeoffset: string;
+  readonly xsdata: ReadonlyArray<readonly [string, string]>;
+}
+
+/** A VM's suspend image: where it was written and what it holds. */
+export interface SuspendImage {
+  /** The suspend_vdi disk in the xenopsd encoding: `['Local', path]` or `['VDI', ref]`. */
+  readonly disk: readonly [string, string];
+  readonly record: DomainRecord;
+}
 export type ShutdownReason = 'poweroff' | 'reboot';
 
 /** An event as read back from the log: body, audit fields, and the seq of its batch. */

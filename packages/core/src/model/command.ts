@@ -2,6 +2,7 @@ import { xenops } from '../../generated/xenops.js';
 import { XenopsError, type ErrorValue } from '../errors.js';
 import { VmT, type VmConfig } from '../idl/index.js';
 import { parseJsonWire, wireToJson } from '../idl/wire.js';
+import type { GuestAction, GuestMode } from '../events/event.js';
 import { decodeOperation, type Operation } from './operation.js';
 
 /** What a gateway asks a host agent to decide (carried on the command bus). */
@@ -10,7 +11,15 @@ export type Command =
   | { readonly type: 'AddVm'; readonly config: VmConfig; readonly refuseExisting: boolean }
   /** Queue an operation on the VM; the reply is the new task's id. */
   | { readonly type: 'SubmitOperation'; readonly vmId: string; readonly operation: Operation }
-  | { readonly type: 'CancelTask'; readonly vmId: string; readonly taskId: string };
+  | { readonly type: 'CancelTask'; readonly vmId: string; readonly taskId: string }
+  /** Task.destroy_on_finish of a task that has not ended yet. */
+  | { readonly type: 'DestroyTaskOnFinish'; readonly vmId: string; readonly taskId: string }
+  /** DEBUG.trigger reboot/halt/crash: the guest asks for an action by itself (§7.5, §8.3). */
+  | { readonly type: 'RequestGuestAction'; readonly vmId: string; readonly action: GuestAction }
+  /** DEBUG.trigger no-ack: how the simulated guest answers shutdown requests (§8.2). */
+  | { readonly type: 'SetGuestMode'; readonly vmId: string; readonly mode: GuestMode }
+  /** HOST.set_worker_pool_size: addressed to the host, not to a VM. */
+  | { readonly type: 'SetPoolSize'; readonly size: number };
 
 export interface CommandRequest {
   readonly dbg: string;
@@ -67,7 +76,21 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
         throw new CommandDecodeError(`SubmitOperation: ${(e as Error).message}`);
       }
     case 'CancelTask':
-      return { dbg, command: { type: 'CancelTask', vmId: str('vmId'), taskId: str('taskId') } };
+    case 'DestroyTaskOnFinish':
+      return { dbg, command: { type: o.type, vmId: str('vmId'), taskId: str('taskId') } };
+    case 'RequestGuestAction': {
+      const action = str('action');
+      if (!['reboot', 'halt', 'crash', 'suspend', 'soft_reset'].includes(action)) throw new CommandDecodeError(`unknown guest action ${action}`);
+      return { dbg, command: { type: 'RequestGuestAction', vmId: str('vmId'), action: action as GuestAction } };
+    }
+    case 'SetGuestMode': {
+      const mode = str('mode');
+      if (!['normal', 'ignore', 'hang'].includes(mode)) throw new CommandDecodeError(`unknown guest mode ${mode}`);
+      return { dbg, command: { type: 'SetGuestMode', vmId: str('vmId'), mode: mode as GuestMode } };
+    }
+    case 'SetPoolSize':
+      if (!Number.isInteger(o.size) || (o.size as number) < 1) throw new CommandDecodeError('SetPoolSize: size must be a whole number of at least 1');
+      return { dbg, command: { type: 'SetPoolSize', size: o.size as number } };
     default:
       throw new CommandDecodeError(`unknown command type ${JSON.stringify(o.type)}`);
   }

@@ -1,3 +1,6 @@
+import type { Action } from '../idl/index.js';
+import type { GuestAction } from '../events/event.js';
+
 /**
  * Operations: what a task does to a VM. A task is created for one operation, queued on its VM
  * (API.md §7.2) and expanded into atoms by the actors package (§7.3).
@@ -5,16 +8,39 @@
 export type Operation = OperationBody & {
   /** Destroy the task record when it ends (S/q calls such as VM.remove, internal checks). */
   readonly autoDestroy?: boolean;
+  /** DEBUG "set-cancel-trigger": the task cancels itself at this cancellation point (1-based). */
+  readonly cancelAtPoint?: number;
 };
+
+/** A disk as the API encodes it: `['Local', path]` or `['VDI', '<SR>/<VDI>']`. */
+export type DiskRef = readonly ['Local' | 'VDI', string];
 
 export type OperationBody =
   /** `unpause`: the seed dialect's start also unpauses (the VM ends Running). */
   | { readonly kind: 'VM.start'; readonly paused: boolean; readonly unpause: boolean }
   /** `delay` absent: hard power-off. `fallbackToHard`: seed semantics of §7.4. */
   | { readonly kind: 'VM.shutdown'; readonly delay?: number; readonly fallbackToHard: boolean }
+  | { readonly kind: 'VM.reboot'; readonly delay?: number; readonly fallbackToHard: boolean }
+  | { readonly kind: 'VM.suspend'; readonly disk: DiskRef }
+  | { readonly kind: 'VM.resume'; readonly disk: DiskRef; readonly unpause: boolean }
   | { readonly kind: 'VM.pause' }
   | { readonly kind: 'VM.unpause' }
   | { readonly kind: 'VM.remove' }
+  | { readonly kind: 'VM.create' }
+  | { readonly kind: 'VM.build'; readonly force: boolean }
+  | { readonly kind: 'VM.create_device_model'; readonly saveState: boolean }
+  | { readonly kind: 'VM.destroy' }
+  | { readonly kind: 'VM.set_vcpus'; readonly vcpus: number }
+  | { readonly kind: 'VM.set_shadow_multiplier'; readonly multiplier: number }
+  | { readonly kind: 'VM.set_memory_dynamic_range'; readonly minimum: number; readonly maximum: number }
+  | { readonly kind: 'VM.set_xsdata'; readonly xsdata: ReadonlyArray<readonly [string, string]> }
+  | { readonly kind: 'VM.delay'; readonly delay: number }
+  | { readonly kind: 'VM.request_rdp'; readonly enabled: boolean }
+  | { readonly kind: 'VM.run_script'; readonly script: string }
+  | { readonly kind: 'VM.s3suspend' }
+  | { readonly kind: 'VM.s3resume' }
+  /** Internal: carry out the VM's action list after the guest asked for `action` (§7.5). */
+  | { readonly kind: 'VM.guest_action'; readonly action: GuestAction; readonly actions: readonly Action[] }
   /** Internal: put the VM back into a consistent state after a failure or a restart (§7.3). */
   | { readonly kind: 'VM.check_state'; readonly reason: string };
 
@@ -24,39 +50,75 @@ export class OperationDecodeError extends Error {
   override readonly name = 'OperationDecodeError';
 }
 
-const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+type FieldKind = 'bool' | 'number' | 'number?' | 'string' | 'disk' | 'pairs' | 'actions';
 
-/** Validates an operation that crossed a process boundary (log or bus). */
-export function decodeOperation(v: unknown): Operation {
-  if (typeof v !== 'object' || v === null) throw new OperationDecodeError('operation is not an object');
-  const o = v as Record<string, unknown>;
-  const autoDestroy = o.autoDestroy === undefined ? {} : isBool(o.autoDestroy) ? { autoDestroy: o.autoDestroy } : bad('autoDestroy');
-  switch (o.kind) {
-    case 'VM.start':
-      if (!isBool(o.paused) || !isBool(o.unpause)) bad('VM.start flags');
-      return { kind: 'VM.start', paused: o.paused as boolean, unpause: o.unpause as boolean, ...autoDestroy };
-    case 'VM.shutdown':
-      if (o.delay !== undefined && !isNum(o.delay)) bad('VM.shutdown delay');
-      if (!isBool(o.fallbackToHard)) bad('VM.shutdown fallbackToHard');
-      return {
-        kind: 'VM.shutdown',
-        ...(o.delay === undefined ? {} : { delay: o.delay as number }),
-        fallbackToHard: o.fallbackToHard as boolean,
-        ...autoDestroy,
-      };
-    case 'VM.pause':
-    case 'VM.unpause':
-    case 'VM.remove':
-      return { kind: o.kind, ...autoDestroy };
-    case 'VM.check_state':
-      if (typeof o.reason !== 'string') bad('VM.check_state reason');
-      return { kind: 'VM.check_state', reason: o.reason as string, ...autoDestroy };
-    default:
-      throw new OperationDecodeError(`unknown operation ${JSON.stringify(o.kind)}`);
+/** The arguments of each operation, for validating operations that crossed a process boundary. */
+const FIELDS: Record<OperationKind, Record<string, FieldKind>> = {
+  'VM.start': { paused: 'bool', unpause: 'bool' },
+  'VM.shutdown': { delay: 'number?', fallbackToHard: 'bool' },
+  'VM.reboot': { delay: 'number?', fallbackToHard: 'bool' },
+  'VM.suspend': { disk: 'disk' },
+  'VM.resume': { disk: 'disk', unpause: 'bool' },
+  'VM.pause': {},
+  'VM.unpause': {},
+  'VM.remove': {},
+  'VM.create': {},
+  'VM.build': { force: 'bool' },
+  'VM.create_device_model': { saveState: 'bool' },
+  'VM.destroy': {},
+  'VM.set_vcpus': { vcpus: 'number' },
+  'VM.set_shadow_multiplier': { multiplier: 'number' },
+  'VM.set_memory_dynamic_range': { minimum: 'number', maximum: 'number' },
+  'VM.set_xsdata': { xsdata: 'pairs' },
+  'VM.delay': { delay: 'number' },
+  'VM.request_rdp': { enabled: 'bool' },
+  'VM.run_script': { script: 'string' },
+  'VM.s3suspend': {},
+  'VM.s3resume': {},
+  'VM.guest_action': { action: 'string', actions: 'actions' },
+  'VM.check_state': { reason: 'string' },
+};
+
+const ACTIONS = new Set(['Coredump', 'Shutdown', 'Start', 'Pause', 'Softreboot']);
+
+function valid(kind: FieldKind, v: unknown): boolean {
+  switch (kind) {
+    case 'bool':
+      return typeof v === 'boolean';
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v);
+    case 'number?':
+      return v === undefined || (typeof v === 'number' && Number.isFinite(v));
+    case 'string':
+      return typeof v === 'string';
+    case 'disk':
+      return Array.isArray(v) && v.length === 2 && (v[0] === 'Local' || v[0] === 'VDI') && typeof v[1] === 'string';
+    case 'pairs':
+      return Array.isArray(v) && v.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string');
+    case 'actions':
+      return Array.isArray(v) && v.every((a) => typeof a === 'string' && ACTIONS.has(a));
   }
 }
 
-function bad(what: string): never {
-  throw new OperationDecodeError(`malformed operation: ${what}`);
+/** Validates an operation that crossed a process boundary (log or bus). */
+export function decodeOperation(v: unknown): Operation {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new OperationDecodeError('operation is not an object');
+  const o = v as Record<string, unknown>;
+  const kind = o.kind as OperationKind;
+  const fields = typeof kind === 'string' ? FIELDS[kind] : undefined;
+  if (!fields) throw new OperationDecodeError(`unknown operation ${JSON.stringify(o.kind)}`);
+  const out: Record<string, unknown> = { kind };
+  for (const [name, fieldKind] of Object.entries(fields)) {
+    if (!valid(fieldKind, o[name])) throw new OperationDecodeError(`malformed operation ${kind}: ${name}`);
+    if (o[name] !== undefined) out[name] = o[name];
+  }
+  if (o.autoDestroy !== undefined) {
+    if (typeof o.autoDestroy !== 'boolean') throw new OperationDecodeError('malformed operation: autoDestroy');
+    out.autoDestroy = o.autoDestroy;
+  }
+  if (o.cancelAtPoint !== undefined) {
+    if (!Number.isInteger(o.cancelAtPoint) || (o.cancelAtPoint as number) < 1) throw new OperationDecodeError('malformed operation: cancelAtPoint');
+    out.cancelAtPoint = o.cancelAtPoint;
+  }
+  return out as Operation;
 }

@@ -1,6 +1,6 @@
 import { produce } from 'immer';
 import type { PowerState } from '../errors.js';
-import type { Console, DomainType, EventBody, GuestMode, LogEvent } from '../events/event.js';
+import type { Console, DomainType, EventBody, GuestMode, LogEvent, SuspendImage } from '../events/event.js';
 import type { VmConfig } from '../idl/index.js';
 import type { Operation } from './operation.js';
 
@@ -31,6 +31,8 @@ export interface QueuedTask {
   readonly operation: Operation;
   readonly dbg: string;
   readonly host: string;
+  /** Task.destroy_on_finish was called while the task was queued or running. */
+  readonly destroyOnFinish?: boolean;
 }
 
 /** One VM: its configuration, its domain and its operation queue. A pure fold of its stream. */
@@ -39,6 +41,8 @@ export interface VmAggregate {
   /** Undefined when the VM is not registered (never added, or removed). */
   readonly config?: VmConfig;
   readonly domain?: Domain;
+  /** Set by VM_save, consumed by a resume reaching VM_mark_survivable, dropped by a shutdown. */
+  readonly suspendImage?: SuspendImage;
   readonly guestMode: GuestMode;
   /** Accepted tasks that have not started, in arrival order (FIFO, §7.2). */
   readonly queue: readonly QueuedTask[];
@@ -71,6 +75,7 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
     case 'VmRemoved':
       delete vm.config;
       delete vm.domain;
+      delete vm.suspendImage;
       vm.guestMode = 'normal';
       return;
     case 'GuestModeChanged':
@@ -136,6 +141,41 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
     case 'DomainDestroyed':
       delete vm.domain;
       return;
+    case 'DomainVcpusSet':
+      if (domain) domain.vcpus = body.vcpus;
+      return;
+    case 'DomainShadowMultiplierSet':
+      if (domain) domain.shadowMultiplier = body.multiplier;
+      return;
+    case 'DomainMemoryRangeSet':
+      if (domain) domain.memoryTarget = body.maximum;
+      return;
+    case 'DomainXsdataSet':
+      if (domain) domain.xsdata = mergePairs(domain.xsdata, body.xsdata);
+      return;
+    case 'SuspendImageSaved':
+      vm.suspendImage = body.image;
+      return;
+    case 'SuspendImageDropped':
+      delete vm.suspendImage;
+      return;
+    case 'DomainRestored':
+      if (domain) {
+        domain.built = true;
+        domain.vcpus = body.record.vcpus;
+        domain.memoryTarget = body.record.memoryTarget;
+        domain.shadowMultiplier = body.record.shadowMultiplier;
+        domain.xsdata = body.record.xsdata;
+      }
+      return;
+    case 'TaskDestroyOnFinishRequested':
+      if (vm.running?.taskId === body.taskId) vm.running = { ...vm.running, destroyOnFinish: true };
+      vm.queue = vm.queue.map((t) => (t.taskId === body.taskId ? { ...t, destroyOnFinish: true } : t));
+      return;
+    case 'GuestActionRequested':
+    case 'HostSettingChanged':
+    case 'CancelTriggerSet':
+    case 'CancelTriggerUsed':
     case 'TaskProgressed':
     case 'TaskDestroyed':
     case 'TaskCancelRequested':
@@ -146,10 +186,33 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
   }
 }
 
-/** Power state as API.md §8.1 defines it for the simulator. */
+/**
+ * Power state as API.md §8.1 defines it for the simulator. While a reboot runs (API or a guest
+ * `Start` action) the VM reports Running throughout, even between teardown and the new domain
+ * (§4.3).
+ */
 export function powerStateOf(vm: VmAggregate): PowerState {
-  if (!vm.domain) return 'Halted';
+  if (vm.running && isRebootInProgress(vm.running.operation)) return 'Running';
+  return physicalPowerStateOf(vm);
+}
+
+/** The power state of the domain itself, which operations' preconditions check. */
+export function physicalPowerStateOf(vm: VmAggregate): PowerState {
+  if (!vm.domain) return vm.suspendImage ? 'Suspended' : 'Halted';
   return vm.domain.paused ? 'Paused' : 'Running';
+}
+
+function isRebootInProgress(op: Operation): boolean {
+  return op.kind === 'VM.reboot' || (op.kind === 'VM.guest_action' && op.actions.includes('Start'));
+}
+
+function mergePairs(
+  base: ReadonlyArray<readonly [string, string]>,
+  updates: ReadonlyArray<readonly [string, string]>,
+): Array<readonly [string, string]> {
+  const out = new Map<string, string>(base.map(([k, v]) => [k, v]));
+  for (const [k, v] of updates) out.set(k, v);
+  return [...out];
 }
 
 /** Ids of the VMs an event touches (for routing events of shared streams). */

@@ -4,7 +4,9 @@ import {
   emptyVm,
   encodeBatch,
   Errors,
+  withAudit,
   XenopsError,
+  type Audit,
   type Command,
   type EventBody,
   Streams,
@@ -58,7 +60,7 @@ async function decideInGateway(call: CallContext, vmId: string, command: Command
     const decision = decide(vm, command, { hostId, nowMs: Date.now() });
     if (decision instanceof XenopsError) throw decision;
     try {
-      const seq = await log.append({ stream: Streams.vm(vmId), data: gatewayBatch(call, decision.events), expectedLastSeq: vm.version });
+      const seq = await log.append({ stream: Streams.vm(vmId), data: encodeBatch(withAudit(decision.events, gatewayAudit(call))), expectedLastSeq: vm.version });
       await projection.waitFor(seq);
       return decision.reply(seq);
     } catch (e) {
@@ -68,8 +70,12 @@ async function decideInGateway(call: CallContext, vmId: string, command: Command
   }
 }
 
+function gatewayAudit(call: CallContext): Audit {
+  return { dbg: call.dbg, timeMs: Date.now(), host: call.gateway.hostId, actor: 'gateway' };
+}
+
 function gatewayBatch(call: CallContext, bodies: readonly EventBody[]): Uint8Array {
-  const audit = { dbg: call.dbg, timeMs: Date.now(), host: call.gateway.hostId, actor: 'gateway' };
+  const audit = gatewayAudit(call);
   return encodeBatch(bodies.map((body) => ({ audit, body })));
 }
 

@@ -18,6 +18,7 @@ import {
 } from '@xenops/core';
 import type { ArgSpec } from '../dispatch/args.js';
 import { method, type GatewayContext, type MethodSpec } from './method.js';
+import { updatesMethods } from '../updates/methods.js';
 import { addVm, cancelTask, destroyTask, listTasks, listVms, runQueued, statTask, statVm, submitOperation } from './vm-calls.js';
 
 const vmId: ArgSpec = { key: 'id', type: VmIdT };
@@ -129,8 +130,7 @@ export const xenopsdMethods: readonly MethodSpec[] = [
   ...['add', 'remove', 'stat', 'list', 'dequarantine'].map((n) => pending(`PCI.${n}`)),
   ...['add', 'stat', 'list', 'remove'].map((n) => pending(`VGPU.${n}`)),
   ...['add', 'stat', 'list', 'remove', 'plug', 'unplug'].map((n) => pending(`VUSB.${n}`)),
-  ...['get', 'inject_barrier', 'remove_barrier', 'refresh_vm'].map((n) => pending(`UPDATES.${n}`)),
-  method('UPDATES.last_id', [], int, ({ gateway }) => gateway.log.head()),
+  ...updatesMethods,
   pending('DEBUG.trigger'),
   method('DEBUG.shutdown', [unitArg], unit, async ({ gateway }) => {
     gateway.requestShutdown();

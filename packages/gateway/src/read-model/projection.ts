@@ -4,6 +4,7 @@ import {
   evolveTask,
   evolveVm,
   taskIdOf,
+  vmIdOf,
   type EventLog,
   type LogEvent,
   type Subscription,
@@ -13,6 +14,28 @@ import {
 
 const VM_STREAM_PREFIX = 'vm/';
 const MAX_UNCLAIMED_OUTCOMES = 10_000;
+
+/** One event as the fold saw it: the states it changed, before and after. */
+export interface FoldStep {
+  readonly event: LogEvent;
+  readonly stream: string;
+  /**
+   * Events of a `vm/<id>` stream: the VM aggregate before and after the event. Events of other
+   * streams that name a VM: its current aggregate as both (when known).
+   */
+  readonly vmBefore?: VmAggregate;
+  readonly vmAfter?: VmAggregate;
+  /** The record of the task the event is about (`taskIdOf`), before and after. */
+  readonly taskBefore?: TaskRecord;
+  readonly taskAfter?: TaskRecord;
+}
+
+/**
+ * Observes the fold: called once per message, after all its events are folded and before the
+ * projection's seq advances (so `waitFor(seq)` resolves only after every observer has seen it).
+ * Must not throw (a throw is swallowed) and must not block.
+ */
+export type ProjectionObserver = (seq: number, steps: readonly FoldStep[]) => void;
 
 export interface TaskOutcome {
   readonly task: TaskRecord;
@@ -37,6 +60,7 @@ export class Projection {
    */
   private readonly unclaimedOutcomes = new Map<string, TaskOutcome>();
   private failure?: Error;
+  private readonly observers: ProjectionObserver[] = [];
 
   constructor(private readonly log: EventLog) {}
 
@@ -49,18 +73,40 @@ export class Projection {
     return this.failure === undefined;
   }
 
+  /** Adds an observer of the fold (add it before `start()` to see the whole log). */
+  addObserver(observer: ProjectionObserver): void {
+    this.observers.push(observer);
+  }
+
   /** Folds the whole log, then follows it live. Resolves once caught up with the head at call time. */
   async start(): Promise<void> {
     const head = await this.log.head();
     this.subscription = this.log.tail(0, (m) => {
+      const steps: FoldStep[] | undefined = this.observers.length ? [] : undefined;
       try {
         if (m.stream.startsWith(VM_STREAM_PREFIX)) {
-          this.applyVmMessage(m.stream.slice(VM_STREAM_PREFIX.length), decodeBatch(m.seq, m.data));
+          this.applyVmMessage(m.stream.slice(VM_STREAM_PREFIX.length), decodeBatch(m.seq, m.data), m.stream, steps);
         } else {
-          for (const event of decodeBatch(m.seq, m.data)) this.applyTaskEvent(event);
+          for (const event of decodeBatch(m.seq, m.data)) {
+            const step = this.applyTaskEvent(event);
+            if (steps) {
+              const vmId = vmIdOf(event.body);
+              const vm = vmId === undefined ? undefined : this.vms.get(vmId);
+              steps.push({ event, stream: m.stream, ...(vm ? { vmBefore: vm, vmAfter: vm } : {}), ...step });
+            }
+          }
         }
       } catch (e) {
         this.failure = e as Error;
+      }
+      if (steps) {
+        for (const observe of this.observers) {
+          try {
+            observe(m.seq, steps);
+          } catch {
+            /* an observer's bug must not stop the fold */
+          }
+        }
       }
       this.advance(m.seq);
     });
@@ -106,22 +152,25 @@ export class Projection {
     });
   }
 
-  private applyVmMessage(vmId: string, events: LogEvent[]): void {
+  private applyVmMessage(vmId: string, events: LogEvent[], stream: string, steps?: FoldStep[]): void {
     let vm = this.vms.get(vmId) ?? emptyVm(vmId);
     for (const event of events) {
+      const before = vm;
       vm = evolveVm(vm, event);
-      this.applyTaskEvent(event);
+      const step = this.applyTaskEvent(event);
+      steps?.push({ event, stream, vmBefore: before, vmAfter: vm, ...step });
     }
     if (vm.config || vm.domain || vm.queue.length || vm.running) this.vms.set(vmId, vm);
     else this.vms.delete(vmId);
   }
 
-  private applyTaskEvent(event: LogEvent): void {
+  private applyTaskEvent(event: LogEvent): { taskBefore?: TaskRecord; taskAfter?: TaskRecord } {
     const taskId = taskIdOf(event);
-    if (taskId === undefined) return;
+    if (taskId === undefined) return {};
     const before = this.tasks.get(taskId);
     const after = evolveTask(before, event);
-    if (after === before) return;
+    const step = { ...(before ? { taskBefore: before } : {}), ...(after ? { taskAfter: after } : {}) };
+    if (after === before) return step;
     if (after) this.tasks.set(taskId, after);
     else this.tasks.delete(taskId);
     const ended = after && after.status !== 'pending' && before?.status === 'pending' ? after : undefined;
@@ -138,6 +187,7 @@ export class Projection {
         }
       }
     }
+    return step;
   }
 
   private advance(seq: number): void {

@@ -1,0 +1,130 @@
+/**
+ * The UPDATES set of API.md §7.7: each live object (`Dynamic.id`) mapped to the seq of the last
+ * log event that signalled it, plus the barriers. Ids are log seqs, so repeated changes coalesce
+ * by construction and a client's token stays valid across restarts and gateways.
+ *
+ * Maintained from the projection's fold (`apply` per message, in log order). Pure data structure:
+ * no timers, no I/O.
+ */
+import { compareDynamicIds, dynamicIdKey, vmOfDynamicId, type DynamicId, type UpdatesResult } from '@xenops/core';
+
+export interface UpdateEntry {
+  readonly id: DynamicId;
+  readonly seq: number;
+}
+
+interface BarrierRecord {
+  readonly barrierId: number;
+  readonly seq: number;
+  /** Snapshot entries, already in §7.7 order (ascending seq, then kind, then id). */
+  readonly entries: readonly UpdateEntry[];
+}
+
+/** What one message did to the set. */
+export interface UpdateSetChange {
+  readonly signals?: readonly DynamicId[];
+  readonly removes?: readonly DynamicId[];
+  readonly barrierInjected?: { readonly barrierId: number; readonly entries: readonly UpdateEntry[] };
+  readonly barrierRemoved?: number;
+}
+
+export const compareEntries = (a: UpdateEntry, b: UpdateEntry): number => a.seq - b.seq || compareDynamicIds(a.id, b.id);
+
+export class UpdateSet {
+  /** key → latest entry. */
+  private readonly live = new Map<string, UpdateEntry>();
+  /**
+   * Every signal in fold order (ascending seq); an element is current only while `live` holds the
+   * same entry object. Compacted when stale elements dominate.
+   */
+  private journal: UpdateEntry[] = [];
+  private barriers: BarrierRecord[] = [];
+  /** Largest seq at which an id was signalled or a barrier injected (0: never). */
+  private newestValue = 0;
+
+  /** Number of live objects. */
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** Largest seq of any signal or barrier injection so far: nothing can be newer than it. */
+  get newest(): number {
+    return this.newestValue;
+  }
+
+  /** Applies the effects of one message, with seq `seq` (ascending across calls). */
+  apply(seq: number, change: UpdateSetChange): void {
+    // Within one message: signals and removals in the order given (a task that ends and is
+    // destroyed by the same write is removed).
+    for (const id of change.signals ?? []) {
+      const entry: UpdateEntry = { id, seq };
+      this.live.set(dynamicIdKey(id), entry);
+      this.journal.push(entry);
+      if (seq > this.newestValue) this.newestValue = seq;
+    }
+    for (const id of change.removes ?? []) this.live.delete(dynamicIdKey(id));
+    if (change.barrierInjected) {
+      const entries = [...change.barrierInjected.entries].sort(compareEntries);
+      this.barriers.push({ barrierId: change.barrierInjected.barrierId, seq, entries });
+      if (seq > this.newestValue) this.newestValue = seq;
+    }
+    if (change.barrierRemoved !== undefined) {
+      const id = change.barrierRemoved;
+      this.barriers = this.barriers.filter((b) => b.barrierId !== id);
+    }
+    if (this.journal.length > 1024 && this.journal.length > 2 * this.live.size) this.compact();
+  }
+
+  /** Current entries of a VM and its devices (tasks excluded), in §7.7 order: a barrier's snapshot. */
+  entriesOfVm(vmId: string): UpdateEntry[] {
+    const out: UpdateEntry[] = [];
+    for (const e of this.live.values()) if (vmOfDynamicId(e.id) === vmId) out.push(e);
+    return out.sort(compareEntries);
+  }
+
+  /** Whether `get(lastId)` would return anything. */
+  hasNewerThan(lastId: number): boolean {
+    if (this.newestValue <= lastId) return false;
+    if (this.barriers.length && this.barriers[this.barriers.length - 1]!.seq > lastId) return true;
+    for (let i = this.firstIndexAfter(lastId); i < this.journal.length; i++) {
+      const e = this.journal[i]!;
+      if (this.live.get(dynamicIdKey(e.id)) === e) return true;
+    }
+    return false;
+  }
+
+  /** §7.7 `UPDATES.get` without the blocking: `[barriers, ids, next_id]`. */
+  get(lastId: number): UpdatesResult {
+    let next = lastId;
+    const entries: UpdateEntry[] = [];
+    for (let i = this.firstIndexAfter(lastId); i < this.journal.length; i++) {
+      const e = this.journal[i]!;
+      if (this.live.get(dynamicIdKey(e.id)) === e) entries.push(e);
+    }
+    entries.sort(compareEntries);
+    if (entries.length) next = Math.max(next, entries[entries.length - 1]!.seq);
+    const barriers: UpdatesResult[0] = [];
+    for (const b of this.barriers) {
+      if (b.seq <= lastId) continue;
+      barriers.push([b.barrierId, b.entries.filter((e) => e.seq > lastId).map((e) => e.id)]);
+      next = Math.max(next, b.seq);
+    }
+    return [barriers, entries.map((e) => e.id), next];
+  }
+
+  /** Index of the first journal element with seq > lastId (binary search; the journal is sorted by seq). */
+  private firstIndexAfter(lastId: number): number {
+    let lo = 0;
+    let hi = this.journal.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.journal[mid]!.seq <= lastId) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private compact(): void {
+    this.journal = this.journal.filter((e) => this.live.get(dynamicIdKey(e.id)) === e);
+  }
+}
