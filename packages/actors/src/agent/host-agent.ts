@@ -2,7 +2,8 @@ import {
   decodeBatch,
   decodeCommand,
   emptyVm,
-
+  encodeBatch,
+  firstLine,
   encodeReply,
   Errors,
   evolveVm,
@@ -10,6 +11,7 @@ import {
   toErrorValue,
   type CommandReply,
   type CommandRequest,
+  type EventBody,
   type PendingEvent,
   type Stores,
   type Subscription,
@@ -42,6 +44,9 @@ export class HostAgent {
   private readonly actors = new Map<string, Promise<VmActor>>();
   private readonly workers: ReturnType<typeof pLimit>;
   private readonly domids = new DomidAllocator();
+  /** Armed cancel triggers by task dbg (DEBUG set-cancel-trigger), rebuilt from the log on start. */
+  private readonly cancelTriggers = new Map<string, number>();
+  private hostVersion = 0;
   private readonly backend: Backend;
   private readonly logger: (line: string) => void;
   private readonly now: () => number;
@@ -98,15 +103,40 @@ export class HostAgent {
   }
 
   /** Runs a command on its VM's actor, reloading the actor when another writer got there first. */
-  async execute(request: CommandRequest): Promise<CommandReply> {
+  async execute(incoming: CommandRequest): Promise<CommandReply> {
+    let request = incoming;
     if (this.closing) return { ok: false, seq: 0, error: ['Internal_error', `agent ${this.hostId} is shutting down`] };
-    const { command } = request;
-    if (command.type === 'SetPoolSize') {
-      this.setPoolSize(command.size);
-      this.logger(`agent ${this.hostId}: worker pool size set to ${command.size} (dbg=${request.dbg})`);
-      return { ok: true, seq: 0, value: null };
+    let { command } = request;
+    switch (command.type) {
+      case 'SetPoolSize': {
+        const size = command.size;
+        return this.recordHostSetting(request.dbg, 'pool_size', size, () => this.setPoolSize(size));
+      }
+      case 'SetCancelTrigger':
+        return this.recordHostEvent(request.dbg, { type: 'CancelTriggerSet', dbg: command.dbg, point: command.point });
+      case 'Diagnose':
+        return { ok: true, seq: 0, value: await this.diagnose() };
+      case 'SubmitOperation': {
+        // DEBUG set-cancel-trigger (§8.3): the next task whose dbg (first line) matches uses it up.
+        const key = firstLine(request.dbg);
+        const point = this.cancelTriggers.get(key);
+        if (point !== undefined) {
+          this.cancelTriggers.delete(key);
+          command = { ...command, operation: { ...command.operation, cancelAtPoint: point } };
+          request = { ...request, command };
+          const reply = await this.executeOnVm(command.vmId, request);
+          // One-shot: the trigger is used up by this task even if it ends before point n.
+          if (reply.ok) await this.recordHostEvent(request.dbg, { type: 'CancelTriggerUsed', dbg: key, taskId: String(reply.value) });
+          else this.cancelTriggers.set(key, point);
+          return reply;
+        }
+        break;
+      }
     }
-    const vmId = command.type === 'AddVm' ? command.config.id : command.vmId;
+    return this.executeOnVm(command.type === 'AddVm' ? command.config.id : command.vmId, request);
+  }
+
+  private async executeOnVm(vmId: string, request: CommandRequest): Promise<CommandReply> {
     for (let attempt = 1; ; attempt++) {
       const actor = await this.actorFor(vmId);
       try {
@@ -176,12 +206,52 @@ export class HostAgent {
     return actor;
   }
 
+  private applyHostEvent(body: EventBody): void {
+    if (body.type === 'CancelTriggerSet') this.cancelTriggers.set(body.dbg, body.point);
+    else if (body.type === 'CancelTriggerUsed') this.cancelTriggers.delete(body.dbg);
+    else if (body.type === 'HostSettingChanged' && body.key === 'pool_size' && typeof body.value === 'number') this.setPoolSize(body.value);
+  }
+
+  /** Appends a host-level fact to `host/<id>` (this agent is its only writer) and applies it. */
+  private async recordHostEvent(dbg: string, body: EventBody, apply?: () => void): Promise<CommandReply> {
+    const audit = { dbg, timeMs: this.now(), host: this.hostId, actor: `host/${this.hostId}` };
+    const seq = await this.opts.stores.log.append({ stream: Streams.host(this.hostId), data: encodeBatch([{ audit, body }]) });
+    this.hostVersion = seq;
+    this.applyHostEvent(body);
+    apply?.();
+    return { ok: true, seq, value: null };
+  }
+
+  private recordHostSetting(dbg: string, key: string, value: unknown, apply: () => void): Promise<CommandReply> {
+    return this.recordHostEvent(dbg, { type: 'HostSettingChanged', hostId: this.hostId, key, value }, apply);
+  }
+
+  /** get_diagnostics: what this agent is doing now. */
+  private async diagnose(): Promise<unknown> {
+    const queues: Record<string, string[]> = {};
+    let busy = 0;
+    for (const pending of this.actors.values()) {
+      const actor = await pending.catch(() => undefined);
+      if (!actor) continue;
+      const vm = actor.state;
+      if (vm.running) busy++;
+      const ids = [...(vm.running ? [vm.running.taskId] : []), ...vm.queue.map((t) => t.taskId)];
+      if (ids.length) queues[vm.id] = ids;
+    }
+    return { workers: { size: this.workers.concurrency, busy }, queues, cancel_triggers: Object.fromEntries(this.cancelTriggers) };
+  }
+
   /** Reads the whole log once: domids in use on this host, and VMs with work left for this host. */
   private async recover(): Promise<void> {
     const vms = new Map<string, VmAggregate>();
     let messages = 0;
     for await (const m of this.opts.stores.log.read(0)) {
       messages++;
+      if (m.stream === Streams.host(this.hostId)) {
+        this.hostVersion = m.seq;
+        for (const event of decodeBatch(m.seq, m.data)) this.applyHostEvent(event.body);
+        continue;
+      }
       if (!m.stream.startsWith(VM_STREAM_PREFIX)) continue;
       const vmId = m.stream.slice(VM_STREAM_PREFIX.length);
       let vm = vms.get(vmId) ?? emptyVm(vmId);

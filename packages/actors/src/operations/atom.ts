@@ -25,7 +25,9 @@ export type Atom =
   /** request_rdp, s3suspend, s3resume: accepted, no effect in the simulator. */
   | { readonly kind: 'VM_noop'; readonly name: string }
   | { readonly kind: 'VM_run_script'; readonly script: string }
-  | { readonly kind: 'VM_remove' };
+  | { readonly kind: 'VM_remove' }
+  /** Writes an imported configuration (Vm.t, internal encoding); the task's result is the VM id. */
+  | { readonly kind: 'VM_import_config'; readonly configJson: string };
 
 export type AtomKind = Atom['kind'];
 

@@ -32,6 +32,8 @@ function require(power: PowerState, allowed: readonly PowerState[], expected: Po
 }
 
 export function planOperation(op: Operation, vm: VmAggregate): Plan {
+  // An import writes the configuration (creating the VM if needed); a running VM keeps running (§7.9).
+  if (op.kind === 'VM.import_metadata') return ok([{ kind: 'VM_import_config', configJson: op.configJson }]);
   if (!vm.config) return refuse(Errors.vmDoesNotExist(vm.id));
   const power = physicalPowerStateOf(vm);
   const removeIfTransient: Atom[] = vm.config.transient ? [{ kind: 'VM_remove' }] : [];

@@ -127,6 +127,8 @@ export interface LogEvent {
 export const Streams = {
   vm: (vmId: string) => `vm/${vmId}`,
   task: (taskId: string) => `task/${taskId}`,
+  /** Host-level facts written by the host's agent (settings, cancel triggers). */
+  host: (hostId: string) => `host/${hostId}`,
   /** UPDATES barriers (gateway-written). */
   barriers: () => 'updates/barriers',
 } as const;

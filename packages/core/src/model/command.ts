@@ -19,7 +19,11 @@ export type Command =
   /** DEBUG.trigger no-ack: how the simulated guest answers shutdown requests (§8.2). */
   | { readonly type: 'SetGuestMode'; readonly vmId: string; readonly mode: GuestMode }
   /** HOST.set_worker_pool_size: addressed to the host, not to a VM. */
-  | { readonly type: 'SetPoolSize'; readonly size: number };
+  | { readonly type: 'SetPoolSize'; readonly size: number }
+  /** DEBUG.trigger set-cancel-trigger: the next task created with this dbg cancels itself at `point`. */
+  | { readonly type: 'SetCancelTrigger'; readonly dbg: string; readonly point: number }
+  /** get_diagnostics: the agent's worker pool and queues. */
+  | { readonly type: 'Diagnose' };
 
 export interface CommandRequest {
   readonly dbg: string;
@@ -88,6 +92,11 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
       if (!['normal', 'ignore', 'hang'].includes(mode)) throw new CommandDecodeError(`unknown guest mode ${mode}`);
       return { dbg, command: { type: 'SetGuestMode', vmId: str('vmId'), mode: mode as GuestMode } };
     }
+    case 'SetCancelTrigger':
+      if (typeof o.dbg !== 'string' || !Number.isInteger(o.point) || (o.point as number) < 1) throw new CommandDecodeError('SetCancelTrigger: dbg and a point of at least 1 are required');
+      return { dbg, command: { type: 'SetCancelTrigger', dbg: o.dbg, point: o.point as number } };
+    case 'Diagnose':
+      return { dbg, command: { type: 'Diagnose' } };
     case 'SetPoolSize':
       if (!Number.isInteger(o.size) || (o.size as number) < 1) throw new CommandDecodeError('SetPoolSize: size must be a whole number of at least 1');
       return { dbg, command: { type: 'SetPoolSize', size: o.size as number } };

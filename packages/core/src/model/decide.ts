@@ -43,7 +43,8 @@ export function decide(vm: VmAggregate, command: Command, ctx: DecideContext): D
       if (command.refuseExisting && vm.config) return Errors.alreadyExists('VM', vm.id);
       return { events: [{ type: 'VmAdded', vmId: vm.id, config: command.config }], reply: () => vm.id };
     case 'SubmitOperation':
-      if (!vm.config) return Errors.vmDoesNotExist(vm.id);
+      // An import may create the VM; everything else needs it registered.
+      if (!vm.config && command.operation.kind !== 'VM.import_metadata') return Errors.vmDoesNotExist(vm.id);
       return {
         events: [{ type: 'TaskCreated', vmId: vm.id, operation: command.operation, host: ctx.hostId, ctimeMs: ctx.nowMs }],
         reply: (seq) => String(seq),
@@ -74,7 +75,9 @@ export function decide(vm: VmAggregate, command: Command, ctx: DecideContext): D
     case 'RequestGuestAction':
       return decideGuestAction(vm, command.action, ctx);
     case 'SetPoolSize':
-      return Errors.internal('SetPoolSize is addressed to the host agent, not to a VM');
+    case 'SetCancelTrigger':
+    case 'Diagnose':
+      return Errors.internal(`${command.type} is addressed to the host agent, not to a VM`);
   }
 }
 

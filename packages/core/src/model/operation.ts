@@ -39,6 +39,8 @@ export type OperationBody =
   | { readonly kind: 'VM.run_script'; readonly script: string }
   | { readonly kind: 'VM.s3suspend' }
   | { readonly kind: 'VM.s3resume' }
+  /** VM.import_metadata of an existing VM runs on its queue; `configJson` is Vm.t in the internal encoding. */
+  | { readonly kind: 'VM.import_metadata'; readonly configJson: string }
   /** Internal: carry out the VM's action list after the guest asked for `action` (§7.5). */
   | { readonly kind: 'VM.guest_action'; readonly action: GuestAction; readonly actions: readonly Action[] }
   /** Internal: put the VM back into a consistent state after a failure or a restart (§7.3). */
@@ -76,6 +78,7 @@ const FIELDS: Record<OperationKind, Record<string, FieldKind>> = {
   'VM.s3suspend': {},
   'VM.s3resume': {},
   'VM.guest_action': { action: 'string', actions: 'actions' },
+  'VM.import_metadata': { configJson: 'string' },
   'VM.check_state': { reason: 'string' },
 };
 

@@ -91,7 +91,7 @@ export function recordsOfMessage(seq: number, steps: readonly FoldStep[]): Chang
       ['change', DynamicT.encode(value, 'xenopsd')],
       ['event', body.type],
       ['dbg', audit.dbg],
-      ['time', new Date(audit.timeMs).toISOString()],
+      ['time', new Date(Number.isFinite(audit.timeMs) ? audit.timeMs : 0).toISOString()],
       ['host', audit.host],
       ['actor', audit.actor],
     ]);

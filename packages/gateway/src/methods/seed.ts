@@ -1,6 +1,8 @@
 import { float, int, list, option, QueryT, string, TaskT, tuple, unit, VmIdT, VmStateT, VmT, type VmConfig } from '@xenops/core';
 import type { ArgSpec } from '../dispatch/args.js';
 import { method, type MethodSpec } from './method.js';
+import { seedMetadataMethods } from './metadata.js';
+import { seedOperationMethods } from './vm-operations.js';
 import { addVm, cancelTask, listVms, runQueued, statTask, statVm, submitOperation } from './vm-calls.js';
 import { queryInfo } from './xenopsd.js';
 
@@ -36,22 +38,9 @@ export const seedMethods: readonly MethodSpec[] = [
   ),
   method('Vm.pause', [vmId], string, (call, a) => submitOperation(call, a.id as string, { kind: 'VM.pause' })),
   method('Vm.unpause', [vmId], string, (call, a) => submitOperation(call, a.id as string, { kind: 'VM.unpause' })),
-  ...[
-    'create',
-    'build',
-    'create_device_model',
-    'destroy',
-    'set_vcpus',
-    'set_shadow_multiplier',
-    'reboot',
-    'suspend',
-    'resume',
-    's3suspend',
-    's3resume',
-    'migrate',
-    'export_metadata',
-    'import_metadata',
-  ].map((n) => pending(`Vm.${n}`)),
+  ...seedOperationMethods,
+  ...seedMetadataMethods,
+  pending('Vm.migrate'),
   method('Task.stat', [taskId, asOf], TaskT, (call, a) => statTask(call, a.id as string, a.as_of as number | undefined)),
   method('Task.cancel', [taskId], unit, (call, a) => cancelTask(call, a.id as string)),
 ];

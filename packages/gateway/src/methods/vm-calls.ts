@@ -80,8 +80,13 @@ function gatewayBatch(call: CallContext, bodies: readonly EventBody[]): Uint8Arr
 }
 
 /** A **T** call: the VM must exist (an error of the call itself), then the task id comes back at once. */
-export async function submitOperation(call: CallContext, vmId: string, operation: Operation): Promise<string> {
-  const vm = registeredVm(call, vmId);
+export async function submitOperation(
+  call: CallContext,
+  vmId: string,
+  operation: Operation,
+  opts: { readonly mayCreate?: boolean } = {},
+): Promise<string> {
+  const vm = opts.mayCreate ? call.gateway.projection.vms.get(vmId) : registeredVm(call, vmId);
   try {
     return (await call.gateway.engine.send(hostOf(call, vm), call.dbg, { type: 'SubmitOperation', vmId, operation })) as string;
   } catch (e) {
@@ -143,6 +148,14 @@ export async function cancelTask(call: CallContext, id: string): Promise<null> {
   const task = await taskRecord(call, id);
   if (task.status !== 'pending') return null; // cancelling a finished task is a no-op (§7.1)
   await call.gateway.engine.send(task.host, call.dbg, { type: 'CancelTask', vmId: task.vmId, taskId: id });
+  return null;
+}
+
+/** Task.destroy_on_finish (§7.1): destroy when it ends; a task that has already ended goes at once. */
+export async function destroyTaskOnFinish(call: CallContext, id: string): Promise<null> {
+  const task = await taskRecord(call, id);
+  if (task.status !== 'pending') return destroyTask(call, id);
+  await call.gateway.engine.send(task.host, call.dbg, { type: 'DestroyTaskOnFinish', vmId: task.vmId, taskId: id });
   return null;
 }
 

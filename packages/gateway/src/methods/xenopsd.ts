@@ -19,7 +19,11 @@ import {
 import type { ArgSpec } from '../dispatch/args.js';
 import { method, type GatewayContext, type MethodSpec } from './method.js';
 import { updatesMethods } from '../updates/methods.js';
-import { addVm, cancelTask, destroyTask, listTasks, listVms, runQueued, statTask, statVm, submitOperation } from './vm-calls.js';
+import { debugMethods } from './debug.js';
+import { hostMethods } from './host.js';
+import { metadataMethods } from './metadata.js';
+import { vmOperationMethods } from './vm-operations.js';
+import { addVm, cancelTask, destroyTask, destroyTaskOnFinish, listTasks, listVms, runQueued, statTask, statVm, submitOperation } from './vm-calls.js';
 
 const vmId: ArgSpec = { key: 'id', type: VmIdT };
 const taskId: ArgSpec = { key: 'id', type: string };
@@ -39,25 +43,14 @@ const pending = (name: string, args: readonly ArgSpec[] = []): MethodSpec => met
 /** The xenopsd dialect (API.md §5.1, §5.2): 90 methods. */
 export const xenopsdMethods: readonly MethodSpec[] = [
   method('query', [unitArg], QueryT, async ({ gateway }) => queryInfo(gateway)),
-  pending('get_diagnostics', [unitArg]),
 
   method('Task.stat', [taskId, asOf], TaskT, (call, a) => statTask(call, a.id as string, a.as_of as number | undefined)),
   method('Task.cancel', [taskId], unit, (call, a) => cancelTask(call, a.id as string)),
   method('Task.destroy', [taskId], unit, (call, a) => destroyTask(call, a.id as string)),
   method('Task.list', [asOf], list(TaskT), (call, a) => listTasks(call, a.as_of as number | undefined)),
-  pending('Task.destroy_on_finish', [taskId]),
+  method('Task.destroy_on_finish', [taskId], unit, (call, a) => destroyTaskOnFinish(call, a.id as string)),
 
-  ...[
-    'HOST.stat',
-    'HOST.get_console_data',
-    'HOST.get_total_memory_mib',
-    'HOST.send_debug_keys',
-    'HOST.set_worker_pool_size',
-    'HOST.update_guest_agent_features',
-    'HOST.combine_cpu_policies',
-    'HOST.is_compatible',
-    'HOST.set_numa_affinity_policy',
-  ].map((name) => pending(name)),
+  ...hostMethods,
 
   method('VM.add', [{ key: 'vm', type: VmT }], VmIdT, (call, a) =>
     // The xenopsd wire has no `transient`: a VM added in this dialect is never transient (§4.2).
@@ -86,30 +79,10 @@ export const xenopsdMethods: readonly MethodSpec[] = [
   ),
   method('VM.pause', [vmId], string, (call, a) => submitOperation(call, a.id as string, { kind: 'VM.pause' })),
   method('VM.unpause', [vmId], string, (call, a) => submitOperation(call, a.id as string, { kind: 'VM.unpause' })),
-  ...[
-    'VM.generate_state_string',
-    'VM.migrate',
-    'VM.create',
-    'VM.build',
-    'VM.create_device_model',
-    'VM.destroy',
-    'VM.request_rdp',
-    'VM.run_script',
-    'VM.set_xsdata',
-    'VM.set_vcpus',
-    'VM.set_shadow_multiplier',
-    'VM.set_memory_dynamic_range',
-    'VM.delay',
-    'VM.reboot',
-    'VM.suspend',
-    'VM.resume',
-    'VM.fast_resume',
-    'VM.s3suspend',
-    'VM.s3resume',
-    'VM.export_metadata',
-    'VM.import_metadata',
-    'VM.import_metadata_async',
-  ].map((name) => pending(name)),
+  ...vmOperationMethods,
+  ...metadataMethods,
+  pending('VM.migrate'),
+  pending('VM.fast_resume'),
 
   ...['add', 'plug', 'unplug', 'eject', 'insert', 'stat', 'list', 'remove'].map((n) => pending(`VBD.${n}`)),
   ...[
@@ -131,7 +104,7 @@ export const xenopsdMethods: readonly MethodSpec[] = [
   ...['add', 'stat', 'list', 'remove'].map((n) => pending(`VGPU.${n}`)),
   ...['add', 'stat', 'list', 'remove', 'plug', 'unplug'].map((n) => pending(`VUSB.${n}`)),
   ...updatesMethods,
-  pending('DEBUG.trigger'),
+  ...debugMethods,
   method('DEBUG.shutdown', [unitArg], unit, async ({ gateway }) => {
     gateway.requestShutdown();
     return null;

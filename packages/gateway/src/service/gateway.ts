@@ -5,6 +5,12 @@ import { createDispatcher, type CallRecord } from '../dispatch/dispatcher.js';
 import { startHttpServer, type HttpService } from '../http/server.js';
 import type { GatewayContext } from '../methods/method.js';
 import { Projection } from '../read-model/projection.js';
+import { ChangeFeed } from '../changes/change-feed.js';
+import { publishChanges } from '../changes/nats-publisher.js';
+import { createSseService, type SseService } from '../changes/sse.js';
+import { GatewayMetrics } from '../metrics/gateway-metrics.js';
+import { CLASSIC_QUEUE, startNatsRpc, type NatsRpcService } from '../nats-rpc/nats-rpc.js';
+import { UpdatesService } from '../updates/updates-service.js';
 import { EngineClient } from './engine-client.js';
 
 export interface GatewayOptions {
@@ -20,6 +26,11 @@ export interface GatewayOptions {
   /** DEBUG.shutdown: called after the reply is sent. */
   readonly onShutdownRequest?: () => void;
   readonly onCall?: (record: CallRecord) => void;
+  /**
+   * NATS mode: the RPC subject (§2.7, flag `--queue NAME`). Default `org.xen.xapi.xenops.classic`
+   * (or env `XENOPS_QUEUE` when the option is absent).
+   */
+  readonly natsQueue?: string;
 }
 
 /**
@@ -32,6 +43,12 @@ export class Gateway {
     readonly instanceId: string,
     readonly projection: Projection,
     private readonly http: HttpService,
+    private readonly parts: {
+      readonly updates: UpdatesService;
+      readonly sse: SseService;
+      readonly natsRpc?: NatsRpcService;
+      readonly stopPublishing?: () => void;
+    },
   ) {}
 
   get tcpAddress() {
@@ -46,6 +63,9 @@ export class Gateway {
     const { stores } = opts;
     const log = opts.logger ?? (() => {});
     const projection = new Projection(stores.log);
+    // Observers of the fold, attached before it starts so that they see the whole log.
+    const updates = new UpdatesService(projection, stores.log, { hostId: opts.hostId });
+    const changes = new ChangeFeed(projection);
     await projection.start();
     log(`gateway: read model at seq ${projection.seq} (${projection.vms.size} VM(s), ${projection.tasks.size} task(s))`);
     const instanceId = randomUUID();
@@ -59,7 +79,17 @@ export class Gateway {
       log: stores.log,
       requestShutdown: () => setImmediate(() => opts.onShutdownRequest?.()),
     };
-    const dispatch = createDispatcher(context, opts.onCall);
+    const sse = createSseService(changes, stores.log);
+    const metrics = new GatewayMetrics({
+      projection,
+      log: stores.log,
+      updatesWaiters: () => updates.waiterCount,
+      sseClients: () => sse.clientCount,
+    });
+    const dispatch = createDispatcher(context, (record) => {
+      metrics.observeCall(record);
+      opts.onCall?.(record);
+    });
     const http = await startHttpServer({
       ...(opts.listen ? { listen: opts.listen } : {}),
       ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
@@ -69,13 +99,37 @@ export class Gateway {
       log,
       routes: {
         '/healthz': async (_req, res) => healthz(res, context),
+        '/events': sse.handler,
+        '/metrics': async (_req, res) => metrics.serve(res),
       },
     });
-    return new Gateway(instanceId, projection, http);
+    let natsRpc: NatsRpcService | undefined;
+    let stopPublishing: (() => void) | undefined;
+    if (stores.nats) {
+      try {
+        stopPublishing = publishChanges(changes, stores.nats, log);
+        natsRpc = startNatsRpc(stores.nats, dispatch, { subject: opts.natsQueue ?? process.env.XENOPS_QUEUE ?? CLASSIC_QUEUE, log });
+      } catch (e) {
+        stopPublishing?.();
+        await http.close(0);
+        await projection.close();
+        throw e;
+      }
+    }
+    return new Gateway(instanceId, projection, http, {
+      updates,
+      sse,
+      ...(natsRpc ? { natsRpc } : {}),
+      ...(stopPublishing ? { stopPublishing } : {}),
+    });
   }
 
   async close(): Promise<void> {
-    await this.http.close(5_000);
+    // Long-lived replies first, so that the HTTP server and the NATS subject can drain.
+    this.parts.sse.closeAll();
+    this.parts.updates.close();
+    await Promise.all([this.http.close(5_000), this.parts.natsRpc?.close(5_000)]);
+    this.parts.stopPublishing?.();
     await this.projection.close();
   }
 }

@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Errors,
+  parseJsonWire,
+  VmT,
   type Console,
   type Domain,
   type DomainRecord,
@@ -116,6 +118,10 @@ export class SimulatorBackend implements Backend {
         return { events: [], result: new Map<string, unknown>([['rc', 0], ['stdout', ''], ['stderr', '']]) };
       case 'VM_remove':
         return done({ type: 'VmRemoved', vmId });
+      case 'VM_import_config': {
+        const config = VmT.decode(parseJsonWire(atom.configJson), 'vm');
+        return { events: [{ type: 'VmAdded', vmId, config }], result: vmId };
+      }
     }
   }
 

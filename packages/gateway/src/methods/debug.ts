@@ -1,0 +1,77 @@
+import { Errors, list, string, unit, type GuestAction, type GuestMode } from '@xenops/core';
+import { method, type CallContext, type MethodSpec } from './method.js';
+
+const GUEST_ACTIONS: Record<string, GuestAction> = { reboot: 'reboot', halt: 'halt', crash: 'crash' };
+const GUEST_MODES = new Set<GuestMode>(['ignore', 'hang', 'normal']);
+
+function arity(cmd: string, args: readonly string[], allowed: readonly number[]): void {
+  if (!allowed.includes(args.length)) {
+    throw Errors.internal(`DEBUG.trigger ${cmd} expects ${allowed.join(' or ')} argument(s), got ${args.length}`);
+  }
+}
+
+/** The VM must be registered (DNE(VM)); the agent checks the domain. */
+function requireVm(call: CallContext, vmId: string) {
+  const vm = call.gateway.projection.vms.get(vmId);
+  if (!vm?.config) throw Errors.vmDoesNotExist(vmId);
+  return vm;
+}
+
+function hostOf(call: CallContext, vmId: string): string {
+  const vm = call.gateway.projection.vms.get(vmId);
+  return vm?.domain?.host ?? vm?.running?.host ?? call.gateway.hostId;
+}
+
+/** DEBUG.trigger (API.md §8.3): simulator hooks. Reactions run as internal tasks; the call returns at once. */
+async function trigger(call: CallContext, cmd: string, args: readonly string[]): Promise<null> {
+  const { engine } = call.gateway;
+  const guestAction = GUEST_ACTIONS[cmd];
+  if (guestAction) {
+    arity(cmd, args, [1]);
+    const vmId = args[0]!;
+    requireVm(call, vmId);
+    await engine.send(hostOf(call, vmId), call.dbg, { type: 'RequestGuestAction', vmId, action: guestAction });
+    return null;
+  }
+  switch (cmd) {
+    case 'no-ack': {
+      arity(cmd, args, [1, 2]);
+      const vmId = args[0]!;
+      const mode = (args[1] ?? 'ignore') as GuestMode;
+      if (!GUEST_MODES.has(mode)) throw Errors.internal(`DEBUG.trigger no-ack: mode must be ignore, hang or normal, not ${JSON.stringify(args[1])}`);
+      requireVm(call, vmId);
+      await engine.send(hostOf(call, vmId), call.dbg, { type: 'SetGuestMode', vmId, mode });
+      return null;
+    }
+    case 'set-cancel-trigger': {
+      arity(cmd, args, [2]);
+      const point = Number(args[1]);
+      if (!/^\d+$/.test(args[1]!) || !Number.isSafeInteger(point) || point < 1) {
+        throw Errors.internal(`DEBUG.trigger set-cancel-trigger: n must be a whole number of at least 1, not ${JSON.stringify(args[1])}`);
+      }
+      await engine.send(call.gateway.hostId, call.dbg, { type: 'SetCancelTrigger', dbg: args[0]!, point });
+      return null;
+    }
+    case 'check-vbd-plug-ordering': {
+      arity(cmd, args, [1]);
+      const vm = requireVm(call, args[0]!);
+      if (!vm.domain) throw Errors.domainDoesNotExist(vm.id);
+      // Devices arrive with the devices issue; a domain without VBDs has nothing out of order.
+      return null;
+    }
+    default:
+      throw Errors.unimplemented(cmd);
+  }
+}
+
+export const debugMethods: readonly MethodSpec[] = [
+  method(
+    'DEBUG.trigger',
+    [
+      { key: 'cmd', type: string },
+      { key: 'args', type: list(string) },
+    ],
+    unit,
+    (call, a) => trigger(call, a.cmd as string, a.args as string[]),
+  ),
+];

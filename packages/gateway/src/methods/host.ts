@@ -1,0 +1,119 @@
+import {
+  bool,
+  encodeBatch,
+  Errors,
+  GuestAgentFeatureT,
+  HostT,
+  int,
+  list,
+  NumaAffinityPolicyT,
+  option,
+  Streams,
+  string,
+  unit,
+  type HostInfo,
+} from '@xenops/core';
+import type { ArgSpec } from '../dispatch/args.js';
+import { combinePolicies, formatFeatureset, isCompatible, parseFeatureset } from './featureset.js';
+import { method, type CallContext, type MethodSpec } from './method.js';
+
+const unitArg: ArgSpec = { key: 'unit', type: unit };
+
+/** The simulator's host (API.md §8.1): counts 0, strings "unknown", empty featuresets. */
+const SIMULATED_HOST: HostInfo = {
+  cpu_info: {
+    cpu_count: 0,
+    socket_count: 0,
+    threads_per_core: 0,
+    vendor: 'unknown',
+    speed: 'unknown',
+    modelname: 'unknown',
+    family: 'unknown',
+    model: 'unknown',
+    stepping: 'unknown',
+    flags: 'unknown',
+    features: '',
+    features_pv: '',
+    features_hvm: '',
+    features_pv_host: '',
+    features_hvm_host: '',
+  },
+  hypervisor: { version: 'unknown', capabilities: 'unknown' },
+  chipset_info: { iommu: false, hvm: true },
+};
+
+const TOTAL_MEMORY_MIB = 1048576;
+
+/** Stores a host setting in the log (`host/<id>` facts are otherwise written by its agent). */
+async function recordSetting(call: CallContext, key: string, value: unknown): Promise<null> {
+  const { gateway } = call;
+  const seq = await gateway.log.append({
+    stream: Streams.host(gateway.hostId),
+    data: encodeBatch([
+      {
+        audit: { dbg: call.dbg, timeMs: Date.now(), host: gateway.hostId, actor: 'gateway' },
+        body: { type: 'HostSettingChanged', hostId: gateway.hostId, key, value },
+      },
+    ]),
+  });
+  await gateway.projection.waitFor(seq);
+  return null;
+}
+
+/** HOST.* (API.md §5.1) and get_diagnostics (§7.11). */
+export const hostMethods: readonly MethodSpec[] = [
+  method('HOST.stat', [], HostT, async () => SIMULATED_HOST),
+  method('HOST.get_console_data', [], string, async () => 'xenops-ts simulator'),
+  method('HOST.get_total_memory_mib', [], int, async () => TOTAL_MEMORY_MIB),
+  method('HOST.send_debug_keys', [{ key: 'debug_keys', type: string }], unit, (call, a) => recordSetting(call, 'debug_keys', a.debug_keys)),
+  method('HOST.set_worker_pool_size', [{ key: 'pool_size', type: int }], unit, async (call, a) => {
+    const size = a.pool_size as number;
+    if (size < 1) throw Errors.internal(`pool_size must be at least 1, got ${size}`);
+    await call.gateway.engine.send(call.gateway.hostId, call.dbg, { type: 'SetPoolSize', size });
+    return null;
+  }),
+  method('HOST.update_guest_agent_features', [{ key: 'features', type: list(GuestAgentFeatureT) }], unit, (call, a) =>
+    recordSetting(call, 'guest_agent_features', GuestAgentFeatureTList.encode(a.features as never, 'xenopsd')),
+  ),
+  method(
+    'HOST.combine_cpu_policies',
+    [
+      { key: 'policy1', type: string },
+      { key: 'policy2', type: string },
+    ],
+    string,
+    async (_call, a) => formatFeatureset(combinePolicies(parseFeatureset(a.policy1 as string, 'policy1'), parseFeatureset(a.policy2 as string, 'policy2'))),
+  ),
+  method(
+    'HOST.is_compatible',
+    [
+      { key: 'vm_policy', type: string },
+      { key: 'host_policy', type: string },
+    ],
+    bool,
+    async (_call, a) => isCompatible(parseFeatureset(a.vm_policy as string, 'vm_policy'), parseFeatureset(a.host_policy as string, 'host_policy')),
+  ),
+  method('HOST.set_numa_affinity_policy', [{ key: 'numa_affinity_policy', type: option(NumaAffinityPolicyT) }], unit, (call, a) =>
+    recordSetting(call, 'numa_affinity_policy', a.numa_affinity_policy ?? 'Any'),
+  ),
+  method('get_diagnostics', [unitArg], string, async ({ gateway }) => {
+    let agent: Record<string, unknown> = {};
+    try {
+      agent = (await gateway.engine.send(gateway.hostId, 'internal:diagnostics', { type: 'Diagnose' })) as Record<string, unknown>;
+    } catch (e) {
+      agent = { workers: { size: 0, busy: 0 }, queues: {}, agent_error: (e as Error).message };
+    }
+    const tasks = [...gateway.projection.tasks.keys()].sort((x, y) => Number(x) - Number(y));
+    return JSON.stringify({
+      instance_id: gateway.instanceId,
+      host: gateway.hostId,
+      mode: gateway.mode,
+      seq: gateway.projection.seq,
+      ...agent,
+      tasks,
+      barriers: [],
+    });
+  }),
+];
+
+const GuestAgentFeatureTList = list(GuestAgentFeatureT);

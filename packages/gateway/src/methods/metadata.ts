@@ -1,0 +1,79 @@
+import {
+  Errors,
+  MetadataT,
+  parseJsonWire,
+  string,
+  VmIdT,
+  VmT,
+  wireToJson,
+  type Metadata,
+  type VmConfig,
+  type XenopsError,
+} from '@xenops/core';
+import type { ApiDialect } from '../dispatch/dialect.js';
+import { method, type CallContext, type MethodSpec } from './method.js';
+import { addVm, runQueued, submitOperation } from './vm-calls.js';
+
+/**
+ * Export (API.md §7.9): the JSON text of a Metadata.t in the caller's dialect. `domains` is present
+ * only while the VM has a domain: the simulator's JSON record of it, opaque to importers.
+ */
+function exportMetadata(call: CallContext, vmId: string): string {
+  const vm = call.gateway.projection.vms.get(vmId);
+  if (!vm?.config) throw Errors.vmDoesNotExist(vmId);
+  const metadata: Metadata = {
+    vm: vm.config,
+    vbds: [],
+    vifs: [],
+    pcis: [],
+    vgpus: [],
+    vusbs: [],
+    ...(vm.domain ? { domains: JSON.stringify(vm.domain) } : {}),
+  };
+  return wireToJson(MetadataT.encode(metadata, call.dialect));
+}
+
+/** Parses an import document; any failure is an Internal_error of the call, before anything changes. */
+function parseMetadata(text: string, dialect: ApiDialect): Metadata {
+  let wire;
+  try {
+    wire = parseJsonWire(text);
+  } catch (e) {
+    throw Errors.internal(`import_metadata: the metadata is not valid JSON: ${(e as Error).message}`);
+  }
+  let metadata: Metadata;
+  try {
+    metadata = MetadataT.decode(wire, 'metadata');
+  } catch (e) {
+    throw e as XenopsError;
+  }
+  // Only the seed dialect carries `transient` (§4.2): a xenopsd import is never transient.
+  return dialect === 'seed' ? metadata : { ...metadata, vm: { ...metadata.vm, transient: false } };
+}
+
+const configJsonOf = (config: VmConfig) => wireToJson(VmT.encode(config, 'internal'));
+
+export const metadataMethods: readonly MethodSpec[] = [
+  method('VM.export_metadata', [{ key: 'id', type: VmIdT }], string, async (call, a) => exportMetadata(call, a.id as string)),
+  method('VM.import_metadata', [{ key: 'metadata', type: string }], VmIdT, async (call, a) => {
+    const { vm } = parseMetadata(a.metadata as string, 'xenopsd');
+    // An existing VM is imported on its queue (S/q); a new one is written at once.
+    if (call.gateway.projection.vms.get(vm.id)?.config) {
+      await runQueued(call, vm.id, { kind: 'VM.import_metadata', configJson: configJsonOf(vm) });
+      return vm.id;
+    }
+    return addVm(call, vm, false);
+  }),
+  method('VM.import_metadata_async', [{ key: 'metadata', type: string }], string, async (call, a) => {
+    const { vm } = parseMetadata(a.metadata as string, 'xenopsd');
+    return submitOperation(call, vm.id, { kind: 'VM.import_metadata', configJson: configJsonOf(vm) }, { mayCreate: true });
+  }),
+];
+
+export const seedMetadataMethods: readonly MethodSpec[] = [
+  method('Vm.export_metadata', [{ key: 'id', type: VmIdT }], string, async (call, a) => exportMetadata(call, a.id as string)),
+  method('Vm.import_metadata', [{ key: 'config', type: string }], VmIdT, async (call, a) => {
+    const { vm } = parseMetadata(a.config as string, 'seed');
+    return addVm(call, vm, true);
+  }),
+];

@@ -1,0 +1,67 @@
+/** `GET /metrics` (API.md §2.8). */
+import type { ServerResponse } from 'node:http';
+import { powerStateOf, type EventLog } from '@xenops/core';
+import type { CallRecord } from '../dispatch/dispatcher.js';
+import type { Projection } from '../read-model/projection.js';
+import { Counter, Histogram, PROMETHEUS_CONTENT_TYPE, renderGauge, type Labels } from './exposition.js';
+
+export interface MetricsSources {
+  readonly projection: Projection;
+  readonly log: EventLog;
+  /** Blocked `UPDATES.get` calls. */
+  readonly updatesWaiters: () => number;
+  /** Connected `GET /events` clients. */
+  readonly sseClients: () => number;
+}
+
+const TASK_STATES = ['pending', 'completed', 'failed'] as const;
+const POWER_STATES = ['Running', 'Halted', 'Suspended', 'Paused'] as const;
+
+export class GatewayMetrics {
+  private readonly requests = new Counter('xenops_rpc_requests_total', 'RPC calls handled, by method, dialect and outcome.');
+  private readonly durations = new Histogram('xenops_rpc_request_duration_seconds', 'Time to handle an RPC call, by method.');
+
+  constructor(private readonly sources: MetricsSources) {}
+
+  /** The dispatcher's per-call report. */
+  observeCall(record: CallRecord): void {
+    this.requests.inc({ method: record.method, dialect: record.dialect, outcome: record.outcome });
+    this.durations.observe({ method: record.method }, record.seconds);
+  }
+
+  async render(): Promise<string> {
+    const { projection, log } = this.sources;
+    const tasks = new Map<string, number>(TASK_STATES.map((s) => [s, 0]));
+    for (const t of projection.tasks.values()) tasks.set(t.status, (tasks.get(t.status) ?? 0) + 1);
+    const vms = new Map<string, number>(POWER_STATES.map((s) => [s, 0]));
+    for (const vm of projection.vms.values()) {
+      if (!vm.config) continue;
+      const p = powerStateOf(vm);
+      vms.set(p, (vms.get(p) ?? 0) + 1);
+    }
+    let head: number;
+    try {
+      head = await log.head();
+    } catch {
+      head = projection.seq;
+    }
+    const gauge = (m: Map<string, number>, label: string): Array<[Labels, number]> => [...m].map(([k, v]) => [{ [label]: k }, v]);
+    return [
+      this.requests.render(),
+      this.durations.render(),
+      renderGauge('xenops_tasks', 'Live tasks by state.', gauge(tasks, 'state')),
+      renderGauge('xenops_vms', 'Registered VMs by power state.', gauge(vms, 'power_state')),
+      renderGauge('xenops_log_sequence', 'Head seq of the event log.', [[{}, head]]),
+      renderGauge('xenops_read_model_sequence', 'Seq folded into this gateway\u2019s read model.', [[{}, projection.seq]]),
+      renderGauge('xenops_updates_waiters', 'Blocked UPDATES.get calls.', [[{}, this.sources.updatesWaiters()]]),
+      renderGauge('xenops_sse_clients', 'Connected GET /events clients.', [[{}, this.sources.sseClients()]]),
+    ].join('');
+  }
+
+  /** The route handler. */
+  async serve(res: ServerResponse): Promise<void> {
+    const text = await this.render();
+    res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+}
