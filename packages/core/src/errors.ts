@@ -46,6 +46,9 @@ export const Errors = {
   failedToSuspend: (vm: string, timeout: number) => new XenopsError(['Failed_to_suspend', [vm, timeout]]),
   interruptedByRestart: () => new XenopsError(['Internal_error', 'Interrupted by service restart']),
   fromValue: (value: ErrorValue) => new XenopsError(value),
+  deviceIsConnected: () => new XenopsError('Device_is_connected'),
+  deviceNotConnected: () => new XenopsError('Device_not_connected'),
+  mediaNotEjectable: () => new XenopsError('Media_not_ejectable'),
   timedOutWaitingOnTask: (id: string) => new XenopsError(['Internal_error', `Timed out while waiting on task ${id}`]),
 } as const;
 

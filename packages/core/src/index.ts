@@ -10,3 +10,5 @@ export * from './model/vm-aggregate.js';
 export * from './model/task-record.js';
 export * from './model/decide.js';
 export * from './model/dynamic-ids.js';
+export * from './model/devices.js';
+export * from './model/import-metadata.js';

@@ -133,7 +133,8 @@ export class HostAgent {
         break;
       }
     }
-    return this.executeOnVm(command.type === 'AddVm' ? command.config.id : command.vmId, request);
+    const vmId = command.type === 'AddVm' ? command.config.id : command.type === 'AddDevice' ? command.device.config.id[0] : command.vmId;
+    return this.executeOnVm(vmId, request);
   }
 
   private async executeOnVm(vmId: string, request: CommandRequest): Promise<CommandReply> {

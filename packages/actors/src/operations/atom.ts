@@ -1,4 +1,4 @@
-import type { DiskRef } from '@xenops/core';
+import type { DiskRef, VifSettableField } from '@xenops/core';
 
 /**
  * Atoms: the indivisible backend steps of API.md §7.3. An operation is a list of atoms; a backend
@@ -26,8 +26,22 @@ export type Atom =
   | { readonly kind: 'VM_noop'; readonly name: string }
   | { readonly kind: 'VM_run_script'; readonly script: string }
   | { readonly kind: 'VM_remove' }
-  /** Writes an imported configuration (Vm.t, internal encoding); the task's result is the VM id. */
-  | { readonly kind: 'VM_import_config'; readonly configJson: string };
+  /** Writes an imported Metadata.t (internal encoding); the task's result is the VM id. */
+  | { readonly kind: 'VM_import_metadata'; readonly metadataJson: string }
+  | { readonly kind: 'VBD_set_active'; readonly dev: string; readonly active: boolean }
+  | { readonly kind: 'VBD_epoch_begin'; readonly dev: string }
+  /** `reserved`: explicit disk numbers of the other VBDs the same operation plugs (auto-numbering, §7.6). */
+  | { readonly kind: 'VBD_plug'; readonly dev: string; readonly reserved: readonly number[] }
+  | { readonly kind: 'VBD_unplug'; readonly dev: string; readonly force: boolean }
+  | { readonly kind: 'VBD_epoch_end'; readonly dev: string }
+  | { readonly kind: 'VBD_eject'; readonly dev: string }
+  | { readonly kind: 'VBD_insert'; readonly dev: string; readonly disk: DiskRef }
+  | { readonly kind: 'VIF_set_active'; readonly dev: string; readonly active: boolean }
+  | { readonly kind: 'VIF_plug'; readonly dev: string }
+  | { readonly kind: 'VIF_unplug'; readonly dev: string; readonly force: boolean }
+  | { readonly kind: 'VIF_set'; readonly dev: string; readonly field: VifSettableField; readonly valueJson: string }
+  | { readonly kind: 'PCI_plug'; readonly dev: string }
+  | { readonly kind: 'PCI_unplug'; readonly dev: string };
 
 export type AtomKind = Atom['kind'];
 
@@ -49,6 +63,22 @@ export function describeAtom(atom: Atom): string {
       return `${atom.kind}(${atom.disk[0]} ${atom.disk[1]})`;
     case 'VM_noop':
       return atom.name;
+    case 'VBD_set_active':
+    case 'VIF_set_active':
+      return `${atom.kind}(${atom.dev}, ${atom.active})`;
+    case 'VIF_set':
+      return `VIF_set_${atom.field}(${atom.dev})`;
+    case 'VBD_plug':
+    case 'VBD_unplug':
+    case 'VBD_epoch_begin':
+    case 'VBD_epoch_end':
+    case 'VBD_eject':
+    case 'VBD_insert':
+    case 'VIF_plug':
+    case 'VIF_unplug':
+    case 'PCI_plug':
+    case 'PCI_unplug':
+      return `${atom.kind}(${atom.dev})`;
     default:
       return atom.kind;
   }

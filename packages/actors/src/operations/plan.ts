@@ -1,5 +1,6 @@
-import { Errors, physicalPowerStateOf, type Action, type Operation, type PowerState, type VmAggregate, type XenopsError } from '@xenops/core';
+import { deviceDneKey, Errors, physicalPowerStateOf, type Action, type Operation, type PowerState, type VmAggregate, type XenopsError } from '@xenops/core';
 import type { Atom } from './atom.js';
+import { plugDevicesAtoms, plugPcisAtoms, teardownAtoms, vbdPlugAtoms, vifPlugAtoms } from './devices-plan.js';
 
 /** An operation expanded against the VM's state at the moment it reaches the head of its queue. */
 export type Plan =
@@ -12,14 +13,13 @@ export type Plan =
  */
 export type FailurePolicy = 'check' | 'none';
 
-/** teardown (§7.3): pause (best effort), device model, domain. Devices join with the devices issue. */
-export const teardown: readonly Atom[] = [{ kind: 'VM_pause', bestEffort: true }, { kind: 'VM_destroy_device_model' }, { kind: 'VM_destroy' }];
-
-function startAtoms(paused: boolean): Atom[] {
+function startAtoms(vm: VmAggregate, paused: boolean): Atom[] {
   return [
     { kind: 'VM_create' },
     { kind: 'VM_build', force: paused },
+    ...plugDevicesAtoms(vm),
     { kind: 'VM_create_device_model', saveState: false },
+    ...plugPcisAtoms(vm),
     { kind: 'VM_mark_survivable' },
   ];
 }
@@ -33,15 +33,16 @@ function require(power: PowerState, allowed: readonly PowerState[], expected: Po
 
 export function planOperation(op: Operation, vm: VmAggregate): Plan {
   // An import writes the configuration (creating the VM if needed); a running VM keeps running (§7.9).
-  if (op.kind === 'VM.import_metadata') return ok([{ kind: 'VM_import_config', configJson: op.configJson }]);
+  if (op.kind === 'VM.import_metadata') return ok([{ kind: 'VM_import_metadata', metadataJson: op.metadataJson }]);
   if (!vm.config) return refuse(Errors.vmDoesNotExist(vm.id));
   const power = physicalPowerStateOf(vm);
+  const teardown = teardownAtoms(vm);
   const removeIfTransient: Atom[] = vm.config.transient ? [{ kind: 'VM_remove' }] : [];
   let refused: XenopsError | undefined;
   switch (op.kind) {
     case 'VM.start':
       if ((refused = require(power, ['Halted'], 'Halted'))) return refuse(refused);
-      return ok([...startAtoms(op.paused), ...(op.unpause ? [{ kind: 'VM_unpause' } as const] : [])], 'check');
+      return ok([...startAtoms(vm, op.paused), ...(op.unpause ? [{ kind: 'VM_unpause' } as const] : [])], 'check');
     case 'VM.shutdown': {
       if (!vm.domain) return ok(vm.suspendImage ? [{ kind: 'VM_drop_suspend_image' }] : []);
       const ask: Atom[] = op.delay === undefined ? [] : [{ kind: 'VM_shutdown_domain', reason: 'poweroff', delay: Math.max(0, op.delay) }];
@@ -50,7 +51,7 @@ export function planOperation(op: Operation, vm: VmAggregate): Plan {
     case 'VM.reboot': {
       if ((refused = require(power, ['Running', 'Paused'], 'Running'))) return refuse(refused);
       const ask: Atom[] = op.delay === undefined ? [] : [{ kind: 'VM_shutdown_domain', reason: 'reboot', delay: Math.max(0, op.delay) }];
-      return ok([...ask, ...teardown, ...startAtoms(false), { kind: 'VM_unpause' }], 'check');
+      return ok([...ask, ...teardown, ...startAtoms(vm, false), { kind: 'VM_unpause' }], 'check');
     }
     case 'VM.suspend':
       if ((refused = require(power, ['Running', 'Paused'], 'Running'))) return refuse(refused);
@@ -61,7 +62,9 @@ export function planOperation(op: Operation, vm: VmAggregate): Plan {
         [
           { kind: 'VM_create' },
           { kind: 'VM_restore', disk: op.disk },
+          ...plugDevicesAtoms(vm),
           { kind: 'VM_create_device_model', saveState: true },
+          ...plugPcisAtoms(vm),
           { kind: 'VM_mark_survivable' },
           ...(op.unpause ? [{ kind: 'VM_unpause' } as const] : []),
         ],
@@ -99,15 +102,70 @@ export function planOperation(op: Operation, vm: VmAggregate): Plan {
     case 'VM.run_script':
       return ok([{ kind: 'VM_run_script', script: op.script }]);
     case 'VM.guest_action':
-      return vm.domain ? ok(guestActionAtoms(op.actions, removeIfTransient), 'check') : ok([]);
+      return vm.domain ? ok(guestActionAtoms(vm, op.actions, teardown, removeIfTransient), 'check') : ok([]);
+    case 'VBD.plug':
+    case 'VBD.unplug':
+    case 'VBD.eject':
+    case 'VBD.insert':
+    case 'VIF.plug':
+    case 'VIF.unplug':
+    case 'VIF.set':
+      return planDeviceOperation(op, vm, power);
     case 'VM.check_state':
       // A domain that never reached VM_mark_survivable is torn down; otherwise nothing to do.
       return ok(vm.domain && !vm.domain.survivable ? teardown : []);
   }
 }
 
+type DeviceOperation = Extract<Operation, { kind: `VBD.${string}` | `VIF.${string}` }>;
+
+/** Device operations (§7.3, §7.6): their preconditions fail the task without any cleanup. */
+function planDeviceOperation(op: DeviceOperation, vm: VmAggregate, power: PowerState): Plan {
+  const isVbd = op.kind.startsWith('VBD.');
+  const kind = isVbd ? 'vbd' : 'vif';
+  const entry = vm.devices[kind].get(op.dev);
+  if (!entry) return refuse(Errors.doesNotExist(...deviceDneKey(kind, vm.id, op.dev)));
+  switch (op.kind) {
+    case 'VBD.plug':
+    case 'VIF.plug':
+      if (!vm.domain) return refuse(Errors.domainDoesNotExist(vm.id));
+      if (entry.plugged) return refuse(Errors.deviceIsConnected());
+      return ok(op.kind === 'VBD.plug' ? vbdPlugAtoms(vm.devices.vbd.get(op.dev)!.config, []) : vifPlugAtoms(vm.devices.vif.get(op.dev)!.config));
+    case 'VBD.unplug': {
+      if (!entry.plugged) return refuse(Errors.deviceNotConnected());
+      const vbd = vm.devices.vbd.get(op.dev)!.config;
+      return ok([
+        { kind: 'VBD_unplug', dev: op.dev, force: op.force },
+        ...(vbd.backend ? [{ kind: 'VBD_epoch_end', dev: op.dev } as const] : []),
+        { kind: 'VBD_set_active', dev: op.dev, active: false },
+      ]);
+    }
+    case 'VIF.unplug':
+      if (!entry.plugged) return refuse(Errors.deviceNotConnected());
+      return ok([
+        { kind: 'VIF_unplug', dev: op.dev, force: op.force },
+        { kind: 'VIF_set_active', dev: op.dev, active: false },
+      ]);
+    case 'VBD.eject': {
+      // Media_not_ejectable is checked before the power state (§7.6).
+      if (vm.devices.vbd.get(op.dev)!.config.ty === 'Disk') return refuse(Errors.mediaNotEjectable());
+      let refused: XenopsError | undefined;
+      if ((refused = require(power, ['Running', 'Paused'], 'Running'))) return refuse(refused);
+      return ok([{ kind: 'VBD_eject', dev: op.dev }]);
+    }
+    case 'VBD.insert': {
+      let refused: XenopsError | undefined;
+      if ((refused = require(power, ['Running', 'Paused'], 'Running'))) return refuse(refused);
+      return ok([{ kind: 'VBD_insert', dev: op.dev, disk: op.disk }]);
+    }
+    case 'VIF.set':
+      return ok([{ kind: 'VIF_set', dev: op.dev, field: op.field, valueJson: op.valueJson }]);
+  }
+  return refuse(Errors.internal(`unknown device operation ${(op as Operation).kind}`));
+}
+
 /** §7.5: each action in list order; after a Shutdown there is no domain left to act on. */
-function guestActionAtoms(actions: readonly Action[], removeIfTransient: readonly Atom[]): Atom[] {
+function guestActionAtoms(vm: VmAggregate, actions: readonly Action[], teardown: readonly Atom[], removeIfTransient: readonly Atom[]): Atom[] {
   const atoms: Atom[] = [];
   for (const action of actions) {
     switch (action) {
@@ -118,7 +176,7 @@ function guestActionAtoms(actions: readonly Action[], removeIfTransient: readonl
         atoms.push(...teardown, ...removeIfTransient);
         return atoms;
       case 'Start':
-        atoms.push(...teardown, ...startAtoms(false), { kind: 'VM_unpause' });
+        atoms.push(...teardown, ...startAtoms(vm, false), { kind: 'VM_unpause' });
         break;
       case 'Pause':
         atoms.push({ kind: 'VM_pause', bestEffort: true });

@@ -40,8 +40,9 @@ function parseJson(text: string, file: string): unknown {
   } catch (e) {
     const msg = (e as Error).message;
     const m = /position (\d+)/.exec(msg);
-    const line = m ? lineOfPosition(text, Number(m[1])) : 1;
-    throw configError(`${file}:${line}: invalid JSON: ${msg.replace(/ in JSON at position \d+.*$/, '')}`);
+    // Node 20 does not always say where; the YAML parser (JSON is YAML) does.
+    const line = m ? lineOfPosition(text, Number(m[1])) : (parseDocument(text).errors[0]?.linePos?.[0]?.line ?? 1);
+    throw configError(`${file}:${line}: invalid JSON: ${msg.replace(/ in JSON at position \d+.*$/s, '').replace(/, ".*" is not valid JSON$/s, '')}`);
   }
 }
 

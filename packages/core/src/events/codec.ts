@@ -1,6 +1,7 @@
 import { xenops } from '../../generated/xenops.js';
 import type { ErrorValue } from '../errors.js';
-import { DynamicIdT, VmT } from '../idl/index.js';
+import { DynamicIdT, VmT, type Type } from '../idl/index.js';
+import { DEVICE_TYPES, isDeviceKind, type DeviceConfig, type DeviceKind } from '../model/devices.js';
 import { parseJsonWire, wireToJson } from '../idl/wire.js';
 import { decodeOperation } from '../model/operation.js';
 import type { Audit } from './audit.js';
@@ -119,6 +120,18 @@ function toProto({ audit, body }: PendingEvent): xenops.v1.Event.$Properties {
       return { ...base, cancelTriggerSet: { dbg: body.dbg, point: body.point } };
     case 'CancelTriggerUsed':
       return { ...base, cancelTriggerUsed: { dbg: body.dbg, taskId: body.taskId } };
+    case 'DeviceAdded':
+      return { ...base, deviceAdded: { vmId: body.vmId, ...encodeDevice(body.device) } };
+    case 'DeviceConfigChanged':
+      return { ...base, deviceConfigChanged: { vmId: body.vmId, ...encodeDevice(body.device), reason: body.reason } };
+    case 'DeviceRemoved':
+      return { ...base, deviceRemoved: { vmId: body.vmId, kind: body.kind, dev: body.dev } };
+    case 'DeviceActiveSet':
+      return { ...base, deviceActiveSet: { vmId: body.vmId, kind: body.kind, dev: body.dev, active: body.active } };
+    case 'DevicePlugged':
+      return { ...base, devicePlugged: { vmId: body.vmId, kind: body.kind, dev: body.dev, diskNumber: body.diskNumber ?? -1 } };
+    case 'DeviceUnplugged':
+      return { ...base, deviceUnplugged: { vmId: body.vmId, kind: body.kind, dev: body.dev } };
     case 'BarrierInjected':
       return {
         ...base,
@@ -136,6 +149,25 @@ function toProto({ audit, body }: PendingEvent): xenops.v1.Event.$Properties {
 }
 
 const str = (s: string | null | undefined) => s ?? '';
+
+function encodeDevice(device: DeviceConfig): { kind: string; dev: string; configJson: string } {
+  const type = DEVICE_TYPES[device.kind] as Type<unknown>;
+  return { kind: device.kind, dev: device.config.id[1], configJson: wireToJson(type.encode(device.config, 'internal')) };
+}
+
+function deviceKind(seq: number, kind: string): DeviceKind {
+  if (!isDeviceKind(kind)) throw new EventDecodeError(`seq ${seq}: unknown device kind ${JSON.stringify(kind)}`);
+  return kind;
+}
+
+function decodeDevice(seq: number, kind: string, json: string): DeviceConfig {
+  const k = deviceKind(seq, kind);
+  try {
+    return { kind: k, config: (DEVICE_TYPES[k] as Type<unknown>).decode(parseJsonWire(json), k) } as DeviceConfig;
+  } catch (e) {
+    throw new EventDecodeError(`seq ${seq}: ${kind} config: ${(e as Error).message}`);
+  }
+}
 const num = (n: number | null | undefined) => Number(n ?? 0);
 
 function fromProto(seq: number, ev: xenops.v1.Event): EventBody | undefined {
@@ -297,6 +329,37 @@ function fromProto(seq: number, ev: xenops.v1.Event): EventBody | undefined {
       return { type: 'CancelTriggerSet', dbg: str(ev.cancelTriggerSet!.dbg), point: num(ev.cancelTriggerSet!.point) };
     case 'cancelTriggerUsed':
       return { type: 'CancelTriggerUsed', dbg: str(ev.cancelTriggerUsed!.dbg), taskId: str(ev.cancelTriggerUsed!.taskId) };
+    case 'deviceAdded': {
+      const b = ev.deviceAdded!;
+      return { type: 'DeviceAdded', vmId: str(b.vmId), device: decodeDevice(seq, str(b.kind), str(b.configJson)) };
+    }
+    case 'deviceConfigChanged': {
+      const b = ev.deviceConfigChanged!;
+      return { type: 'DeviceConfigChanged', vmId: str(b.vmId), device: decodeDevice(seq, str(b.kind), str(b.configJson)), reason: str(b.reason) };
+    }
+    case 'deviceRemoved': {
+      const b = ev.deviceRemoved!;
+      return { type: 'DeviceRemoved', vmId: str(b.vmId), kind: deviceKind(seq, str(b.kind)), dev: str(b.dev) };
+    }
+    case 'deviceActiveSet': {
+      const b = ev.deviceActiveSet!;
+      return { type: 'DeviceActiveSet', vmId: str(b.vmId), kind: deviceKind(seq, str(b.kind)), dev: str(b.dev), active: b.active ?? false };
+    }
+    case 'devicePlugged': {
+      const b = ev.devicePlugged!;
+      const disk = Number(b.diskNumber ?? -1);
+      return {
+        type: 'DevicePlugged',
+        vmId: str(b.vmId),
+        kind: deviceKind(seq, str(b.kind)),
+        dev: str(b.dev),
+        ...(disk >= 0 ? { diskNumber: disk } : {}),
+      };
+    }
+    case 'deviceUnplugged': {
+      const b = ev.deviceUnplugged!;
+      return { type: 'DeviceUnplugged', vmId: str(b.vmId), kind: deviceKind(seq, str(b.kind)), dev: str(b.dev) };
+    }
     case 'barrierRemoved':
       return { type: 'BarrierRemoved', barrierId: num(ev.barrierRemoved!.barrierId) };
     case 'vmRefreshed':

@@ -1,5 +1,6 @@
 import type { ErrorValue } from '../errors.js';
 import type { DynamicId, VmConfig } from '../idl/index.js';
+import type { DeviceConfig, DeviceKind } from '../model/devices.js';
 import type { Operation } from '../model/operation.js';
 import type { Audit } from './audit.js';
 
@@ -80,6 +81,12 @@ export type EventBody =
   | { readonly type: 'HostSettingChanged'; readonly hostId: string; readonly key: string; readonly value: unknown }
   | { readonly type: 'CancelTriggerSet'; readonly dbg: string; readonly point: number }
   | { readonly type: 'CancelTriggerUsed'; readonly dbg: string; readonly taskId: string }
+  | { readonly type: 'DeviceAdded'; readonly vmId: string; readonly device: DeviceConfig }
+  | { readonly type: 'DeviceConfigChanged'; readonly vmId: string; readonly device: DeviceConfig; readonly reason: string }
+  | { readonly type: 'DeviceRemoved'; readonly vmId: string; readonly kind: DeviceKind; readonly dev: string }
+  | { readonly type: 'DeviceActiveSet'; readonly vmId: string; readonly kind: DeviceKind; readonly dev: string; readonly active: boolean }
+  | { readonly type: 'DevicePlugged'; readonly vmId: string; readonly kind: DeviceKind; readonly dev: string; readonly diskNumber?: number }
+  | { readonly type: 'DeviceUnplugged'; readonly vmId: string; readonly kind: DeviceKind; readonly dev: string }
   | {
       readonly type: 'BarrierInjected';
       readonly barrierId: number;

@@ -1,6 +1,7 @@
 import { xenops } from '../../generated/xenops.js';
 import { XenopsError, type ErrorValue } from '../errors.js';
-import { VmT, type VmConfig } from '../idl/index.js';
+import { VmT, type Type, type VmConfig } from '../idl/index.js';
+import { DEVICE_TYPES, isDeviceKind, type DeviceConfig, type DeviceKind } from './devices.js';
 import { parseJsonWire, wireToJson } from '../idl/wire.js';
 import type { GuestAction, GuestMode } from '../events/event.js';
 import { decodeOperation, type Operation } from './operation.js';
@@ -9,6 +10,12 @@ import { decodeOperation, type Operation } from './operation.js';
 export type Command =
   /** Register or replace a configuration; `refuseExisting` is the seed dialect's Vm.add. */
   | { readonly type: 'AddVm'; readonly config: VmConfig; readonly refuseExisting: boolean }
+  /** VBD/VIF/PCI/VGPU/VUSB.add: store (overwrite) a device record; the VM must exist. */
+  | { readonly type: 'AddDevice'; readonly device: DeviceConfig }
+  /** Device remove: refused while plugged (Device_is_connected). */
+  | { readonly type: 'RemoveDevice'; readonly vmId: string; readonly kind: DeviceKind; readonly dev: string }
+  /** VM.import_metadata of a VM that does not exist yet (seed: refusing an existing id). */
+  | { readonly type: 'ImportVm'; readonly vmId: string; readonly metadataJson: string; readonly refuseExisting: boolean }
   /** Queue an operation on the VM; the reply is the new task's id. */
   | { readonly type: 'SubmitOperation'; readonly vmId: string; readonly operation: Operation }
   | { readonly type: 'CancelTask'; readonly vmId: string; readonly taskId: string }
@@ -41,7 +48,12 @@ const pb = xenops.v1;
 
 export function encodeCommand(req: CommandRequest): Uint8Array {
   const c = req.command;
-  const json = c.type === 'AddVm' ? JSON.stringify({ ...c, config: JSON.parse(wireToJson(VmT.encode(c.config, 'internal'))) }) : JSON.stringify(c);
+  const json =
+    c.type === 'AddVm'
+      ? JSON.stringify({ ...c, config: JSON.parse(wireToJson(VmT.encode(c.config, 'internal'))) })
+      : c.type === 'AddDevice'
+        ? JSON.stringify({ type: c.type, kind: c.device.kind, config: JSON.parse(wireToJson((DEVICE_TYPES[c.device.kind] as Type<unknown>).encode(c.device.config, 'internal'))) })
+        : JSON.stringify(c);
   return pb.CommandEnvelope.encode({ dbg: req.dbg, commandJson: json }).finish();
 }
 
@@ -72,6 +84,23 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
       }
       return { dbg, command: { type: 'AddVm', config, refuseExisting: o.refuseExisting === true } };
     }
+    case 'AddDevice': {
+      const kind = String(o.kind);
+      if (!isDeviceKind(kind)) throw new CommandDecodeError(`AddDevice: unknown device kind ${JSON.stringify(o.kind)}`);
+      try {
+        const config = (DEVICE_TYPES[kind] as Type<unknown>).decode(parseJsonWire(JSON.stringify(o.config)), kind);
+        return { dbg, command: { type: 'AddDevice', device: { kind, config } as DeviceConfig } };
+      } catch (e) {
+        throw new CommandDecodeError(`AddDevice: ${(e as Error).message}`);
+      }
+    }
+    case 'RemoveDevice': {
+      const kind = str('kind');
+      if (!isDeviceKind(kind)) throw new CommandDecodeError(`RemoveDevice: unknown device kind ${kind}`);
+      return { dbg, command: { type: 'RemoveDevice', vmId: str('vmId'), kind, dev: str('dev') } };
+    }
+    case 'ImportVm':
+      return { dbg, command: { type: 'ImportVm', vmId: str('vmId'), metadataJson: str('metadataJson'), refuseExisting: o.refuseExisting === true } };
     case 'SubmitOperation':
       try {
         return { dbg, command: { type: 'SubmitOperation', vmId: str('vmId'), operation: decodeOperation(o.operation) } };

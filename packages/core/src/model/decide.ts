@@ -4,6 +4,8 @@ import type { PendingEvent } from '../events/codec.js';
 import type { EventBody, GuestAction } from '../events/event.js';
 import type { Action } from '../idl/index.js';
 import type { Command } from './command.js';
+import { deviceDneKey } from './devices.js';
+import { decodeMetadataJson, importEvents } from './import-metadata.js';
 import type { Operation } from './operation.js';
 import type { VmAggregate } from './vm-aggregate.js';
 
@@ -68,6 +70,25 @@ export function decide(vm: VmAggregate, command: Command, ctx: DecideContext): D
       const pending = vm.running?.taskId === taskId || vm.queue.some((t) => t.taskId === taskId);
       // A task that has already ended is destroyed at once, as in xenopsd (§7.1).
       return { events: [pending ? { type: 'TaskDestroyOnFinishRequested', taskId } : { type: 'TaskDestroyed', taskId }], reply: () => null };
+    }
+    case 'AddDevice': {
+      if (!vm.config) return Errors.doesNotExist('VM', vm.id);
+      const id = command.device.config.id;
+      return { events: [{ type: 'DeviceAdded', vmId: vm.id, device: command.device }], reply: () => [id[0], id[1]] };
+    }
+    case 'RemoveDevice': {
+      const entry = vm.devices[command.kind].get(command.dev);
+      if (!entry) return Errors.doesNotExist(...deviceDneKey(command.kind, vm.id, command.dev));
+      if (entry.plugged) return Errors.deviceIsConnected();
+      return { events: [{ type: 'DeviceRemoved', vmId: vm.id, kind: command.kind, dev: command.dev }], reply: () => null };
+    }
+    case 'ImportVm': {
+      if (command.refuseExisting && vm.config) return Errors.alreadyExists('VM', vm.id);
+      try {
+        return { events: importEvents(vm, decodeMetadataJson(command.metadataJson)), reply: () => vm.id };
+      } catch (e) {
+        return e as XenopsError;
+      }
     }
     case 'SetGuestMode':
       if (!vm.config) return Errors.vmDoesNotExist(vm.id);

@@ -2,9 +2,9 @@
  * Which `Dynamic.id`s (API.md §4.10) one log event signals and which it removes (§7.7).
  *
  * Pure. The UPDATES set and the change stream (§9.4) both derive from this one function, so the
- * two can never disagree. Devices do not exist yet: when VBD/VIF/PCI/VGPU/VUSB events are added,
- * extend `deviceIdsOf` (the devices a VM aggregate holds) and `deviceEffects` (per-device diff or
- * explicit device events) — nothing else has to change.
+ * two can never disagree. Devices: `deviceIdsOf` (the devices an aggregate holds, read from
+ * `vm.devices.<kind>` tables when present) and `deviceEffects` (a per-device diff of those
+ * tables) are the one place that knows about them.
  */
 import type { LogEvent } from '../events/event.js';
 import type { DynamicId } from '../idl/index.js';
@@ -13,6 +13,8 @@ import { taskIdOf } from './task-record.js';
 import type { VmAggregate } from './vm-aggregate.js';
 
 export type DynamicKind = DynamicId[0];
+
+const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Order of kinds among ids sharing one seq (§7.7). */
 export const DYNAMIC_KIND_ORDER: readonly DynamicKind[] = ['Vm', 'Vbd', 'Vif', 'Pci', 'Vgpu', 'Vusb', 'Task'];
@@ -42,21 +44,54 @@ export interface DynamicIdEffects {
 const registered = (vm: VmAggregate | undefined): vm is VmAggregate & { config: NonNullable<VmAggregate['config']> } =>
   vm?.config !== undefined;
 
+/** Device tables of an aggregate by kind (`vm.devices.vbd` ...): Maps from device name to entry. */
+type DeviceTables = Readonly<Partial<Record<string, ReadonlyMap<string, unknown>>>>;
+
+/** Device kinds in §7.7 order: the aggregate's table key and the Dynamic.id tag. */
+const DEVICE_TAGS = [
+  ['vbd', 'Vbd'],
+  ['vif', 'Vif'],
+  ['pci', 'Pci'],
+  ['vgpu', 'Vgpu'],
+  ['vusb', 'Vusb'],
+] as const;
+
+const tablesOf = (vm: VmAggregate | undefined): DeviceTables | undefined =>
+  (vm as unknown as { devices?: DeviceTables } | undefined)?.devices;
+
+const sortedNames = (t: ReadonlyMap<string, unknown> | undefined): string[] => (t ? [...t.keys()].sort(cmpStr) : []);
+
+/** The device ids of a VM aggregate (VBD, VIF, PCI, VGPU, VUSB), in §7.7 order. */
+export function deviceIdsOf(vm: VmAggregate | undefined): DynamicId[] {
+  const tables = tablesOf(vm);
+  if (!vm || !tables) return [];
+  const out: DynamicId[] = [];
+  for (const [key, tag] of DEVICE_TAGS) for (const name of sortedNames(tables[key])) out.push([tag, [vm.id, name]]);
+  return out;
+}
+
 /**
- * The device ids of a VM aggregate (VBD, VIF, PCI, VGPU, VUSB), in §7.7 order. Devices are not
- * modelled yet: empty. The one place to extend when they are.
+ * Device signals/removals of one VM event: a per-device diff of the aggregate's device tables
+ * (the fold is immutable, so an untouched device keeps its entry object).
  */
-export function deviceIdsOf(_vm: VmAggregate | undefined): DynamicId[] {
-  return [];
+function deviceEffects(_event: LogEvent, before: VmAggregate | undefined, after: VmAggregate): DynamicIdEffects {
+  const signals: DynamicId[] = [];
+  const removes: DynamicId[] = [];
+  const tb = tablesOf(before);
+  const ta = tablesOf(after);
+  if (!ta || tb === ta) return { signals, removes };
+  for (const [key, tag] of DEVICE_TAGS) {
+    const b = tb?.[key];
+    const a = ta[key];
+    if (a === b) continue;
+    for (const name of sortedNames(a)) if (b?.get(name) !== a!.get(name)) signals.push([tag, [after.id, name]]);
+    for (const name of sortedNames(b)) if (!a?.has(name)) removes.push([tag, [after.id, name]]);
+  }
+  return { signals, removes };
 }
 
-/** Device signals/removals of one VM event (per-device diff of before/after). Devices: later work. */
-function deviceEffects(_event: LogEvent, _before: VmAggregate | undefined, _after: VmAggregate | undefined): DynamicIdEffects {
-  return { signals: [], removes: [] };
-}
-
-/** Fields of the VM aggregate that are bookkeeping of the queue, invisible to `VM.stat`. */
-const INVISIBLE_VM_FIELDS = new Set<string>(['queue', 'running', 'version', 'guestMode']);
+/** Fields of the VM aggregate invisible to `VM.stat` (queue bookkeeping; devices are objects of their own). */
+const INVISIBLE_VM_FIELDS = new Set<string>(['queue', 'running', 'version', 'guestMode', 'devices']);
 
 /** Whether anything `VM.stat` can show differs between two aggregates (by reference: the fold is immutable). */
 function vmVisiblyChanged(before: VmAggregate | undefined, after: VmAggregate): boolean {
@@ -114,8 +149,6 @@ export function vmOfDynamicId(id: DynamicId): string | undefined {
   if (id[0] === 'Vm') return id[1];
   return id[1][0];
 }
-
-const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** §7.7 order among ids of one seq: Vm, Vbd, Vif, Pci, Vgpu, Vusb, Task, then by id (tasks numerically). */
 export function compareDynamicIds(a: DynamicId, b: DynamicId): number {

@@ -39,8 +39,16 @@ export type OperationBody =
   | { readonly kind: 'VM.run_script'; readonly script: string }
   | { readonly kind: 'VM.s3suspend' }
   | { readonly kind: 'VM.s3resume' }
-  /** VM.import_metadata of an existing VM runs on its queue; `configJson` is Vm.t in the internal encoding. */
-  | { readonly kind: 'VM.import_metadata'; readonly configJson: string }
+  /** VM.import_metadata(_async): `metadataJson` is the Metadata.t document in the internal encoding. */
+  | { readonly kind: 'VM.import_metadata'; readonly metadataJson: string }
+  | { readonly kind: 'VBD.plug'; readonly dev: string }
+  | { readonly kind: 'VBD.unplug'; readonly dev: string; readonly force: boolean }
+  | { readonly kind: 'VBD.eject'; readonly dev: string }
+  | { readonly kind: 'VBD.insert'; readonly dev: string; readonly disk: DiskRef }
+  | { readonly kind: 'VIF.plug'; readonly dev: string }
+  | { readonly kind: 'VIF.unplug'; readonly dev: string; readonly force: boolean }
+  /** VIF.move and VIF.set_*: one field of the Vif.t, `valueJson` in the internal encoding. */
+  | { readonly kind: 'VIF.set'; readonly dev: string; readonly field: VifSettableField; readonly valueJson: string }
   /** Internal: carry out the VM's action list after the guest asked for `action` (§7.5). */
   | { readonly kind: 'VM.guest_action'; readonly action: GuestAction; readonly actions: readonly Action[] }
   /** Internal: put the VM back into a consistent state after a failure or a restart (§7.3). */
@@ -52,7 +60,11 @@ export class OperationDecodeError extends Error {
   override readonly name = 'OperationDecodeError';
 }
 
-type FieldKind = 'bool' | 'number' | 'number?' | 'string' | 'disk' | 'pairs' | 'actions';
+type FieldKind = 'bool' | 'number' | 'number?' | 'string' | 'disk' | 'pairs' | 'actions' | 'vif-field';
+
+/** The Vif.t fields that VIF.move and the VIF.set_* calls change (§7.6). */
+export const VIF_SETTABLE_FIELDS = ['backend', 'carrier', 'locking_mode', 'ipv4_configuration', 'ipv6_configuration', 'pvs_proxy', 'trunks'] as const;
+export type VifSettableField = (typeof VIF_SETTABLE_FIELDS)[number];
 
 /** The arguments of each operation, for validating operations that crossed a process boundary. */
 const FIELDS: Record<OperationKind, Record<string, FieldKind>> = {
@@ -78,7 +90,14 @@ const FIELDS: Record<OperationKind, Record<string, FieldKind>> = {
   'VM.s3suspend': {},
   'VM.s3resume': {},
   'VM.guest_action': { action: 'string', actions: 'actions' },
-  'VM.import_metadata': { configJson: 'string' },
+  'VM.import_metadata': { metadataJson: 'string' },
+  'VBD.plug': { dev: 'string' },
+  'VBD.unplug': { dev: 'string', force: 'bool' },
+  'VBD.eject': { dev: 'string' },
+  'VBD.insert': { dev: 'string', disk: 'disk' },
+  'VIF.plug': { dev: 'string' },
+  'VIF.unplug': { dev: 'string', force: 'bool' },
+  'VIF.set': { dev: 'string', field: 'vif-field', valueJson: 'string' },
   'VM.check_state': { reason: 'string' },
 };
 
@@ -100,6 +119,8 @@ function valid(kind: FieldKind, v: unknown): boolean {
       return Array.isArray(v) && v.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string');
     case 'actions':
       return Array.isArray(v) && v.every((a) => typeof a === 'string' && ACTIONS.has(a));
+    case 'vif-field':
+      return typeof v === 'string' && (VIF_SETTABLE_FIELDS as readonly string[]).includes(v);
   }
 }
 

@@ -1,8 +1,12 @@
-import { produce } from 'immer';
+import { enableMapSet, produce } from 'immer';
 import type { PowerState } from '../errors.js';
 import type { Console, DomainType, EventBody, GuestMode, LogEvent, SuspendImage } from '../events/event.js';
 import type { VmConfig } from '../idl/index.js';
+import { emptyDevices, type DeviceEntry, type VmDevices } from './devices.js';
 import type { Operation } from './operation.js';
+
+// Device tables are Maps (device names are arbitrary strings, never object keys).
+enableMapSet();
 
 /** The simulator's record of a VM's running incarnation (API.md §8.1). */
 export interface Domain {
@@ -24,6 +28,8 @@ export interface Domain {
   readonly consoles: readonly Console[];
   readonly startTime: number;
   readonly shutdownAcknowledged?: 'poweroff' | 'reboot';
+  /** Names of the VBDs plugged since the domain was created, in plug order (DEBUG check-vbd-plug-ordering). */
+  readonly vbdPlugOrder: readonly string[];
 }
 
 export interface QueuedTask {
@@ -44,6 +50,7 @@ export interface VmAggregate {
   /** Set by VM_save, consumed by a resume reaching VM_mark_survivable, dropped by a shutdown. */
   readonly suspendImage?: SuspendImage;
   readonly guestMode: GuestMode;
+  readonly devices: VmDevices;
   /** Accepted tasks that have not started, in arrival order (FIFO, §7.2). */
   readonly queue: readonly QueuedTask[];
   /** The task executing now, if any. */
@@ -53,7 +60,7 @@ export interface VmAggregate {
 }
 
 export function emptyVm(id: string): VmAggregate {
-  return { id, guestMode: 'normal', queue: [], version: 0 };
+  return { id, guestMode: 'normal', devices: emptyDevices(), queue: [], version: 0 };
 }
 
 /** Folds one event of the VM's own stream. Pure; events of other VMs are ignored. */
@@ -76,6 +83,7 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
       delete vm.config;
       delete vm.domain;
       delete vm.suspendImage;
+      vm.devices = emptyDevices();
       vm.guestMode = 'normal';
       return;
     case 'GuestModeChanged':
@@ -115,6 +123,7 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
         xsdata: body.xsdata,
         consoles: body.consoles,
         startTime: body.startTime,
+        vbdPlugOrder: [],
       };
       return;
     case 'DomainBuilt':
@@ -140,7 +149,44 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
       return;
     case 'DomainDestroyed':
       delete vm.domain;
+      // Destroying the domain unplugs whatever was still plugged (§7.3).
+      for (const table of Object.values(vm.devices) as Array<Map<string, DeviceEntry<unknown>>>) {
+        for (const [dev, entry] of table) if (entry.plugged) table.set(dev, { config: entry.config, plugged: false, active: entry.active });
+      }
       return;
+    case 'DeviceAdded':
+    case 'DeviceConfigChanged': {
+      const table = vm.devices[body.device.kind] as Map<string, DeviceEntry<unknown>>;
+      const dev = body.device.config.id[1];
+      const existing = table.get(dev);
+      // Overwriting a device keeps its run-time flags: an add never plugs or unplugs (§7.6).
+      table.set(dev, existing ? { ...existing, config: body.device.config } : { config: body.device.config, plugged: false, active: false });
+      return;
+    }
+    case 'DeviceRemoved':
+      (vm.devices[body.kind] as Map<string, unknown>).delete(body.dev);
+      return;
+    case 'DeviceActiveSet': {
+      const table = vm.devices[body.kind] as Map<string, DeviceEntry<unknown>>;
+      const entry = table.get(body.dev);
+      if (entry) table.set(body.dev, { ...entry, active: body.active });
+      return;
+    }
+    case 'DevicePlugged': {
+      const table = vm.devices[body.kind] as Map<string, DeviceEntry<unknown>>;
+      const entry = table.get(body.dev);
+      if (entry) {
+        table.set(body.dev, { ...entry, plugged: true, ...(body.diskNumber === undefined ? {} : { diskNumber: body.diskNumber }) });
+      }
+      if (body.kind === 'vbd' && domain) domain.vbdPlugOrder = [...domain.vbdPlugOrder, body.dev];
+      return;
+    }
+    case 'DeviceUnplugged': {
+      const table = vm.devices[body.kind] as Map<string, DeviceEntry<unknown>>;
+      const entry = table.get(body.dev);
+      if (entry) table.set(body.dev, { config: entry.config, plugged: false, active: entry.active });
+      return;
+    }
     case 'DomainVcpusSet':
       if (domain) domain.vcpus = body.vcpus;
       return;

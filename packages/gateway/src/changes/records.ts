@@ -15,11 +15,13 @@ import {
   escapeSubjectToken,
   wireToJson,
   vmOfDynamicId,
+  type DeviceKind,
   type DynamicChange,
   type DynamicId,
   type WireOut,
 } from '@xenops/core';
 import type { FoldStep } from '../read-model/projection.js';
+import { devicePair } from '../read-model/device-views.js';
 import { taskViewOf, vmStateOf } from '../read-model/views.js';
 
 export type ChangeKind = 'vm' | 'vbd' | 'vif' | 'pci' | 'vgpu' | 'vusb' | 'task';
@@ -60,10 +62,14 @@ function changeValue(id: DynamicId, step: FoldStep, removed: boolean): DynamicCh
       if (removed || !task) return ['Task_t', [id[1], undefined]];
       return ['Task_t', [id[1], taskViewOf(task)]];
     }
-    default:
-      // Devices are not modelled yet: their values will come from the VM aggregate here.
-      if (removed) return [`${id[0]}_t` as 'Vbd_t', [id[1], undefined]];
-      return undefined;
+    default: {
+      const tag = `${id[0]}_t` as 'Vbd_t';
+      const kind = id[0].toLowerCase() as DeviceKind;
+      const vm = step.vmAfter;
+      const entry = vm?.devices?.[kind]?.get(id[1][1]);
+      if (removed || !vm || !entry) return [tag, [id[1], undefined]];
+      return [tag, [id[1], devicePair(kind, entry, vm)]] as DynamicChange;
+    }
   }
 }
 

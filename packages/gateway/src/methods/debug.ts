@@ -56,7 +56,15 @@ async function trigger(call: CallContext, cmd: string, args: readonly string[]):
       arity(cmd, args, [1]);
       const vm = requireVm(call, args[0]!);
       if (!vm.domain) throw Errors.domainDoesNotExist(vm.id);
-      // Devices arrive with the devices issue; a domain without VBDs has nothing out of order.
+      // Since the domain was created, every ReadWrite VBD must have been plugged before every ReadOnly one.
+      let firstReadOnly: string | undefined;
+      for (const dev of vm.domain.vbdPlugOrder) {
+        const mode = vm.devices.vbd.get(dev)?.config.mode;
+        if (mode === 'ReadOnly') firstReadOnly ??= dev;
+        else if (mode === 'ReadWrite' && firstReadOnly !== undefined) {
+          throw Errors.internal(`VBD plug ordering violated: ${firstReadOnly} before ${dev}`);
+        }
+      }
       return null;
     }
     default:

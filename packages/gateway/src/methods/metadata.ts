@@ -4,15 +4,13 @@ import {
   parseJsonWire,
   string,
   VmIdT,
-  VmT,
   wireToJson,
   type Metadata,
-  type VmConfig,
   type XenopsError,
 } from '@xenops/core';
 import type { ApiDialect } from '../dispatch/dialect.js';
 import { method, type CallContext, type MethodSpec } from './method.js';
-import { addVm, runQueued, submitOperation } from './vm-calls.js';
+import { importVm, runQueued, submitOperation } from './vm-calls.js';
 
 /**
  * Export (API.md §7.9): the JSON text of a Metadata.t in the caller's dialect. `domains` is present
@@ -21,13 +19,15 @@ import { addVm, runQueued, submitOperation } from './vm-calls.js';
 function exportMetadata(call: CallContext, vmId: string): string {
   const vm = call.gateway.projection.vms.get(vmId);
   if (!vm?.config) throw Errors.vmDoesNotExist(vmId);
+  // Device lists in the order of the list calls: ascending device name (§7.9).
+  const configs = <C>(table: ReadonlyMap<string, { config: C }>) => [...table].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, e]) => e.config);
   const metadata: Metadata = {
     vm: vm.config,
-    vbds: [],
-    vifs: [],
-    pcis: [],
-    vgpus: [],
-    vusbs: [],
+    vbds: configs(vm.devices.vbd),
+    vifs: configs(vm.devices.vif),
+    pcis: configs(vm.devices.pci),
+    vgpus: configs(vm.devices.vgpu),
+    vusbs: configs(vm.devices.vusb),
     ...(vm.domain ? { domains: JSON.stringify(vm.domain) } : {}),
   };
   return wireToJson(MetadataT.encode(metadata, call.dialect));
@@ -51,29 +51,30 @@ function parseMetadata(text: string, dialect: ApiDialect): Metadata {
   return dialect === 'seed' ? metadata : { ...metadata, vm: { ...metadata.vm, transient: false } };
 }
 
-const configJsonOf = (config: VmConfig) => wireToJson(VmT.encode(config, 'internal'));
+const metadataJsonOf = (m: Metadata) => wireToJson(MetadataT.encode(m, 'internal'));
 
 export const metadataMethods: readonly MethodSpec[] = [
   method('VM.export_metadata', [{ key: 'id', type: VmIdT }], string, async (call, a) => exportMetadata(call, a.id as string)),
   method('VM.import_metadata', [{ key: 'metadata', type: string }], VmIdT, async (call, a) => {
-    const { vm } = parseMetadata(a.metadata as string, 'xenopsd');
+    const metadata = parseMetadata(a.metadata as string, 'xenopsd');
+    const { id } = metadata.vm;
     // An existing VM is imported on its queue (S/q); a new one is written at once.
-    if (call.gateway.projection.vms.get(vm.id)?.config) {
-      await runQueued(call, vm.id, { kind: 'VM.import_metadata', configJson: configJsonOf(vm) });
-      return vm.id;
+    if (call.gateway.projection.vms.get(id)?.config) {
+      await runQueued(call, id, { kind: 'VM.import_metadata', metadataJson: metadataJsonOf(metadata) });
+      return id;
     }
-    return addVm(call, vm, false);
+    return importVm(call, id, metadataJsonOf(metadata), false);
   }),
   method('VM.import_metadata_async', [{ key: 'metadata', type: string }], string, async (call, a) => {
-    const { vm } = parseMetadata(a.metadata as string, 'xenopsd');
-    return submitOperation(call, vm.id, { kind: 'VM.import_metadata', configJson: configJsonOf(vm) }, { mayCreate: true });
+    const metadata = parseMetadata(a.metadata as string, 'xenopsd');
+    return submitOperation(call, metadata.vm.id, { kind: 'VM.import_metadata', metadataJson: metadataJsonOf(metadata) }, { mayCreate: true });
   }),
 ];
 
 export const seedMetadataMethods: readonly MethodSpec[] = [
   method('Vm.export_metadata', [{ key: 'id', type: VmIdT }], string, async (call, a) => exportMetadata(call, a.id as string)),
   method('Vm.import_metadata', [{ key: 'config', type: string }], VmIdT, async (call, a) => {
-    const { vm } = parseMetadata(a.config as string, 'seed');
-    return addVm(call, vm, true);
+    const metadata = parseMetadata(a.config as string, 'seed');
+    return importVm(call, metadata.vm.id, metadataJsonOf(metadata), true);
   }),
 ];

@@ -36,16 +36,28 @@ function registeredVm(call: CallContext, vmId: string): VmAggregate {
   return vm;
 }
 
+/**
+ * `add` never waits for an agent (§7.2): with none serving the host, the gateway records the
+ * decision itself, guarded by the stream's last seq like any other writer.
+ */
 export async function addVm(call: CallContext, config: VmConfig, refuseExisting: boolean): Promise<string> {
-  const command: Command = { type: 'AddVm', config, refuseExisting };
-  const vm = call.gateway.projection.vms.get(config.id);
+  return (await sendOrDecide(call, config.id, { type: 'AddVm', config, refuseExisting })) as string;
+}
+
+/** VM.import_metadata of a new VM (or seed, refusing an existing one): one decision of the VM's actor. */
+export async function importVm(call: CallContext, vmId: string, metadataJson: string, refuseExisting: boolean): Promise<string> {
+  const command: Command = { type: 'ImportVm', vmId, metadataJson, refuseExisting };
+  return (await sendOrDecide(call, vmId, command)) as string;
+}
+
+/** Sends a synchronous VM command to its agent; without one, the gateway decides it itself. */
+export async function sendOrDecide(call: CallContext, vmId: string, command: Command): Promise<unknown> {
+  const vm = call.gateway.projection.vms.get(vmId);
   try {
-    return (await call.gateway.engine.send(hostOf(call, vm), call.dbg, command)) as string;
+    return await call.gateway.engine.send(hostOf(call, vm), call.dbg, command);
   } catch (e) {
-    // `add` never waits for an agent (§7.2): with none serving the host, the gateway records the
-    // decision itself, guarded by the stream's last seq like any other writer.
     if (!(e instanceof NoAgentError)) throw e;
-    return (await decideInGateway(call, config.id, command)) as string;
+    return decideInGateway(call, vmId, command);
   }
 }
 

@@ -20,6 +20,7 @@ import type { ArgSpec } from '../dispatch/args.js';
 import { method, type GatewayContext, type MethodSpec } from './method.js';
 import { updatesMethods } from '../updates/methods.js';
 import { debugMethods } from './debug.js';
+import { deviceMethods } from './devices.js';
 import { hostMethods } from './host.js';
 import { metadataMethods } from './metadata.js';
 import { vmOperationMethods } from './vm-operations.js';
@@ -84,25 +85,7 @@ export const xenopsdMethods: readonly MethodSpec[] = [
   pending('VM.migrate'),
   pending('VM.fast_resume'),
 
-  ...['add', 'plug', 'unplug', 'eject', 'insert', 'stat', 'list', 'remove'].map((n) => pending(`VBD.${n}`)),
-  ...[
-    'add',
-    'plug',
-    'unplug',
-    'move',
-    'set_carrier',
-    'set_locking_mode',
-    'set_ipv4_configuration',
-    'set_ipv6_configuration',
-    'set_pvs_proxy',
-    'set_trunks',
-    'stat',
-    'list',
-    'remove',
-  ].map((n) => pending(`VIF.${n}`)),
-  ...['add', 'remove', 'stat', 'list', 'dequarantine'].map((n) => pending(`PCI.${n}`)),
-  ...['add', 'stat', 'list', 'remove'].map((n) => pending(`VGPU.${n}`)),
-  ...['add', 'stat', 'list', 'remove', 'plug', 'unplug'].map((n) => pending(`VUSB.${n}`)),
+  ...deviceMethods,
   ...updatesMethods,
   ...debugMethods,
   method('DEBUG.shutdown', [unitArg], unit, async ({ gateway }) => {

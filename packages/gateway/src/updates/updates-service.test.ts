@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodeBatch, openEmbeddedStores, Streams, VmT, type EventBody, type Stores, type VmConfig } from '@xenops/core';
+import { encodeBatch, openEmbeddedStores, Streams, VbdT, VmT, type EventBody, type Stores, type VmConfig } from '@xenops/core';
 import { ChangeFeed, replayRecords } from '../changes/change-feed.js';
 import type { ChangeRecord } from '../changes/records.js';
 import { Projection } from '../read-model/projection.js';
@@ -98,6 +98,39 @@ describe('UpdatesService over the embedded log', () => {
     const removed = await append(Streams.vm('a'), [{ type: 'VmRemoved', vmId: 'a' }]);
     expect(await updates.get(0, 0)).toEqual([[], [], 0]);
     expect(ended).toBeLessThan(removed);
+  });
+
+  it('devices: add signals the device (not the VM); refresh signals VM and devices; VM removal removes them', async () => {
+    const add = await append(Streams.vm('a'), [{ type: 'VmAdded', vmId: 'a', config: vmConfig('a') }]);
+    const vbd = VbdT.decode({ id: ['a', 'xvda'], backend: [] }, 'vbd');
+    const dev = await append(Streams.vm('a'), [{ type: 'DeviceAdded', vmId: 'a', device: { kind: 'vbd', config: vbd } }]);
+    expect(await updates.get(add, 0)).toEqual([[], [['Vbd', ['a', 'xvda']]], dev]);
+    await updates.injectBarrier('d', 'a', 3);
+    expect((await updates.get(dev, 0))[0]).toEqual([[3, []]]);
+    expect((await updates.get(0, 0))[0]).toEqual([[3, [['Vm', 'a'], ['Vbd', ['a', 'xvda']]]]]);
+    const head = await updates.lastId();
+    await updates.refreshVm('d', 'a');
+    expect((await updates.get(head, 0))[1]).toEqual([
+      ['Vm', 'a'],
+      ['Vbd', ['a', 'xvda']],
+    ]);
+    const live: ChangeRecord[] = [];
+    const sub = feed.subscribe((r) => live.push(...r));
+    const removed = await append(Streams.vm('a'), [{ type: 'VmRemoved', vmId: 'a' }]);
+    sub.unsubscribe();
+    expect((await updates.get(0, 0))[1]).toEqual([]);
+    // one record per object, same seq, VM first
+    expect(live.map((r) => [r.seq, r.kind, r.subject, JSON.parse(r.json).change])).toEqual([
+      [removed, 'vm', 'xenops.updates.vm.a', ['Vm_t', ['a', []]]],
+      [removed, 'vbd', 'xenops.updates.vbd.a.xvda', ['Vbd_t', [['a', 'xvda'], []]]],
+    ]);
+    const replayed: ChangeRecord[] = [];
+    await replayRecords(stores.log, add, dev, (r) => void replayed.push(...r));
+    expect(replayed.map((r) => r.kind)).toEqual(['vbd']);
+    const [, [devId, [pair]]] = JSON.parse(replayed[0]!.json).change;
+    expect(devId).toEqual(['a', 'xvda']);
+    expect(pair[0].id).toEqual(['a', 'xvda']);
+    expect(pair[1]).toMatchObject({ plugged: false });
   });
 
   it('blocks until something newer, wakes every waiter once, honours timeouts and close', async () => {

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  decodeMetadataJson,
   Errors,
-  parseJsonWire,
-  VmT,
+  importEvents,
   type Console,
   type Domain,
   type DomainRecord,
@@ -13,6 +13,7 @@ import {
 } from '@xenops/core';
 import type { Atom } from '../../operations/atom.js';
 import type { AtomContext, AtomOutcome, Backend } from '../backend.js';
+import { performDeviceAtom } from './devices.js';
 import { DomidAllocator } from './domids.js';
 import { readSuspendImage, writeSuspendImage } from './suspend-image.js';
 
@@ -118,9 +119,12 @@ export class SimulatorBackend implements Backend {
         return { events: [], result: new Map<string, unknown>([['rc', 0], ['stdout', ''], ['stderr', '']]) };
       case 'VM_remove':
         return done({ type: 'VmRemoved', vmId });
-      case 'VM_import_config': {
-        const config = VmT.decode(parseJsonWire(atom.configJson), 'vm');
-        return { events: [{ type: 'VmAdded', vmId, config }], result: vmId };
+      case 'VM_import_metadata':
+        return { events: importEvents(vm, decodeMetadataJson(atom.metadataJson)), result: vmId };
+      default: {
+        const events = performDeviceAtom(atom, vm);
+        if (!events) throw Errors.internal(`the simulator cannot perform ${atom.kind}`);
+        return { events };
       }
     }
   }

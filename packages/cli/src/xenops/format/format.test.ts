@@ -1,0 +1,60 @@
+import { styleText } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { colourEnabled, paintPower, paintWith } from './colour.js';
+import { renderBar } from './progress.js';
+import { renderFields, renderTable, visibleWidth } from './table.js';
+import { formatBytes, parseSize } from './units.js';
+
+describe('tables', () => {
+  it('aligns columns, right-aligns numbers, trims trailing space', () => {
+    const out = renderTable(['NAME', 'STATE', { header: 'MEM', align: 'right' }, 'NOTE'], [
+      ['web01', 'Running', '1G', ''],
+      ['a-much-longer-name', 'Halted', '512M', 'x'],
+    ]);
+    expect(out).toBe(
+      'NAME                STATE     MEM  NOTE\n' +
+      'web01               Running    1G\n' +
+      'a-much-longer-name  Halted   512M  x\n',
+    );
+  });
+
+  it('ignores colour codes when measuring', () => {
+    const paint = paintWith(true);
+    const cell = paintPower(paint, 'Running');
+    expect(cell).toBe(styleText('green', 'Running'));
+    expect(visibleWidth(cell)).toBe(7);
+    const out = renderTable(['STATE', 'X'], [[cell, '1'], ['Halted', '2']]);
+    const lines = out.trimEnd().split('\n').map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''));
+    expect(lines).toEqual(['STATE    X', 'Running  1', 'Halted   2']);
+  });
+
+  it('renders key: value fields', () => {
+    expect(renderFields([['name', 'a'], ['power state', 'Halted']])).toBe('name:        a\npower state: Halted\n');
+  });
+});
+
+describe('colour', () => {
+  it('only on a terminal without NO_COLOR', () => {
+    expect(colourEnabled({ isTTY: true }, {})).toBe(true);
+    expect(colourEnabled({ isTTY: false }, {})).toBe(false);
+    expect(colourEnabled({ isTTY: true }, { NO_COLOR: '1' })).toBe(false);
+    expect(paintWith(false)('red', 'x')).toBe('x');
+  });
+});
+
+describe('units and progress', () => {
+  it('parses and prints sizes', () => {
+    expect(parseSize('512')).toBe(512 * 1024 * 1024);
+    expect(parseSize('2G')).toBe(2 * 1024 ** 3);
+    expect(parseSize('1536MiB')).toBe(1536 * 1024 ** 2);
+    expect(() => parseSize('lots')).toThrow(/invalid size/);
+    expect(formatBytes(1024 ** 3)).toBe('1G');
+    expect(formatBytes(512 * 1024 ** 2)).toBe('512M');
+  });
+
+  it('draws a bar', () => {
+    expect(renderBar(0.5, 10)).toBe('[#####-----]  50%');
+    expect(renderBar(1, 4)).toBe('[####] 100%');
+    expect(renderBar(NaN, 4)).toBe('[----]   0%');
+  });
+});
