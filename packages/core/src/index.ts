@@ -12,3 +12,5 @@ export * from './model/decide.js';
 export * from './model/dynamic-ids.js';
 export * from './model/devices.js';
 export * from './model/import-metadata.js';
+export * from './events/describe.js';
+export * from './model/replay.js';

@@ -132,7 +132,7 @@ describe('JSON and YAML documents', () => {
 
   it('names the problem of an invalid document', () => {
     expect(errorOf(() => parseConfig(JSON.stringify({ ...vm, vcpus: 'many' }), 'vm.json')).message).toContain('vm.json: invalid Vm.t: Type error at vm.vcpus');
-    expect(errorOf(() => parseConfig('{"id": 1,\n "name": }', 'bad.json')).message).toMatch(/^bad\.json:2: invalid JSON/);
+    expect(errorOf(() => parseConfig('{"id": 1,\n "name": @}', 'bad.json')).message).toMatch(/^bad\.json:2: invalid JSON/);
     expect(errorOf(() => parseConfig('vm:\n  name: [x\n', 'bad.yaml')).message).toMatch(/^bad\.yaml:\d+: invalid YAML/);
     const { memory_static_max: _, ...noMem } = vm;
     expect(errorOf(() => parseConfig(JSON.stringify(noMem), 'vm.json')).message).toContain("No value found for key 'memory_static_max'");

@@ -1,4 +1,4 @@
-import { decodeBatch, emptyVm, Errors, evolveTask, evolveVm, taskIdOf, type TaskRecord, type VmAggregate } from '@xenops/core';
+import { Errors, replayLog, type TaskRecord, type VmAggregate } from '@xenops/core';
 import type { GatewayContext } from '../methods/method.js';
 
 export interface ReadView {
@@ -14,21 +14,5 @@ export async function readView(gateway: GatewayContext, asOf: number | undefined
   if (asOf === undefined) return gateway.projection;
   const head = await gateway.log.head();
   if (asOf > head) throw Errors.internal(`as_of ${asOf} is beyond the log head ${head}`);
-  const vms = new Map<string, VmAggregate>();
-  const tasks = new Map<string, TaskRecord>();
-  for await (const m of gateway.log.read(0, asOf)) {
-    for (const event of decodeBatch(m.seq, m.data)) {
-      if (m.stream.startsWith('vm/')) {
-        const vmId = m.stream.slice(3);
-        vms.set(vmId, evolveVm(vms.get(vmId) ?? emptyVm(vmId), event));
-      }
-      const taskId = taskIdOf(event);
-      if (taskId !== undefined) {
-        const next = evolveTask(tasks.get(taskId), event);
-        if (next) tasks.set(taskId, next);
-        else tasks.delete(taskId);
-      }
-    }
-  }
-  return { vms, tasks };
+  return replayLog(gateway.log, asOf);
 }

@@ -1,0 +1,76 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { decodeBatch, describeEvent, type EventLog, type LogEvent } from '@xenops/core';
+
+/** One audit entry as `GET /log` serves it (one JSON object per line). */
+export interface AuditEntry {
+  readonly seq: number;
+  readonly stream: string;
+  readonly time: string;
+  readonly host: string;
+  readonly actor: string;
+  readonly dbg: string;
+  readonly event: string;
+  readonly vm?: string;
+  readonly task?: string;
+  readonly text: string;
+}
+
+export function auditEntry(stream: string, e: LogEvent): AuditEntry {
+  const body = e.body as { vmId?: string; taskId?: string };
+  const vm = body.vmId ?? (stream.startsWith('vm/') ? stream.slice(3) : undefined);
+  const task = e.body.type === 'TaskCreated' ? String(e.seq) : body.taskId;
+  return {
+    seq: e.seq,
+    stream,
+    time: new Date(e.audit.timeMs).toISOString(),
+    host: e.audit.host,
+    actor: e.audit.actor,
+    dbg: e.audit.dbg,
+    event: e.body.type,
+    ...(vm ? { vm } : {}),
+    ...(task ? { task } : {}),
+    text: describeEvent(e.body, e.seq),
+  };
+}
+
+function parseFilter(url: URL): { since: number; vm?: string; task?: string; limit: number } | string {
+  const since = url.searchParams.get('since') ?? '0';
+  if (!/^\d+$/.test(since)) return `since must be a log sequence number, got ${JSON.stringify(since)}`;
+  const limitText = url.searchParams.get('limit') ?? '0';
+  if (!/^\d+$/.test(limitText)) return `limit must be a whole number, got ${JSON.stringify(limitText)}`;
+  const vm = url.searchParams.get('vm') ?? undefined;
+  const task = url.searchParams.get('task') ?? undefined;
+  return { since: Number(since), limit: Number(limitText), ...(vm ? { vm } : {}), ...(task ? { task } : {}) };
+}
+
+/**
+ * `GET /log?since=SEQ&vm=ID&task=ID&limit=N`: the audit history (API.md §9.5) as JSON lines, oldest
+ * first, every event with seq > since. Served from the log itself, so it works in both modes and
+ * while the embedded store is locked by this process.
+ */
+export function logRoute(log: EventLog) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const filter = parseFilter(new URL(req.url ?? '/', 'http://localhost'));
+    if (typeof filter === 'string') {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: filter }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    let sent = 0;
+    for await (const m of log.read(filter.since)) {
+      for (const e of decodeBatch(m.seq, m.data)) {
+        const entry = auditEntry(m.stream, e);
+        if (filter.vm && entry.vm !== filter.vm) continue;
+        if (filter.task && entry.task !== filter.task) continue;
+        if (!res.write(JSON.stringify(entry) + '\n')) await new Promise((r) => res.once('drain', r));
+        if (filter.limit && ++sent >= filter.limit) {
+          res.end();
+          return;
+        }
+      }
+      if (res.destroyed) return;
+    }
+    res.end();
+  };
+}
