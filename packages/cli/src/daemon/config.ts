@@ -20,6 +20,8 @@ export interface DaemonConfig {
     readonly tlsCaFile?: string;
   };
   readonly role: Role;
+  /** NATS mode: the JSON-RPC subject (§2.7); absent = env XENOPS_QUEUE, else org.xen.xapi.xenops.classic. */
+  readonly queue?: string;
   readonly tokenFile?: string;
   readonly poolSize: number;
 }
@@ -50,6 +52,8 @@ Options:
   --nats-nkey FILE      NATS nkey seed file
   --nats-tls-ca FILE    CA certificate for a TLS NATS server
   --role ROLE           gateway, agent or all (default all; gateway/agent need --nats)
+  --queue NAME          NATS subject of the JSON-RPC service (env XENOPS_QUEUE;
+                        default org.xen.xapi.xenops.classic)
   --pool-size N         operations running at once on this host (default 16)
   -h, --help            show this help
   --version             print the version
@@ -80,6 +84,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
         'nats-nkey': { type: 'string' },
         'nats-tls-ca': { type: 'string' },
         role: { type: 'string' },
+        queue: { type: 'string' },
         'pool-size': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
@@ -124,6 +129,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
         }
       : {}),
     role,
+    ...(v.queue ? { queue: v.queue } : {}),
     ...(v['token-file'] ? { tokenFile: resolve(v['token-file']) } : {}),
     poolSize,
   };

@@ -49,6 +49,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         ...(config.socketPath ? { socketPath: config.socketPath } : {}),
         socketMode: config.socketMode,
         ...(token ? { token } : {}),
+        ...(config.queue ? { natsQueue: config.queue } : {}),
         logger: log,
         onShutdownRequest,
       });

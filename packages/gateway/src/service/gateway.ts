@@ -4,6 +4,8 @@ import type { Stores } from '@xenops/core';
 import { createDispatcher, type CallRecord } from '../dispatch/dispatcher.js';
 import { startHttpServer, type HttpService } from '../http/server.js';
 import type { GatewayContext } from '../methods/method.js';
+import { logRoute } from '../audit/log-route.js';
+import { verifyRoute } from '../audit/verify.js';
 import { Projection } from '../read-model/projection.js';
 import { ChangeFeed } from '../changes/change-feed.js';
 import { publishChanges } from '../changes/nats-publisher.js';
@@ -101,6 +103,9 @@ export class Gateway {
         '/healthz': async (_req, res) => healthz(res, context),
         '/events': sse.handler,
         '/metrics': async (_req, res) => metrics.serve(res),
+        // Extensions for the audit tools (`xenops log`, `xenops verify`): not part of API.md.
+        '/log': logRoute(stores.log),
+        '/verify': verifyRoute(stores.log, projection),
       },
     });
     let natsRpc: NatsRpcService | undefined;
