@@ -14,3 +14,5 @@ export * from './model/devices.js';
 export * from './model/import-metadata.js';
 export * from './events/describe.js';
 export * from './model/replay.js';
+export * from './model/fold-snapshot.js';
+export * from './model/host-state.js';

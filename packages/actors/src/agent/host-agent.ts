@@ -1,8 +1,11 @@
 import {
   decodeBatch,
   decodeCommand,
+  emptyHost,
   emptyVm,
   encodeBatch,
+  evolveHost,
+  loadFoldSnapshot,
   firstLine,
   encodeReply,
   Errors,
@@ -46,7 +49,6 @@ export class HostAgent {
   private readonly domids = new DomidAllocator();
   /** Armed cancel triggers by task dbg (DEBUG set-cancel-trigger), rebuilt from the log on start. */
   private readonly cancelTriggers = new Map<string, number>();
-  private hostVersion = 0;
   private readonly backend: Backend;
   private readonly logger: (line: string) => void;
   private readonly now: () => number;
@@ -207,18 +209,12 @@ export class HostAgent {
     return actor;
   }
 
-  private applyHostEvent(body: EventBody): void {
-    if (body.type === 'CancelTriggerSet') this.cancelTriggers.set(body.dbg, body.point);
-    else if (body.type === 'CancelTriggerUsed') this.cancelTriggers.delete(body.dbg);
-    else if (body.type === 'HostSettingChanged' && body.key === 'pool_size' && typeof body.value === 'number') this.setPoolSize(body.value);
-  }
-
   /** Appends a host-level fact to `host/<id>` (this agent is its only writer) and applies it. */
   private async recordHostEvent(dbg: string, body: EventBody, apply?: () => void): Promise<CommandReply> {
     const audit = { dbg, timeMs: this.now(), host: this.hostId, actor: `host/${this.hostId}` };
     const seq = await this.opts.stores.log.append({ stream: Streams.host(this.hostId), data: encodeBatch([{ audit, body }]) });
-    this.hostVersion = seq;
-    this.applyHostEvent(body);
+    if (body.type === 'CancelTriggerSet') this.cancelTriggers.set(body.dbg, body.point);
+    else if (body.type === 'CancelTriggerUsed') this.cancelTriggers.delete(body.dbg);
     apply?.();
     return { ok: true, seq, value: null };
   }
@@ -242,15 +238,27 @@ export class HostAgent {
     return { workers: { size: this.workers.concurrency, busy }, queues, cancel_triggers: Object.fromEntries(this.cancelTriggers) };
   }
 
-  /** Reads the whole log once: domids in use on this host, and VMs with work left for this host. */
+  /**
+   * Reads the log once, from the latest fold snapshot if there is one: domids in use on this host,
+   * this host's settings, and VMs with work left for this host.
+   */
   private async recover(): Promise<void> {
+    const { log, snapshots } = this.opts.stores;
     const vms = new Map<string, VmAggregate>();
+    let host = emptyHost();
+    let from = 0;
+    const snapshot = await loadFoldSnapshot(snapshots).catch(() => undefined);
+    if (snapshot && snapshot.seq <= (await log.head())) {
+      for (const vm of snapshot.vms) vms.set(vm.id, vm);
+      for (const [h, domid] of snapshot.domids) if (h === this.hostId) this.domids.observe(domid);
+      for (const [h, state] of snapshot.hosts) if (h === this.hostId) host = state;
+      from = snapshot.seq;
+    }
     let messages = 0;
-    for await (const m of this.opts.stores.log.read(0)) {
+    for await (const m of log.read(from)) {
       messages++;
       if (m.stream === Streams.host(this.hostId)) {
-        this.hostVersion = m.seq;
-        for (const event of decodeBatch(m.seq, m.data)) this.applyHostEvent(event.body);
+        for (const event of decodeBatch(m.seq, m.data)) host = evolveHost(host, event);
         continue;
       }
       if (!m.stream.startsWith(VM_STREAM_PREFIX)) continue;
@@ -262,6 +270,9 @@ export class HostAgent {
       }
       vms.set(vmId, vm);
     }
+    for (const [dbg, point] of host.cancelTriggers) this.cancelTriggers.set(dbg, point);
+    if (host.poolSize !== undefined) this.setPoolSize(host.poolSize);
+    const origin = snapshot && from > 0 ? `the snapshot at seq ${from} and ` : '';
     let resumed = 0;
     for (const vm of vms.values()) {
       const mine = (vm.running?.host ?? vm.queue[0]?.host) === this.hostId;
@@ -269,6 +280,6 @@ export class HostAgent {
       resumed++;
       await this.actorFor(vm.id, vm);
     }
-    this.logger(`agent ${this.hostId}: recovered ${vms.size} VM(s) from ${messages} log message(s); ${resumed} with unfinished work`);
+    this.logger(`agent ${this.hostId}: recovered ${vms.size} VM(s) from ${origin}${messages} log message(s); ${resumed} with unfinished work`);
   }
 }

@@ -1,12 +1,20 @@
 import {
   decodeBatch,
+  emptyHost,
   emptyVm,
+  evolveHost,
+  HOST_STREAM_PREFIX,
+  loadFoldSnapshot,
+  saveFoldSnapshot,
   evolveTask,
   evolveVm,
   taskIdOf,
   vmIdOf,
   type EventLog,
+  type FoldSnapshot,
+  type HostState,
   type LogEvent,
+  type SnapshotStore,
   type Subscription,
   type TaskRecord,
   type VmAggregate,
@@ -37,6 +45,21 @@ export interface FoldStep {
  */
 export type ProjectionObserver = (seq: number, steps: readonly FoldStep[]) => void;
 
+/** An observer whose state must survive in snapshots of the fold (e.g. the UPDATES set). */
+export interface PersistentObserver {
+  readonly name: string;
+  exportState(): unknown;
+  importState(state: unknown): void;
+}
+
+export interface ProjectionOptions {
+  /** Where fold snapshots live; without it the whole log is folded at every start. */
+  readonly snapshots?: SnapshotStore;
+  /** Messages folded between two snapshots (default 5000). */
+  readonly snapshotEvery?: number;
+  readonly logger?: (line: string) => void;
+}
+
 export interface TaskOutcome {
   readonly task: TaskRecord;
   readonly seq: number;
@@ -61,8 +84,17 @@ export class Projection {
   private readonly unclaimedOutcomes = new Map<string, TaskOutcome>();
   private failure?: Error;
   private readonly observers: ProjectionObserver[] = [];
+  private readonly persistent: PersistentObserver[] = [];
+  /** Host-level facts and the largest domid each host used: kept for agents' restarts. */
+  readonly hosts = new Map<string, HostState>();
+  readonly domids = new Map<string, number>();
+  private sinceSnapshot = 0;
+  private snapshotting?: Promise<void>;
 
-  constructor(private readonly log: EventLog) {}
+  constructor(
+    private readonly log: EventLog,
+    private readonly opts: ProjectionOptions = {},
+  ) {}
 
   /** Head seq folded so far. */
   get seq(): number {
@@ -73,15 +105,30 @@ export class Projection {
     return this.failure === undefined;
   }
 
-  /** Adds an observer of the fold (add it before `start()` to see the whole log). */
-  addObserver(observer: ProjectionObserver): void {
+  /**
+   * Adds an observer of the fold (add it before `start()` to see the whole log). An observer
+   * with state to keep across restarts gives `persistent`: its state goes into fold snapshots.
+   */
+  addObserver(observer: ProjectionObserver, persistent?: PersistentObserver): void {
     this.observers.push(observer);
+    if (persistent) this.persistent.push(persistent);
   }
 
-  /** Folds the whole log, then follows it live. Resolves once caught up with the head at call time. */
+  /**
+   * Restores the latest fold snapshot (if any), folds the log after it, then follows it live.
+   * Resolves once caught up with the head at call time.
+   */
   async start(): Promise<void> {
     const head = await this.log.head();
-    this.subscription = this.log.tail(0, (m) => {
+    const snapshot = this.opts.snapshots ? await loadFoldSnapshot(this.opts.snapshots).catch(() => undefined) : undefined;
+    if (snapshot && snapshot.seq <= head) this.restore(snapshot);
+    this.subscription = this.log.tail(this.seqValue, (m) => {
+      if (m.stream.startsWith(HOST_STREAM_PREFIX)) {
+        const hostId = m.stream.slice(HOST_STREAM_PREFIX.length);
+        let host = this.hosts.get(hostId) ?? emptyHost();
+        for (const event of decodeBatch(m.seq, m.data)) host = evolveHost(host, event);
+        this.hosts.set(hostId, host);
+      }
       const steps: FoldStep[] | undefined = this.observers.length ? [] : undefined;
       try {
         if (m.stream.startsWith(VM_STREAM_PREFIX)) {
@@ -115,6 +162,40 @@ export class Projection {
 
   async close(): Promise<void> {
     await this.subscription?.close();
+    await this.snapshotting;
+    if (this.sinceSnapshot > 0) await this.saveSnapshot();
+  }
+
+  /** The fold as a snapshot at the current seq (captured synchronously, so it is consistent). */
+  snapshot(): FoldSnapshot {
+    return {
+      seq: this.seqValue,
+      vms: [...this.vms.values()],
+      tasks: [...this.tasks.values()],
+      domids: [...this.domids],
+      hosts: [...this.hosts],
+      observers: Object.fromEntries(this.persistent.map((p) => [p.name, p.exportState()])),
+    };
+  }
+
+  private restore(s: FoldSnapshot): void {
+    for (const vm of s.vms) this.vms.set(vm.id, vm);
+    for (const t of s.tasks) this.tasks.set(t.id, t);
+    for (const [host, domid] of s.domids) this.domids.set(host, domid);
+    for (const [host, state] of s.hosts) this.hosts.set(host, state);
+    for (const p of this.persistent) if (p.name in s.observers) p.importState(s.observers[p.name]);
+    this.seqValue = s.seq;
+    this.opts.logger?.(`read model: restored the snapshot at seq ${s.seq} (${s.vms.length} VM(s), ${s.tasks.length} task(s))`);
+  }
+
+  private saveSnapshot(): Promise<void> {
+    const store = this.opts.snapshots;
+    if (!store) return Promise.resolve();
+    const snap = this.snapshot();
+    this.sinceSnapshot = 0;
+    return saveFoldSnapshot(store, snap).catch((e: unknown) => {
+      this.opts.logger?.(`read model: cannot save a snapshot at seq ${snap.seq}: ${(e as Error).message}`);
+    });
   }
 
   /** Resolves once every message up to `seq` is folded (read-your-writes). */
@@ -157,6 +238,9 @@ export class Projection {
     for (const event of events) {
       const before = vm;
       vm = evolveVm(vm, event);
+      if (event.body.type === 'DomainCreated' && event.body.domid > (this.domids.get(event.body.host) ?? 0)) {
+        this.domids.set(event.body.host, event.body.domid);
+      }
       const step = this.applyTaskEvent(event);
       steps?.push({ event, stream, vmBefore: before, vmAfter: vm, ...step });
     }
@@ -192,6 +276,9 @@ export class Projection {
 
   private advance(seq: number): void {
     this.seqValue = seq;
+    if (this.opts.snapshots && ++this.sinceSnapshot >= (this.opts.snapshotEvery ?? 5000) && !this.snapshotting) {
+      this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));
+    }
     if (this.seqWaiters.length === 0) return;
     const ready = this.seqWaiters.filter((w) => w.seq <= seq);
     if (ready.length === 0) return;

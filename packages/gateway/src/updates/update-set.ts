@@ -28,6 +28,12 @@ export interface UpdateSetChange {
   readonly barrierRemoved?: number;
 }
 
+export interface UpdateSetState {
+  readonly entries: readonly UpdateEntry[];
+  readonly barriers: readonly BarrierRecord[];
+  readonly newest: number;
+}
+
 export const compareEntries = (a: UpdateEntry, b: UpdateEntry): number => a.seq - b.seq || compareDynamicIds(a.id, b.id);
 
 export class UpdateSet {
@@ -110,6 +116,22 @@ export class UpdateSet {
       next = Math.max(next, b.seq);
     }
     return [barriers, entries.map((e) => e.id), next];
+  }
+
+  /** The set as plain data, for fold snapshots. */
+  exportState(): UpdateSetState {
+    return { entries: [...this.live.values()].sort(compareEntries), barriers: this.barriers, newest: this.newestValue };
+  }
+
+  /** Replaces the set with a snapshot's state (before any message after the snapshot is applied). */
+  importState(state: unknown): void {
+    const s = state as UpdateSetState;
+    if (!s || !Array.isArray(s.entries) || !Array.isArray(s.barriers)) return;
+    this.live.clear();
+    this.journal = [...s.entries];
+    for (const e of this.journal) this.live.set(dynamicIdKey(e.id), e);
+    this.barriers = [...s.barriers];
+    this.newestValue = s.newest;
   }
 
   /** Index of the first journal element with seq > lastId (binary search; the journal is sorted by seq). */

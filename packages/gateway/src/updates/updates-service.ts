@@ -50,7 +50,11 @@ export class UpdatesService {
     private readonly log: EventLog,
     private readonly writer: WriterIdentity,
   ) {
-    projection.addObserver((seq, steps) => this.onMessage(seq, steps));
+    projection.addObserver((seq, steps) => this.onMessage(seq, steps), {
+      name: 'updates',
+      exportState: () => this.set.exportState(),
+      importState: (state) => this.set.importState(state),
+    });
     registry.set(projection, this);
   }
 

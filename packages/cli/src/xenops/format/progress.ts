@@ -1,7 +1,7 @@
 /**
  * Progress of a task on stderr. On a terminal: one line redrawn in place,
- * `start web01 [##########··········]  50%  0.4 s`. Elsewhere: plain lines, one when the task
- * starts and one each time it passes a quarter, so logs stay readable.
+ * `start web01 [##########----------]  50%  0.4 s`. Elsewhere: plain lines, once the task has
+ * run for a second, one each time it passes a quarter, so logs stay readable.
  */
 export interface ProgressSink {
   write(s: string): unknown;
@@ -39,6 +39,8 @@ export class Progress {
       this.drawn = true;
       return;
     }
+    // Quick operations stay quiet in logs and scripts: lines only once it has taken a second.
+    if (Date.now() - this.started < 1000) return;
     const q = Math.floor(Math.min(1, Math.max(0, fraction)) * 4);
     if (q === this.lastQuarter || q >= 4) return;
     this.lastQuarter = q;

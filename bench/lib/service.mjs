@@ -1,0 +1,90 @@
+// Starts and stops a fresh xenopsd process (embedded or NATS) for one workload.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const DAEMON = `${ROOT}packages/cli/dist/bin/xenopsd.js`;
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** RSS (and peak RSS) of a process in MiB, from /proc/<pid>/status. */
+export function rssMiB(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k) => Number((s.match(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm')) ?? [])[1] ?? NaN);
+    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+  } catch {
+    return { rss: NaN, hwm: NaN };
+  }
+}
+
+/**
+ * Spawns xenopsd. `cfg`: {mode: 'embedded'|'nats', dataDir, natsUrl, prefix, port, cpuProfDir}.
+ * Resolves once the "ready: … serving http://H:P" line appears on stderr.
+ */
+export async function startService(cfg, { readyTimeoutMs = 600_000 } = {}) {
+  const nodeArgs = [];
+  if (cfg.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cfg.cpuProfDir}`);
+  const args = [...nodeArgs, DAEMON, '--listen', `127.0.0.1:${cfg.port ?? 0}`, '--socket', 'off', '--data-dir', cfg.dataDir];
+  if (cfg.mode === 'nats') args.push('--nats', cfg.natsUrl, '--nats-prefix', cfg.prefix);
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const svc = { child, pid: child.pid, t0, log: [], exited: false };
+  child.on('exit', (code, sig) => {
+    svc.exited = true;
+    svc.exitCode = code ?? sig;
+  });
+  let buf = '';
+  svc.ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`xenopsd not ready after ${readyTimeoutMs} ms`)), readyTimeoutMs);
+    child.stderr.on('data', (d) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (svc.log.length < 200) svc.log.push(line);
+        const m = line.match(/ready: .*serving (http:\/\/[^\s,]+)/);
+        if (m) {
+          clearTimeout(timer);
+          svc.url = m[1];
+          svc.readyMs = performance.now() - t0;
+          resolve(svc);
+        }
+        if (/fatal|cannot start/.test(line)) process.stderr.write(`  xenopsd: ${line}\n`);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`xenopsd exited (${code}) before ready:\n${svc.log.join('\n')}`));
+    });
+  });
+  svc.stop = (timeoutMs = 120_000) => stopService(svc, timeoutMs);
+  return svc;
+}
+
+export function stopService(svc, timeoutMs = 120_000) {
+  if (svc.exited) return Promise.resolve(svc.exitCode);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      process.stderr.write(`  xenopsd ${svc.pid} did not stop in ${timeoutMs} ms: SIGKILL\n`);
+      svc.child.kill('SIGKILL');
+    }, timeoutMs);
+    svc.child.once('exit', (code, sig) => {
+      clearTimeout(timer);
+      resolve(code ?? sig);
+    });
+    svc.child.kill('SIGTERM');
+  });
+}

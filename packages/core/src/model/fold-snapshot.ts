@@ -1,0 +1,55 @@
+import { deserialize, serialize } from 'node:v8';
+import type { SnapshotStore } from '../store/snapshot-store.js';
+import type { HostState } from './host-state.js';
+import type { TaskRecord } from './task-record.js';
+import type { VmAggregate } from './vm-aggregate.js';
+
+/**
+ * A snapshot of the whole fold at one seq: every live VM aggregate and task, the largest domid
+ * each host has used, and each host's settings. Written by gateways' read models, read by both
+ * read models and agents at start, so that restart time stays bounded as the log grows; the log
+ * itself is never truncated by it.
+ */
+export interface FoldSnapshot {
+  readonly seq: number;
+  readonly vms: readonly VmAggregate[];
+  readonly tasks: readonly TaskRecord[];
+  readonly domids: ReadonlyArray<readonly [host: string, lastDomid: number]>;
+  /** Host-level facts (`host/<id>` streams): settings and armed cancel triggers. */
+  readonly hosts: ReadonlyArray<readonly [host: string, state: HostState]>;
+  /** State of read-model observers (e.g. the UPDATES set), by name. */
+  readonly observers: Readonly<Record<string, unknown>>;
+}
+
+
+/**
+ * Bumped whenever the shape of any folded state changes: an old snapshot is then ignored (the
+ * log is replayed from scratch instead), never misread.
+ */
+export const FOLD_SNAPSHOT_SCHEMA = 1;
+export const FOLD_SNAPSHOT_KEY = 'fold';
+
+/** Structured clone keeps Maps and Arrays exact; the schema number guards the shapes. */
+export function encodeFoldSnapshot(s: FoldSnapshot): Uint8Array {
+  return serialize({ schema: FOLD_SNAPSHOT_SCHEMA, ...s });
+}
+
+export function decodeFoldSnapshot(data: Uint8Array): FoldSnapshot | undefined {
+  try {
+    const v = deserialize(data) as FoldSnapshot & { schema?: number };
+    if (v?.schema !== FOLD_SNAPSHOT_SCHEMA || typeof v.seq !== 'number' || !Array.isArray(v.vms) || !Array.isArray(v.tasks)) return undefined;
+    return v;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The latest usable snapshot, or undefined (none, unreadable, or from another schema). */
+export async function loadFoldSnapshot(store: SnapshotStore): Promise<FoldSnapshot | undefined> {
+  const snap = await store.get(FOLD_SNAPSHOT_KEY);
+  return snap ? decodeFoldSnapshot(snap.data) : undefined;
+}
+
+export async function saveFoldSnapshot(store: SnapshotStore, s: FoldSnapshot): Promise<void> {
+  await store.put(FOLD_SNAPSHOT_KEY, { seq: s.seq, data: encodeFoldSnapshot(s) });
+}
