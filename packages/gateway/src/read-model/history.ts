@@ -1,4 +1,4 @@
-import { Errors, replayLog, type TaskRecord, type VmAggregate } from '@xenops/core';
+import { Errors, type TaskRecord, type VmAggregate } from '@xenops/core';
 import type { GatewayContext } from '../methods/method.js';
 
 export interface ReadView {
@@ -14,5 +14,5 @@ export async function readView(gateway: GatewayContext, asOf: number | undefined
   if (asOf === undefined) return gateway.projection;
   const head = await gateway.log.head();
   if (asOf > head) throw Errors.internal(`as_of ${asOf} is beyond the log head ${head}`);
-  return replayLog(gateway.log, asOf);
+  return gateway.projection.stateAt(asOf);
 }

@@ -1,5 +1,6 @@
 import {
   decodeBatch,
+  foldMessage,
   emptyHost,
   emptyVm,
   evolveHost,
@@ -22,6 +23,8 @@ import {
 
 const VM_STREAM_PREFIX = 'vm/';
 const MAX_UNCLAIMED_OUTCOMES = 10_000;
+const CHECKPOINT_EVERY = 1000;
+const MAX_CHECKPOINTS = 64;
 
 /** One event as the fold saw it: the states it changed, before and after. */
 export interface FoldStep {
@@ -89,6 +92,12 @@ export class Projection {
   readonly hosts = new Map<string, HostState>();
   readonly domids = new Map<string, number>();
   private sinceSnapshot = 0;
+  /**
+   * Copies of the fold every CHECKPOINT_EVERY messages (Maps of references to immutable
+   * records: cheap), so that a time-travel read replays a few messages, not the whole log.
+   */
+  private readonly checkpoints: Array<{ seq: number; vms: Map<string, VmAggregate>; tasks: Map<string, TaskRecord> }> = [];
+  private sinceCheckpoint = 0;
   private snapshotting?: Promise<void>;
 
   constructor(
@@ -274,8 +283,28 @@ export class Projection {
     return step;
   }
 
+  /**
+   * The fold as it was at `seq` (API.md §9.6): the nearest checkpoint at or before it, plus the
+   * messages after it. Older than every checkpoint: replayed from the start of the log.
+   */
+  async stateAt(seq: number): Promise<{ vms: Map<string, VmAggregate>; tasks: Map<string, TaskRecord> }> {
+    let base: { seq: number; vms: ReadonlyMap<string, VmAggregate>; tasks: ReadonlyMap<string, TaskRecord> } = { seq: 0, vms: new Map(), tasks: new Map() };
+    for (const c of this.checkpoints) if (c.seq <= seq && c.seq >= base.seq) base = c;
+    const state = { vms: new Map(base.vms), tasks: new Map(base.tasks) };
+    if (base.seq < seq) for await (const m of this.log.read(base.seq, seq)) foldMessage(state, m.stream, m.seq, m.data);
+    return state;
+  }
+
+  private checkpoint(seq: number): void {
+    if (++this.sinceCheckpoint < CHECKPOINT_EVERY) return;
+    this.sinceCheckpoint = 0;
+    this.checkpoints.push({ seq, vms: new Map(this.vms), tasks: new Map(this.tasks) });
+    if (this.checkpoints.length > MAX_CHECKPOINTS) this.checkpoints.shift();
+  }
+
   private advance(seq: number): void {
     this.seqValue = seq;
+    this.checkpoint(seq);
     if (this.opts.snapshots && ++this.sinceSnapshot >= (this.opts.snapshotEvery ?? 5000) && !this.snapshotting) {
       this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));
     }

@@ -2,7 +2,7 @@
  * JSON-RPC bodies over NATS request/reply (API.md §2.7): every gateway of a NATS-mode cluster
  * answers on `org.xen.xapi.xenops.classic`.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { CliError, ExitCode } from '../errors.js';
 import type { Transport } from './transport.js';
 
@@ -21,6 +21,7 @@ export class NatsTransport implements Transport {
 
   private async connection(): Promise<NatsConnection> {
     if (this.nc) return this.nc;
+    const { connect } = await import('@nats-io/transport-node');
     try {
       this.nc = await connect({ servers: this.url, timeout: 3000, reconnect: false, name: 'xenops-cli' });
     } catch (e) {

@@ -8,7 +8,7 @@ import type { Command } from '../command.js';
 import type { Context } from '../context.js';
 import { RpcFailure } from '../client/rpc.js';
 import { explain } from '../explain.js';
-import { parseConfig, readConfigText, type ConfigFormat } from '../config-file.js';
+import type { ConfigFormat } from '../config-file.js';
 import { listVms, type VmEntry } from '../resolve.js';
 import { startVm } from './lifecycle.js';
 import { reportVmOperation, str } from './common.js';
@@ -43,6 +43,8 @@ export interface AddResult {
 async function addFromFile(ctx: Context, file: string, values: Record<string, unknown>): Promise<AddResult | undefined> {
   const fmt = str(values.format);
   if (fmt !== undefined && !['xl', 'json', 'yaml'].includes(fmt)) throw usageError(`--format must be xl, json or yaml, not "${fmt}"`);
+  // Loaded on demand: the API decoders and the YAML parser take a while to load.
+  const { parseConfig, readConfigText } = await import('../config-file.js');
   const text = readConfigText(file);
   const doc = parseConfig(text, file === '-' ? '<stdin>' : file, fmt as ConfigFormat | undefined);
   for (const w of doc.warnings) ctx.warn(w);
