@@ -38,7 +38,17 @@ export class Rpc {
     return reply.result;
   }
 
-  #request(method, path, body, timeoutMs) {
+  async #request(method, path, body, timeoutMs) {
+    try {
+      return await this.#once(method, path, body, timeoutMs);
+    } catch (e) {
+      // A keep-alive socket the server closed while idle: nothing was processed, send again once.
+      if (e.reusedSocket && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) return this.#once(method, path, body, timeoutMs);
+      throw e;
+    }
+  }
+
+  #once(method, path, body, timeoutMs) {
     return new Promise((resolve, reject) => {
       const req = http.request(
         {
@@ -57,7 +67,10 @@ export class Rpc {
         },
       );
       req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path}: timed out after ${timeoutMs} ms`)));
-      req.on('error', reject);
+      req.on('error', (e) => {
+        e.reusedSocket = req.reusedSocket;
+        reject(e);
+      });
       if (body !== undefined) req.write(body);
       req.end();
     });

@@ -7,10 +7,11 @@
  * devices-metadata.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { X, type Codec, type RpcClient } from '../support/rpc.js';
-import { bps, completed, dneDom, startService, stat, type Service } from '../support/ops.js';
+import { S, X, type Codec, type RpcClient } from '../support/rpc.js';
+import { bps, completed, dneDom, startService, stat, waitEnd, type Service } from '../support/ops.js';
 import {
   add,
+  changedSince,
   dneAddVm,
   dneDev,
   derivedMac,
@@ -34,7 +35,7 @@ import {
   type Module,
   type Pair,
 } from '../support/devices.js';
-import { vmId, xenopsdVm } from '../support/vms.js';
+import { seedVm, vmId, xenopsdVm } from '../support/vms.js';
 import { cleanupAll } from '../support/xenopsd.js';
 
 afterAll(cleanupAll);
@@ -475,6 +476,13 @@ describe.each(['embedded', 'nats'] as const)('%s store', (store) => {
       expect(await snapshot(c, vm)).toEqual(before);
     });
 
+    // BUG: VIF.add and PCI.add refuse a negative position, VGPU.add stores it.
+    it.fails('negative VGPU position (VGPU)', async () => {
+      const err = await c.fail('VGPU.add', X({ vgpu: { id: [vm, 'g9'], position: -1 } }));
+      expect(err).toEqual(IE(/^Integer out of range at vgpu\.position/));
+      expect(await snapshot(c, vm)).toEqual(before);
+    });
+
     it('lenient forms are accepted: variant tags ignoring case, seed int position, seed record rate', async () => {
       const vm2 = await newVm(c, 'lenient');
       await add(c, 'VBD', { id: [vm2, 'xvda'], mode: 'readonly', ty: ['CDROM'], position: 5, qos: ['IONICE', ['besteffort', 'HIGH']] });
@@ -511,6 +519,64 @@ describe.each(['embedded', 'nats'] as const)('%s store', (store) => {
     expect(await x.fail('VUSB.unplug', X({ id: [vm, 'u0'] }))).toEqual(['Unimplemented', 'VUSB.unplug']);
     expect(await runT(x, 'VM.shutdown', { id: vm })).toEqual(completed);
     expect(await x.ok('VIF.list', X({ id: vm }))).toEqual([[vifFull(vm, 'eth0', { rate: [100, 20] }), UNPLUGGED.VIF]]);
+  });
+
+  it('add never plugs (running VM); VM.add overwrite keeps devices; device T calls queue FIFO behind the VM\'s operations', async () => {
+    const vm = await newVm(c, 'q');
+    await add(c, 'VIF', { id: [vm, 'eth0'] });
+    // Submitted back to back: the unplug waits for the start on the VM's queue, so it finds eth0 plugged.
+    const start = await c.ok<string>('VM.start', X({ id: vm, paused: true }));
+    const unplug = await c.ok<string>('VIF.unplug', X({ id: [vm, 'eth0'] }));
+    expect(Number(unplug)).toBeGreaterThan(Number(start));
+    expect(await waitEnd(c, 'xenopsd', unplug)).toEqual(completed);
+    expect(await waitEnd(c, 'xenopsd', start)).toEqual(completed);
+    expect((await devStat(c, 'VIF', [vm, 'eth0']))[1]).toEqual(UNPLUGGED.VIF);
+
+    await add(c, 'VBD', { id: [vm, 'xvda'] });
+    await add(c, 'PCI', pciRec(vm, 'p0', 0));
+    expect((await devStat(c, 'VBD', [vm, 'xvda']))[1]).toEqual(UNPLUGGED.VBD);
+    expect((await devStat(c, 'PCI', [vm, 'p0']))[1]).toEqual(UNPLUGGED.PCI);
+    const before = await snapshot(c, vm);
+    await c.ok('VM.add', X({ vm: xenopsdVm(vm, { name: 'renamed' }) }));
+    expect(await snapshot(c, vm)).toEqual(before);
+    expect((await stat(c, vm))[0].name).toBe('renamed');
+    expect(await runT(c, 'VM.shutdown', { id: vm })).toEqual(completed);
+  });
+
+  it('UPDATES: device add and plug signal the device id; device remove and VM.remove drop them from the set', async () => {
+    const vm = await newVm(c, 'upd');
+    const last = await c.ok<number>('UPDATES.last_id', X());
+    await add(c, 'VBD', { id: [vm, 'xvda'] });
+    await add(c, 'VIF', { id: [vm, 'eth0'] });
+    await add(c, 'VGPU', { id: [vm, 'g0'] });
+    const ids = await changedSince(c, last);
+    expect(ids).toEqual(expect.arrayContaining([['Vbd', [vm, 'xvda']], ['Vif', [vm, 'eth0']], ['Vgpu', [vm, 'g0']]]));
+    expect(await c.ok('VGPU.remove', X({ id: [vm, 'g0'] }))).toBeNull();
+    const all = await changedSince(c, 0);
+    expect(all).toContainEqual(['Vbd', [vm, 'xvda']]);
+    expect(all).not.toContainEqual(['Vgpu', [vm, 'g0']]);
+    expect(await c.ok('VM.remove', X({ id: vm }))).toBeNull();
+    const after = await changedSince(c, 0);
+    expect(after.filter(([, id]) => JSON.stringify(id).includes(vm))).toEqual([]);
+  });
+
+  it('a transient (seed) VM shut down from Running is removed with all its devices; seed Vm.remove cascades too', async () => {
+    const vm = await c.ok<string>('Vm.add', S({ t: seedVm(vmId('tr'), { transient: true }) }));
+    await add(c, 'VBD', { id: [vm, 'xvda'] });
+    await add(c, 'VIF', { id: [vm, 'eth0'] });
+    await add(c, 'VUSB', vusbRec(vm, 'u0'));
+    expect(await runT(c, 'VM.start', { id: vm, paused: false })).toEqual(completed);
+    expect(await runT(c, 'VM.shutdown', { id: vm })).toEqual(completed);
+    expect(await c.ok('VM.exists', X({ id: vm }))).toBe(false);
+    for (const m of MODULES) expect(await devList(c, m, vm), m).toEqual([]);
+    expect(await c.fail('VBD.stat', X({ id: [vm, 'xvda'] }))).toEqual(dneDev('VBD', vm, 'xvda'));
+
+    const vm2 = await c.ok<string>('Vm.add', S({ t: seedVm(vmId('sr')) }));
+    await add(c, 'VBD', { id: [vm2, 'xvda'] });
+    await add(c, 'PCI', pciRec(vm2, 'p0', 0));
+    expect(await c.ok('Vm.remove', S({ id: vm2 }))).toBeNull();
+    expect(await devList(c, 'VBD', vm2)).toEqual([]);
+    expect(await devList(c, 'PCI', vm2)).toEqual([]);
   });
 
   it('VM.remove cascades to every device; a running VM is refused and keeps its devices', async () => {

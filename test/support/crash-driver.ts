@@ -178,8 +178,11 @@ export async function runDriver(opts: DriverOptions): Promise<{ ledger: Ledger; 
     faultDone.catch(() => {});
   };
 
+  /** The call number reserved by the client's current step (exactly one mutating call per step). */
+  const reserved = new Map<number, number>();
+
   async function call(client: number, method: OpName, vm: string, args: Record<string, unknown>, before?: () => void): Promise<CallRecord> {
-    const n = ++issued;
+    const n = reserved.get(client)!;
     if (n === opts.faultAt && !faultStarted) triggerFault();
     const rec: CallRecord = { n, client, method, vm, state: 'pending', inFlightAtFault: false };
     ledger.calls.push(rec);
@@ -236,6 +239,7 @@ export async function runDriver(opts: DriverOptions): Promise<{ ledger: Ledger; 
     };
 
     while (issued < total) {
+      reserved.set(ci, ++issued);
       let r: CallRecord;
       if (mine.length === 0) {
         r = await addVm();
@@ -332,7 +336,22 @@ export async function runDriver(opts: DriverOptions): Promise<{ ledger: Ledger; 
     }
   }
 
-  await Promise.all(Array.from({ length: nClients }, (_, i) => clientLoop(i)));
+  // CRASH_DEBUG=1: one progress line per second on stderr.
+  const t0 = Date.now();
+  const ticker = process.env.CRASH_DEBUG
+    ? setInterval(() => {
+        const pend = ledger.calls.filter((c) => c.state === 'pending');
+        process.stderr.write(
+          `crash-driver +${((Date.now() - t0) / 1000).toFixed(1)}s issued=${issued} ok=${ledger.acknowledged} transport=${ledger.transportErrors}` +
+            ` pending=${pend.length} [${pend.slice(0, 4).map((c) => c.method).join(',')}]\n`,
+        );
+      }, 1000)
+    : undefined;
+  try {
+    await Promise.all(Array.from({ length: nClients }, (_, i) => clientLoop(i)));
+  } finally {
+    if (ticker) clearInterval(ticker);
+  }
   return { ledger, faultDone };
 }
 

@@ -148,14 +148,17 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   const red = (s: string) => ctx.paintErr('red', s);
+  // `xenops disk eject: …` rather than `xenops disk: …` for commands with subcommands.
+  const subs = command.complete?.[0];
+  const where = Array.isArray(subs) && command.name !== 'completion' && subs.includes(positionals[0] ?? '') ? `${command.name} ${positionals[0]}` : command.name;
   try {
     await command.run(ctx, positionals, values);
     return 0;
   } catch (e) {
-    if (e instanceof CliError) return fail(io, command.name, e, json, red);
-    if (e instanceof RpcFailure) return fail(io, command.name, explain(e.error, { op: command.name }), json, red);
+    if (e instanceof CliError) return fail(io, where, e, json, red);
+    if (e instanceof RpcFailure) return fail(io, where, explain(e.error, { op: where }), json, red);
     const err = e as Error;
-    return fail(io, command.name, new CliError(`unexpected error: ${err.stack ?? String(err)}`, ExitCode.GENERIC), json, red);
+    return fail(io, where, new CliError(`unexpected error: ${err.stack ?? String(err)}`, ExitCode.GENERIC), json, red);
   } finally {
     process.off('SIGINT', onSigint);
     await ctx.close().catch(() => undefined);

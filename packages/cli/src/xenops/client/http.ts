@@ -20,15 +20,24 @@ export class HttpTransport implements Transport {
   }
 
   send(body: string, timeoutMs: number): Promise<string> {
-    const headers: Record<string, string | number> = {
-      'Content-Type': 'application/json',
-      'Content-Length': Buffer.byteLength(body),
-      'User-Agent': 'xenops-cli',
-    };
+    return this.exchange('POST', undefined, body, timeoutMs);
+  }
+
+  /** `GET <path>` on the same server: the audit endpoints (`/log`, `/verify`). */
+  get(path: string, timeoutMs: number): Promise<string> {
+    return this.exchange('GET', path, undefined, timeoutMs);
+  }
+
+  private exchange(method: 'GET' | 'POST', path: string | undefined, body: string | undefined, timeoutMs: number): Promise<string> {
+    const headers: Record<string, string | number> = { 'User-Agent': 'xenops-cli' };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      headers['Content-Length'] = Buffer.byteLength(body);
+    }
     let options: http.RequestOptions;
     let mod: typeof http | typeof https = http;
     if (this.target.socketPath) {
-      options = { socketPath: this.target.socketPath, path: '/' };
+      options = { socketPath: this.target.socketPath, path: path ?? '/' };
     } else {
       let u: URL;
       try {
@@ -40,11 +49,11 @@ export class HttpTransport implements Transport {
         throw new CliError(`invalid --url ${u.href}: only http:// and https:// are supported (use --socket for a Unix socket)`, ExitCode.USAGE);
       }
       if (u.protocol === 'https:') mod = https;
-      options = { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port || (u.protocol === 'https:' ? 443 : 80), path: u.pathname || '/' };
+      options = { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port || (u.protocol === 'https:' ? 443 : 80), path: path ?? (u.pathname || '/') };
       if (this.target.token) headers.Authorization = `Bearer ${this.target.token}`;
     }
     return new Promise<string>((resolve, reject) => {
-      const req = mod.request({ ...options, method: 'POST', headers, agent: false }, (res) => {
+      const req = mod.request({ ...options, method, headers, agent: false }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', (e) => reject(this.connectionError(e)));
@@ -66,7 +75,7 @@ export class HttpTransport implements Transport {
       });
       req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
       req.on('error', (e) => reject(this.connectionError(e)));
-      req.end(body);
+      req.end(body ?? undefined);
     });
   }
 

@@ -1,0 +1,474 @@
+#!/usr/bin/env node
+// xenops-ts benchmark (issue 7). Plain Node ESM, no build step; `npm run bench` builds the service
+// first. Every workload runs against a freshly started xenopsd, once embedded and once on NATS.
+// Progress goes to stderr; the table to stdout; the figures to bench-results/<date>.json.
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Rpc, TaskWatcher } from './lib/rpc.mjs';
+import { ROOT, freePort, rssMiB, startService } from './lib/service.mjs';
+import { growLog } from './lib/logbuild.mjs';
+import { peerRun } from './lib/peer.mjs';
+import { summarise } from './profile-summary.mjs';
+
+const { values: opt } = parseArgs({
+  options: {
+    vms: { type: 'string' }, // cycle size
+    clients: { type: 'string' },
+    'read-vms': { type: 'string' }, // registered VMs for read / restart / memory
+    running: { type: 'string' }, // running VMs for memory
+    'replay-events': { type: 'string' },
+    'stat-samples': { type: 'string' },
+    'event-samples': { type: 'string' },
+    modes: { type: 'string' }, // embedded,nats
+    only: { type: 'string' }, // comma list of workloads: cycle,read,events,memory,restart,replay,peer
+    nats: { type: 'string' },
+    quick: { type: 'boolean' },
+    profile: { type: 'boolean' }, // extra run per mode: the cycle with node --cpu-prof on the service
+    'time-limit': { type: 'string' }, // seconds per workload (default 300)
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (opt.help) {
+  process.stdout.write(`usage: npm run bench -- [--quick] [--vms N] [--clients N] [--read-vms N] [--running N]
+       [--replay-events N] [--modes embedded,nats] [--only cycle,read,events,memory,restart,replay,peer]
+       [--nats URL] [--profile] [--time-limit SECONDS] [--out DIR]
+`);
+  process.exit(0);
+}
+const quick = !!opt.quick;
+const num = (v, full, q) => (v !== undefined ? Number(v) : quick ? q : full);
+const O = {
+  vms: num(opt.vms, 1000, 100),
+  clients: num(opt.clients, 64, 64),
+  readVms: num(opt['read-vms'], 10000, 1000),
+  running: num(opt.running, 1000, 100),
+  replayEvents: num(opt['replay-events'], 1_000_000, 50_000),
+  statSamples: num(opt['stat-samples'], 5000, 1000),
+  eventSamples: num(opt['event-samples'], 500, 100),
+  modes: (opt.modes ?? 'embedded,nats').split(','),
+  only: new Set((opt.only ?? 'cycle,read,events,memory,restart,replay,peer').split(',')),
+  natsUrl: opt.nats ?? process.env.XENOPS_NATS_URL ?? 'nats://127.0.0.1:4222',
+  limitMs: num(opt['time-limit'], 300, 60) * 1000,
+  outDir: opt.out ?? join(ROOT, 'bench-results'),
+  profile: !!opt.profile,
+};
+const log = (s) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
+process.on('unhandledRejection', (e) => log(`unhandled rejection (ignored): ${e?.message ?? e}`));
+
+// ---------- helpers ----------
+function pct(values, p) {
+  if (values.length === 0) return NaN;
+  const s = Float64Array.from(values).sort();
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+}
+const lat = (values) => ({ n: values.length, p50: pct(values, 0.5), p99: pct(values, 0.99), max: pct(values, 1) });
+
+function vmConfig(id) {
+  return {
+    id, name: `bench-${id.slice(0, 8)}`, ssidref: 0, xsdata: {}, platformdata: { acpi: '1' }, bios_strings: {},
+    ty: ['HVM', { boot_order: 'cd' }], suppress_spurious_page_faults: false,
+    memory_static_max: 1073741824, memory_dynamic_max: 1073741824, memory_dynamic_min: 536870912,
+    vcpu_max: 2, vcpus: 2, scheduler_params: { priority: [256, 0], affinity: [] },
+    on_crash: ['Shutdown'], on_shutdown: ['Shutdown'], on_reboot: ['Start'], pci_msitranslate: true, pci_power_mgmt: false,
+  };
+}
+
+/** Runs `fn(item)` over items with `clients` concurrent workers; stops taking items at the deadline. */
+async function pool(items, clients, fn, deadlineMs = O.limitMs) {
+  const end = performance.now() + deadlineMs;
+  let next = 0;
+  let done = 0;
+  let truncated = false;
+  const worker = async () => {
+    while (next < items.length) {
+      if (performance.now() > end) {
+        truncated = true;
+        return;
+      }
+      await fn(items[next++]);
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(clients, items.length) }, worker));
+  return { done, truncated };
+}
+
+const OPS = ['add', 'start', 'unpause', 'shutdown', 'remove'];
+
+/** The cycle: N VMs, each add → start → unpause → shutdown (hard) → remove, with `clients` clients. */
+async function cycle(rpc, watcher, n, clients) {
+  const per = Object.fromEntries(OPS.map((o) => [o, []]));
+  const all = [];
+  const timed = async (op, f) => {
+    const t = performance.now();
+    await f();
+    const d = performance.now() - t;
+    per[op].push(d);
+    all.push(d);
+  };
+  const ids = Array.from({ length: n }, () => crypto.randomUUID());
+  const callsBefore = rpc.calls;
+  const t0 = performance.now();
+  const { done, truncated } = await pool(ids, clients, async (id) => {
+    await timed('add', () => rpc.call('VM.add', { vm: vmConfig(id) }));
+    await timed('start', async () => watcher.wait(await rpc.call('VM.start', { id, paused: false })));
+    await timed('unpause', async () => watcher.wait(await rpc.call('VM.unpause', { id })));
+    await timed('shutdown', async () => watcher.wait(await rpc.call('VM.shutdown', { id })));
+    await timed('remove', () => rpc.call('VM.remove', { id }));
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    vms: done, clients, truncated, seconds, ops: 5 * done, opsPerSecond: (5 * done) / seconds,
+    rpcCalls: rpc.calls - callsBefore, latency: lat(all), perOp: Object.fromEntries(OPS.map((o) => [o, lat(per[o])])),
+  };
+}
+
+async function addMany(rpc, ids, clients) {
+  const t0 = performance.now();
+  const r = await pool(ids, clients, (id) => rpc.call('VM.add', { vm: vmConfig(id) }));
+  const seconds = (performance.now() - t0) / 1000;
+  return { ...r, seconds, perSecond: r.done / seconds };
+}
+
+/** One client, VM.stat back to back on random registered VMs, `count` times or until stop.flag. */
+async function readLoop(rpc, ids, { count = Infinity, stop } = {}) {
+  const samples = [];
+  const end = performance.now() + O.limitMs;
+  while (samples.length < count && !(stop && stop.flag) && performance.now() < end) {
+    const id = ids[(Math.random() * ids.length) | 0];
+    const t = performance.now();
+    await rpc.call('VM.stat', { id });
+    samples.push(performance.now() - t);
+  }
+  return lat(samples);
+}
+
+/**
+ * UPDATES wake-up: a watcher parks UPDATES.get(last_id = head); the writer then makes a change
+ * (UPDATES.refresh_vm, a synchronous write that signals the VM). Reported: send of the write →
+ * wake-up of the watcher with the VM in its ids (upper bound: includes the durable append), and
+ * the writer's own reply time for comparison.
+ */
+async function eventsProbe(rpc, watchRpc, vmId, { count = Infinity, stop } = {}) {
+  const wake = [];
+  const write = [];
+  const end = performance.now() + O.limitMs;
+  while (wake.length < count && !(stop && stop.flag) && performance.now() < end) {
+    let last = await watchRpc.call('UPDATES.last_id');
+    let parked = 0;
+    const woke = (async () => {
+      for (;;) {
+        const t = performance.now();
+        const [, ids, next] = await watchRpc.call('UPDATES.get', { last_id: last, timeout: 10 }, 30_000);
+        parked = performance.now() - t;
+        last = next;
+        if (ids.some((x) => x[0] === 'Vm' && x[1] === vmId)) return performance.now();
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 3)); // let the get park on the server
+    const s = performance.now();
+    await rpc.call('UPDATES.refresh_vm', { id: vmId });
+    write.push(performance.now() - s);
+    wake.push((await woke) - s);
+    void parked;
+  }
+  return { wake: lat(wake), write: lat(write) };
+}
+
+function natsServerPid() {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'nats-server') return Number(d);
+    } catch {}
+  }
+  return undefined;
+}
+
+async function natsCleanup(prefix) {
+  try {
+    const { connect } = await import('@nats-io/transport-node');
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    const nc = await connect({ servers: O.natsUrl });
+    const jsm = await jetstreamManager(nc);
+    const safe = prefix.replace(/[^A-Za-z0-9_-]/g, '_');
+    for (const s of [`${safe}_EVENTS`, `KV_${safe}_snapshots`]) await jsm.streams.delete(s).catch(() => {});
+    await nc.close();
+  } catch (e) {
+    log(`  nats cleanup of ${prefix} failed: ${e.message}`);
+  }
+}
+
+async function natsVersion() {
+  try {
+    const { connect } = await import('@nats-io/transport-node');
+    const nc = await connect({ servers: O.natsUrl });
+    const v = nc.info?.version;
+    await nc.close();
+    return v;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------- one mode ----------
+async function runMode(mode) {
+  const res = { mode, loadavgStart: loadavg() };
+  const cleanups = [];
+  const services = [];
+  const fresh = async (label, extra = {}) => {
+    const dataDir = mkdtempSync(join(tmpdir(), `xenops-bench-${mode}-${label}-`));
+    const prefix = `bench_${label}_${process.pid}_${Date.now().toString(36)}`;
+    cleanups.push(async () => {
+      rmSync(dataDir, { recursive: true, force: true });
+      if (mode === 'nats') await natsCleanup(prefix);
+    });
+    const cfg = { mode, dataDir, prefix, natsUrl: O.natsUrl, ...extra };
+    const svc = await startService(cfg).then((s) => s.ready);
+    services.push(svc);
+    return { cfg, svc };
+  };
+  try {
+    const want = (w) => O.only.has(w);
+    if (want('cycle') || want('read') || want('events') || want('memory') || want('restart')) {
+      log(`[${mode}] starting a fresh service`);
+      let { cfg, svc } = await fresh('main');
+      const rpc = new Rpc(svc.url, { maxSockets: O.clients + 8 });
+      const watcher = new TaskWatcher(rpc);
+      await watcher.start();
+      if (want('cycle')) {
+        log(`[${mode}] cycle: ${O.vms} VMs × 5 ops, ${O.clients} clients (tasks awaited via one shared UPDATES.get loop + Task.stat)`);
+        res.cycle = await cycle(rpc, watcher, O.vms, O.clients);
+        log(`[${mode}]   ${res.cycle.opsPerSecond.toFixed(0)} ops/s, p50 ${res.cycle.latency.p50.toFixed(2)} ms, p99 ${res.cycle.latency.p99.toFixed(2)} ms`);
+      }
+      const probeRpc = new Rpc(svc.url, { maxSockets: 2 });
+      const watchRpc = new Rpc(svc.url, { maxSockets: 2 });
+      const probeVm = crypto.randomUUID();
+      await rpc.call('VM.add', { vm: vmConfig(probeVm) });
+      if (want('events')) {
+        log(`[${mode}] events (idle): ${O.eventSamples} samples`);
+        res.eventsIdle = await eventsProbe(probeRpc, watchRpc, probeVm, { count: O.eventSamples });
+        log(`[${mode}]   wake p50 ${res.eventsIdle.wake.p50.toFixed(2)} ms, p99 ${res.eventsIdle.wake.p99.toFixed(2)} ms`);
+      }
+      const ids = Array.from({ length: O.readVms }, () => crypto.randomUUID());
+      if (want('read') || want('memory') || want('restart')) {
+        log(`[${mode}] registering ${O.readVms} VMs`);
+        res.register = await addMany(rpc, ids, O.clients);
+        log(`[${mode}]   ${res.register.perSecond.toFixed(0)} VM.add/s`);
+        ids.length = res.register.done;
+      }
+      if (want('read')) {
+        const readRpc = new Rpc(svc.url, { maxSockets: 2 });
+        log(`[${mode}] read (idle): ${O.statSamples} VM.stat with ${ids.length} VMs`);
+        res.readIdle = await readLoop(readRpc, ids, { count: O.statSamples });
+        log(`[${mode}]   p50 ${res.readIdle.p50.toFixed(3)} ms, p99 ${res.readIdle.p99.toFixed(3)} ms`);
+        log(`[${mode}] read + events while a cycle of ${O.vms} VMs runs`);
+        const stop = { flag: false };
+        const reader = readLoop(readRpc, ids, { stop });
+        reader.catch(() => {});
+        const ev = want('events') ? eventsProbe(probeRpc, watchRpc, probeVm, { stop }) : undefined;
+        ev?.catch(() => {});
+        res.cycleLoaded = await cycle(rpc, watcher, O.vms, O.clients);
+        stop.flag = true;
+        res.readLoaded = await reader;
+        if (ev) res.eventsLoaded = await ev;
+        log(`[${mode}]   cycle ${res.cycleLoaded.opsPerSecond.toFixed(0)} ops/s; VM.stat p50 ${res.readLoaded.p50.toFixed(3)} ms, p99 ${res.readLoaded.p99.toFixed(3)} ms`);
+        readRpc.close();
+      }
+      if (want('memory')) {
+        const run = ids.slice(0, O.running);
+        log(`[${mode}] memory: starting and unpausing ${run.length} of ${ids.length} VMs`);
+        const t0 = performance.now();
+        await pool(run, O.clients, async (id) => {
+          await watcher.wait(await rpc.call('VM.start', { id, paused: false }));
+          await watcher.wait(await rpc.call('VM.unpause', { id }));
+        });
+        const m = rssMiB(svc.pid);
+        res.memory = { registered: ids.length + 1, running: run.length, rssMiB: m.rss, peakMiB: m.hwm, startSeconds: (performance.now() - t0) / 1000 };
+        if (mode === 'nats') {
+          const np = natsServerPid();
+          if (np) res.memory.natsServerRssMiB = rssMiB(np).rss;
+        }
+        log(`[${mode}]   xenopsd RSS ${m.rss.toFixed(0)} MiB (peak ${m.hwm.toFixed(0)})`);
+      }
+      await watcher.stop();
+      for (const r of [rpc, probeRpc, watchRpc]) r.close();
+      if (want('restart')) {
+        log(`[${mode}] restart: stopping, then timing spawn → first answered VM.list`);
+        await svc.stop();
+        const port = await freePort();
+        const t0 = performance.now();
+        const s2 = await startService({ ...cfg, port });
+        services.push(s2);
+        const r2 = new Rpc(`http://127.0.0.1:${port}`, { maxSockets: 1 });
+        let listed;
+        const end = t0 + O.limitMs;
+        while (!listed && performance.now() < end && !s2.exited) {
+          try {
+            listed = await r2.call('VM.list', { unit: null });
+          } catch {
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        }
+        const seconds = (performance.now() - t0) / 1000;
+        await s2.ready.catch(() => {});
+        res.restart = { seconds, vms: listed?.length, readySeconds: s2.readyMs / 1000 };
+        log(`[${mode}]   ${seconds.toFixed(2)} s to VM.list (${listed?.length} VMs)`);
+        r2.close();
+        svc = s2;
+      }
+      await svc.stop();
+    }
+
+    if (want('replay')) {
+      log(`[${mode}] replay: recording a template through the service`);
+      const { cfg, svc } = await fresh('replay');
+      const rpc = new Rpc(svc.url, { maxSockets: 16 });
+      const w = new TaskWatcher(rpc);
+      await w.start();
+      await pool(Array.from({ length: 8 }, () => crypto.randomUUID()), 8, async (id) => {
+        await rpc.call('VM.add', { vm: vmConfig(id) });
+        for (const [m, a] of [['VM.start', { paused: false }], ['VM.unpause', {}], ['VM.shutdown', {}]]) {
+          const t = await rpc.call(m, { id, ...a });
+          await w.wait(t);
+          await rpc.call('Task.destroy', { id: t });
+        }
+        await rpc.call('VM.remove', { id });
+      });
+      await w.stop();
+      rpc.close();
+      await svc.stop();
+      log(`[${mode}] replay: growing the log to ${O.replayEvents} events (copies of the template appended through core's EventLog + encodeBatch)`);
+      const build = await growLog(
+        (core) => (mode === 'nats' ? core.openNatsStores({ servers: O.natsUrl, prefix: cfg.prefix, name: 'bench log builder' }) : core.openEmbeddedStores({ dataDir: cfg.dataDir })),
+        O.replayEvents,
+        { progress: log, deadlineMs: O.limitMs },
+      );
+      log(`[${mode}]   built ${build.events} events in ${build.messages} messages in ${build.seconds.toFixed(1)} s`);
+      const t0 = performance.now();
+      const s3 = await startService(cfg).then((s) => s.ready);
+      services.push(s3);
+      const startSeconds = (performance.now() - t0) / 1000;
+      log(`[${mode}]   service ready in ${startSeconds.toFixed(1)} s; GET /verify`);
+      const r3 = new Rpc(s3.url, { maxSockets: 1 });
+      const v0 = performance.now();
+      const v = await r3.get('/verify', O.limitMs * 2);
+      const wall = (performance.now() - v0) / 1000;
+      let report;
+      try {
+        report = JSON.parse(v.body);
+      } catch {
+        report = { error: v.body.slice(0, 300) };
+      }
+      res.replay = { ...report, differences: report.differences?.slice(0, 5), wallSeconds: wall, serviceStartSeconds: startSeconds, build };
+      log(`[${mode}]   verify: ${report.events} events in ${report.seconds?.toFixed(2)} s = ${report.eventsPerSecond} events/s, ok ${report.ok}`);
+      r3.close();
+      await s3.stop();
+    }
+  } catch (e) {
+    log(`[${mode}] FAILED: ${e.stack ?? e}`);
+    for (const s of services) if (s.exited) log(`  service ${s.pid} exited ${s.exitCode}; last lines:\n${s.log.slice(-15).join('\n')}`);
+    for (const s of services) await s.stop?.().catch(() => {});
+    res.error = String(e.message ?? e);
+  } finally {
+    for (const c of cleanups) await c().catch(() => {});
+  }
+  res.loadavgEnd = loadavg();
+  return res;
+}
+
+async function profileMode(mode, dir) {
+  const dataDir = mkdtempSync(join(tmpdir(), `xenops-bench-prof-${mode}-`));
+  const prefix = `bench_prof_${process.pid}_${Date.now().toString(36)}`;
+  const profDir = join(dir, `${mode}`);
+  mkdirSync(profDir, { recursive: true });
+  try {
+    const svc = await startService({ mode, dataDir, prefix, natsUrl: O.natsUrl, cpuProfDir: profDir }).then((s) => s.ready);
+    const rpc = new Rpc(svc.url, { maxSockets: O.clients + 8 });
+    const w = new TaskWatcher(rpc);
+    await w.start();
+    log(`[profile ${mode}] cycle of ${O.vms} VMs under node --cpu-prof`);
+    const c = await cycle(rpc, w, O.vms, O.clients);
+    await w.stop();
+    rpc.close();
+    await svc.stop();
+    const file = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profDir, f)).sort().at(-1);
+    return { opsPerSecond: c.opsPerSecond, ...summarise(file, 30) };
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    if (mode === 'nats') await natsCleanup(prefix);
+  }
+}
+
+// ---------- table ----------
+const f = (x, d = 0) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(d));
+const pp = (l, d = 2) => (l ? `${f(l.p50, d)} / ${f(l.p99, d)}` : '–');
+function table(results, peer) {
+  const cols = results.map((r) => r.mode);
+  const ratio = (ops) => (peer?.virsh ? `${(ops / peer.virsh.opsPerSecond).toFixed(2)}× virsh` : '');
+  const rows = [
+    ['metric', ...cols, 'target (emb / nats)'],
+    ['cycle ops/s (5 ops/VM)', ...results.map((r) => f(r.cycle?.opsPerSecond)), '≥ 5000 / ≥ 2000'],
+    ['cycle vs libvirt virsh', ...results.map((r) => (r.cycle ? ratio(r.cycle.opsPerSecond) : '–')), '≥ 1.5×'],
+    ['cycle op p50 / p99 ms', ...results.map((r) => pp(r.cycle?.latency, 1)), ''],
+    ...OPS.map((o) => [`  ${o} p50 / p99 ms`, ...results.map((r) => pp(r.cycle?.perOp[o], 1)), '']),
+    [`cycle ops/s, ${O.readVms} VMs + reader`, ...results.map((r) => f(r.cycleLoaded?.opsPerSecond)), ''],
+    ['VM.stat idle p50 / p99 ms', ...results.map((r) => pp(r.readIdle, 3)), 'p99 ≤ 1 / ≤ 2'],
+    ['VM.stat in cycle p50 / p99 ms', ...results.map((r) => pp(r.readLoaded, 3)), 'p99 ≤ 1 / ≤ 2'],
+    ['UPDATES wake idle p50 / p99 ms', ...results.map((r) => pp(r.eventsIdle?.wake)), 'p99 ≤ 5'],
+    ['UPDATES wake in cycle p50/p99 ms', ...results.map((r) => pp(r.eventsLoaded?.wake)), ''],
+    ['replay events/s (/verify)', ...results.map((r) => f(r.replay?.eventsPerSecond)), '≥ 100000'],
+    ['replay: events, seconds', ...results.map((r) => (r.replay ? `${r.replay.events}, ${f(r.replay.seconds, 2)} s` : '–')), ''],
+    [`restart to VM.list (${O.readVms} VMs) s`, ...results.map((r) => f(r.restart?.seconds, 2)), '≤ 2'],
+    [`RSS MiB (${O.readVms} VMs, ${O.running} running)`, ...results.map((r) => f(r.memory?.rssMiB)), '≤ 400'],
+  ];
+  if (peer?.virsh) {
+    rows.push(['libvirt test:/// virsh batch ops/s', ...results.map(() => ''), f(peer.virsh.opsPerSecond)]);
+    for (const k of Object.keys(peer).filter((k) => k.startsWith('python')))
+      rows.push([`libvirt python3 ${peer[k].threads} thr ops/s`, ...results.map(() => ''), f(peer[k].opsPerSecond)]);
+  } else rows.push(['libvirt peer', ...results.map(() => ''), peer?.skipped ?? 'not run']);
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  return rows.map((r, j) => r.map((c, i) => (i === 0 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ') + (j === 0 ? `\n${w.map((n) => '-'.repeat(n)).join('  ')}` : '')).join('\n');
+}
+
+// ---------- main ----------
+const started = new Date();
+const meta = {
+  date: started.toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: +(totalmem() / 2 ** 30).toFixed(1),
+  natsServer: O.modes.includes('nats') ? await natsVersion() : undefined, options: { ...O, only: [...O.only] },
+};
+log(`xenops-ts bench: ${JSON.stringify(meta.options)}`);
+const hardStop = setTimeout(() => {
+  log('bench exceeded its overall time bound: exiting');
+  process.exit(3);
+}, O.limitMs * 12 * O.modes.length + 600_000);
+hardStop.unref();
+
+const results = [];
+for (const mode of O.modes) results.push(await runMode(mode));
+let peer;
+if (O.only.has('peer')) {
+  log(`peer: libvirt test driver, ${O.vms} domains`);
+  peer = await peerRun(O.vms, O.clients, log, O.limitMs);
+}
+let profiles;
+mkdirSync(O.outDir, { recursive: true });
+const stamp = started.toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
+if (O.profile) {
+  profiles = {};
+  for (const mode of O.modes) profiles[mode] = await profileMode(mode, join(O.outDir, `profiles-${stamp}`)).catch((e) => ({ error: e.message }));
+}
+const out = join(O.outDir, `${stamp}.json`);
+writeFileSync(out, JSON.stringify({ meta, results, peer, profiles }, null, 2));
+process.stdout.write(table(results, peer) + '\n');
+if (peer?.virsh) for (const r of results) if (r.cycle) process.stdout.write(`${r.mode}: ${(r.cycle.opsPerSecond / peer.virsh.opsPerSecond).toFixed(2)}× libvirt virsh batch, ${peer.python1 ? (r.cycle.opsPerSecond / peer.python1.opsPerSecond).toFixed(2) + '× python3-libvirt (1 thread)' : ''}\n`);
+if (profiles)
+  for (const [m, p] of Object.entries(profiles)) {
+    process.stdout.write(`\nprofile ${m} (cycle ${f(p.opsPerSecond)} ops/s, busy ${p.busyMs} ms, idle ${p.idleMs} ms): top self time\n`);
+    for (const x of p.functions?.slice(0, 12) ?? []) process.stdout.write(`  ${String(x.pct).padStart(5)}%  ${x.name}\n`);
+  }
+log(`results: ${out}`);
+process.exit(0);
