@@ -255,10 +255,8 @@ describe.each(['embedded', 'nats'] as const)('%s store', (store) => {
       expect(await runT(c, 'VM.shutdown', { id: vm })).toEqual(completed);
     });
 
-    // BUG: the failed plug leaves the device `active: true` (VBD_set_active / VIF_set_active ran
-    // before the clash was detected and nothing resets it), so its state is not the unplugged
-    // state of §4.4/§4.5 and the refused call changed something.
-    it.fails('a refused plug (Already_exists) changes nothing: the device keeps the unplugged state {active:false, plugged:false}', async () => {
+    // The set_active step runs before the clash is found; the refused plug must undo it.
+    it('a refused plug (Already_exists) changes nothing: the device keeps the unplugged state {active:false, plugged:false}', async () => {
       const vm = await clashSetup();
       const before = await snapshot(c, vm);
       expect(await runT(c, 'VIF.plug', { id: [vm, 'eth1'] })).toEqual(failed(['Already_exists', ['vif', '0']]));

@@ -476,8 +476,8 @@ describe.each(['embedded', 'nats'] as const)('%s store', (store) => {
       expect(await snapshot(c, vm)).toEqual(before);
     });
 
-    // BUG: VIF.add and PCI.add refuse a negative position, VGPU.add stores it.
-    it.fails('negative VGPU position (VGPU)', async () => {
+    // Like VIF.add and PCI.add, VGPU.add refuses a negative position.
+    it('negative VGPU position (VGPU)', async () => {
       const err = await c.fail('VGPU.add', X({ vgpu: { id: [vm, 'g9'], position: -1 } }));
       expect(err).toEqual(IE(/^Integer out of range at vgpu\.position/));
       expect(await snapshot(c, vm)).toEqual(before);

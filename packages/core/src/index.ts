@@ -16,3 +16,4 @@ export * from './events/describe.js';
 export * from './model/replay.js';
 export * from './model/fold-snapshot.js';
 export * from './model/host-state.js';
+export * from './model/mac.js';

@@ -4,7 +4,13 @@ import { plugDevicesAtoms, plugPcisAtoms, teardownAtoms, vbdPlugAtoms, vifPlugAt
 
 /** An operation expanded against the VM's state at the moment it reaches the head of its queue. */
 export type Plan =
-  | { readonly ok: true; readonly atoms: readonly Atom[]; readonly onFailure: FailurePolicy }
+  | {
+      readonly ok: true;
+      readonly atoms: readonly Atom[];
+      readonly onFailure: FailurePolicy;
+      /** Best-effort atoms that undo the first steps when a later one fails (a refused plug). */
+      readonly compensate?: readonly Atom[];
+    }
   | { readonly ok: false; readonly error: XenopsError };
 
 /**
@@ -130,7 +136,11 @@ function planDeviceOperation(op: DeviceOperation, vm: VmAggregate, power: PowerS
     case 'VIF.plug':
       if (!vm.domain) return refuse(Errors.domainDoesNotExist(vm.id));
       if (entry.plugged) return refuse(Errors.deviceIsConnected());
-      return ok(op.kind === 'VBD.plug' ? vbdPlugAtoms(vm.devices.vbd.get(op.dev)!.config, []) : vifPlugAtoms(vm.devices.vif.get(op.dev)!.config));
+      // A plug refused part-way (a position clash) must leave the device as it was: inactive.
+      return {
+        ...(ok(op.kind === 'VBD.plug' ? vbdPlugAtoms(vm.devices.vbd.get(op.dev)!.config, []) : vifPlugAtoms(vm.devices.vif.get(op.dev)!.config)) as Extract<Plan, { ok: true }>),
+        compensate: [{ kind: op.kind === 'VBD.plug' ? 'VBD_set_active' : 'VIF_set_active', dev: op.dev, active: entry.active }],
+      };
     case 'VBD.unplug': {
       if (!entry.plugged) return refuse(Errors.deviceNotConnected());
       const vbd = vm.devices.vbd.get(op.dev)!.config;

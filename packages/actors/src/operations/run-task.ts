@@ -65,12 +65,20 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
     const triggered = task.operation.cancelAtPoint === cancelPointsSeen;
     if (cancellable && (signal.aborted || triggered)) throw Errors.cancelled(task.taskId);
   };
+  // The point of no return is recorded at once, so Task.stat shows it while the atom still runs.
   const markNonCancellable = () => {
+    if (!cancellable) return;
     cancellable = false;
+    host
+      .append([ev({ type: 'TaskProgressed', taskId: task.taskId, progress: progressNow(), cancelPointsSeen, cancellable: false, atom: 'point of no return' })])
+      .catch(() => {
+        /* the end of the task records cancellable: false anyway */
+      });
   };
   let resultJson = '';
   const totalWeight = plan.atoms.reduce((sum, a) => sum + atomWeight(a), 0);
   let doneWeight = 0;
+  const progressNow = () => (totalWeight === 0 ? 0 : doneWeight / totalWeight);
   try {
     for (let i = 0; i < plan.atoms.length; i++) {
       const atom = plan.atoms[i]!;
@@ -99,7 +107,16 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
   } catch (e) {
     if (e instanceof LogWriteError) throw e.cause;
     const error = asXenopsError(e, task.taskId, signal);
-    const events = ending({ type: 'TaskFailed', taskId: task.taskId, error: error.value, cancelPointsSeen, duration: elapsed() });
+    const undo: PendingEvent[] = [];
+    for (const atom of plan.compensate ?? []) {
+      try {
+        const outcome = await backend.perform(atom, { vm: host.vm, signal: NEVER, cancelPoint: () => {}, markNonCancellable });
+        undo.push(...outcome.events.map(ev));
+      } catch {
+        // best effort: the task fails with its own error either way
+      }
+    }
+    const events = [...undo, ...ending({ type: 'TaskFailed', taskId: task.taskId, error: error.value, cancelPointsSeen, duration: elapsed() })];
     if (plan.onFailure === 'check') {
       events.push({
         audit: { ...audit(), dbg: 'internal:check_state', actor: `vm/${host.vm.id}` },

@@ -30,6 +30,7 @@ import {
   VusbStateT,
   VusbT,
   int,
+  normaliseDevice,
   wireToJson,
   XenopsError,
   type AnyType,
@@ -42,7 +43,6 @@ import {
 import { ArgumentError, type ArgSpec } from '../dispatch/args.js';
 import { readView } from '../read-model/history.js';
 import { devicePair } from '../read-model/device-views.js';
-import { resolveMac } from './mac.js';
 import { method, type CallContext, type MethodSpec } from './method.js';
 import { sendOrDecide, submitOperation } from './vm-calls.js';
 
@@ -66,11 +66,17 @@ function argumentError(e: unknown): never {
 }
 
 /** Stores a device record (§7.6): the VM must exist; an existing record with that id is overwritten. */
-async function addDevice(call: CallContext, device: DeviceConfig): Promise<DeviceId> {
-  const [vmId, dev] = device.config.id;
-  if (!call.gateway.projection.vms.get(vmId)?.config) throw Errors.doesNotExist('VM', vmId);
+async function addDevice(call: CallContext, raw: DeviceConfig): Promise<DeviceId> {
+  const [vmId, dev] = raw.config.id;
   if (dev === '') throw new ArgumentError(['Internal_error', 'invalid id']);
-  return (await sendOrDecide(call, vmId, { type: 'AddDevice', device })) as DeviceId;
+  let device: DeviceConfig;
+  try {
+    device = normaliseDevice(raw);
+  } catch (e) {
+    argumentError(e);
+  }
+  if (!call.gateway.projection.vms.get(vmId)?.config) throw Errors.doesNotExist('VM', vmId);
+  return (await sendOrDecide(call, vmId, { type: 'AddDevice', device: device! })) as DeviceId;
 }
 
 function requireDevice(call: CallContext, kind: DeviceKind, [vmId, dev]: DeviceId) {
@@ -138,21 +144,6 @@ async function addVbd(call: CallContext, raw: unknown): Promise<DeviceId> {
   return addDevice(call, { kind: 'vbd', config: vbd! });
 }
 
-async function addVif(call: CallContext, vif: Vif): Promise<DeviceId> {
-  let mac: string;
-  try {
-    if (vif.position < 0) throw Errors.internal(`Integer out of range at vif.position: must not be negative, got ${vif.position}`);
-    mac = resolveMac(vif.mac, vif.id[0], vif.position);
-  } catch (e) {
-    argumentError(e);
-  }
-  return addDevice(call, { kind: 'vif', config: { ...vif, mac: mac! } });
-}
-
-const nonNegative = (what: string, n: number) => {
-  if (n < 0) throw new ArgumentError(['Internal_error', `Integer out of range at ${what}: must not be negative, got ${n}`]);
-};
-
 /** VBD.*, VIF.*, PCI.*, VGPU.*, VUSB.* (API.md §5.2, §7.6). */
 export const deviceMethods: readonly MethodSpec[] = [
   method('VBD.add', [{ key: 'vbd', type: any }], DeviceIdT, (call, a) => addVbd(call, a.vbd)),
@@ -166,7 +157,7 @@ export const deviceMethods: readonly MethodSpec[] = [
   })),
   ...commonMethods('vbd'),
 
-  method('VIF.add', [{ key: 'vif', type: VifT }], DeviceIdT, (call, a) => addVif(call, a.vif as Vif)),
+  method('VIF.add', [{ key: 'vif', type: VifT }], DeviceIdT, (call, a) => addDevice(call, { kind: 'vif', config: a.vif as Vif })),
   deviceTask('VIF.plug', 'vif', [], (dev) => ({ kind: 'VIF.plug', dev })),
   deviceTask('VIF.unplug', 'vif', [{ key: 'force', type: bool }], (dev, a) => ({ kind: 'VIF.unplug', dev, force: a.force as boolean })),
   vifSetter('VIF.move', 'backend', 'network', NetworkT),
@@ -178,11 +169,9 @@ export const deviceMethods: readonly MethodSpec[] = [
   vifSetter('VIF.set_trunks', 'trunks', 'trunks', list(int)),
   ...commonMethods('vif'),
 
-  method('PCI.add', [{ key: 'pci', type: PciT }], DeviceIdT, (call, a) => {
-    const pci = a.pci as Extract<DeviceConfig, { kind: 'pci' }>['config'];
-    nonNegative('pci.position', pci.position);
-    return addDevice(call, { kind: 'pci', config: pci });
-  }),
+  method('PCI.add', [{ key: 'pci', type: PciT }], DeviceIdT, (call, a) =>
+    addDevice(call, { kind: 'pci', config: a.pci as Extract<DeviceConfig, { kind: 'pci' }>['config'] }),
+  ),
   ...commonMethods('pci'),
   // The simulator has no quarantine to leave (§8.1).
   method('PCI.dequarantine', [{ key: 'pci_addr', type: PciAddressT }], unit, async () => null),

@@ -15,6 +15,7 @@ import {
 } from '@xenops/core';
 import type { ArgSpec } from '../dispatch/args.js';
 import { combinePolicies, formatFeatureset, isCompatible, parseFeatureset } from './featureset.js';
+import { updatesOf } from '../updates/updates-service.js';
 import { method, type CallContext, type MethodSpec } from './method.js';
 
 const unitArg: ArgSpec = { key: 'unit', type: unit };
@@ -111,7 +112,7 @@ export const hostMethods: readonly MethodSpec[] = [
       seq: gateway.projection.seq,
       ...agent,
       tasks,
-      barriers: [],
+      barriers: updatesOf(gateway.projection).set.barrierIds(),
     });
   }),
 ];

@@ -1,12 +1,12 @@
 import {
   Errors,
   MetadataT,
+  normaliseDevice,
   parseJsonWire,
   string,
   VmIdT,
   wireToJson,
   type Metadata,
-  type XenopsError,
 } from '@xenops/core';
 import type { ApiDialect } from '../dispatch/dialect.js';
 import { method, type CallContext, type MethodSpec } from './method.js';
@@ -41,12 +41,12 @@ function parseMetadata(text: string, dialect: ApiDialect): Metadata {
   } catch (e) {
     throw Errors.internal(`import_metadata: the metadata is not valid JSON: ${(e as Error).message}`);
   }
-  let metadata: Metadata;
-  try {
-    metadata = MetadataT.decode(wire, 'metadata');
-  } catch (e) {
-    throw e as XenopsError;
-  }
+  const decoded = MetadataT.decode(wire, 'metadata');
+  // The same checks as the add calls: no bad device record gets in through an import either.
+  const vifs = decoded.vifs.map((config, i) => normaliseDevice({ kind: 'vif', config }, `metadata.vifs[${i}]`).config as Metadata['vifs'][number]);
+  decoded.pcis.forEach((config, i) => normaliseDevice({ kind: 'pci', config }, `metadata.pcis[${i}]`));
+  decoded.vgpus.forEach((config, i) => normaliseDevice({ kind: 'vgpu', config }, `metadata.vgpus[${i}]`));
+  const metadata: Metadata = { ...decoded, vifs };
   // Only the seed dialect carries `transient` (§4.2): a xenopsd import is never transient.
   return dialect === 'seed' ? metadata : { ...metadata, vm: { ...metadata.vm, transient: false } };
 }

@@ -118,6 +118,11 @@ export class UpdateSet {
     return [barriers, entries.map((e) => e.id), next];
   }
 
+  /** Ids of the live barriers, oldest first (get_diagnostics). */
+  barrierIds(): number[] {
+    return this.barriers.map((b) => b.barrierId);
+  }
+
   /** The set as plain data, for fold snapshots. */
   exportState(): UpdateSetState {
     return { entries: [...this.live.values()].sort(compareEntries), barriers: this.barriers, newest: this.newestValue };

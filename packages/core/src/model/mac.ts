@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Errors } from '@xenops/core';
+import { Errors } from '../errors.js';
+import type { DeviceConfig } from './devices.js';
 
 const format = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(':');
 
@@ -25,4 +26,30 @@ export function resolveMac(mac: string, vmId: string, position: number): string 
   if (mac === '') return derivedMac(vmId, position);
   if (!MAC.test(mac)) throw Errors.internal(`Type error at vif.mac: expected a MAC address such as fe:ff:ff:ff:ff:ff, "random" or "", got ${JSON.stringify(mac)}`);
   return mac.toLowerCase();
+}
+
+const nonNegative = (path: string, n: number) => {
+  if (n < 0) throw Errors.internal(`Integer out of range at ${path}: must not be negative, got ${n}`);
+};
+
+/**
+ * Checks what the IDL's types cannot say about a device record and resolves its MAC (§7.6):
+ * positions are not negative, a VIF's MAC is an address, `"random"` or `""`. Used by every path
+ * that stores devices (the add calls and metadata import), so none of them stores a bad record.
+ */
+export function normaliseDevice(device: DeviceConfig, path: string = device.kind): DeviceConfig {
+  switch (device.kind) {
+    case 'vif': {
+      nonNegative(`${path}.position`, device.config.position);
+      return { kind: 'vif', config: { ...device.config, mac: resolveMac(device.config.mac, device.config.id[0], device.config.position) } };
+    }
+    case 'pci':
+      nonNegative(`${path}.position`, device.config.position);
+      return device;
+    case 'vgpu':
+      nonNegative(`${path}.position`, device.config.position);
+      return device;
+    default:
+      return device;
+  }
 }
