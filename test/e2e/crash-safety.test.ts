@@ -43,11 +43,12 @@ async function scenario(index: number, name: string, url: () => string | undefin
   console.log(
     `crash-safety [${name}] seed=${seed} fault-at-call=${faultAt} acknowledged=${ledger.acknowledged} in-flight=${ledger.inFlight} lost=${lost}` +
       ` (typed-errors=${ledger.errored} transport-errors=${ledger.transportErrors} vms=${report.vmsChecked} tasks=${report.tasksChecked}` +
-      ` verify=${report.verify.ok ? 'ok' : 'FAILED'}@${report.verify.seq} ${((Date.now() - t0) / 1000).toFixed(1)}s)`,
+      ` verify=${report.verify.ok ? 'ok' : 'FAILED'}@${report.verify.seq} first-ack-after-restart=${ledger.recoverySeconds?.toFixed(1) ?? '-'}s` +
+      ` longest-gap-without-ack=${ledger.maxAckGapSeconds.toFixed(1)}s` +
+      ` ${((Date.now() - t0) / 1000).toFixed(1)}s)`,
   );
   summarise(ledger);
   expect(ledger.calls.length).toBe(TOTAL_OPS);
-  expect(ledger.inFlight, 'the fault was injected while calls were in flight').toBeGreaterThanOrEqual(0);
   expect(report.lost, `seed ${seed}: acknowledged calls not reflected`).toEqual([]);
   expect(report.stuck, `seed ${seed}: VMs whose queue does not move`).toEqual([]);
   expect(report.verify.differences, `seed ${seed}: GET /verify`).toEqual([]);
@@ -60,6 +61,13 @@ function summarise(ledger: Ledger): void {
   const by = new Map<string, number>();
   for (const c of ledger.calls) by.set(`${c.method}:${c.state}`, (by.get(`${c.method}:${c.state}`) ?? 0) + 1);
   console.log([...by].sort().map(([k, v]) => `${k}=${v}`).join(' '));
+  const errs = new Map<string, number>();
+  for (const c of ledger.calls) {
+    if (c.state !== 'error' && c.state !== 'transport') continue;
+    const key = `${c.method} ${c.state}: ${JSON.stringify(c.error).slice(0, 120)}`;
+    errs.set(key, (errs.get(key) ?? 0) + 1);
+  }
+  for (const [k, v] of errs) console.log(`  ${v} x ${k}`);
 }
 
 describe(`crash safety (master seed ${MASTER_SEED})`, () => {
@@ -98,5 +106,5 @@ describe(`crash safety (master seed ${MASTER_SEED})`, () => {
         await server.start();
       },
     });
-  }, 90_000);
+  }, 150_000);
 });

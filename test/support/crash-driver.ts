@@ -123,6 +123,28 @@ export class Ledger {
   readonly vms = new Map<string, VmLedger>();
   readonly tasks = new Map<string, TaskLedger>();
   faultAtMs?: number;
+  /** When the fault's restart finished. */
+  faultEndMs?: number;
+  /** The first reply of success to a call after the restart finished. */
+  firstAckAfterFaultMs?: number;
+  /** Times of every acknowledgement (ms since the epoch). */
+  readonly ackTimes: number[] = [];
+  /** The longest stretch, from the fault on, during which no call was acknowledged (seconds). */
+  get maxAckGapSeconds(): number {
+    if (this.faultAtMs === undefined) return 0;
+    let prev = this.faultAtMs;
+    let max = 0;
+    for (const t of this.ackTimes) {
+      if (t < this.faultAtMs) continue;
+      max = Math.max(max, t - prev);
+      prev = t;
+    }
+    return max / 1000;
+  }
+  /** Seconds from the end of the restart to the first acknowledged call. */
+  get recoverySeconds(): number | undefined {
+    return this.faultEndMs === undefined || this.firstAckAfterFaultMs === undefined ? undefined : (this.firstAckAfterFaultMs - this.faultEndMs) / 1000;
+  }
   get acknowledged(): number {
     return this.calls.filter((c) => c.state === 'ok').length;
   }
@@ -173,7 +195,9 @@ export async function runDriver(opts: DriverOptions): Promise<{ ledger: Ledger; 
     faultStarted = true;
     for (const c of ledger.calls) if (c.state === 'pending') c.inFlightAtFault = true;
     ledger.faultAtMs = Date.now();
-    faultDone = opts.fault.run();
+    faultDone = opts.fault.run().then(() => {
+      ledger.faultEndMs = Date.now();
+    });
     // Surface a failed restart at the end, not as an unhandled rejection now.
     faultDone.catch(() => {});
   };
@@ -187,8 +211,11 @@ export async function runDriver(opts: DriverOptions): Promise<{ ledger: Ledger; 
     const rec: CallRecord = { n, client, method, vm, state: 'pending', inFlightAtFault: false };
     ledger.calls.push(rec);
     before?.();
-    const o = await rpc(opts.url(), method, args);
+    // Longer than the gateway's own 30 s wait for an agent, so its answer (not ours) ends a call.
+    const o = await rpc(opts.url(), method, args, 40_000);
     if (o.kind === 'ok') {
+      if (ledger.faultEndMs !== undefined && ledger.firstAckAfterFaultMs === undefined) ledger.firstAckAfterFaultMs = Date.now();
+      ledger.ackTimes.push(Date.now());
       rec.state = 'ok';
       rec.value = o.value;
     } else if (o.kind === 'error') {
@@ -332,7 +359,7 @@ export async function runDriver(opts: DriverOptions): Promise<{ ledger: Ledger; 
           }
         }
       }
-      if (r.state === 'transport') await sleep(150 + rnd() * 100);
+      if (r.state === 'transport') await sleep(300 + rnd() * 200);
     }
   }
 

@@ -2,7 +2,6 @@ import {
   ConcurrencyError,
   decide,
   withAudit,
-  decodeBatch,
   encodeBatch,
   evolveVm,
   Streams,
@@ -124,9 +123,10 @@ export class VmActor {
       if (e instanceof ConcurrencyError) this.stalled = true;
       throw new LogWriteError(`vm ${this.vm.id}: cannot append to the log: ${(e as Error).message}`, { cause: e });
     }
-    // Fold exactly what the log now holds, so the actor and the projections can never disagree.
+    // Fold the events just written with the seq the log gave them: the same evolve the read
+    // models apply to the decoded message (the codec's round trip is covered by property tests).
     let vm = this.vm;
-    for (const event of decodeBatch(seq, data)) vm = evolveVm(vm, event);
+    for (const { audit, body } of events) vm = evolveVm(vm, { seq, audit, body });
     this.vm = vm;
     this.machine.send({ type: 'vm.changed', vm });
     return seq;

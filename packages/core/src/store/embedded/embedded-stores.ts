@@ -166,7 +166,7 @@ class EmbeddedEventLog implements EventLog {
   }
 
   /**
-   * Group commit: every append issued in the same tick shares one transaction and one fsync.
+   * Group commit: every append issued in the same macrotask shares one transaction and one fsync.
    * Each append is still checked on its own (a ConcurrencyError rejects only that append and
    * writes nothing for it), and no promise resolves before the COMMIT has returned.
    */
@@ -216,7 +216,9 @@ class EmbeddedEventLog implements EventLog {
     this.check();
     if (typeof req.stream !== 'string' || req.stream === '') throw new TypeError('append: stream must be a non-empty string');
     return new Promise<number>((resolve, reject) => {
-      if (this.queue.length === 0) queueMicrotask(() => this.flush());
+      // setImmediate, not a microtask: every append issued while this macrotask runs (including
+      // the continuations of tasks whose previous append just committed) joins the same COMMIT.
+      if (this.queue.length === 0) setImmediate(() => this.flush());
       this.queue.push({ req, resolve, reject });
     });
   }
