@@ -1,6 +1,6 @@
 import { enableMapSet, produce } from 'immer';
 import type { PowerState } from '../errors.js';
-import type { Console, DomainType, EventBody, GuestMode, LogEvent, SuspendImage } from '../events/event.js';
+import type { Console, DomainRecord, EventBody, GuestMode, LogEvent, SuspendImage } from '../events/event.js';
 import type { VmConfig } from '../idl/index.js';
 import { emptyDevices, type DeviceEntry, type VmDevices } from './devices.js';
 import type { Operation } from './operation.js';
@@ -8,8 +8,11 @@ import type { Operation } from './operation.js';
 // Device tables are Maps (device names are arbitrary strings, never object keys).
 enableMapSet();
 
-/** The simulator's record of a VM's running incarnation (API.md §8.1). */
-export interface Domain {
+/**
+ * The simulator's record of a VM's running incarnation (API.md §8.1): what a suspend image
+ * carries (DomainRecord) plus the run-time flags of this incarnation.
+ */
+export interface Domain extends DomainRecord {
   readonly domid: number;
   readonly host: string;
   readonly paused: boolean;
@@ -17,14 +20,6 @@ export interface Domain {
   readonly deviceModel: boolean;
   /** Cleared by VM_mark_survivable; until then a failed start tears the domain down (§7.3). */
   readonly survivable: boolean;
-  readonly hvm: boolean;
-  readonly domainType: DomainType;
-  readonly vcpus: number;
-  readonly memoryTarget: number;
-  readonly memoryLimit: number;
-  readonly shadowMultiplier: number;
-  readonly rtcTimeoffset: string;
-  readonly xsdata: ReadonlyArray<readonly [string, string]>;
   readonly consoles: readonly Console[];
   readonly startTime: number;
   readonly shutdownAcknowledged?: 'poweroff' | 'reboot';
