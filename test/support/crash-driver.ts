@@ -394,7 +394,7 @@ async function must(url: string | undefined, method: string, args: Record<string
 }
 
 /** Polls Task.list until no task is Pending; throws with the stragglers after `timeoutMs`. */
-export async function waitAllTasksEnded(url: () => string | undefined, timeoutMs: number): Promise<XenopsdTask[]> {
+export async function waitAllTasksEnded(url: () => string | undefined, timeoutMs: number, ledger?: Ledger): Promise<XenopsdTask[]> {
   const deadline = Date.now() + timeoutMs;
   let last: XenopsdTask[] = [];
   let lastErr = '';
@@ -408,7 +408,13 @@ export async function waitAllTasksEnded(url: () => string | undefined, timeoutMs
       const pending = last.filter((t) => t.state[0] === 'Pending');
       throw new Error(
         `${pending.length} task(s) still Pending after ${timeoutMs} ms (last error: ${lastErr || 'none'}): ` +
-          JSON.stringify(pending.slice(0, 5).map((t) => ({ id: t.id, dbg: t.dbg, state: t.state, debug_info: t.debug_info }))),
+          JSON.stringify(
+            pending.slice(0, 8).map((t) => {
+              const tl = ledger?.tasks.get(t.id);
+              // returnedToClient: false means an orphan (its call failed or was cut off mid-flight).
+              return { id: t.id, dbg: t.dbg, state: t.state, returnedToClient: tl !== undefined, method: tl?.method, vm: tl?.vm };
+            }),
+          ),
       );
     }
     await sleep(100);
@@ -432,7 +438,7 @@ export interface CheckReport {
 export async function checkAfterFault(url: () => string | undefined, ledger: Ledger, opts: { taskTimeoutMs?: number } = {}): Promise<CheckReport> {
   const lost: string[] = [];
   const stuck: string[] = [];
-  const tasks = await waitAllTasksEnded(url, opts.taskTimeoutMs ?? 45_000);
+  const tasks = await waitAllTasksEnded(url, opts.taskTimeoutMs ?? 45_000, ledger);
   const taskIds = new Map(tasks.map((t) => [t.id, t]));
   const vms = (await must(url(), 'VM.list', {})) as Stat[];
   const vmIds = new Set(vms.map(([v]) => v.id));
@@ -502,7 +508,7 @@ export async function checkAfterFault(url: () => string | undefined, ledger: Led
       }
     }),
   );
-  await waitAllTasksEnded(url, 20_000);
+  await waitAllTasksEnded(url, 20_000, ledger);
 
   // 4. The log replays to the live read model. The service compares only when nothing was
   // appended during the replay, so the head must not move around the call.

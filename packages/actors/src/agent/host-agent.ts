@@ -165,6 +165,29 @@ export class HostAgent {
     return actor;
   }
 
+  /**
+   * Supervision: an actor whose write failed (the store was unreachable) is replaced by one
+   * restored from the log, retrying with a growing delay until the log answers. Its queued tasks
+   * then run, and a task it left executing ends Failed (as after a restart), so every task ends.
+   */
+  private revive(vmId: string, stalled: VmActor, attempt = 1): void {
+    if (this.closing) return;
+    const delay = Math.min(10_000, 250 * 2 ** (attempt - 1));
+    const timer = setTimeout(async () => {
+      const current = await this.actors.get(vmId)?.catch(() => undefined);
+      if (current && current !== stalled) return; // a command already reloaded it
+      this.evict(vmId, stalled);
+      try {
+        await this.actorFor(vmId);
+        this.logger(`agent ${this.hostId}: vm ${vmId}: reloaded from the log after a failed write`);
+      } catch (e) {
+        this.logger(`agent ${this.hostId}: vm ${vmId}: cannot reload yet (${(e as Error).message}); retrying`);
+        this.revive(vmId, stalled, attempt + 1);
+      }
+    }, delay);
+    timer.unref();
+  }
+
   private evict(vmId: string, actor: VmActor): void {
     actor.stop();
     this.actors.delete(vmId);
@@ -185,6 +208,7 @@ export class HostAgent {
       workers: this.workers,
       now: this.now,
       logger: this.logger,
+      onStalled: (stalled) => this.revive(vmId, stalled),
     });
     const interrupted = vm.running;
     if (interrupted && interrupted.host === this.hostId) {

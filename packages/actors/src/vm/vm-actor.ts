@@ -26,6 +26,8 @@ export interface VmActorDeps {
   readonly workers: ReturnType<typeof pLimit>;
   readonly now: () => number;
   readonly logger: (line: string) => void;
+  /** Called once when the actor can no longer trust its state (a write failed): the agent reloads it. */
+  readonly onStalled?: (actor: VmActor) => void;
 }
 
 /**
@@ -53,11 +55,11 @@ export class VmActor {
     this.machine = createActor(machine, { input: { vm: initial }, id: `vm/${initial.id}` });
     this.machine.subscribe({
       next: (snapshot) => {
-        if (snapshot.value === 'stalled') this.stalled = true;
+        if (snapshot.value === 'stalled') this.markStalled();
         if (snapshot.value !== 'executing') this.notifyIdle();
       },
       error: (e) => {
-        this.stalled = true;
+        this.markStalled();
         deps.logger(`vm ${initial.id}: actor stopped: ${String(e)}`);
       },
     });
@@ -120,7 +122,8 @@ export class VmActor {
     try {
       seq = await this.deps.log.append({ stream, data, expectedLastSeq: this.vm.version });
     } catch (e) {
-      if (e instanceof ConcurrencyError) this.stalled = true;
+      // Whether it landed or not, the log may now differ from what this actor believes.
+      this.markStalled(e instanceof ConcurrencyError);
       throw new LogWriteError(`vm ${this.vm.id}: cannot append to the log: ${(e as Error).message}`, { cause: e });
     }
     // Fold the events just written with the seq the log gave them: the same evolve the read
@@ -130,6 +133,16 @@ export class VmActor {
     this.vm = vm;
     this.machine.send({ type: 'vm.changed', vm });
     return seq;
+  }
+
+  /**
+   * A failed write leaves this actor unsure of its own stream: it stops scheduling and asks to be
+   * reloaded from the log. A concurrency conflict is retried inline by the agent instead.
+   */
+  private markStalled(conflict = false): void {
+    if (this.stalled) return;
+    this.stalled = true;
+    if (!conflict) this.deps.onStalled?.(this);
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
