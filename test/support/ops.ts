@@ -16,6 +16,8 @@ export type Stat = [Record<string, unknown>, VmState];
 
 /** A running service: embedded (one process) or NATS (agent + gateway processes). */
 export interface Service {
+  /** Base URL of the gateway (for GET /log and friends). */
+  url(): string;
   readonly store: Store;
   /** A client on the current gateway (the port changes when the embedded process restarts). */
   client(codec?: Codec): RpcClient;
@@ -32,6 +34,7 @@ export async function startService(store: Store, opts: { poolSize?: number } = {
     return {
       store,
       client: (codec: Codec = 'json1') => proc.client(codec),
+      url: () => proc.url,
       killEngine: () => proc.kill9(),
       async restartEngine() {
         proc = await respawn(proc);
@@ -42,6 +45,7 @@ export async function startService(store: Store, opts: { poolSize?: number } = {
   return {
     store,
     client: (codec: Codec = 'json1') => cluster.client(codec),
+    url: () => cluster.gateway.url,
     killEngine: () => cluster.agent.kill9(),
     async restartEngine() {
       cluster.agent = await respawn(cluster.agent);

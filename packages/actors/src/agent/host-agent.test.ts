@@ -87,6 +87,7 @@ describe('HostAgent on the embedded store', () => {
         const sim = new SimulatorBackend(h.hostId, h.domids, h.now);
         return {
           name: 'gated',
+          journalsEachAtom: true,
           perform: async (atom, ctx) => {
             if (atom.kind === 'VM_build') await gate; // hold the start inside its second atom
             return sim.perform(atom, ctx);

@@ -26,5 +26,12 @@ export interface AtomOutcome {
  */
 export interface Backend {
   readonly name: string;
+  /**
+   * True for a backend whose atoms act on the world (QEMU, Xen): each atom's facts are written
+   * before the next atom runs, so a crash never leaves an effect unrecorded. False for the
+   * simulator, whose atoms are nothing but facts: a task's steps may share one message, and a
+   * crash before it is written simply means the steps never happened.
+   */
+  readonly journalsEachAtom: boolean;
   perform(atom: Atom, ctx: AtomContext): Promise<AtomOutcome>;
 }

@@ -50,6 +50,11 @@ export function atomWeight(atom: Atom): number {
   return atom.kind === 'VM_save' || atom.kind === 'VM_restore' ? 10 : 1;
 }
 
+/** Atoms that may wait (for the guest, or a delay): what the task did so far is written first. */
+export function atomMayWait(atom: Atom): boolean {
+  return atom.kind === 'VM_shutdown_domain' || atom.kind === 'VM_delay' || atom.kind === 'VM_save';
+}
+
 export function describeAtom(atom: Atom): string {
   switch (atom.kind) {
     case 'VM_build':

@@ -11,7 +11,8 @@ import {
   type WireOut,
 } from '@xenops/core';
 import type { Backend } from '../backend/backend.js';
-import { atomWeight, describeAtom } from './atom.js';
+import { atomMayWait, atomWeight, describeAtom } from './atom.js';
+import { TaskJournal } from './task-journal.js';
 import { isGuestShutdownFailure, planOperation } from './plan.js';
 
 /** The VM actor as seen by a running task: its current state and its serialized log writer. */
@@ -44,9 +45,14 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
   const elapsed = () => (now() - startedMs) / 1000;
   let cancelPointsSeen = 0;
   let cancellable = true;
+  const journal = new TaskJournal(host, backend.journalsEachAtom);
   // Task.destroy_on_finish may arrive while the task runs: read it when the task ends.
+  const destroyOnFinish = () => {
+    const vm = host.vm;
+    return (vm.running?.taskId === task.taskId ? vm.running : vm.queue.find((t) => t.taskId === task.taskId))?.destroyOnFinish;
+  };
   const ending = (body: EventBody): PendingEvent[] =>
-    task.operation.autoDestroy || host.vm.running?.destroyOnFinish
+    task.operation.autoDestroy || destroyOnFinish()
       ? [ev(body), ev({ type: 'TaskDestroyed', taskId: task.taskId })]
       : [ev(body)];
 
@@ -58,7 +64,7 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
     ]);
     return;
   }
-  await host.append([ev({ type: 'TaskStarted', taskId: task.taskId, startedMs })]);
+  await journal.record([ev({ type: 'TaskStarted', taskId: task.taskId, startedMs })]);
 
   const cancelPoint = () => {
     cancelPointsSeen++;
@@ -69,9 +75,8 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
   const markNonCancellable = () => {
     if (!cancellable) return;
     cancellable = false;
-    host
-      .append([ev({ type: 'TaskProgressed', taskId: task.taskId, progress: progressNow(), cancelPointsSeen, cancellable: false, atom: 'point of no return' })])
-      .catch(() => {
+    void journal.record([ev({ type: 'TaskProgressed', taskId: task.taskId, progress: progressNow(), cancelPointsSeen, cancellable: false, atom: 'point of no return' })]);
+    journal.flush().catch(() => {
         /* the end of the task records cancellable: false anyway */
       });
   };
@@ -83,9 +88,10 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
     for (let i = 0; i < plan.atoms.length; i++) {
       const atom = plan.atoms[i]!;
       cancelPoint();
+      if (atomMayWait(atom)) await journal.flush();
       let facts: EventBody[];
       try {
-        const outcome = await backend.perform(atom, { vm: host.vm, signal: cancellable ? signal : NEVER, cancelPoint, markNonCancellable });
+        const outcome = await backend.perform(atom, { vm: journal.vm, signal: cancellable ? signal : NEVER, cancelPoint, markNonCancellable });
         facts = outcome.events;
         if (outcome.result !== undefined) resultJson = wireToJson(outcome.result as WireOut);
       } catch (e) {
@@ -99,18 +105,19 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
       const tail: PendingEvent[] = last
         ? ending({ type: 'TaskCompleted', taskId: task.taskId, duration: elapsed(), resultJson, cancelPointsSeen })
         : [ev({ type: 'TaskProgressed', taskId: task.taskId, progress, cancelPointsSeen, cancellable, atom: describeAtom(atom) })];
-      await host.append([...facts.map(ev), ...tail]);
+      await journal.record([...facts.map(ev), ...tail]);
     }
     if (plan.atoms.length === 0) {
-      await host.append(ending({ type: 'TaskCompleted', taskId: task.taskId, duration: elapsed(), resultJson: '', cancelPointsSeen }));
+      await journal.record(ending({ type: 'TaskCompleted', taskId: task.taskId, duration: elapsed(), resultJson: '', cancelPointsSeen }));
     }
+    await journal.flush();
   } catch (e) {
     if (e instanceof LogWriteError) throw e.cause;
     const error = asXenopsError(e, task.taskId, signal);
     const undo: PendingEvent[] = [];
     for (const atom of plan.compensate ?? []) {
       try {
-        const outcome = await backend.perform(atom, { vm: host.vm, signal: NEVER, cancelPoint: () => {}, markNonCancellable });
+        const outcome = await backend.perform(atom, { vm: journal.vm, signal: NEVER, cancelPoint: () => {}, markNonCancellable });
         undo.push(...outcome.events.map(ev));
       } catch {
         // best effort: the task fails with its own error either way
@@ -129,7 +136,8 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
         },
       });
     }
-    await host.append(events);
+    await journal.record(events);
+    await journal.flush();
   }
 }
 

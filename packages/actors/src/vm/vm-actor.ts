@@ -81,7 +81,7 @@ export class VmActor {
   /** Decides a command against the current state and appends its events before replying. */
   handle(request: CommandRequest): Promise<CommandReply> {
     return this.exclusive(async () => {
-      const decision = decide(this.vm, request.command, { hostId: this.deps.hostId, nowMs: this.deps.now() });
+      const decision = decide(this.decisionState(), request.command, { hostId: this.deps.hostId, nowMs: this.deps.now() });
       if (decision instanceof XenopsError) return { ok: false, seq: this.vm.version, error: decision.value };
       if (decision.events.length === 0) return { ok: true, seq: this.vm.version, value: decision.reply(this.vm.version) };
       const audit = { dbg: request.dbg, timeMs: this.deps.now(), host: this.deps.hostId, actor: `vm/${this.vm.id}` };
@@ -89,6 +89,18 @@ export class VmActor {
       if (decision.abortRunning && this.running) this.running.abort.abort();
       return { ok: true, seq, value: decision.reply(seq) };
     });
+  }
+
+  /**
+   * The state decisions are made against: the log's, except that the task executing now counts
+   * as running even before its start is written (a task's first steps may share one message).
+   */
+  private decisionState(): VmAggregate {
+    const executing = this.running?.taskId;
+    const vm = this.vm;
+    if (executing === undefined || vm.running?.taskId === executing) return vm;
+    const task = vm.queue.find((t) => t.taskId === executing);
+    return task ? { ...vm, running: task, queue: vm.queue.filter((t) => t !== task) } : vm;
   }
 
   /** Appends a batch as the VM's single writer and folds it into the state. */

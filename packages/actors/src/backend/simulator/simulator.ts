@@ -29,6 +29,7 @@ const done = (...events: EventBody[]): AtomOutcome => ({ events });
  */
 export class SimulatorBackend implements Backend {
   readonly name = 'simulator';
+  readonly journalsEachAtom = false;
 
   constructor(
     private readonly hostId: string,

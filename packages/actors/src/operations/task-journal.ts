@@ -1,0 +1,37 @@
+import { evolveVm, type PendingEvent, type VmAggregate } from '@xenops/core';
+import type { TaskHost } from './run-task.js';
+
+/**
+ * Where a running task's facts go. With a backend that journals each atom they are written at
+ * once. Otherwise they are gathered and written in as few messages as possible (before a wait,
+ * at the point of no return, at the end): fewer writes for the same history, since every event
+ * is kept, in order.
+ */
+export class TaskJournal {
+  private pending: PendingEvent[] = [];
+
+  constructor(
+    private readonly host: TaskHost,
+    private readonly writeEachStep: boolean,
+  ) {}
+
+  /** The VM as the task sees it: the log's state plus the facts not written yet. */
+  get vm(): VmAggregate {
+    let vm = this.host.vm;
+    for (const { audit, body } of this.pending) vm = evolveVm(vm, { seq: vm.version, audit, body });
+    return vm;
+  }
+
+  async record(events: readonly PendingEvent[]): Promise<void> {
+    this.pending.push(...events);
+    if (this.writeEachStep) await this.flush();
+  }
+
+  /** Writes what was gathered; the swap is synchronous, so concurrent flushes keep the order. */
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    await this.host.append(batch);
+  }
+}
