@@ -211,7 +211,7 @@ export async function runDriver(opts: DriverOptions): Promise<{ ledger: Ledger; 
     const rec: CallRecord = { n, client, method, vm, state: 'pending', inFlightAtFault: false };
     ledger.calls.push(rec);
     before?.();
-    // Longer than the gateway's own 30 s wait for an agent, so its answer (not ours) ends a call.
+    // Longer than the gateway's own wait for an agent (10 s), so its answer (not ours) ends a call.
     const o = await rpc(opts.url(), method, args, 40_000);
     if (o.kind === 'ok') {
       if (ledger.faultEndMs !== undefined && ledger.firstAckAfterFaultMs === undefined) ledger.firstAckAfterFaultMs = Date.now();

@@ -22,7 +22,8 @@ export class EngineClient {
   constructor(
     private readonly bus: CommandBus,
     private readonly projection: Projection,
-    private readonly timeoutMs = 30_000,
+    /** Deciding a command is quick (a decision and one append): a silent agent is a dead one. */
+    private readonly timeoutMs = 10_000,
   ) {}
 
   /**

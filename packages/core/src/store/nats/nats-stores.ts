@@ -223,7 +223,9 @@ class NatsEventLog implements EventLog {
           const c = await this.js.consumers.get(this.names.stream, { opt_start_seq: cursor + 1 });
           consumer = c;
           if (stopped) break;
-          messages = await c.consume({ max_messages: 1024 });
+          // A short pull expiry (so a heartbeat every few seconds): after a NATS restart the tail
+          // notices the dead pull within seconds instead of the 30 s default, and resumes.
+          messages = await c.consume({ max_messages: 1024, expires: TAIL_PULL_EXPIRES_MS });
           if (stopped) break;
           for await (const m of messages) {
             if (stopped) break;
@@ -480,6 +482,8 @@ async function ensureStream(jsm: JetStreamManager, names: NatsNames): Promise<vo
  * ridden out by reconnecting forever (operations in the meantime fail with StoreUnavailableError
  * after the JetStream timeout, 5 s).
  */
+const TAIL_PULL_EXPIRES_MS = 5_000;
+
 export async function openNatsStores(opts: NatsStoreOptions): Promise<Stores> {
   const names = natsNames(opts.prefix);
   const servers = opts.servers
