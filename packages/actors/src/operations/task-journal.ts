@@ -1,4 +1,4 @@
-import { evolveVm, type PendingEvent, type VmAggregate } from '@xenops/core';
+import { evolveVmAll, type PendingEvent, type VmAggregate } from '@xenops/core';
 import type { TaskHost } from './run-task.js';
 
 /**
@@ -17,9 +17,8 @@ export class TaskJournal {
 
   /** The VM as the task sees it: the log's state plus the facts not written yet. */
   get vm(): VmAggregate {
-    let vm = this.host.vm;
-    for (const { audit, body } of this.pending) vm = evolveVm(vm, { seq: vm.version, audit, body });
-    return vm;
+    const vm = this.host.vm;
+    return evolveVmAll(vm, this.pending.map(({ audit, body }) => ({ seq: vm.version, audit, body })));
   }
 
   async record(events: readonly PendingEvent[]): Promise<void> {

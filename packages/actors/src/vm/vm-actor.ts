@@ -3,7 +3,7 @@ import {
   decide,
   withAudit,
   encodeBatch,
-  evolveVm,
+  evolveVmAll,
   Streams,
   XenopsError,
   type CommandReply,
@@ -13,7 +13,7 @@ import {
   type VmAggregate,
 } from '@xenops/core';
 import pLimit from 'p-limit';
-import { createActor, fromPromise, type Actor } from 'xstate';
+import { createActor, type Actor } from 'xstate';
 import type { Backend } from '../backend/backend.js';
 import { LogWriteError, runTask, type TaskHost } from '../operations/run-task.js';
 import { vmMachine } from './vm-machine.js';
@@ -49,10 +49,7 @@ export class VmActor {
     private readonly deps: VmActorDeps,
   ) {
     this.vm = initial;
-    const machine = vmMachine.provide({
-      actors: { executeNextTask: fromPromise(() => this.executeNextTask()) },
-    });
-    this.machine = createActor(machine, { input: { vm: initial }, id: `vm/${initial.id}` });
+    this.machine = createActor(vmMachine, { input: { vm: initial, executeNext: () => this.executeNextTask() }, id: `vm/${initial.id}` });
     this.machine.subscribe({
       next: (snapshot) => {
         if (snapshot.value === 'stalled') this.markStalled();
@@ -140,10 +137,11 @@ export class VmActor {
     }
     // Fold the events just written with the seq the log gave them: the same evolve the read
     // models apply to the decoded message (the codec's round trip is covered by property tests).
-    let vm = this.vm;
-    for (const { audit, body } of events) vm = evolveVm(vm, { seq, audit, body });
+    const before = this.vm;
+    const vm = evolveVmAll(before, events.map(({ audit, body }) => ({ seq, audit, body })));
     this.vm = vm;
-    this.machine.send({ type: 'vm.changed', vm });
+    // The machine only schedules work: it needs to hear of changes to the queue or the running task.
+    if (vm.queue !== before.queue || vm.running !== before.running) this.machine.send({ type: 'vm.changed', vm });
     return seq;
   }
 

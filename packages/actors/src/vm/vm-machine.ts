@@ -3,6 +3,8 @@ import { assertEvent, assign, fromPromise, setup } from 'xstate';
 
 export interface VmMachineContext {
   readonly vm: VmAggregate;
+  /** Runs the task at the head of the queue to its end (the VM actor's executor). */
+  readonly executeNext: () => Promise<void>;
   /** Set when the agent is shutting down: queued tasks stay queued for the next start. */
   readonly draining: boolean;
 }
@@ -18,18 +20,17 @@ export type VmMachineEvent =
  * of the queue runs (the invoked `executeNextTask` actor performs its atoms), one task at a time,
  * in arrival order (FIFO, API.md §7.2).
  *
- * `executeNextTask` is provided by the VmActor, which owns the log writer and the backend.
+ * The executor is the VmActor's (it owns the log writer and the backend), given as input.
  */
 export const vmMachine = setup({
   types: {
     context: {} as VmMachineContext,
     events: {} as VmMachineEvent,
-    input: {} as { vm: VmAggregate },
+    input: {} as { vm: VmAggregate; executeNext: () => Promise<void> },
   },
   actors: {
-    executeNextTask: fromPromise<void, { vm: VmAggregate }>(async () => {
-      throw new Error('executeNextTask must be provided by the VM actor');
-    }),
+    // One machine definition shared by every VM: the executor comes in through the input.
+    executeNextTask: fromPromise<void, { executeNext: () => Promise<void> }>(({ input }) => input.executeNext()),
   },
   guards: {
     hasRunnableTask: ({ context }) => !context.draining && context.vm.running === undefined && context.vm.queue.length > 0,
@@ -45,7 +46,7 @@ export const vmMachine = setup({
   },
 }).createMachine({
   id: 'vm',
-  context: ({ input }) => ({ vm: input.vm, draining: false }),
+  context: ({ input }) => ({ vm: input.vm, executeNext: input.executeNext, draining: false }),
   initial: 'idle',
   on: {
     'vm.changed': { actions: 'adoptState' },
@@ -58,7 +59,7 @@ export const vmMachine = setup({
     executing: {
       invoke: {
         src: 'executeNextTask',
-        input: ({ context }) => ({ vm: context.vm }),
+        input: ({ context }) => ({ executeNext: context.executeNext }),
         onDone: { target: 'idle' },
         onError: { target: 'stalled' },
       },

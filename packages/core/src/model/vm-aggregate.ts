@@ -60,10 +60,17 @@ export function emptyVm(id: string): VmAggregate {
 
 /** Folds one event of the VM's own stream. Pure; events of other VMs are ignored. */
 export function evolveVm(state: VmAggregate, event: LogEvent): VmAggregate {
+  return evolveVmAll(state, [event]);
+}
+
+/** Folds the events of one message (all of one seq) in a single immutable update. */
+export function evolveVmAll(state: VmAggregate, events: readonly LogEvent[]): VmAggregate {
+  if (events.length === 0) return state;
+  const seq = events[events.length - 1]!.seq;
   const next = produce(state, (draft) => {
-    applyVmEvent(draft as Mutable<VmAggregate>, event.body, String(event.seq), event.audit.dbg);
+    for (const event of events) applyVmEvent(draft as Mutable<VmAggregate>, event.body, String(event.seq), event.audit.dbg);
   });
-  return next.version === event.seq ? next : { ...next, version: event.seq };
+  return next.version === seq ? next : { ...next, version: seq };
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
