@@ -17,3 +17,4 @@ export * from './model/replay.js';
 export * from './model/fold-snapshot.js';
 export * from './model/host-state.js';
 export * from './model/mac.js';
+export * from './model/fold-base.js';

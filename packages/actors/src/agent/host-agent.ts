@@ -4,12 +4,14 @@ import {
   emptyHost,
   emptyVm,
   encodeBatch,
-  evolveHost,
-  loadFoldSnapshot,
-  firstLine,
   encodeReply,
   Errors,
+  evolveHost,
   evolveVm,
+  firstLine,
+  foldBase,
+  loadFoldSnapshot,
+  StoreUnavailableError,
   Streams,
   toErrorValue,
   type CommandReply,
@@ -197,9 +199,16 @@ export class HostAgent {
   private async restore(vmId: string, known?: VmAggregate): Promise<VmActor> {
     let vm = known ?? emptyVm(vmId);
     if (!known) {
-      for await (const m of this.opts.stores.log.readStream(Streams.vm(vmId))) {
+      const { log, snapshots } = this.opts.stores;
+      // Once retention truncated the log, the VM's history starts in the covering snapshot.
+      const base = await foldBase(log, snapshots);
+      vm = base.snapshot?.vms.find((v) => v.id === vmId) ?? vm;
+      for await (const m of log.readStream(Streams.vm(vmId), base.seq)) {
         for (const event of decodeBatch(m.seq, m.data)) vm = evolveVm(vm, event);
       }
+      // The next append expects the stream's last seq as the log knows it (0 once truncated away).
+      const last = await log.lastSeqOf(Streams.vm(vmId));
+      if (last !== vm.version) vm = { ...vm, version: last };
     }
     const actor = new VmActor(vm, {
       hostId: this.hostId,
@@ -272,6 +281,10 @@ export class HostAgent {
     let host = emptyHost();
     let from = 0;
     const snapshot = await loadFoldSnapshot(snapshots).catch(() => undefined);
+    const first = await log.firstSeq();
+    if (first > (snapshot?.seq ?? 0) + 1) {
+      throw new StoreUnavailableError(`the log starts at seq ${first} (retention) but the newest fold snapshot is at seq ${snapshot?.seq ?? 0}`);
+    }
     if (snapshot && snapshot.seq <= (await log.head())) {
       for (const vm of snapshot.vms) vms.set(vm.id, vm);
       for (const [h, domid] of snapshot.domids) if (h === this.hostId) this.domids.observe(domid);

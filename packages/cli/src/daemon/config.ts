@@ -24,6 +24,8 @@ export interface DaemonConfig {
   readonly queue?: string;
   readonly tokenFile?: string;
   readonly poolSize: number;
+  /** Retention period in days; absent: keep every event. */
+  readonly retentionDays?: number;
 }
 
 /** A command-line or configuration mistake: printed as one line with a hint, exit status 2. */
@@ -55,6 +57,8 @@ Options:
   --queue NAME          NATS subject of the JSON-RPC service (env XENOPS_QUEUE;
                         default org.xen.xapi.xenops.classic)
   --pool-size N         operations running at once on this host (default 16)
+  --retention-days D    delete log events older than D days once a snapshot covers them
+                        (default: keep every event)
   -h, --help            show this help
   --version             print the version
 
@@ -86,6 +90,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
         role: { type: 'string' },
         queue: { type: 'string' },
         'pool-size': { type: 'string' },
+        'retention-days': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -108,6 +113,10 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (!/^[A-Za-z0-9_-]+$/.test(prefix)) throw new ConfigError(`--nats-prefix may contain only letters, digits, "_" and "-": "${prefix}"`);
   const socketMode = parseMode(v['socket-mode'] ?? '0600');
   const poolSize = parsePositiveInt('--pool-size', v['pool-size'] ?? '16');
+  const retention = v['retention-days'];
+  if (retention !== undefined && !(/^\d+(\.\d+)?$/.test(retention))) {
+    throw new ConfigError(`--retention-days expects a number of days (e.g. 30 or 0.5), got "${retention}"`);
+  }
   const hostId = v['host-id'] ?? hostname();
   if (hostId === '') throw new ConfigError('--host-id must not be empty');
 
@@ -132,6 +141,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     ...(v.queue ? { queue: v.queue } : {}),
     ...(v['token-file'] ? { tokenFile: resolve(v['token-file']) } : {}),
     poolSize,
+    ...(retention !== undefined ? { retentionDays: Number(retention) } : {}),
   };
 }
 

@@ -50,6 +50,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         socketMode: config.socketMode,
         ...(token ? { token } : {}),
         ...(config.queue ? { natsQueue: config.queue } : {}),
+        ...(config.retentionDays !== undefined ? { retentionDays: config.retentionDays } : {}),
         logger: log,
         onShutdownRequest,
       });

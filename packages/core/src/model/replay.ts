@@ -1,5 +1,7 @@
 import { decodeBatch } from '../events/codec.js';
 import type { EventLog } from '../store/event-log.js';
+import type { SnapshotStore } from '../store/snapshot-store.js';
+import { foldBase } from './fold-base.js';
 import { evolveTask, taskIdOf, type TaskRecord } from './task-record.js';
 import { emptyVm, evolveVm, type VmAggregate } from './vm-aggregate.js';
 
@@ -39,13 +41,17 @@ export function isLive(vm: VmAggregate): boolean {
   return vm.config !== undefined || vm.domain !== undefined || vm.queue.length > 0 || vm.running !== undefined;
 }
 
-/** Replays the log from scratch up to `toSeq` (default: the head when called). */
-export async function replayLog(log: EventLog, toSeq?: number): Promise<ReplayedState> {
-  const state = { vms: new Map<string, VmAggregate>(), tasks: new Map<string, TaskRecord>() };
-  let seq = 0;
+/**
+ * Replays the log from scratch up to `toSeq` (default: the head when called). Once retention has
+ * truncated the log, "from scratch" starts at the fold snapshot that covers what was deleted.
+ */
+export async function replayLog(log: EventLog, toSeq?: number, snapshots?: SnapshotStore): Promise<ReplayedState> {
+  const base = await foldBase(log, snapshots, toSeq);
+  const state = { vms: base.vms, tasks: base.tasks };
+  let seq = base.seq;
   let messages = 0;
   let events = 0;
-  for await (const m of log.read(0, toSeq)) {
+  for await (const m of log.read(base.seq, toSeq)) {
     events += foldMessage(state, m.stream, m.seq, m.data);
     seq = m.seq;
     messages++;

@@ -163,6 +163,26 @@ export function describeStoreContract(name: string, open: () => Promise<Stores>)
         expect(dec(m.data)).toBe('3');
       });
 
+      it('retention: truncateBefore drops older messages, keeps the newest, never reuses a seq', async () => {
+        const { log } = await fresh();
+        expect(await log.firstSeq()).toBe(1);
+        const seqs: number[] = [];
+        for (let i = 0; i < 6; i++) seqs.push(await log.append({ stream: `r${i % 2}`, data: enc(`${i}`) }));
+        expect(await log.firstSeq()).toBe(seqs[0]);
+        await log.truncateBefore(seqs[3]!);
+        expect(await log.firstSeq()).toBe(seqs[3]);
+        expect((await collect(log.read(0))).map((m) => m.seq)).toEqual(seqs.slice(3));
+        expect((await collect(log.readStream('r0'))).map((m) => m.seq)).toEqual([seqs[4]]);
+        expect(await log.head()).toBe(seqs[5]);
+        // Beyond the head: everything but the newest message goes.
+        await log.truncateBefore(seqs[5]! + 100);
+        expect((await collect(log.read(0))).map((m) => m.seq)).toEqual([seqs[5]]);
+        expect(await log.head()).toBe(seqs[5]);
+        const next = await log.append({ stream: 'r0', data: enc('after') });
+        expect(next).toBeGreaterThan(seqs[5]!);
+        expect(await log.firstSeq()).toBe(seqs[5]);
+      });
+
       it('read without toSeq stops at the head at call time', async () => {
         const { log } = await fresh();
         const a = await log.append({ stream: 's', data: enc('a') });

@@ -39,6 +39,16 @@ export interface EventLog {
   append(req: AppendRequest): Promise<number>;
   /** Seq of the newest message, 0 when the log is empty. */
   head(): Promise<number>;
+  /**
+   * Seq of the oldest retained message: 1 until the log is truncated, `head + 1` when it holds
+   * nothing. Messages before it are gone (retention); a fold snapshot must cover them.
+   */
+  firstSeq(): Promise<number>;
+  /**
+   * Retention: deletes every message with seq < `seq` (never the newest one). Seqs are never
+   * reused. The caller must hold a fold snapshot at or after `seq - 1` first.
+   */
+  truncateBefore(seq: number): Promise<void>;
   /** Seq of the newest message of `stream`, 0 when it has none. */
   lastSeqOf(stream: string): Promise<number>;
   /** Every message with `afterSeq < seq <= toSeq` (toSeq defaults to the head at call time), ascending. */

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
-import { replayLog, type EventLog, type TaskRecord, type VmAggregate } from '@xenops/core';
+import { replayLog, type EventLog, type SnapshotStore, type TaskRecord, type VmAggregate } from '@xenops/core';
 
 export interface VerifyReport {
   readonly ok: boolean;
@@ -34,9 +34,9 @@ function compare<T>(what: string, replayed: ReadonlyMap<string, T>, live: Readon
  * Replays the whole log from scratch, rebuilds every aggregate and compares them with the live
  * read model at the same seq (`xenops verify`, issue 5).
  */
-export async function verifyLog(log: EventLog, live: LiveState): Promise<VerifyReport> {
+export async function verifyLog(log: EventLog, live: LiveState, snapshots?: SnapshotStore): Promise<VerifyReport> {
   const started = process.hrtime.bigint();
-  const replayed = await replayLog(log);
+  const replayed = await replayLog(log, undefined, snapshots);
   await live.waitFor(replayed.seq);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const differences: string[] = [];
@@ -58,9 +58,9 @@ export async function verifyLog(log: EventLog, live: LiveState): Promise<VerifyR
   };
 }
 
-export function verifyRoute(log: EventLog, live: LiveState) {
+export function verifyRoute(log: EventLog, live: LiveState, snapshots?: SnapshotStore) {
   return async (_req: unknown, res: ServerResponse): Promise<void> => {
-    const report = await verifyLog(log, live);
+    const report = await verifyLog(log, live, snapshots);
     const text = JSON.stringify(report);
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);

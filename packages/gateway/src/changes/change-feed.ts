@@ -5,11 +5,13 @@
 import {
   decodeBatch,
   emptyVm,
+  foldBase,
   evolveTask,
   evolveVm,
   taskIdOf,
   vmIdOf,
   type EventLog,
+  type SnapshotStore,
   type StoredMessage,
   type TaskRecord,
   type VmAggregate,
@@ -50,8 +52,10 @@ export class ChangeFeed {
 
 /** The projection's fold, replayed privately over a bounded part of the log (same steps). */
 export class HistoryFold {
-  private readonly vms = new Map<string, VmAggregate>();
-  private readonly tasks = new Map<string, TaskRecord>();
+  constructor(
+    private readonly vms = new Map<string, VmAggregate>(),
+    private readonly tasks = new Map<string, TaskRecord>(),
+  ) {}
 
   step(m: StoredMessage): FoldStep[] {
     const steps: FoldStep[] = [];
@@ -105,10 +109,13 @@ export async function replayRecords(
   toSeq: number,
   emit: (records: readonly ChangeRecord[]) => void | Promise<void>,
   isCancelled: () => boolean = () => false,
+  snapshots?: SnapshotStore,
 ): Promise<void> {
   if (toSeq <= since) return;
-  const fold = new HistoryFold();
-  for await (const m of log.read(0, toSeq)) {
+  // Once retention truncated the log, the retained history starts at its covering snapshot.
+  const base = await foldBase(log, snapshots);
+  const fold = new HistoryFold(base.vms, base.tasks);
+  for await (const m of log.read(base.seq, toSeq)) {
     if (isCancelled()) return;
     let steps: FoldStep[];
     try {

@@ -7,7 +7,7 @@
  * two join without a gap or a duplicate.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { EventLog } from '@xenops/core';
+import type { EventLog, SnapshotStore } from '@xenops/core';
 import type { RouteHandler } from '../http/server.js';
 import { replayRecords, type ChangeFeed } from './change-feed.js';
 import { CHANGE_KINDS, type ChangeKind, type ChangeRecord } from './records.js';
@@ -48,7 +48,7 @@ export interface SseService {
   closeAll(): void;
 }
 
-export function createSseService(feed: ChangeFeed, log: EventLog, opts: { pingMs?: number } = {}): SseService {
+export function createSseService(feed: ChangeFeed, log: EventLog, opts: { pingMs?: number; snapshots?: SnapshotStore } = {}): SseService {
   const clients = new Set<() => void>();
   let closed = false;
   const pingMs = opts.pingMs ?? SSE_PING_MS;
@@ -121,6 +121,7 @@ export function createSseService(feed: ChangeFeed, log: EventLog, opts: { pingMs
             if (!ended && res.writableNeedDrain) await new Promise<void>((r) => res.once('drain', r).once('close', r));
           },
           () => ended,
+          opts.snapshots,
         );
       } catch {
         end(true);

@@ -1,6 +1,8 @@
 import {
   decodeBatch,
+  foldBase,
   foldMessage,
+  StoreUnavailableError,
   emptyHost,
   emptyVm,
   evolveHost,
@@ -131,6 +133,10 @@ export class Projection {
     const head = await this.log.head();
     const snapshot = this.opts.snapshots ? await loadFoldSnapshot(this.opts.snapshots).catch(() => undefined) : undefined;
     if (snapshot && snapshot.seq <= head) this.restore(snapshot);
+    const first = await this.log.firstSeq();
+    if (first > this.seqValue + 1) {
+      throw new StoreUnavailableError(`the log starts at seq ${first} (retention) but the newest fold snapshot is at seq ${this.seqValue}`);
+    }
     this.subscription = this.log.tail(this.seqValue, (m) => {
       if (m.stream.startsWith(HOST_STREAM_PREFIX)) {
         const hostId = m.stream.slice(HOST_STREAM_PREFIX.length);
@@ -288,8 +294,10 @@ export class Projection {
    * messages after it. Older than every checkpoint: replayed from the start of the log.
    */
   async stateAt(seq: number): Promise<{ vms: Map<string, VmAggregate>; tasks: Map<string, TaskRecord> }> {
-    let base: { seq: number; vms: ReadonlyMap<string, VmAggregate>; tasks: ReadonlyMap<string, TaskRecord> } = { seq: 0, vms: new Map(), tasks: new Map() };
-    for (const c of this.checkpoints) if (c.seq <= seq && c.seq >= base.seq) base = c;
+    let base: { seq: number; vms: ReadonlyMap<string, VmAggregate>; tasks: ReadonlyMap<string, TaskRecord> } | undefined;
+    for (const c of this.checkpoints) if (c.seq <= seq && c.seq >= (base?.seq ?? 0)) base = c;
+    // No checkpoint that old: from the start of the log (or, once truncated, its covering snapshot).
+    base ??= await foldBase(this.log, this.opts.snapshots, seq);
     const state = { vms: new Map(base.vms), tasks: new Map(base.tasks) };
     if (base.seq < seq) for await (const m of this.log.read(base.seq, seq)) foldMessage(state, m.stream, m.seq, m.data);
     return state;

@@ -7,6 +7,7 @@ import type { GatewayContext } from '../methods/method.js';
 import { logRoute } from '../audit/log-route.js';
 import { verifyRoute } from '../audit/verify.js';
 import { Projection } from '../read-model/projection.js';
+import { RetentionJanitor } from '../retention/janitor.js';
 import { ChangeFeed } from '../changes/change-feed.js';
 import { publishChanges } from '../changes/nats-publisher.js';
 import { createSseService, type SseService } from '../changes/sse.js';
@@ -33,6 +34,8 @@ export interface GatewayOptions {
    * (or env `XENOPS_QUEUE` when the option is absent).
    */
   readonly natsQueue?: string;
+  /** Retention period in days; absent: the log keeps every event (issue 5). */
+  readonly retentionDays?: number;
 }
 
 /**
@@ -50,6 +53,7 @@ export class Gateway {
       readonly sse: SseService;
       readonly natsRpc?: NatsRpcService;
       readonly stopPublishing?: () => void;
+      readonly janitor?: RetentionJanitor;
     },
   ) {}
 
@@ -81,7 +85,7 @@ export class Gateway {
       log: stores.log,
       requestShutdown: () => setImmediate(() => opts.onShutdownRequest?.()),
     };
-    const sse = createSseService(changes, stores.log);
+    const sse = createSseService(changes, stores.log, { snapshots: stores.snapshots });
     const metrics = new GatewayMetrics({
       projection,
       log: stores.log,
@@ -105,7 +109,7 @@ export class Gateway {
         '/metrics': async (_req, res) => metrics.serve(res),
         // Extensions for the audit tools (`xenops log`, `xenops verify`): not part of API.md.
         '/log': logRoute(stores.log),
-        '/verify': verifyRoute(stores.log, projection),
+        '/verify': verifyRoute(stores.log, projection, stores.snapshots),
       },
     });
     let natsRpc: NatsRpcService | undefined;
@@ -121,11 +125,17 @@ export class Gateway {
         throw e;
       }
     }
+    let janitor: RetentionJanitor | undefined;
+    if (opts.retentionDays !== undefined) {
+      janitor = new RetentionJanitor(stores.log, stores.snapshots, projection, { days: opts.retentionDays, logger: log });
+      janitor.start();
+    }
     return new Gateway(instanceId, projection, http, {
       updates,
       sse,
       ...(natsRpc ? { natsRpc } : {}),
       ...(stopPublishing ? { stopPublishing } : {}),
+      ...(janitor ? { janitor } : {}),
     });
   }
 
@@ -135,6 +145,7 @@ export class Gateway {
     this.parts.updates.close();
     await Promise.all([this.http.close(5_000), this.parts.natsRpc?.close(5_000)]);
     this.parts.stopPublishing?.();
+    await this.parts.janitor?.stop();
     await this.projection.close();
   }
 }

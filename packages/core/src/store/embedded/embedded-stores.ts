@@ -137,6 +137,8 @@ class EmbeddedEventLog implements EventLog {
       byMsgId: db.prepare<[string], { seq: number }>(`SELECT seq FROM events WHERE msg_id = ?`),
       lastOf: db.prepare<[string], { seq: number | null }>(`SELECT max(seq) AS seq FROM events WHERE stream = ?`),
       head: db.prepare<[], { seq: number | null }>(`SELECT max(seq) AS seq FROM events`),
+      first: db.prepare<[], { seq: number | null }>(`SELECT min(seq) AS seq FROM events`),
+      truncate: db.prepare<[number]>(`DELETE FROM events WHERE seq < ?`),
       insert: db.prepare<[string, Buffer, string | null]>(`INSERT INTO events (stream, data, msg_id) VALUES (?, ?, ?)`),
       page: db.prepare<[number, number, number], EventRow>(
         `SELECT seq, stream, data FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
@@ -237,6 +239,17 @@ class EmbeddedEventLog implements EventLog {
   async head(): Promise<number> {
     this.check();
     return this.headSync();
+  }
+
+  async firstSeq(): Promise<number> {
+    this.check();
+    return this.stmt.first.get()?.seq ?? this.headSync() + 1;
+  }
+
+  async truncateBefore(seq: number): Promise<void> {
+    this.check();
+    // Keep the newest message: max(seq) is the head, and AUTOINCREMENT never reuses a seq.
+    this.stmt.truncate.run(Math.min(seq, this.headSync()));
   }
 
   async lastSeqOf(stream: string): Promise<number> {

@@ -144,6 +144,27 @@ class NatsEventLog implements EventLog {
     }
   }
 
+  async firstSeq(): Promise<number> {
+    this.check();
+    try {
+      const { first_seq: first, last_seq: last } = (await this.jsm.streams.info(this.names.stream)).state;
+      return first === 0 ? last + 1 : first;
+    } catch (err) {
+      throw unavailable('firstSeq failed', err);
+    }
+  }
+
+  async truncateBefore(seq: number): Promise<void> {
+    this.check();
+    try {
+      const head = (await this.jsm.streams.info(this.names.stream)).state.last_seq;
+      // JetStream's purge up to (not including) a sequence; the newest message always stays.
+      await this.jsm.streams.purge(this.names.stream, { seq: Math.min(seq, head) });
+    } catch (err) {
+      throw unavailable('truncate failed', err);
+    }
+  }
+
   async lastSeqOf(stream: string): Promise<number> {
     this.check();
     try {

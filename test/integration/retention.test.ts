@@ -1,0 +1,91 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { HostAgent } from '@xenops/actors';
+import { encodeBatch, openEmbeddedStores, replayLog, Streams, VmT, XenopsError, type Stores } from '@xenops/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Projection } from '../../packages/gateway/src/read-model/projection.js';
+import { RetentionJanitor } from '../../packages/gateway/src/retention/janitor.js';
+
+const config = (id: string) =>
+  VmT.decode(
+    {
+      id,
+      ssidref: 0,
+      xsdata: {},
+      platformdata: {},
+      bios_strings: {},
+      ty: ['PV', { boot: ['Direct', {}] }],
+      suppress_spurious_page_faults: false,
+      memory_static_max: 1,
+      memory_dynamic_max: 1,
+      memory_dynamic_min: 1,
+      vcpu_max: 1,
+      vcpus: 1,
+      scheduler_params: { affinity: [] },
+      on_crash: [],
+      on_shutdown: [],
+      on_reboot: [],
+      pci_msitranslate: false,
+      pci_power_mgmt: false,
+    },
+    'vm',
+  );
+const audit = { dbg: 't', timeMs: 0, host: 'h1', actor: 'test' };
+
+describe('retention', () => {
+  let dir: string;
+  let stores: Stores;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'xenops-retention-'));
+    stores = await openEmbeddedStores({ dataDir: dir });
+    for (let i = 0; i < 20; i++) {
+      await stores.log.append({ stream: Streams.vm(`vm${i}`), data: encodeBatch([{ audit, body: { type: 'VmAdded', vmId: `vm${i}`, config: config(`vm${i}`) } }]) });
+    }
+  });
+  afterEach(async () => {
+    await stores.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps everything until messages are older than the period, then cuts at a covering snapshot', async () => {
+    const projection = new Projection(stores.log, { snapshots: stores.snapshots });
+    await projection.start();
+    const janitor = new RetentionJanitor(stores.log, stores.snapshots, projection, { days: 1 });
+    const day0 = Date.parse('2026-11-01T00:00:00Z');
+    await janitor.run(day0);
+    expect(await stores.log.firstSeq()).toBe(1); // nothing is a day old yet
+    // More history, then a pass two days later: the first mark (seq 20) is past the period.
+    for (let i = 20; i < 30; i++) {
+      await stores.log.append({ stream: Streams.vm(`vm${i}`), data: encodeBatch([{ audit, body: { type: 'VmAdded', vmId: `vm${i}`, config: config(`vm${i}`) } }]) });
+    }
+    await projection.waitFor(30);
+    await janitor.run(day0 + 2 * 86_400_000);
+    expect(await stores.log.firstSeq()).toBe(20);
+
+    // Every reader starts from the covering snapshot: a restarted read model, a full replay ...
+    const restarted = new Projection(stores.log, { snapshots: stores.snapshots });
+    await restarted.start();
+    expect(restarted.vms.size).toBe(30);
+    const replayed = await replayLog(stores.log, undefined, stores.snapshots);
+    expect(isDeepStrictEqual(replayed.vms, restarted.vms)).toBe(true);
+    // ... time travel inside the retained history, and a clear error before it.
+    expect((await restarted.stateAt(30)).vms.size).toBe(30);
+    await expect(restarted.stateAt(5)).rejects.toThrowError(XenopsError);
+    await expect(restarted.stateAt(5)).rejects.toThrow(/as_of 5 is older than the retained history \(the log starts at seq 20\)/);
+
+    // ... and an agent restoring a VM whose whole stream was deleted still writes to it.
+    const agent = await HostAgent.start({ stores, hostId: 'h1' });
+    const reply = await agent.execute({ dbg: 't', command: { type: 'SubmitOperation', vmId: 'vm3', operation: { kind: 'VM.pause' } } });
+    expect(reply.ok).toBe(true);
+    await agent.close();
+    await restarted.close();
+    await projection.close();
+  });
+
+  it('refuses to start a read model on a truncated log that no snapshot covers', async () => {
+    await stores.log.truncateBefore(10);
+    await expect(new Projection(stores.log, { snapshots: stores.snapshots }).start()).rejects.toThrow(/no fold snapshot|newest fold snapshot is at seq 0/);
+  });
+});
