@@ -63,9 +63,11 @@ async function expectSameStateAndUsable(c: RpcClient, before: Awaited<ReturnType
  * Queues many starts, kills the process executing them, restarts it, and checks invariant 1:
  * every task ends Completed or Failed "Interrupted by service restart", and no VM is stuck.
  */
-async function queueStarts(c: RpcClient, n: number): Promise<{ ids: string[]; tasks: string[] }> {
+/** `hold`: seconds of VM.delay queued before each start, so that work is still queued at a kill. */
+async function queueStarts(c: RpcClient, n: number, hold = 0): Promise<{ ids: string[]; tasks: string[] }> {
   const ids = Array.from({ length: n }, () => vmId('queued'));
   await Promise.all(ids.map((id) => c.ok('VM.add', X({ vm: xenopsdVm(id) }))));
+  if (hold > 0) await Promise.all(ids.map((id) => c.ok<string>('VM.delay', X({ id, delay: hold }, 'hold'))));
   const tasks = await Promise.all(ids.map((id) => c.ok<string>('VM.start', X({ id, paused: false }, 'queued'))));
   return { ids, tasks };
 }
@@ -210,7 +212,7 @@ describe('NATS store (gateway and agent processes)', () => {
   it('kill -9 of the agent with queued tasks: every task ends after its restart, no VM stuck', async () => {
     const cluster = await startNatsCluster({ agentArgs: ['--pool-size', '1'] });
     const c = cluster.client();
-    const { ids, tasks } = await queueStarts(c, 40);
+    const { ids, tasks } = await queueStarts(c, 40, 0.25);
     await cluster.agent.kill9();
     const pendingAtKill = (await c.ok<XenopsdTask[]>('Task.list', X())).filter((t) => tasks.includes(t.id) && t.state[0] === 'Pending');
     // Otherwise this test proves nothing: the agent must have been killed with work queued.
