@@ -3,7 +3,7 @@
  * NATS with the gateway and the agent as two processes; plus the NATS transport and a session
  * under a pseudo-terminal (util-linux `script`) showing the progress bar.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -222,6 +222,23 @@ describe.concurrent.each(['embedded', 'nats'] as const)('xenops against the %s s
     expect(json(expectOk(await x('stat', name, '--json'))).state.power_state).toBe('Running');
     expectOk(await x('remove', name, '--force'));
   }, 60_000);
+
+  it('log --follow prints new events as they are logged, in plain words', async ({ expect }) => {
+    const reply = await httpRequest({ url }, { body: JSON.stringify({ method: 'UPDATES.last_id', id: 1, params: [{}] }) });
+    const head = (JSON.parse(reply.body) as { result: number }).result;
+    const child = spawn(process.execPath, [XENOPS_BIN, '--url', url, 'log', '--follow', '--since', String(head)], {
+      env: { ...process.env, XENOPS_URL: undefined } as NodeJS.ProcessEnv,
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    try {
+      const name = `follow-${uniqueSuffix()}`;
+      expectOk(await x('add', await xlFile(name, `name = "${name}"\nmemory = 256\nvcpus = 1\n`)));
+      await expect.poll(() => out, { timeout: 10_000 }).toMatch(/^\d\d:\d\d:\d\d seq \d+ VM \S+ configuration registered \(name "follow-/m);
+    } finally {
+      child.kill('SIGINT');
+    }
+  }, 30_000);
 
   it('usage errors, unknown names, missing files, log and verify', async () => {
     const bad = await x('frobnicate');
