@@ -451,7 +451,10 @@ export async function checkAfterFault(url: () => string | undefined, ledger: Led
     }
     if (!led.addAcked || led.removeMaybe) continue;
     if (!vmIds.has(id)) {
-      lost.push(`VM ${id}: VM.add was acknowledged but the VM is missing`);
+      // Tell a read-model bug (the log has it) from a lost write (the log does not).
+      const base = url();
+      const logged = base ? await fetch(`${base}/log?vm=${encodeURIComponent(id)}`).then((r) => r.text()).catch((e: Error) => `(log unavailable: ${e.message})`) : '';
+      lost.push(`VM ${id}: VM.add was acknowledged but the VM is missing; its audit log: ${logged.trim().split('\n').map((l) => l.slice(0, 160)).join(' | ') || '(empty)'}`);
       continue;
     }
     for (const kind of ['VBD', 'VIF'] as const) {

@@ -1,5 +1,4 @@
 import {
-  ConcurrencyError,
   decide,
   withAudit,
   encodeBatch,
@@ -131,8 +130,9 @@ export class VmActor {
     try {
       seq = await this.deps.log.append({ stream, data, expectedLastSeq: this.vm.version });
     } catch (e) {
-      // Whether it landed or not, the log may now differ from what this actor believes.
-      this.markStalled(e instanceof ConcurrencyError);
+      // Whether it landed or not (or another writer got there first), the log may now differ
+      // from what this actor believes.
+      this.markStalled();
       throw new LogWriteError(`vm ${this.vm.id}: cannot append to the log: ${(e as Error).message}`, { cause: e });
     }
     // Fold the events just written with the seq the log gave them: the same evolve the read
@@ -147,12 +147,12 @@ export class VmActor {
 
   /**
    * A failed write leaves this actor unsure of its own stream: it stops scheduling and asks to be
-   * reloaded from the log. A concurrency conflict is retried inline by the agent instead.
+   * reloaded from the log (a command that hits it first reloads it inline instead).
    */
-  private markStalled(conflict = false): void {
+  private markStalled(): void {
     if (this.stalled) return;
     this.stalled = true;
-    if (!conflict) this.deps.onStalled?.(this);
+    this.deps.onStalled?.(this);
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
