@@ -7,6 +7,7 @@ import { encodeBatch, openEmbeddedStores, replayLog, Streams, VmT, XenopsError, 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Projection } from '../../packages/gateway/src/read-model/projection.js';
 import { RetentionJanitor } from '../../packages/gateway/src/retention/janitor.js';
+import { TaskReaper } from '../../packages/gateway/src/retention/task-reaper.js';
 
 const config = (id: string) =>
   VmT.decode(
@@ -81,6 +82,37 @@ describe('retention', () => {
     expect(reply.ok).toBe(true);
     await agent.close();
     await restarted.close();
+    await projection.close();
+  });
+
+  it('destroys finished tasks 24 h after they ended, and keeps pending and recent ones (§7.1)', async () => {
+    const day0 = Date.parse('2026-11-01T00:00:00Z');
+    const task = (vmId: string, last: number) =>
+      stores.log.append({
+        stream: Streams.vm(vmId),
+        data: encodeBatch([{ audit, body: { type: 'TaskCreated', vmId, operation: { kind: 'VM.pause' }, host: 'h1', ctimeMs: day0 } }]),
+        expectedLastSeq: last,
+      });
+    const old = await task('vm0', 1);
+    const recent = await task('vm1', 2);
+    const pending = await task('vm2', 3);
+    const end = async (vmId: string, id: number, startedMs: number) =>
+      stores.log.append({
+        stream: Streams.vm(vmId),
+        data: encodeBatch([
+          { audit, body: { type: 'TaskStarted', taskId: String(id), startedMs } },
+          { audit, body: { type: 'TaskCompleted', taskId: String(id), duration: 1, resultJson: '', cancelPointsSeen: 1 } },
+        ]),
+        expectedLastSeq: id,
+      });
+    await end('vm0', old, day0);
+    await end('vm1', recent, day0 + 86_400_000);
+    const projection = new Projection(stores.log);
+    await projection.start();
+    const reaper = new TaskReaper(stores.log, projection, { hostId: 'h1' });
+    expect(await reaper.run(day0 + 86_400_000 + 2_000)).toBe(1);
+    await projection.waitFor(await stores.log.head());
+    expect([...projection.tasks.keys()].sort()).toEqual([String(recent), String(pending)].sort());
     await projection.close();
   });
 

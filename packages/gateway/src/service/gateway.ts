@@ -8,6 +8,7 @@ import { logRoute } from '../audit/log-route.js';
 import { verifyRoute } from '../audit/verify.js';
 import { Projection } from '../read-model/projection.js';
 import { RetentionJanitor } from '../retention/janitor.js';
+import { TaskReaper } from '../retention/task-reaper.js';
 import { ChangeFeed } from '../changes/change-feed.js';
 import { publishChanges } from '../changes/nats-publisher.js';
 import { createSseService, type SseService } from '../changes/sse.js';
@@ -54,6 +55,7 @@ export class Gateway {
       readonly natsRpc?: NatsRpcService;
       readonly stopPublishing?: () => void;
       readonly janitor?: RetentionJanitor;
+      readonly reaper: TaskReaper;
     },
   ) {}
 
@@ -125,6 +127,8 @@ export class Gateway {
         throw e;
       }
     }
+    const reaper = new TaskReaper(stores.log, projection, { hostId: opts.hostId, logger: log });
+    reaper.start();
     let janitor: RetentionJanitor | undefined;
     if (opts.retentionDays !== undefined) {
       janitor = new RetentionJanitor(stores.log, stores.snapshots, projection, { days: opts.retentionDays, logger: log });
@@ -136,6 +140,7 @@ export class Gateway {
       ...(natsRpc ? { natsRpc } : {}),
       ...(stopPublishing ? { stopPublishing } : {}),
       ...(janitor ? { janitor } : {}),
+      reaper,
     });
   }
 
@@ -146,6 +151,7 @@ export class Gateway {
     await Promise.all([this.http.close(5_000), this.parts.natsRpc?.close(5_000)]);
     this.parts.stopPublishing?.();
     await this.parts.janitor?.stop();
+    await this.parts.reaper.stop();
     await this.projection.close();
   }
 }
