@@ -88,6 +88,20 @@ describe('UPDATES, embedded', () => {
     expect((await c.call('UPDATES.get', ['e2e', [next], [0]])).ok).toBe(true);
   });
 
+  it('a blocking get whose client goes away stops waiting (the waiters gauge drops)', async () => {
+    const token = await lastId(c);
+    const metricWaiters = async () =>
+      parseMetrics(await metricsText(x)).find((s) => s.name === 'xenops_updates_waiters')?.value ?? -1;
+    const before = await metricWaiters();
+    const abort = new AbortController();
+    const body = JSON.stringify({ method: 'UPDATES.get', id: 1, params: [{ debug_info: 'gone', last_id: token }] });
+    const pending = fetch(x.url!, { method: 'POST', body, signal: abort.signal }).catch(() => 'aborted');
+    await until(async () => (await metricWaiters()) === before + 1, 'the blocked call counted as a waiter');
+    abort.abort();
+    expect(await pending).toBe('aborted');
+    await until(async () => (await metricWaiters()) === before, 'the abandoned call no longer waits');
+  });
+
   it('a blocking get is woken by VM.start; 20 concurrent waiters are all woken', async () => {
     const id = await addVm(c);
     const token = await lastId(c);

@@ -171,7 +171,12 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       done = true;
       const body = Buffer.concat(chunks, total);
       chunks.length = 0;
-      handleRpcBody(body, contentType, opts.dispatch).then(
+      // A blocking call (UPDATES.get) stops waiting when its client goes away.
+      const gone = new AbortController();
+      res.once('close', () => {
+        if (!res.writableFinished) gone.abort();
+      });
+      handleRpcBody(body, contentType, opts.dispatch, gone.signal).then(
         (reply) => sendReply(req, res, reply),
         (e: unknown) => {
           // handleRpcBody never rejects; this is a last resort

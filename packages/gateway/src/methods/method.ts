@@ -21,6 +21,8 @@ export interface CallContext {
   readonly gateway: GatewayContext;
   readonly dbg: string;
   readonly dialect: ApiDialect;
+  /** Aborted when the caller is gone. */
+  readonly signal?: AbortSignal;
 }
 
 export interface MethodSpec {

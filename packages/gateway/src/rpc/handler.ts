@@ -24,6 +24,8 @@ export interface RpcRequest {
   params: RpcParams;
   format: 'xml' | 'json';
   jsonVersion?: '1.0' | '2.0';
+  /** Aborted when the caller is gone (its connection closed): a blocking call may stop waiting. */
+  signal?: AbortSignal;
 }
 
 export type RpcOutcome =
@@ -212,7 +214,8 @@ async function handleJson(text: string, dispatch: Dispatcher): Promise<HttpReply
 // ---------------------------------------------------------------------------------------------
 
 /** Handles one RPC body (HTTP POST or NATS message). Never rejects. */
-export async function handleRpcBody(body: Buffer, contentType: string | undefined, dispatch: Dispatcher): Promise<HttpReply> {
+export async function handleRpcBody(body: Buffer, contentType: string | undefined, dispatchAll: Dispatcher, signal?: AbortSignal): Promise<HttpReply> {
+  const dispatch: Dispatcher = signal ? (req) => dispatchAll({ ...req, signal }) : dispatchAll;
   const format = detectFormat(body, contentType);
   try {
     const text = decodeUtf8(body);

@@ -11,7 +11,7 @@ export const updatesMethods: readonly MethodSpec[] = [
       { key: 'timeout', type: option(int) },
     ],
     UpdatesResultT,
-    ({ gateway }, a) => updatesOf(gateway.projection).get(a.last_id as number | undefined, a.timeout as number | undefined),
+    ({ gateway, signal }, a) => updatesOf(gateway.projection).get(a.last_id as number | undefined, a.timeout as number | undefined, signal),
   ),
   method('UPDATES.last_id', [], int, ({ gateway }) => updatesOf(gateway.projection).lastId()),
   method(

@@ -87,7 +87,7 @@ export class UpdatesService {
   }
 
   /** `UPDATES.get(last_id, timeout)`: timeout in seconds, absent = no limit, <= 0 = at once. */
-  async get(lastId: number | undefined, timeoutSeconds: number | undefined): Promise<UpdatesResult> {
+  async get(lastId: number | undefined, timeoutSeconds: number | undefined, signal?: AbortSignal): Promise<UpdatesResult> {
     const from = lastId ?? 0;
     // A token may come from another gateway: catch up with the log before answering.
     await this.catchUp();
@@ -99,6 +99,9 @@ export class UpdatesService {
       if (timeoutSeconds !== undefined && timeoutSeconds * 1000 <= MAX_TIMER_MS) {
         w.timer = setTimeout(() => this.finish(w, [[], [], from]), Math.ceil(timeoutSeconds * 1000));
       }
+      // A caller that went away no longer waits (nor counts as a waiter).
+      if (signal?.aborted) this.finish(w, [[], [], from]);
+      else signal?.addEventListener('abort', () => this.finish(w, [[], [], from]), { once: true });
     });
   }
 
