@@ -48,11 +48,12 @@ const pb = xenops.v1;
 
 export function encodeCommand(req: CommandRequest): Uint8Array {
   const c = req.command;
+  // Configurations are written once, in the IDL's internal encoding, straight into the JSON text.
   const json =
     c.type === 'AddVm'
-      ? JSON.stringify({ ...c, config: JSON.parse(wireToJson(VmT.encode(c.config, 'internal'))) })
+      ? `{"type":"AddVm","refuseExisting":${c.refuseExisting},"config":${wireToJson(VmT.encode(c.config, 'internal'))}}`
       : c.type === 'AddDevice'
-        ? JSON.stringify({ type: c.type, kind: c.device.kind, config: JSON.parse(wireToJson((DEVICE_TYPES[c.device.kind] as Type<unknown>).encode(c.device.config, 'internal'))) })
+        ? `{"type":"AddDevice","kind":${JSON.stringify(c.device.kind)},"config":${wireToJson((DEVICE_TYPES[c.device.kind] as Type<unknown>).encode(c.device.config, 'internal'))}}`
         : JSON.stringify(c);
   return pb.CommandEnvelope.encode({ dbg: req.dbg, commandJson: json }).finish();
 }
@@ -63,7 +64,8 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
   let raw: unknown;
   try {
     env = pb.CommandEnvelope.decode(data);
-    raw = JSON.parse(env.commandJson ?? '');
+    // One parse; configurations inside are decoded by the IDL from this same tree.
+    raw = parseJsonWire(env.commandJson ?? '');
   } catch (e) {
     throw new CommandDecodeError(`undecodable command: ${(e as Error).message}`);
   }
@@ -78,7 +80,7 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
     case 'AddVm': {
       let config: VmConfig;
       try {
-        config = VmT.decode(parseJsonWire(JSON.stringify(o.config)), 'vm');
+        config = VmT.decode(o.config, 'vm');
       } catch (e) {
         throw new CommandDecodeError(`AddVm: ${(e as Error).message}`);
       }
@@ -88,7 +90,7 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
       const kind = String(o.kind);
       if (!isDeviceKind(kind)) throw new CommandDecodeError(`AddDevice: unknown device kind ${JSON.stringify(o.kind)}`);
       try {
-        const config = (DEVICE_TYPES[kind] as Type<unknown>).decode(parseJsonWire(JSON.stringify(o.config)), kind);
+        const config = (DEVICE_TYPES[kind] as Type<unknown>).decode(o.config, kind);
         return { dbg, command: { type: 'AddDevice', device: { kind, config } as DeviceConfig } };
       } catch (e) {
         throw new CommandDecodeError(`AddDevice: ${(e as Error).message}`);
