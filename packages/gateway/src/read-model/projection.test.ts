@@ -74,6 +74,24 @@ describe('Projection', () => {
     await projection.close();
   });
 
+  it('reads back a message its tail skipped, so no write is acknowledged on a read model with a hole', async () => {
+    // A transport that loses one delivery (what a reconnection may do): the log still has it.
+    const lossy: typeof stores.log = Object.create(stores.log, {
+      tail: {
+        value: (after: number, handler: Parameters<typeof stores.log.tail>[1]) =>
+          stores.log.tail(after, (m) => (m.seq === 1500 ? undefined : handler(m))),
+      },
+    });
+    const lines: string[] = [];
+    const projection = new Projection(lossy, { logger: (l) => lines.push(l) });
+    await projection.start();
+    const replayed = await replayLog(stores.log);
+    expect(isDeepStrictEqual(projection.vms, replayed.vms)).toBe(true);
+    expect(isDeepStrictEqual(projection.tasks, replayed.tasks)).toBe(true);
+    expect(lines.join('\n')).toMatch(/read back 1 message\(s\) the log tail skipped between seq 1499 and 1501/);
+    await projection.close();
+  });
+
   it('restarts from its snapshot and folds only what came after, to the same state', async () => {
     const first = new Projection(stores.log, { snapshots: stores.snapshots, snapshotEvery: 1000 });
     await first.start();

@@ -18,6 +18,7 @@ import {
   type HostState,
   type LogEvent,
   type SnapshotStore,
+  type StoredMessage,
   type Subscription,
   type TaskRecord,
   type VmAggregate,
@@ -137,42 +138,62 @@ export class Projection {
     if (first > this.seqValue + 1) {
       throw new StoreUnavailableError(`the log starts at seq ${first} (retention) but the newest fold snapshot is at seq ${this.seqValue}`);
     }
-    this.subscription = this.log.tail(this.seqValue, (m) => {
+    this.subscription = this.log.tail(this.seqValue, async (m) => {
+      // Seqs are contiguous: a duplicate delivery is dropped, and a hole (a delivery a transport
+      // lost across a reconnection) is read back from the log before going on, so no write can
+      // be acknowledged on a read model that skipped it.
+      if (m.seq <= this.seqValue) return;
+      if (m.seq > this.seqValue + 1) await this.repairGap(m.seq);
+      this.apply(m);
+    });
+    await this.waitFor(head);
+  }
+
+  private async repairGap(nextSeq: number): Promise<void> {
+    const from = this.seqValue;
+    let found = 0;
+    for await (const missing of this.log.read(from, nextSeq - 1)) {
+      if (missing.seq <= this.seqValue) continue;
+      this.apply(missing);
+      found++;
+    }
+    if (found) this.opts.logger?.(`read model: read back ${found} message(s) the log tail skipped between seq ${from} and ${nextSeq}`);
+  }
+
+  /** Folds one message of the log into the read model and tells the observers. */
+  private apply(m: StoredMessage): void {
+    const steps: FoldStep[] | undefined = this.observers.length ? [] : undefined;
+    try {
       if (m.stream.startsWith(HOST_STREAM_PREFIX)) {
         const hostId = m.stream.slice(HOST_STREAM_PREFIX.length);
         let host = this.hosts.get(hostId) ?? emptyHost();
         for (const event of decodeBatch(m.seq, m.data)) host = evolveHost(host, event);
         this.hosts.set(hostId, host);
-      }
-      const steps: FoldStep[] | undefined = this.observers.length ? [] : undefined;
-      try {
-        if (m.stream.startsWith(VM_STREAM_PREFIX)) {
-          this.applyVmMessage(m.stream.slice(VM_STREAM_PREFIX.length), decodeBatch(m.seq, m.data), m.stream, steps);
-        } else {
-          for (const event of decodeBatch(m.seq, m.data)) {
-            const step = this.applyTaskEvent(event);
-            if (steps) {
-              const vmId = vmIdOf(event.body);
-              const vm = vmId === undefined ? undefined : this.vms.get(vmId);
-              steps.push({ event, stream: m.stream, ...(vm ? { vmBefore: vm, vmAfter: vm } : {}), ...step });
-            }
-          }
-        }
-      } catch (e) {
-        this.failure = e as Error;
-      }
-      if (steps) {
-        for (const observe of this.observers) {
-          try {
-            observe(m.seq, steps);
-          } catch {
-            /* an observer's bug must not stop the fold */
+      } else if (m.stream.startsWith(VM_STREAM_PREFIX)) {
+        this.applyVmMessage(m.stream.slice(VM_STREAM_PREFIX.length), decodeBatch(m.seq, m.data), m.stream, steps);
+      } else {
+        for (const event of decodeBatch(m.seq, m.data)) {
+          const step = this.applyTaskEvent(event);
+          if (steps) {
+            const vmId = vmIdOf(event.body);
+            const vm = vmId === undefined ? undefined : this.vms.get(vmId);
+            steps.push({ event, stream: m.stream, ...(vm ? { vmBefore: vm, vmAfter: vm } : {}), ...step });
           }
         }
       }
-      this.advance(m.seq);
-    });
-    await this.waitFor(head);
+    } catch (e) {
+      this.failure = e as Error;
+    }
+    if (steps) {
+      for (const observe of this.observers) {
+        try {
+          observe(m.seq, steps);
+        } catch {
+          /* an observer's bug must not stop the fold */
+        }
+      }
+    }
+    this.advance(m.seq);
   }
 
   async close(): Promise<void> {
