@@ -24,10 +24,14 @@ execFileSync(bin('pbjs'), ['-t', 'static-module', '-w', 'es6', '--force-number',
 const importLine = /^import .*\$protobuf from "protobufjs\/minimal(\.js)?";$/m;
 const generated = readFileSync(js, 'utf8');
 if (!importLine.test(generated)) throw new Error('gen-proto: unexpected pbjs output (import line not found)');
-const src = generated.replace(
-  importLine,
-  () => 'import $protobuf from "protobufjs/minimal.js";\n$protobuf.util.Long = undefined;\n$protobuf.configure();',
-);
+// The decoder names the set member of a oneof through its virtual setter (`m.body = "vmAdded"`),
+// which deletes every other member: 40 deletes per event on a message that has none of them.
+// Dropping those assignments changes nothing (the getter finds the set member) and halves the
+// cost of decoding an event.
+const oneofAssignment = /^\s*m\.body = "[A-Za-z]+";\n/gm;
+const src = generated
+  .replace(importLine, () => 'import $protobuf from "protobufjs/minimal.js";\n$protobuf.util.Long = undefined;\n$protobuf.configure();')
+  .replace(oneofAssignment, '');
 writeFileSync(js, src);
 execFileSync(bin('pbts'), ['--no-comments', '-o', dts, js], { stdio: 'inherit' });
 console.log(`generated ${js.replace(root + '/', '')}`);

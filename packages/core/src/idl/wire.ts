@@ -1,8 +1,9 @@
 /**
  * The codec-neutral value tree that sits between the wire formats (XML-RPC, JSON) and the IDL.
  *
- * Decoding: XML-RPC and JSON parsers produce `WireIn` (plain JS values; structs are objects with a
- * null prototype so keys such as `__proto__` are data). The IDL decoders are lenient over it.
+ * Decoding: XML-RPC and JSON parsers produce `WireIn` (plain JS values; structs are objects whose
+ * keys are all own properties, so keys such as `__proto__` are data). The IDL decoders are lenient
+ * over it and read own keys only.
  *
  * Encoding: the IDL produces `WireOut`, which keeps what JSON cannot say on its own:
  * a float that happens to be integral (`RpcDouble`, so XML-RPC emits `<double>`) and struct key
@@ -59,14 +60,12 @@ export function wireToJson(v: WireOut): string {
   return out + '}';
 }
 
-/** Parses JSON text into WireIn with null-prototype objects (so `__proto__` is an ordinary key). */
+/**
+ * Parses JSON text into WireIn. `JSON.parse` defines every key as an own data property (a
+ * `"__proto__"` key is ordinary data, never a prototype change), and every reader of wire values
+ * looks at own keys only (`Object.keys`, `hasOwnProperty`), so no reviver is needed: it would
+ * cost a call per value on every request and every stored configuration.
+ */
 export function parseJsonWire(text: string): WireIn {
-  return JSON.parse(text, (_key, value: unknown) => {
-    if (isWireObject(value) && Object.getPrototypeOf(value) !== null) {
-      const o = Object.create(null) as { [key: string]: WireIn };
-      for (const k of Object.keys(value)) o[k] = value[k] as WireIn;
-      return o;
-    }
-    return value;
-  }) as WireIn;
+  return JSON.parse(text) as WireIn;
 }

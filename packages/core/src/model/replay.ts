@@ -3,7 +3,7 @@ import type { EventLog } from '../store/event-log.js';
 import type { SnapshotStore } from '../store/snapshot-store.js';
 import { foldBase } from './fold-base.js';
 import { evolveTask, taskIdOf, type TaskRecord } from './task-record.js';
-import { emptyVm, evolveVm, type VmAggregate } from './vm-aggregate.js';
+import { emptyVm, evolveVmAll, type VmAggregate } from './vm-aggregate.js';
 
 export interface ReplayedState {
   readonly vms: Map<string, VmAggregate>;
@@ -20,9 +20,9 @@ const VM_STREAM = 'vm/';
 export function foldMessage(state: { vms: Map<string, VmAggregate>; tasks: Map<string, TaskRecord> }, stream: string, seq: number, data: Uint8Array): number {
   const events = decodeBatch(seq, data);
   const vmId = stream.startsWith(VM_STREAM) ? stream.slice(VM_STREAM.length) : undefined;
-  let vm = vmId === undefined ? undefined : (state.vms.get(vmId) ?? emptyVm(vmId));
+  // The VM's events of one message fold in one immutable update.
+  const vm = vmId === undefined ? undefined : evolveVmAll(state.vms.get(vmId) ?? emptyVm(vmId), events);
   for (const event of events) {
-    if (vm) vm = evolveVm(vm, event);
     const taskId = taskIdOf(event);
     if (taskId === undefined) continue;
     const next = evolveTask(state.tasks.get(taskId), event);
