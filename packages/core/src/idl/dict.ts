@@ -23,12 +23,8 @@ export function dictSet<T>(d: Dict<T>, key: string, value: T): Dict<T> {
 }
 
 /** `base` with every entry of `updates` written over it in order (keys added or replaced, never deleted). */
-export function dictMerge<T>(base: Dict<T>, updates: Dict<T>): Dict<T> {
-  let out = base;
-  for (const [k, v] of updates) out = dictSet(out, k, v);
-  return out;
-}
-
-export function dictFromObject<T>(o: Readonly<Record<string, T>>): Dict<T> {
-  return Object.keys(o).map((k) => [k, o[k]!]);
+export function dictMerge<T>(base: ReadonlyArray<readonly [string, T]>, updates: ReadonlyArray<readonly [string, T]>): Dict<T> {
+  const out = new Map<string, T>(base);
+  for (const [k, v] of updates) out.set(k, v);
+  return [...out];
 }

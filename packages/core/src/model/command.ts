@@ -155,9 +155,3 @@ export function decodeReply(data: Uint8Array): CommandReply {
   }
 }
 
-/** Converts a reply into a value or a thrown XenopsError. */
-export function unwrapReply(reply: CommandReply): unknown {
-  if (reply.ok) return reply.value;
-  throw new XenopsError(reply.error);
-}
-

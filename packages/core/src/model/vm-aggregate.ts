@@ -1,6 +1,7 @@
 import { enableMapSet, produce, setAutoFreeze } from 'immer';
 import type { PowerState } from '../errors.js';
 import type { Console, DomainRecord, EventBody, GuestMode, LogEvent, SuspendImage } from '../events/event.js';
+import { dictMerge } from '../idl/dict.js';
 import type { VmConfig } from '../idl/index.js';
 import { emptyDevices, type DeviceEntry, type VmDevices } from './devices.js';
 import type { Operation } from './operation.js';
@@ -202,7 +203,7 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
       if (domain) domain.memoryTarget = body.maximum;
       return;
     case 'DomainXsdataSet':
-      if (domain) domain.xsdata = mergePairs(domain.xsdata, body.xsdata);
+      if (domain) domain.xsdata = dictMerge(domain.xsdata, body.xsdata);
       return;
     case 'SuspendImageSaved':
       vm.suspendImage = body.image;
@@ -255,15 +256,6 @@ export function physicalPowerStateOf(vm: VmAggregate): PowerState {
 
 function isRebootInProgress(op: Operation): boolean {
   return op.kind === 'VM.reboot' || (op.kind === 'VM.guest_action' && op.actions.includes('Start'));
-}
-
-function mergePairs(
-  base: ReadonlyArray<readonly [string, string]>,
-  updates: ReadonlyArray<readonly [string, string]>,
-): Array<readonly [string, string]> {
-  const out = new Map<string, string>(base.map(([k, v]) => [k, v]));
-  for (const [k, v] of updates) out.set(k, v);
-  return [...out];
 }
 
 /** Ids of the VMs an event touches (for routing events of shared streams). */
