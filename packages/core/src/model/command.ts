@@ -1,5 +1,5 @@
 import { xenops } from '../../generated/xenops.js';
-import { XenopsError, type ErrorValue } from '../errors.js';
+import type { ErrorValue } from '../errors.js';
 import { VmT, type Type, type VmConfig } from '../idl/index.js';
 import { DEVICE_TYPES, isDeviceKind, type DeviceConfig, type DeviceKind } from './devices.js';
 import { parseJsonWire, wireToJson } from '../idl/wire.js';

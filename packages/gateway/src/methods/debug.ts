@@ -1,5 +1,6 @@
 import { Errors, list, string, unit, type GuestAction, type GuestMode } from '@xenops/core';
 import { method, type CallContext, type MethodSpec } from './method.js';
+import { hostOf, registeredVm } from './vm-calls.js';
 
 const GUEST_ACTIONS: Record<string, GuestAction> = { reboot: 'reboot', halt: 'halt', crash: 'crash' };
 const GUEST_MODES = new Set<GuestMode>(['ignore', 'hang', 'normal']);
@@ -10,18 +11,6 @@ function arity(cmd: string, args: readonly string[], allowed: readonly number[])
   }
 }
 
-/** The VM must be registered (DNE(VM)); the agent checks the domain. */
-function requireVm(call: CallContext, vmId: string) {
-  const vm = call.gateway.projection.vms.get(vmId);
-  if (!vm?.config) throw Errors.vmDoesNotExist(vmId);
-  return vm;
-}
-
-function hostOf(call: CallContext, vmId: string): string {
-  const vm = call.gateway.projection.vms.get(vmId);
-  return vm?.domain?.host ?? vm?.running?.host ?? call.gateway.hostId;
-}
-
 /** DEBUG.trigger (API.md §8.3): simulator hooks. Reactions run as internal tasks; the call returns at once. */
 async function trigger(call: CallContext, cmd: string, args: readonly string[]): Promise<null> {
   const { engine } = call.gateway;
@@ -29,8 +18,9 @@ async function trigger(call: CallContext, cmd: string, args: readonly string[]):
   if (guestAction) {
     arity(cmd, args, [1]);
     const vmId = args[0]!;
-    requireVm(call, vmId);
-    await engine.send(hostOf(call, vmId), call.dbg, { type: 'RequestGuestAction', vmId, action: guestAction });
+    // The VM must be registered here; its agent checks the domain.
+    const vm = registeredVm(call, vmId);
+    await engine.send(hostOf(call, vm), call.dbg, { type: 'RequestGuestAction', vmId, action: guestAction });
     return null;
   }
   switch (cmd) {
@@ -39,8 +29,8 @@ async function trigger(call: CallContext, cmd: string, args: readonly string[]):
       const vmId = args[0]!;
       const mode = (args[1] ?? 'ignore') as GuestMode;
       if (!GUEST_MODES.has(mode)) throw Errors.internal(`DEBUG.trigger no-ack: mode must be ignore, hang or normal, not ${JSON.stringify(args[1])}`);
-      requireVm(call, vmId);
-      await engine.send(hostOf(call, vmId), call.dbg, { type: 'SetGuestMode', vmId, mode });
+      const vm = registeredVm(call, vmId);
+      await engine.send(hostOf(call, vm), call.dbg, { type: 'SetGuestMode', vmId, mode });
       return null;
     }
     case 'set-cancel-trigger': {
@@ -54,7 +44,7 @@ async function trigger(call: CallContext, cmd: string, args: readonly string[]):
     }
     case 'check-vbd-plug-ordering': {
       arity(cmd, args, [1]);
-      const vm = requireVm(call, args[0]!);
+      const vm = registeredVm(call, args[0]!);
       if (!vm.domain) throw Errors.domainDoesNotExist(vm.id);
       // Since the domain was created, every ReadWrite VBD must have been plugged before every ReadOnly one.
       let firstReadOnly: string | undefined;

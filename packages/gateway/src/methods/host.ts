@@ -1,6 +1,5 @@
 import {
   bool,
-  encodeBatch,
   Errors,
   GuestAgentFeatureT,
   HostT,
@@ -17,6 +16,7 @@ import type { ArgSpec } from '../dispatch/args.js';
 import { combinePolicies, formatFeatureset, isCompatible, parseFeatureset } from './featureset.js';
 import { updatesOf } from '../updates/updates-service.js';
 import { method, type CallContext, type MethodSpec } from './method.js';
+import { writeAsGateway } from './vm-calls.js';
 
 const unitArg: ArgSpec = { key: 'unit', type: unit };
 
@@ -47,17 +47,8 @@ const TOTAL_MEMORY_MIB = 1048576;
 
 /** Stores a host setting in the log (`host/<id>` facts are otherwise written by its agent). */
 async function recordSetting(call: CallContext, key: string, value: unknown): Promise<null> {
-  const { gateway } = call;
-  const seq = await gateway.log.append({
-    stream: Streams.host(gateway.hostId),
-    data: encodeBatch([
-      {
-        audit: { dbg: call.dbg, timeMs: Date.now(), host: gateway.hostId, actor: 'gateway' },
-        body: { type: 'HostSettingChanged', hostId: gateway.hostId, key, value },
-      },
-    ]),
-  });
-  await gateway.projection.waitFor(seq);
+  const { hostId } = call.gateway;
+  await writeAsGateway(call, Streams.host(hostId), [{ type: 'HostSettingChanged', hostId, key, value }]);
   return null;
 }
 

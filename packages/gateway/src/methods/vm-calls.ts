@@ -26,11 +26,12 @@ import type { CallContext } from './method.js';
 const QUEUED_CALL_TIMEOUT_MS = 1_200_000;
 
 /** The host whose agent runs a VM's next operation: where its domain or queued work lives, else ours. */
-function hostOf(call: CallContext, vm: VmAggregate | undefined): string {
+export function hostOf(call: CallContext, vm: VmAggregate | undefined): string {
   return vm?.domain?.host ?? vm?.running?.host ?? vm?.queue.at(-1)?.host ?? call.gateway.hostId;
 }
 
-function registeredVm(call: CallContext, vmId: string): VmAggregate {
+/** The VM must be registered: `Does_not_exist` (VM) otherwise. */
+export function registeredVm(call: CallContext, vmId: string): VmAggregate {
   const vm = call.gateway.projection.vms.get(vmId);
   if (!vm?.config) throw Errors.vmDoesNotExist(vmId);
   return vm;
@@ -86,9 +87,12 @@ function gatewayAudit(call: CallContext): Audit {
   return { dbg: call.dbg, timeMs: Date.now(), host: call.gateway.hostId, actor: 'gateway' };
 }
 
-function gatewayBatch(call: CallContext, bodies: readonly EventBody[]): Uint8Array {
+/** Appends facts the gateway writes itself (audit actor `gateway`) and waits until the read model shows them. */
+export async function writeAsGateway(call: CallContext, stream: string, bodies: readonly EventBody[]): Promise<number> {
   const audit = gatewayAudit(call);
-  return encodeBatch(bodies.map((body) => ({ audit, body })));
+  const seq = await call.gateway.log.append({ stream, data: encodeBatch(bodies.map((body) => ({ audit, body }))) });
+  await call.gateway.projection.waitFor(seq);
+  return seq;
 }
 
 /** A **T** call: the VM must exist (an error of the call itself), then the task id comes back at once. */
@@ -104,14 +108,10 @@ export async function submitOperation(
   } catch (e) {
     if (!(e instanceof NoAgentError)) throw e;
     // The call still returns a task (§5): one write creates it and fails it with the reason.
-    const seq = await call.gateway.log.append({
-      stream: Streams.task('unrouted'),
-      data: gatewayBatch(call, [
-        { type: 'TaskCreated', vmId, operation, host: e.host, ctimeMs: Date.now() },
-        { type: 'TaskFailed', taskId: '', error: e.value, cancelPointsSeen: 0, duration: 0 },
-      ]),
-    });
-    await call.gateway.projection.waitFor(seq);
+    const seq = await writeAsGateway(call, Streams.task('unrouted'), [
+      { type: 'TaskCreated', vmId, operation, host: e.host, ctimeMs: Date.now() },
+      { type: 'TaskFailed', taskId: '', error: e.value, cancelPointsSeen: 0, duration: 0 },
+    ]);
     return String(seq);
   }
 }
@@ -174,13 +174,6 @@ export async function destroyTaskOnFinish(call: CallContext, id: string): Promis
 /** Deletes the task record; a running operation keeps running and its outcome is still logged. */
 export async function destroyTask(call: CallContext, id: string): Promise<null> {
   await taskRecord(call, id);
-  const { gateway } = call;
-  const seq = await gateway.log.append({
-    stream: Streams.task(id),
-    data: encodeBatch([
-      { audit: { dbg: call.dbg, timeMs: Date.now(), host: gateway.hostId, actor: 'gateway' }, body: { type: 'TaskDestroyed', taskId: id } },
-    ]),
-  });
-  await gateway.projection.waitFor(seq);
+  await writeAsGateway(call, Streams.task(id), [{ type: 'TaskDestroyed', taskId: id }]);
   return null;
 }
