@@ -18,3 +18,4 @@ export * from './model/fold-snapshot.js';
 export * from './model/host-state.js';
 export * from './model/mac.js';
 export * from './model/fold-base.js';
+export * from './model/fold-steps.js';

@@ -4,19 +4,16 @@
  */
 import {
   decodeBatch,
-  emptyVm,
   foldBase,
-  evolveTask,
-  evolveVm,
-  taskIdOf,
-  vmIdOf,
+  foldMessageSteps,
   type EventLog,
   type SnapshotStore,
   type StoredMessage,
   type TaskRecord,
   type VmAggregate,
 } from '@xenops/core';
-import type { FoldStep, Projection } from '../read-model/projection.js';
+import type { FoldStep } from '@xenops/core';
+import type { Projection } from '../read-model/projection.js';
 import { recordsOfMessage, type ChangeRecord } from './records.js';
 
 export type ChangeListener = (records: readonly ChangeRecord[]) => void;
@@ -58,45 +55,9 @@ export class HistoryFold {
   ) {}
 
   step(m: StoredMessage): FoldStep[] {
-    const steps: FoldStep[] = [];
-    const events = decodeBatch(m.seq, m.data);
-    const vmStream = m.stream.startsWith('vm/') ? m.stream.slice(3) : undefined;
-    let vm = vmStream === undefined ? undefined : (this.vms.get(vmStream) ?? emptyVm(vmStream));
-    for (const event of events) {
-      let vmBefore: VmAggregate | undefined;
-      let vmAfter: VmAggregate | undefined;
-      if (vm) {
-        vmBefore = vm;
-        vm = evolveVm(vm, event);
-        vmAfter = vm;
-      } else {
-        const named = vmIdOf(event.body);
-        vmBefore = vmAfter = named === undefined ? undefined : this.vms.get(named);
-      }
-      let taskBefore: TaskRecord | undefined;
-      let taskAfter: TaskRecord | undefined;
-      const taskId = taskIdOf(event);
-      if (taskId !== undefined) {
-        taskBefore = this.tasks.get(taskId);
-        taskAfter = evolveTask(taskBefore, event);
-        if (taskAfter) this.tasks.set(taskId, taskAfter);
-        else this.tasks.delete(taskId);
-      }
-      steps.push({
-        event,
-        stream: m.stream,
-        ...(vmBefore ? { vmBefore } : {}),
-        ...(vmAfter ? { vmAfter } : {}),
-        ...(taskBefore ? { taskBefore } : {}),
-        ...(taskAfter ? { taskAfter } : {}),
-      });
-    }
-    if (vmStream !== undefined && vm) {
-      if (vm.config || vm.domain || vm.queue.length || vm.running) this.vms.set(vmStream, vm);
-      else this.vms.delete(vmStream);
-    }
-    return steps;
+    return foldMessageSteps({ vms: this.vms, tasks: this.tasks }, m.stream, decodeBatch(m.seq, m.data));
   }
+
 }
 
 /**

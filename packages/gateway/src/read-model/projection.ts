@@ -2,21 +2,17 @@ import {
   decodeBatch,
   foldBase,
   foldMessage,
+  foldMessageSteps,
   StoreUnavailableError,
   emptyHost,
-  emptyVm,
   evolveHost,
   HOST_STREAM_PREFIX,
   loadFoldSnapshot,
   saveFoldSnapshot,
-  evolveTask,
-  evolveVm,
-  taskIdOf,
-  vmIdOf,
   type EventLog,
   type FoldSnapshot,
+  type FoldStep,
   type HostState,
-  type LogEvent,
   type SnapshotStore,
   type StoredMessage,
   type Subscription,
@@ -24,25 +20,11 @@ import {
   type VmAggregate,
 } from '@xenops/core';
 
-const VM_STREAM_PREFIX = 'vm/';
 const MAX_UNCLAIMED_OUTCOMES = 10_000;
 const CHECKPOINT_EVERY = 1000;
 const MAX_CHECKPOINTS = 64;
 
-/** One event as the fold saw it: the states it changed, before and after. */
-export interface FoldStep {
-  readonly event: LogEvent;
-  readonly stream: string;
-  /**
-   * Events of a `vm/<id>` stream: the VM aggregate before and after the event. Events of other
-   * streams that name a VM: its current aggregate as both (when known).
-   */
-  readonly vmBefore?: VmAggregate;
-  readonly vmAfter?: VmAggregate;
-  /** The record of the task the event is about (`taskIdOf`), before and after. */
-  readonly taskBefore?: TaskRecord;
-  readonly taskAfter?: TaskRecord;
-}
+export type { FoldStep } from '@xenops/core';
 
 /**
  * Observes the fold: called once per message, after all its events are folded and before the
@@ -162,29 +144,21 @@ export class Projection {
 
   /** Folds one message of the log into the read model and tells the observers. */
   private apply(m: StoredMessage): void {
-    const steps: FoldStep[] | undefined = this.observers.length ? [] : undefined;
+    let steps: FoldStep[] = [];
     try {
       if (m.stream.startsWith(HOST_STREAM_PREFIX)) {
         const hostId = m.stream.slice(HOST_STREAM_PREFIX.length);
         let host = this.hosts.get(hostId) ?? emptyHost();
         for (const event of decodeBatch(m.seq, m.data)) host = evolveHost(host, event);
         this.hosts.set(hostId, host);
-      } else if (m.stream.startsWith(VM_STREAM_PREFIX)) {
-        this.applyVmMessage(m.stream.slice(VM_STREAM_PREFIX.length), decodeBatch(m.seq, m.data), m.stream, steps);
       } else {
-        for (const event of decodeBatch(m.seq, m.data)) {
-          const step = this.applyTaskEvent(event);
-          if (steps) {
-            const vmId = vmIdOf(event.body);
-            const vm = vmId === undefined ? undefined : this.vms.get(vmId);
-            steps.push({ event, stream: m.stream, ...(vm ? { vmBefore: vm, vmAfter: vm } : {}), ...step });
-          }
-        }
+        steps = foldMessageSteps(this, m.stream, decodeBatch(m.seq, m.data));
+        for (const step of steps) this.noticeStep(step);
       }
     } catch (e) {
       this.failure = e as Error;
     }
-    if (steps) {
+    if (steps.length) {
       for (const observe of this.observers) {
         try {
           observe(m.seq, steps);
@@ -269,45 +243,22 @@ export class Projection {
     });
   }
 
-  private applyVmMessage(vmId: string, events: LogEvent[], stream: string, steps?: FoldStep[]): void {
-    let vm = this.vms.get(vmId) ?? emptyVm(vmId);
-    for (const event of events) {
-      const before = vm;
-      vm = evolveVm(vm, event);
-      if (event.body.type === 'DomainCreated' && event.body.domid > (this.domids.get(event.body.host) ?? 0)) {
-        this.domids.set(event.body.host, event.body.domid);
-      }
-      const step = this.applyTaskEvent(event);
-      steps?.push({ event, stream, vmBefore: before, vmAfter: vm, ...step });
-    }
-    if (vm.config || vm.domain || vm.queue.length || vm.running) this.vms.set(vmId, vm);
-    else this.vms.delete(vmId);
-  }
-
-  private applyTaskEvent(event: LogEvent): { taskBefore?: TaskRecord; taskAfter?: TaskRecord } {
-    const taskId = taskIdOf(event);
-    if (taskId === undefined) return {};
-    const before = this.tasks.get(taskId);
-    const after = evolveTask(before, event);
-    const step = { ...(before ? { taskBefore: before } : {}), ...(after ? { taskAfter: after } : {}) };
-    if (after === before) return step;
-    if (after) this.tasks.set(taskId, after);
-    else this.tasks.delete(taskId);
-    const ended = after && after.status !== 'pending' && before?.status === 'pending' ? after : undefined;
-    if (ended) {
-      const outcome = { task: ended, seq: event.seq };
-      const waiters = this.taskWaiters.get(taskId);
-      if (waiters) {
-        this.taskWaiters.delete(taskId);
-        for (const w of waiters) w(outcome);
-      } else if (ended.operation.autoDestroy) {
-        this.unclaimedOutcomes.set(taskId, outcome);
-        if (this.unclaimedOutcomes.size > MAX_UNCLAIMED_OUTCOMES) {
-          this.unclaimedOutcomes.delete(this.unclaimedOutcomes.keys().next().value!);
-        }
+  /** What the read model keeps beyond the fold: each host's newest domid, and the waiters of ending tasks. */
+  private noticeStep({ event, taskBefore, taskAfter }: FoldStep): void {
+    const { body } = event;
+    if (body.type === 'DomainCreated' && body.domid > (this.domids.get(body.host) ?? 0)) this.domids.set(body.host, body.domid);
+    if (!taskAfter || taskAfter.status === 'pending' || taskBefore?.status !== 'pending') return;
+    const outcome = { task: taskAfter, seq: event.seq };
+    const waiters = this.taskWaiters.get(taskAfter.id);
+    if (waiters) {
+      this.taskWaiters.delete(taskAfter.id);
+      for (const w of waiters) w(outcome);
+    } else if (taskAfter.operation.autoDestroy) {
+      this.unclaimedOutcomes.set(taskAfter.id, outcome);
+      if (this.unclaimedOutcomes.size > MAX_UNCLAIMED_OUTCOMES) {
+        this.unclaimedOutcomes.delete(this.unclaimedOutcomes.keys().next().value!);
       }
     }
-    return step;
   }
 
   /**
