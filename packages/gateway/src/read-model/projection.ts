@@ -156,14 +156,17 @@ export class Projection {
         for (const step of steps) this.noticeStep(step);
       }
     } catch (e) {
+      // The read model is now behind the log: /healthz reports it, and the log says why.
       this.failure = e as Error;
+      this.opts.logger?.(`read model: cannot fold seq ${m.seq} (${m.stream}): ${(e as Error).message}`);
     }
     if (steps.length) {
       for (const observe of this.observers) {
         try {
           observe(m.seq, steps);
-        } catch {
-          /* an observer's bug must not stop the fold */
+        } catch (e) {
+          // An observer's bug must not stop the fold, but it must not go unnoticed either.
+          this.opts.logger?.(`read model: an observer failed at seq ${m.seq}: ${(e as Error).message}`);
         }
       }
     }
