@@ -12,7 +12,9 @@ export type Paint = (style: Style, text: string) => string;
 export const paintWith =
   (enabled: boolean): Paint =>
   (style, text) =>
-    enabled && text !== '' ? styleText(style, text) : text;
+    // The decision is ours (colourEnabled); styleText would otherwise re-check process.stdout and
+    // FORCE_COLOR/NODE_DISABLE_COLORS and could disagree with the stream we actually write to.
+    enabled && text !== '' ? styleText(style, text, { validateStream: false }) : text;
 
 const POWER_STYLE: Record<string, Style> = {
   Running: 'green',

@@ -1,4 +1,3 @@
-import { styleText } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { colourEnabled, paintPower, paintWith } from './colour.js';
 import { renderBar } from './progress.js';
@@ -21,7 +20,7 @@ describe('tables', () => {
   it('ignores colour codes when measuring', () => {
     const paint = paintWith(true);
     const cell = paintPower(paint, 'Running');
-    expect(cell).toBe(styleText('green', 'Running'));
+    expect(cell).toBe('\x1b[32mRunning\x1b[39m');
     expect(visibleWidth(cell)).toBe(7);
     const out = renderTable(['STATE', 'X'], [[cell, '1'], ['Halted', '2']]);
     const lines = out.trimEnd().split('\n').map((l) => l.replace(/\x1b\[[0-9;]*m/g, ''));
@@ -34,6 +33,17 @@ describe('tables', () => {
 });
 
 describe('colour', () => {
+  it('paints once colour is decided on, whatever FORCE_COLOR says about process.stdout', () => {
+    const saved = process.env.FORCE_COLOR;
+    process.env.FORCE_COLOR = '0'; // as some CI runners set it; the decision is colourEnabled's
+    try {
+      expect(paintWith(true)('green', 'Running')).toBe('\x1b[32mRunning\x1b[39m');
+    } finally {
+      if (saved === undefined) delete process.env.FORCE_COLOR;
+      else process.env.FORCE_COLOR = saved;
+    }
+  });
+
   it('only on a terminal without NO_COLOR', () => {
     expect(colourEnabled({ isTTY: true }, {})).toBe(true);
     expect(colourEnabled({ isTTY: false }, {})).toBe(false);
