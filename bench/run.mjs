@@ -7,6 +7,7 @@ import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Rpc, TaskWatcher } from './lib/rpc.mjs';
+import { LeanRpc } from './lib/lean-rpc.mjs';
 import { ROOT, freePort, rssMiB, startService } from './lib/service.mjs';
 import { growLog } from './lib/logbuild.mjs';
 import { peerRun } from './lib/peer.mjs';
@@ -134,7 +135,10 @@ async function addMany(rpc, ids, clients) {
 }
 
 /** One client, VM.stat back to back on random registered VMs, `count` times or until stop.flag. */
-async function readLoop(rpc, ids, { count = Infinity, stop } = {}) {
+async function readLoop(rpc, ids, { count = Infinity, stop, warmup = 0 } = {}) {
+  // Warm-up calls (not recorded): the first few thousand calls of a path run before V8 has
+  // optimised it and would measure the JIT, not the service.
+  for (let i = 0; i < warmup; i++) await rpc.call('VM.stat', { id: ids[i % ids.length] });
   const samples = [];
   const end = performance.now() + O.limitMs;
   while (samples.length < count && !(stop && stop.flag) && performance.now() < end) {
@@ -152,7 +156,8 @@ async function readLoop(rpc, ids, { count = Infinity, stop } = {}) {
  * wake-up of the watcher with the VM in its ids (upper bound: includes the durable append), and
  * the writer's own reply time for comparison.
  */
-async function eventsProbe(rpc, watchRpc, vmId, { count = Infinity, stop } = {}) {
+async function eventsProbe(rpc, watchRpc, vmId, { count = Infinity, stop, warmup = 0 } = {}) {
+  if (warmup > 0) await eventsProbe(rpc, watchRpc, vmId, { count: warmup });
   const wake = [];
   const write = [];
   const end = performance.now() + O.limitMs;
@@ -244,13 +249,14 @@ async function runMode(mode) {
         res.cycle = await cycle(rpc, watcher, O.vms, O.clients);
         log(`[${mode}]   ${res.cycle.opsPerSecond.toFixed(0)} ops/s, p50 ${res.cycle.latency.p50.toFixed(2)} ms, p99 ${res.cycle.latency.p99.toFixed(2)} ms`);
       }
-      const probeRpc = new Rpc(svc.url, { maxSockets: 2 });
-      const watchRpc = new Rpc(svc.url, { maxSockets: 2 });
+      // Latency probes use one lean keep-alive connection each (lib/lean-rpc.mjs), not node:http.
+      const probeRpc = new LeanRpc(svc.url);
+      const watchRpc = new LeanRpc(svc.url);
       const probeVm = crypto.randomUUID();
       await rpc.call('VM.add', { vm: vmConfig(probeVm) });
       if (want('events')) {
         log(`[${mode}] events (idle): ${O.eventSamples} samples`);
-        res.eventsIdle = await eventsProbe(probeRpc, watchRpc, probeVm, { count: O.eventSamples });
+        res.eventsIdle = await eventsProbe(probeRpc, watchRpc, probeVm, { count: O.eventSamples, warmup: 100 });
         log(`[${mode}]   wake p50 ${res.eventsIdle.wake.p50.toFixed(2)} ms, p99 ${res.eventsIdle.wake.p99.toFixed(2)} ms`);
       }
       const ids = Array.from({ length: O.readVms }, () => crypto.randomUUID());
@@ -261,9 +267,9 @@ async function runMode(mode) {
         ids.length = res.register.done;
       }
       if (want('read')) {
-        const readRpc = new Rpc(svc.url, { maxSockets: 2 });
+        const readRpc = new LeanRpc(svc.url);
         log(`[${mode}] read (idle): ${O.statSamples} VM.stat with ${ids.length} VMs`);
-        res.readIdle = await readLoop(readRpc, ids, { count: O.statSamples });
+        res.readIdle = await readLoop(readRpc, ids, { count: O.statSamples, warmup: 2000 });
         log(`[${mode}]   p50 ${res.readIdle.p50.toFixed(3)} ms, p99 ${res.readIdle.p99.toFixed(3)} ms`);
         log(`[${mode}] read + events while a cycle of ${O.vms} VMs runs`);
         const stop = { flag: false };

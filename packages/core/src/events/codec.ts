@@ -39,112 +39,110 @@ export function decodeBatch(seq: number, data: Uint8Array): LogEvent[] {
   return out;
 }
 
+/**
+ * One event as the plain object protobufjs encodes. Built as one object literal with the body under
+ * a computed key: `{ ...base, x }` makes an object V8 keeps in dictionary mode, and the 45-way oneof
+ * check in `Event.encode` then costs ~15 µs per event instead of ~1 µs (measured).
+ */
 function toProto({ audit, body }: PendingEvent): xenops.v1.Event.$Properties {
-  const base = { dbg: audit.dbg, timeMs: audit.timeMs, host: audit.host, actor: audit.actor };
+  const [field, value] = bodyToProto(body);
+  return { dbg: audit.dbg, timeMs: audit.timeMs, host: audit.host, actor: audit.actor, [field]: value };
+}
+
+type ProtoBody = readonly [field: string, value: object];
+
+function bodyToProto(body: EventBody): ProtoBody {
   switch (body.type) {
     case 'VmAdded':
-      return { ...base, vmAdded: { vmId: body.vmId, configJson: wireToJson(VmT.encode(body.config, 'internal')) } };
+      return ['vmAdded', { vmId: body.vmId, configJson: wireToJson(VmT.encode(body.config, 'internal')) }];
     case 'VmRemoved':
-      return { ...base, vmRemoved: { vmId: body.vmId } };
+      return ['vmRemoved', { vmId: body.vmId }];
     case 'GuestModeChanged':
-      return { ...base, guestModeChanged: { vmId: body.vmId, mode: body.mode } };
+      return ['guestModeChanged', { vmId: body.vmId, mode: body.mode }];
     case 'TaskCreated':
-      return {
-        ...base,
-        taskCreated: { vmId: body.vmId, operationJson: JSON.stringify(body.operation), host: body.host, ctimeMs: body.ctimeMs },
-      };
+      return ['taskCreated', { vmId: body.vmId, operationJson: JSON.stringify(body.operation), host: body.host, ctimeMs: body.ctimeMs }];
     case 'TaskStarted':
-      return { ...base, taskStarted: { taskId: body.taskId, startedMs: body.startedMs } };
+      return ['taskStarted', { taskId: body.taskId, startedMs: body.startedMs }];
     case 'TaskProgressed':
-      return { ...base, taskProgressed: { ...body } };
+      return [
+        'taskProgressed',
+        { taskId: body.taskId, progress: body.progress, cancelPointsSeen: body.cancelPointsSeen, cancellable: body.cancellable, atom: body.atom },
+      ];
     case 'TaskCompleted':
-      return { ...base, taskCompleted: { ...body } };
+      return ['taskCompleted', { taskId: body.taskId, duration: body.duration, resultJson: body.resultJson, cancelPointsSeen: body.cancelPointsSeen }];
     case 'TaskFailed':
-      return {
-        ...base,
-        taskFailed: { taskId: body.taskId, errorJson: JSON.stringify(body.error), cancelPointsSeen: body.cancelPointsSeen, duration: body.duration },
-      };
+      return ['taskFailed', { taskId: body.taskId, errorJson: JSON.stringify(body.error), cancelPointsSeen: body.cancelPointsSeen, duration: body.duration }];
     case 'TaskDestroyed':
-      return { ...base, taskDestroyed: { taskId: body.taskId } };
+      return ['taskDestroyed', { taskId: body.taskId }];
     case 'TaskCancelRequested':
-      return { ...base, taskCancelRequested: { taskId: body.taskId } };
+      return ['taskCancelRequested', { taskId: body.taskId }];
     case 'DomainCreated':
-      return {
-        ...base,
-        domainCreated: {
-          ...body,
-          xsdata: body.xsdata.map(([key, value]) => ({ key, value })),
-          consoles: body.consoles.map((c) => ({ ...c })),
-        },
-      };
+      return ['domainCreated', { ...body, xsdata: body.xsdata.map(([key, value]) => ({ key, value })), consoles: body.consoles.map((c) => ({ ...c })) }];
     case 'DomainBuilt':
-      return { ...base, domainBuilt: { vmId: body.vmId } };
+      return ['domainBuilt', { vmId: body.vmId }];
     case 'DeviceModelCreated':
-      return { ...base, deviceModelCreated: { vmId: body.vmId } };
+      return ['deviceModelCreated', { vmId: body.vmId }];
     case 'DeviceModelDestroyed':
-      return { ...base, deviceModelDestroyed: { vmId: body.vmId } };
+      return ['deviceModelDestroyed', { vmId: body.vmId }];
     case 'DomainPaused':
-      return { ...base, domainPaused: { vmId: body.vmId } };
+      return ['domainPaused', { vmId: body.vmId }];
     case 'DomainUnpaused':
-      return { ...base, domainUnpaused: { vmId: body.vmId } };
+      return ['domainUnpaused', { vmId: body.vmId }];
     case 'DomainMarkedSurvivable':
-      return { ...base, domainMarkedSurvivable: { vmId: body.vmId } };
+      return ['domainMarkedSurvivable', { vmId: body.vmId }];
     case 'DomainDestroyed':
-      return { ...base, domainDestroyed: { vmId: body.vmId } };
+      return ['domainDestroyed', { vmId: body.vmId }];
     case 'DomainShutdownAcknowledged':
-      return { ...base, domainShutdownAcknowledged: { vmId: body.vmId, reason: body.reason } };
+      return ['domainShutdownAcknowledged', { vmId: body.vmId, reason: body.reason }];
     case 'DomainVcpusSet':
-      return { ...base, domainVcpusSet: { vmId: body.vmId, vcpus: body.vcpus } };
+      return ['domainVcpusSet', { vmId: body.vmId, vcpus: body.vcpus }];
     case 'DomainShadowMultiplierSet':
-      return { ...base, domainShadowMultiplierSet: { vmId: body.vmId, multiplier: body.multiplier } };
+      return ['domainShadowMultiplierSet', { vmId: body.vmId, multiplier: body.multiplier }];
     case 'DomainMemoryRangeSet':
-      return { ...base, domainMemoryRangeSet: { vmId: body.vmId, minimum: body.minimum, maximum: body.maximum } };
+      return ['domainMemoryRangeSet', { vmId: body.vmId, minimum: body.minimum, maximum: body.maximum }];
     case 'DomainXsdataSet':
-      return { ...base, domainXsdataSet: { vmId: body.vmId, xsdata: body.xsdata.map(([key, value]) => ({ key, value })) } };
+      return ['domainXsdataSet', { vmId: body.vmId, xsdata: body.xsdata.map(([key, value]) => ({ key, value })) }];
     case 'SuspendImageSaved':
-      return {
-        ...base,
-        suspendImageSaved: { vmId: body.vmId, diskJson: JSON.stringify(body.image.disk), domainJson: JSON.stringify(body.image.record) },
-      };
+      return ['suspendImageSaved', { vmId: body.vmId, diskJson: JSON.stringify(body.image.disk), domainJson: JSON.stringify(body.image.record) }];
     case 'SuspendImageDropped':
-      return { ...base, suspendImageDropped: { vmId: body.vmId, reason: body.reason } };
+      return ['suspendImageDropped', { vmId: body.vmId, reason: body.reason }];
     case 'DomainRestored':
-      return { ...base, domainRestored: { vmId: body.vmId, domainJson: JSON.stringify(body.record) } };
+      return ['domainRestored', { vmId: body.vmId, domainJson: JSON.stringify(body.record) }];
     case 'GuestActionRequested':
-      return { ...base, guestActionRequested: { vmId: body.vmId, action: body.action } };
+      return ['guestActionRequested', { vmId: body.vmId, action: body.action }];
     case 'TaskDestroyOnFinishRequested':
-      return { ...base, taskDestroyOnFinishRequested: { taskId: body.taskId } };
+      return ['taskDestroyOnFinishRequested', { taskId: body.taskId }];
     case 'HostSettingChanged':
-      return { ...base, hostSettingChanged: { hostId: body.hostId, key: body.key, valueJson: JSON.stringify(body.value ?? null) } };
+      return ['hostSettingChanged', { hostId: body.hostId, key: body.key, valueJson: JSON.stringify(body.value ?? null) }];
     case 'CancelTriggerSet':
-      return { ...base, cancelTriggerSet: { dbg: body.dbg, point: body.point } };
+      return ['cancelTriggerSet', { dbg: body.dbg, point: body.point }];
     case 'CancelTriggerUsed':
-      return { ...base, cancelTriggerUsed: { dbg: body.dbg, taskId: body.taskId } };
+      return ['cancelTriggerUsed', { dbg: body.dbg, taskId: body.taskId }];
     case 'DeviceAdded':
-      return { ...base, deviceAdded: { vmId: body.vmId, ...encodeDevice(body.device) } };
+      return ['deviceAdded', { vmId: body.vmId, ...encodeDevice(body.device) }];
     case 'DeviceConfigChanged':
-      return { ...base, deviceConfigChanged: { vmId: body.vmId, ...encodeDevice(body.device), reason: body.reason } };
+      return ['deviceConfigChanged', { vmId: body.vmId, ...encodeDevice(body.device), reason: body.reason }];
     case 'DeviceRemoved':
-      return { ...base, deviceRemoved: { vmId: body.vmId, kind: body.kind, dev: body.dev } };
+      return ['deviceRemoved', { vmId: body.vmId, kind: body.kind, dev: body.dev }];
     case 'DeviceActiveSet':
-      return { ...base, deviceActiveSet: { vmId: body.vmId, kind: body.kind, dev: body.dev, active: body.active } };
+      return ['deviceActiveSet', { vmId: body.vmId, kind: body.kind, dev: body.dev, active: body.active }];
     case 'DevicePlugged':
-      return { ...base, devicePlugged: { vmId: body.vmId, kind: body.kind, dev: body.dev, diskNumber: body.diskNumber ?? -1 } };
+      return ['devicePlugged', { vmId: body.vmId, kind: body.kind, dev: body.dev, diskNumber: body.diskNumber ?? -1 }];
     case 'DeviceUnplugged':
-      return { ...base, deviceUnplugged: { vmId: body.vmId, kind: body.kind, dev: body.dev } };
+      return ['deviceUnplugged', { vmId: body.vmId, kind: body.kind, dev: body.dev }];
     case 'BarrierInjected':
-      return {
-        ...base,
-        barrierInjected: {
+      return [
+        'barrierInjected',
+        {
           barrierId: body.barrierId,
           vmId: body.vmId,
           entries: body.entries.map((e) => ({ dynamicIdJson: wireToJson(DynamicIdT.encode(e.id, 'xenopsd')), seq: e.seq })),
         },
-      };
+      ];
     case 'BarrierRemoved':
-      return { ...base, barrierRemoved: { barrierId: body.barrierId } };
+      return ['barrierRemoved', { barrierId: body.barrierId }];
     case 'VmRefreshed':
-      return { ...base, vmRefreshed: { vmId: body.vmId } };
+      return ['vmRefreshed', { vmId: body.vmId }];
   }
 }
 
