@@ -200,7 +200,7 @@ async function natsCleanup(prefix) {
     const nc = await connect({ servers: O.natsUrl });
     const jsm = await jetstreamManager(nc);
     const safe = prefix.replace(/[^A-Za-z0-9_-]/g, '_');
-    for (const s of [`${safe}_EVENTS`, `KV_${safe}_snapshots`]) await jsm.streams.delete(s).catch(() => {});
+    for (const s of [`${safe}_EVENTS`, `KV_${safe}_snapshots`, `OBJ_${safe}_snapshots`]) await jsm.streams.delete(s).catch(() => {});
     await nc.close();
   } catch (e) {
     log(`  nats cleanup of ${prefix} failed: ${e.message}`);

@@ -34,7 +34,7 @@ export async function startService(store: Store, opts: { poolSize?: number } = {
     return {
       store,
       client: (codec: Codec = 'json1') => proc.client(codec),
-      url: () => proc.url,
+      url: () => proc.url!, // spawned with an HTTP listener
       killEngine: () => proc.kill9(),
       async restartEngine() {
         proc = await respawn(proc);
@@ -45,7 +45,7 @@ export async function startService(store: Store, opts: { poolSize?: number } = {
   return {
     store,
     client: (codec: Codec = 'json1') => cluster.client(codec),
-    url: () => cluster.gateway.url,
+    url: () => cluster.gateway.url!, // spawned with an HTTP listener
     killEngine: () => cluster.agent.kill9(),
     async restartEngine() {
       cluster.agent = await respawn(cluster.agent);

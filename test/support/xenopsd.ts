@@ -297,8 +297,9 @@ export function trackNatsPrefix(prefix: string): void {
 }
 
 /**
- * Deletes the JetStream stream and KV bucket of every prefix this worker created
- * (`<PREFIX>_EVENTS` and `KV_<prefix>_snapshots`). Best effort: a failure is reported, not thrown.
+ * Deletes the JetStream stream, KV bucket and object store of every prefix this worker created
+ * (`<PREFIX>_EVENTS`, `KV_<prefix>_snapshots` and `OBJ_<prefix>_snapshots`). Best effort: a failure
+ * is reported, not thrown.
  */
 export async function deleteNatsResources(): Promise<void> {
   if (createdPrefixes.size === 0) return;
@@ -311,7 +312,7 @@ export async function deleteNatsResources(): Promise<void> {
     for await (const si of jsm.streams.list()) names.add(si.config.name);
     for (const prefix of createdPrefixes) {
       const safe = prefix.replace(/[^A-Za-z0-9_-]/g, '_');
-      for (const stream of [`${safe}_EVENTS`, `KV_${safe}_snapshots`]) {
+      for (const stream of [`${safe}_EVENTS`, `KV_${safe}_snapshots`, `OBJ_${safe}_snapshots`]) {
         if (!names.has(stream)) continue;
         try {
           await jsm.streams.delete(stream);

@@ -203,12 +203,17 @@ export class HostAgent {
       // Once retention truncated the log, the VM's history starts in the covering snapshot.
       const base = await foldBase(log, snapshots);
       vm = base.snapshot?.vms.find((v) => v.id === vmId) ?? vm;
-      for await (const m of log.readStream(Streams.vm(vmId), base.seq)) {
-        for (const event of decodeBatch(m.seq, m.data)) vm = evolveVm(vm, event);
-      }
-      // The next append expects the stream's last seq as the log knows it (0 once truncated away).
+      // Asking for the stream's last seq first spares a new VM (the common case: VM.add) the read
+      // of an empty stream, which on NATS means creating a consumer.
       const last = await log.lastSeqOf(Streams.vm(vmId));
-      if (last !== vm.version) vm = { ...vm, version: last };
+      if (last > base.seq) {
+        for await (const m of log.readStream(Streams.vm(vmId), base.seq)) {
+          for (const event of decodeBatch(m.seq, m.data)) vm = evolveVm(vm, event);
+        }
+      } else if (last !== vm.version) {
+        // Truncated away: the next append expects the stream's last seq as the log knows it (0).
+        vm = { ...vm, version: last };
+      }
     }
     const actor = new VmActor(vm, {
       hostId: this.hostId,

@@ -96,7 +96,8 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
       vm.guestMode = body.mode;
       return;
     case 'TaskCreated':
-      vm.queue = [...vm.queue, { taskId: seq, operation: body.operation, dbg, host: body.host }];
+      // Push on the draft: spreading it would make immer proxy and walk every queued task.
+      (vm.queue as QueuedTask[]).push({ taskId: seq, operation: body.operation, dbg, host: body.host });
       return;
     case 'TaskStarted': {
       const task = vm.queue.find((t) => t.taskId === body.taskId);
@@ -157,6 +158,7 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
       delete vm.domain;
       // Destroying the domain unplugs whatever was still plugged (§7.3).
       for (const table of Object.values(vm.devices) as Array<Map<string, DeviceEntry<unknown>>>) {
+        if (table.size === 0) continue; // most VMs have no device of most kinds: skip immer's Map iteration
         for (const [dev, entry] of table) if (entry.plugged) table.set(dev, { config: entry.config, plugged: false, active: entry.active });
       }
       return;

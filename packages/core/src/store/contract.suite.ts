@@ -2,6 +2,7 @@
  * The contract every implementation of the storage ports must pass (embedded and NATS).
  * `open` must return a fresh, empty, isolated store each time it is called; the suite closes it.
  */
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BusRemoteError, BusTimeoutError, NoResponderError } from './command-bus.js';
 import { ConcurrencyError, StoreUnavailableError, type StoredMessage } from './event-log.js';
@@ -386,6 +387,46 @@ export function describeStoreContract(name: string, open: () => Promise<Stores>)
         expect(s?.seq).toBe(20);
         expect(dec(s!.data)).toBe('20');
       });
+
+      it('stores a big snapshot (12 MiB) byte for byte; a lower seq does not replace it', async () => {
+        const { snapshots } = await fresh();
+        const big = randomBytes(12 * 1024 * 1024);
+        await snapshots.put('fold', { seq: 5000, data: big });
+        let s = await snapshots.get('fold');
+        expect(s?.seq).toBe(5000);
+        expect(s?.data.byteLength).toBe(big.byteLength);
+        expect(Buffer.from(s!.data.buffer, s!.data.byteOffset, s!.data.byteLength).equals(big)).toBe(true);
+        // an older one, big or small, is ignored
+        await snapshots.put('fold', { seq: 4999, data: randomBytes(3 * 1024 * 1024) });
+        await snapshots.put('fold', { seq: 4998, data: enc('small and old') });
+        s = await snapshots.get('fold');
+        expect(s?.seq).toBe(5000);
+        expect(Buffer.from(s!.data).equals(big)).toBe(true);
+        // big replaced by small, and small by big again
+        await snapshots.put('fold', { seq: 5001, data: enc('small') });
+        expect(dec((await snapshots.get('fold'))!.data)).toBe('small');
+        const big2 = randomBytes(2 * 1024 * 1024 + 1);
+        await snapshots.put('fold', { seq: 5002, data: big2 });
+        expect(Buffer.from((await snapshots.get('fold'))!.data).equals(big2)).toBe(true);
+        await snapshots.delete('fold');
+        expect(await snapshots.get('fold')).toBeUndefined();
+      }, 60_000);
+
+      it('two concurrent big puts with different seqs leave the higher one', async () => {
+        const { snapshots } = await fresh();
+        const low = randomBytes(6 * 1024 * 1024);
+        const high = randomBytes(6 * 1024 * 1024 + 7);
+        await Promise.all([snapshots.put('fold', { seq: 10, data: low }), snapshots.put('fold', { seq: 11, data: high })]);
+        let s = await snapshots.get('fold');
+        expect(s?.seq).toBe(11);
+        expect(Buffer.from(s!.data).equals(high)).toBe(true);
+        // and the other way round, over an existing one
+        const higher = randomBytes(5 * 1024 * 1024);
+        await Promise.all([snapshots.put('fold', { seq: 13, data: higher }), snapshots.put('fold', { seq: 12, data: low })]);
+        s = await snapshots.get('fold');
+        expect(s?.seq).toBe(13);
+        expect(Buffer.from(s!.data).equals(higher)).toBe(true);
+      }, 60_000);
     });
 
     describe('command bus', () => {

@@ -1,15 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { collect, describeStoreContract, waitFor } from './contract.suite.js';
 import {
   ConcurrencyError,
   escapeSubjectToken,
+  kvKey,
   natsNames,
   openEmbeddedStores,
   openNatsStores,
@@ -132,7 +136,7 @@ async function deleteNamespace(prefix: string): Promise<void> {
   const nc = await adminConnection();
   const jsm = await jetstreamManager(nc);
   const names = natsNames(prefix);
-  for (const stream of [names.stream, `KV_${names.kvBucket}`]) {
+  for (const stream of [names.stream, `KV_${names.kvBucket}`, `OBJ_${names.objectBucket}`]) {
     await jsm.streams.delete(stream).catch(() => {});
   }
 }
@@ -171,6 +175,9 @@ describe('nats store specifics', () => {
     const kv = await jsm.streams.info(`KV_${names.kvBucket}`);
     expect(kv.config.max_msgs_per_subject).toBe(1);
     expect(kv.config.storage).toBe(StorageType.File);
+    const obj = await jsm.streams.info(`OBJ_${names.objectBucket}`);
+    expect(obj.config.subjects).toEqual([`$O.${names.objectBucket}.C.>`, `$O.${names.objectBucket}.M.>`]);
+    expect(obj.config.storage).toBe(StorageType.File);
 
     // an existing stream is not modified
     await jsm.streams.update(names.stream, { ...si.config, description: 'hand-tuned', duplicate_window: 300_000_000_000 });
@@ -254,6 +261,125 @@ describe('nats store specifics', () => {
     await srv.close();
     await tail.close();
   });
+
+  /** The messages of the object store of `prefix`: chunks and metadata subjects with their counts. */
+  async function objectStoreContents(prefix: string): Promise<{ messages: number; metas: string[] }> {
+    const jsm = await jetstreamManager(await adminConnection());
+    const bucket = natsNames(prefix).objectBucket;
+    const si = await jsm.streams.info(`OBJ_${bucket}`, { subjects_filter: `$O.${bucket}.M.>` });
+    return { messages: si.state.messages, metas: Object.keys(si.state.subjects ?? {}) };
+  }
+
+  it('reads a snapshot in the single-value format of earlier releases, and replaces it', async () => {
+    const prefix = uniquePrefix();
+    const s = track(await openNatsTest(prefix));
+    const kv = await new Kvm(jetstream(await adminConnection())).open(natsNames(prefix).kvBucket);
+    // 8 bytes big-endian seq, then the data: what every earlier release wrote
+    const old = (seq: number, data: Uint8Array) => {
+      const v = new Uint8Array(8 + data.byteLength);
+      new DataView(v.buffer).setBigUint64(0, BigInt(seq));
+      v.set(data, 8);
+      return v;
+    };
+    const data = randomBytes(200_000); // bigger than what is now kept inline, yet one message
+    await kv.put(kvKey('fold'), old(4242, data));
+    await kv.put(kvKey('marks'), old(7, enc('{"a":1}')));
+    const f = await s.snapshots.get('fold');
+    expect(f?.seq).toBe(4242);
+    expect(Buffer.from(f!.data).equals(data)).toBe(true);
+    const m = await s.snapshots.get('marks');
+    expect(m?.seq).toBe(7);
+    expect(dec(m!.data)).toBe('{"a":1}');
+    // the usual rules apply to it
+    await s.snapshots.put('fold', { seq: 4241, data: enc('older') });
+    expect((await s.snapshots.get('fold'))?.seq).toBe(4242);
+    const big = randomBytes(3 * 1024 * 1024);
+    await s.snapshots.put('fold', { seq: 4243, data: big });
+    expect(Buffer.from((await s.snapshots.get('fold'))!.data).equals(big)).toBe(true);
+    await s.snapshots.delete('marks');
+    expect(await s.snapshots.get('marks')).toBeUndefined();
+  });
+
+  it('keeps big snapshots in the object store and leaves no object behind when they are replaced or deleted', async () => {
+    const prefix = uniquePrefix();
+    const s = track(await openNatsTest(prefix));
+    const bucket = natsNames(prefix).objectBucket;
+    await s.snapshots.put('small', { seq: 1, data: enc('inline') });
+    expect((await objectStoreContents(prefix)).messages).toBe(0);
+    const a = randomBytes(40 * 1024 * 1024);
+    await s.snapshots.put('fold', { seq: 1, data: a });
+    let c = await objectStoreContents(prefix);
+    expect(c.metas).toHaveLength(1);
+    expect(c.messages).toBe(1 + 80); // the metadata and 80 chunks of 512 KiB
+    expect(Buffer.from((await s.snapshots.get('fold'))!.data).equals(a)).toBe(true);
+    // a second Stores instance sees it
+    const other = track(await openNatsTest(prefix));
+    expect((await other.snapshots.get('fold'))?.data.byteLength).toBe(a.byteLength);
+    // replaced: the old object goes (no tombstone either)
+    await s.snapshots.put('fold', { seq: 2, data: randomBytes(2 * 1024 * 1024) });
+    c = await objectStoreContents(prefix);
+    expect(c.metas).toHaveLength(1);
+    expect(c.messages).toBe(1 + 4);
+    // an ignored (older) put leaves nothing
+    await s.snapshots.put('fold', { seq: 1, data: randomBytes(2 * 1024 * 1024) });
+    expect((await objectStoreContents(prefix)).messages).toBe(1 + 4);
+    // a racing loser leaves nothing
+    await Promise.all([
+      s.snapshots.put('fold', { seq: 3, data: randomBytes(1024 * 1024) }),
+      other.snapshots.put('fold', { seq: 4, data: randomBytes(1024 * 1024) }),
+    ]);
+    expect((await s.snapshots.get('fold'))?.seq).toBe(4);
+    expect((await objectStoreContents(prefix)).messages).toBe(1 + 2);
+    // replaced by a small one, then deleted
+    await s.snapshots.put('fold', { seq: 5, data: enc('small now') });
+    expect((await objectStoreContents(prefix)).messages).toBe(0);
+    await s.snapshots.put('fold', { seq: 6, data: randomBytes(1024 * 1024) });
+    await s.snapshots.delete('fold');
+    expect(await s.snapshots.get('fold')).toBeUndefined();
+    expect((await objectStoreContents(prefix)).messages).toBe(0);
+
+    // Leftovers of a writer that died: a tombstone is swept at the next big put of the key; an
+    // unreferenced recent object (maybe a live writer's, not yet committed) and other keys' stay.
+    const os = await new Objm(jetstream(await adminConnection())).open(bucket);
+    await os.putBlob({ name: `${kvKey('fold')}@9.dead` }, randomBytes(1000));
+    await os.delete(`${kvKey('fold')}@9.dead`);
+    await os.putBlob({ name: `${kvKey('fold')}@10.inflight` }, randomBytes(1000));
+    await os.putBlob({ name: `${kvKey('fold2')}@1.other` }, randomBytes(1000));
+    await s.snapshots.put('fold', { seq: 11, data: randomBytes(1024 * 1024) });
+    const names = (await os.list()).map((i) => i.name).sort();
+    expect(names).toHaveLength(3);
+    expect(names).toContain(`${kvKey('fold')}@10.inflight`);
+    expect(names).toContain(`${kvKey('fold2')}@1.other`);
+    expect((await objectStoreContents(prefix)).metas).toHaveLength(3);
+  }, 60_000);
+
+  it('a reader racing writers that replace a big snapshot always gets a whole, matching snapshot', async () => {
+    const prefix = uniquePrefix();
+    const writer = track(await openNatsTest(prefix));
+    const reader = track(await openNatsTest(prefix));
+    // data whose every byte is its seq, so a torn or mismatched read shows
+    const dataOf = (seq: number) => new Uint8Array(3 * 1024 * 1024 + seq).fill(seq);
+    await writer.snapshots.put('fold', { seq: 1, data: dataOf(1) });
+    let writing = true;
+    const writes = (async () => {
+      for (let seq = 2; seq <= 12; seq++) await writer.snapshots.put('fold', { seq, data: dataOf(seq) });
+      writing = false;
+    })();
+    let reads = 0;
+    let lastSeq = 0;
+    while (writing) {
+      const s = await reader.snapshots.get('fold');
+      expect(s).toBeDefined();
+      expect(s!.seq).toBeGreaterThanOrEqual(lastSeq);
+      lastSeq = s!.seq;
+      expect(s!.data.byteLength).toBe(3 * 1024 * 1024 + s!.seq);
+      expect(s!.data.every((b) => b === s!.seq)).toBe(true);
+      reads++;
+    }
+    await writes;
+    expect(reads).toBeGreaterThan(0);
+    expect((await reader.snapshots.get('fold'))?.seq).toBe(12);
+  }, 60_000);
 
   it('fails fast with StoreUnavailableError when no server listens at open', async () => {
     const port = await freePort();

@@ -40,7 +40,7 @@ export function createDispatcher(gateway: GatewayContext, onCall?: (record: Call
     const started = process.hrtime.bigint();
     const route = routeCall(req.method, req.params);
     const dialect = 'observer' in route ? 'observer' : route.dialect;
-    const outcome = await dispatch(gateway, req.method, route, req.params, req.signal);
+    const outcome = await dispatch(gateway, req.method, route, req.params, req.callerGone);
     onCall?.({
       method: outcome.method,
       dialect,
@@ -56,7 +56,7 @@ async function dispatch(
   received: string,
   route: ReturnType<typeof routeCall>,
   params: Parameters<Dispatcher>[0]['params'],
-  signal: AbortSignal | undefined,
+  callerGone: (() => AbortSignal) | undefined,
 ): Promise<{ method: string; result: RpcOutcome }> {
   // Observer.*: tracing configuration, accepted and ignored (§5.3).
   if ('observer' in route) return { method: 'Observer', result: { ok: true, value: null } };
@@ -66,7 +66,7 @@ async function dispatch(
   if (!spec.handler) return { method: spec.name, result: failure(['Unimplemented', spec.name], dialect, JSONRPC_SERVER_ERROR) };
   try {
     const args = decodeArgs(params, spec.args);
-    const value = await spec.handler({ gateway, dbg: args.dbg, dialect, ...(signal ? { signal } : {}) }, args.values);
+    const value = await spec.handler({ gateway, dbg: args.dbg, dialect, callerGone }, args.values);
     return { method: spec.name, result: { ok: true, value: spec.result ? spec.result.encode(value, dialect) : null } };
   } catch (e) {
     const code = e instanceof ArgumentError ? JSONRPC_INVALID_PARAMS : JSONRPC_SERVER_ERROR;

@@ -99,6 +99,19 @@ function closeAfterResponse(req: IncomingMessage): void {
   };
 }
 
+/** A signal aborted when the client goes away before its reply is sent (UPDATES.get stops waiting). */
+function callerGone(res: ServerResponse): AbortSignal {
+  const gone = new AbortController();
+  if (res.closed) {
+    if (!res.writableFinished) gone.abort();
+  } else {
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
+  }
+  return gone.signal;
+}
+
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpService> {
   const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
   const log = opts.log ?? (() => {});
@@ -171,12 +184,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       done = true;
       const body = Buffer.concat(chunks, total);
       chunks.length = 0;
-      // A blocking call (UPDATES.get) stops waiting when its client goes away.
-      const gone = new AbortController();
-      res.once('close', () => {
-        if (!res.writableFinished) gone.abort();
-      });
-      handleRpcBody(body, contentType, opts.dispatch, gone.signal).then(
+      handleRpcBody(body, contentType, opts.dispatch, () => callerGone(res)).then(
         (reply) => sendReply(req, res, reply),
         (e: unknown) => {
           // handleRpcBody never rejects; this is a last resort

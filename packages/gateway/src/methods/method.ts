@@ -21,8 +21,8 @@ export interface CallContext {
   readonly gateway: GatewayContext;
   readonly dbg: string;
   readonly dialect: ApiDialect;
-  /** Aborted when the caller is gone. */
-  readonly signal?: AbortSignal;
+  /** A signal aborted when the caller is gone (created on first call; for blocking calls). */
+  readonly callerGone?: () => AbortSignal;
 }
 
 export interface MethodSpec {

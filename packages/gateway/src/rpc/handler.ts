@@ -24,8 +24,12 @@ export interface RpcRequest {
   params: RpcParams;
   format: 'xml' | 'json';
   jsonVersion?: '1.0' | '2.0';
-  /** Aborted when the caller is gone (its connection closed): a blocking call may stop waiting. */
-  signal?: AbortSignal;
+  /**
+   * A signal aborted when the caller is gone (its connection closed), so a blocking call may stop
+   * waiting. A function: only blocking calls ask for it, and an AbortController per request is
+   * measurable on the hot path.
+   */
+  callerGone?: () => AbortSignal;
 }
 
 export type RpcOutcome =
@@ -214,8 +218,13 @@ async function handleJson(text: string, dispatch: Dispatcher): Promise<HttpReply
 // ---------------------------------------------------------------------------------------------
 
 /** Handles one RPC body (HTTP POST or NATS message). Never rejects. */
-export async function handleRpcBody(body: Buffer, contentType: string | undefined, dispatchAll: Dispatcher, signal?: AbortSignal): Promise<HttpReply> {
-  const dispatch: Dispatcher = signal ? (req) => dispatchAll({ ...req, signal }) : dispatchAll;
+export async function handleRpcBody(
+  body: Buffer,
+  contentType: string | undefined,
+  dispatchAll: Dispatcher,
+  callerGone?: () => AbortSignal,
+): Promise<HttpReply> {
+  const dispatch: Dispatcher = callerGone ? (req) => dispatchAll({ ...req, callerGone }) : dispatchAll;
   const format = detectFormat(body, contentType);
   try {
     const text = decodeUtf8(body);

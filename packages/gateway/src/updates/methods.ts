@@ -11,7 +11,7 @@ export const updatesMethods: readonly MethodSpec[] = [
       { key: 'timeout', type: option(int) },
     ],
     UpdatesResultT,
-    ({ gateway, signal }, a) => updatesOf(gateway.projection).get(a.last_id as number | undefined, a.timeout as number | undefined, signal),
+    ({ gateway, callerGone }, a) => updatesOf(gateway.projection).get(a.last_id as number | undefined, a.timeout as number | undefined, callerGone?.()),
   ),
   method('UPDATES.last_id', [], int, ({ gateway }) => updatesOf(gateway.projection).lastId()),
   method(
