@@ -9,6 +9,8 @@ import type { TaskHost } from './run-task.js';
  */
 export class TaskJournal {
   private pending: PendingEvent[] = [];
+  /** `vm` as last computed, for the host state it was computed from (atoms read it often). */
+  private view: { readonly base: VmAggregate; vm: VmAggregate } | undefined;
 
   constructor(
     private readonly host: TaskHost,
@@ -17,12 +19,16 @@ export class TaskJournal {
 
   /** The VM as the task sees it: the log's state plus the facts not written yet. */
   get vm(): VmAggregate {
-    const vm = this.host.vm;
-    return evolveVmAll(vm, this.pending.map(({ audit, body }) => ({ seq: vm.version, audit, body })));
+    const base = this.host.vm;
+    if (this.pending.length === 0) return base;
+    if (this.view?.base !== base) this.view = { base, vm: foldPending(base, this.pending) };
+    return this.view.vm;
   }
 
   async record(events: readonly PendingEvent[]): Promise<void> {
     this.pending.push(...events);
+    // Keep the view current without refolding everything gathered so far.
+    if (this.view && this.view.base === this.host.vm) this.view.vm = foldPending(this.view.vm, events);
     if (this.writeEachStep) await this.flush();
   }
 
@@ -33,4 +39,9 @@ export class TaskJournal {
     this.pending = [];
     await this.host.append(batch);
   }
+}
+
+/** Facts not written yet, folded at the state's own version (they have no seq of their own). */
+function foldPending(vm: VmAggregate, events: readonly PendingEvent[]): VmAggregate {
+  return evolveVmAll(vm, events.map(({ audit, body }) => ({ seq: vm.version, audit, body })));
 }

@@ -71,11 +71,29 @@ export function evolveVm(state: VmAggregate, event: LogEvent): VmAggregate {
 export function evolveVmAll(state: VmAggregate, events: readonly LogEvent[]): VmAggregate {
   if (events.length === 0) return state;
   const seq = events[events.length - 1]!.seq;
+  if (events.every((e) => VM_NEUTRAL.has(e.body.type))) return state.version === seq ? state : { ...state, version: seq };
   return produce(state, (draft) => {
     for (const event of events) applyVmEvent(draft as Mutable<VmAggregate>, event.body, String(event.seq), event.audit.dbg);
     (draft as Mutable<VmAggregate>).version = seq;
   });
 }
+
+/**
+ * Events that leave a VM aggregate as it is (only its version moves): the fold skips immer for
+ * them. Must list exactly the no-op cases of `applyVmEvent` (a test checks both agree).
+ */
+export const VM_NEUTRAL: ReadonlySet<EventBody['type']> = new Set<EventBody['type']>([
+  'GuestActionRequested',
+  'HostSettingChanged',
+  'CancelTriggerSet',
+  'CancelTriggerUsed',
+  'TaskProgressed',
+  'TaskDestroyed',
+  'TaskCancelRequested',
+  'BarrierInjected',
+  'BarrierRemoved',
+  'VmRefreshed',
+]);
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
