@@ -25,7 +25,12 @@ function header(name: string, help: string, type: string): string {
   return `# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${name} ${type}\n`;
 }
 
-const keyOf = (labels: Labels): string => JSON.stringify(Object.entries(labels));
+/** The series key of a label set (every RPC updates two series: no JSON, no arrays). */
+function keyOf(labels: Labels): string {
+  let k = '';
+  for (const name in labels) k += `${name}\u0000${labels[name]}\u0001`;
+  return k;
+}
 
 export class Counter {
   private readonly values = new Map<string, { labels: Labels; value: number }>();
