@@ -23,6 +23,12 @@ import {
 const MAX_UNCLAIMED_OUTCOMES = 10_000;
 const CHECKPOINT_EVERY = 1000;
 const MAX_CHECKPOINTS = 64;
+/**
+ * Checkpoints share their records with the live fold, but each holds its own Map entries: with
+ * 10,000 VMs and as many tasks, 64 of them were ~50 MiB. Older ones are dropped past this many
+ * entries in all (a read older than the oldest checkpoint replays from the start of the log).
+ */
+const MAX_CHECKPOINT_ENTRIES = 200_000;
 
 export type { FoldStep } from '@xenops/core';
 
@@ -83,6 +89,7 @@ export class Projection {
    */
   private readonly checkpoints: Array<{ seq: number; vms: Map<string, VmAggregate>; tasks: Map<string, TaskRecord> }> = [];
   private sinceCheckpoint = 0;
+  private checkpointEntries = 0;
   private snapshotting?: Promise<void>;
 
   constructor(
@@ -282,7 +289,11 @@ export class Projection {
     if (++this.sinceCheckpoint < CHECKPOINT_EVERY) return;
     this.sinceCheckpoint = 0;
     this.checkpoints.push({ seq, vms: new Map(this.vms), tasks: new Map(this.tasks) });
-    if (this.checkpoints.length > MAX_CHECKPOINTS) this.checkpoints.shift();
+    this.checkpointEntries += this.vms.size + this.tasks.size;
+    while (this.checkpoints.length > 1 && (this.checkpoints.length > MAX_CHECKPOINTS || this.checkpointEntries > MAX_CHECKPOINT_ENTRIES)) {
+      const dropped = this.checkpoints.shift()!;
+      this.checkpointEntries -= dropped.vms.size + dropped.tasks.size;
+    }
   }
 
   private advance(seq: number): void {
