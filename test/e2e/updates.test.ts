@@ -197,6 +197,12 @@ describe('UPDATES, embedded', () => {
     expect(samples.filter((s) => s.name === 'xenops_tasks').map((s) => s.labels.state).sort()).toEqual(['completed', 'failed', 'pending']);
     expect(samples.find((s) => s.name === 'xenops_vms' && s.labels.power_state === 'Paused')?.value).toBeGreaterThanOrEqual(1);
     expect(samples.find((s) => s.name === 'xenops_log_sequence')?.value).toBe(await lastId(c));
+    // The process's memory, as Prometheus client libraries name it.
+    const rss = samples.find((s) => s.name === 'process_resident_memory_bytes')?.value ?? 0;
+    const heap = samples.find((s) => s.name === 'nodejs_heap_size_used_bytes')?.value ?? 0;
+    expect(rss).toBeGreaterThan(10 * 2 ** 20);
+    expect(heap).toBeGreaterThan(0);
+    expect(heap).toBeLessThan(rss);
   });
 
   it('a token stays valid across a restart', async () => {

@@ -55,6 +55,7 @@ export class GatewayMetrics {
       renderGauge('xenops_read_model_sequence', 'Seq folded into this gateway\u2019s read model.', [[{}, projection.seq]]),
       renderGauge('xenops_updates_waiters', 'Blocked UPDATES.get calls.', [[{}, this.sources.updatesWaiters()]]),
       renderGauge('xenops_sse_clients', 'Connected GET /events clients.', [[{}, this.sources.sseClients()]]),
+      ...processGauges(),
     ].join('');
   }
 
@@ -64,4 +65,16 @@ export class GatewayMetrics {
     res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
+}
+
+/** The process's memory, named as Prometheus' client libraries name it. */
+function processGauges(): string[] {
+  const m = process.memoryUsage();
+  return [
+    renderGauge('process_resident_memory_bytes', 'Resident memory size in bytes.', [[{}, m.rss]]),
+    renderGauge('nodejs_heap_size_total_bytes', 'V8 heap size in bytes.', [[{}, m.heapTotal]]),
+    renderGauge('nodejs_heap_size_used_bytes', 'V8 heap used in bytes.', [[{}, m.heapUsed]]),
+    renderGauge('nodejs_external_memory_bytes', 'Memory of C++ objects bound to JavaScript objects, in bytes.', [[{}, m.external]]),
+    renderGauge('nodejs_array_buffers_bytes', 'Memory of ArrayBuffers and Buffers, in bytes.', [[{}, m.arrayBuffers]]),
+  ];
 }
