@@ -7,7 +7,7 @@ import {
   encodeReply,
   Errors,
   evolveHost,
-  evolveVm,
+  evolveVmAll,
   firstLine,
   foldBase,
   loadFoldSnapshot,
@@ -208,7 +208,7 @@ export class HostAgent {
       const last = await log.lastSeqOf(Streams.vm(vmId));
       if (last > base.seq) {
         for await (const m of log.readStream(Streams.vm(vmId), base.seq)) {
-          for (const event of decodeBatch(m.seq, m.data)) vm = evolveVm(vm, event);
+          vm = evolveVmAll(vm, decodeBatch(m.seq, m.data));
         }
       } else if (last !== vm.version) {
         // Truncated away: the next append expects the stream's last seq as the log knows it (0).
@@ -305,12 +305,12 @@ export class HostAgent {
       }
       if (!m.stream.startsWith(VM_STREAM_PREFIX)) continue;
       const vmId = m.stream.slice(VM_STREAM_PREFIX.length);
-      let vm = vms.get(vmId) ?? emptyVm(vmId);
-      for (const event of decodeBatch(m.seq, m.data)) {
+      const events = decodeBatch(m.seq, m.data);
+      for (const event of events) {
         if (event.body.type === 'DomainCreated' && event.body.host === this.hostId) this.domids.observe(event.body.domid);
-        vm = evolveVm(vm, event);
       }
-      vms.set(vmId, vm);
+      // One immutable update per message, as every other fold of the log.
+      vms.set(vmId, evolveVmAll(vms.get(vmId) ?? emptyVm(vmId), events));
     }
     for (const [dbg, point] of host.cancelTriggers) this.cancelTriggers.set(dbg, point);
     if (host.poolSize !== undefined) this.setPoolSize(host.poolSize);
