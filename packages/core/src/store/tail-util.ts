@@ -1,25 +1,33 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { StoredMessage } from './event-log.js';
 
-/** Which tail's handler is running in the current async context (to let close() be called from it). */
-export const tailContext = new AsyncLocalStorage<object>();
+/**
+ * Hands a tail's messages to its handler, one at a time, and knows whether one is being handled.
+ *
+ * `close()` of a tail waits for its loop to end, unless a handler is running: that handler may be
+ * the caller (closing from inside the handler is allowed), and waiting would wait for itself. So
+ * a close during a delivery stops later deliveries and returns without waiting for the running
+ * one. (An AsyncLocalStorage could tell the two callers apart, but on Node 20 it turns on promise
+ * hooks for every promise of the process: measurable on every request.)
+ */
+export class Delivery {
+  private running = 0;
 
-export async function deliver(
-  token: object,
-  handler: (m: StoredMessage) => void | Promise<void>,
-  m: StoredMessage,
-): Promise<void> {
-  try {
-    await tailContext.run(token, () => handler(m));
-  } catch (err) {
-    // A failing handler must not stop the log for everybody else nor create a gap: the message
-    // counts as delivered. The handler owns its errors; this is the last-resort report.
-    console.error(`[xenops store] tail handler failed on seq ${m.seq} (stream ${m.stream}):`, err);
+  get active(): boolean {
+    return this.running > 0;
   }
-}
 
-export function isInside(token: object): boolean {
-  return tailContext.getStore() === token;
+  async deliver(handler: (m: StoredMessage) => void | Promise<void>, m: StoredMessage): Promise<void> {
+    this.running++;
+    try {
+      await handler(m);
+    } catch (err) {
+      // A failing handler must not stop the log for everybody else nor create a gap: the message
+      // counts as delivered. The handler owns its errors; this is the last-resort report.
+      console.error(`[xenops store] tail handler failed on seq ${m.seq} (stream ${m.stream}):`, err);
+    } finally {
+      this.running--;
+    }
+  }
 }
 
 export function delay(ms: number): Promise<void> {

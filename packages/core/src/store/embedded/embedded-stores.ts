@@ -18,7 +18,7 @@ import {
 } from '../event-log.js';
 import type { Snapshot, SnapshotStore } from '../snapshot-store.js';
 import type { EmbeddedStoreOptions, Stores } from '../stores.js';
-import { deliver, isInside } from '../tail-util.js';
+import { Delivery } from '../tail-util.js';
 
 type DB = Database.Database;
 
@@ -291,7 +291,7 @@ class EmbeddedEventLog implements EventLog {
 
   tail(afterSeq: number, handler: (m: StoredMessage) => void | Promise<void>): Subscription {
     this.check();
-    const token = {};
+    const delivery = new Delivery();
     let stopped = false;
     let wake: (() => void) | undefined;
     const loop = (async () => {
@@ -311,7 +311,7 @@ class EmbeddedEventLog implements EventLog {
         }
         for (const r of rows) {
           if (stopped) return;
-          await deliver(token, handler, toMessage(r));
+          await delivery.deliver(handler, toMessage(r));
           cursor = r.seq;
         }
       }
@@ -326,8 +326,8 @@ class EmbeddedEventLog implements EventLog {
           }
           this.tails.delete(sub);
         }
-        // Called from inside the handler: waiting for the loop would wait for ourselves.
-        if (!isInside(token)) await loop;
+        // A handler is running (maybe the caller): later deliveries are stopped; do not wait.
+        if (!delivery.active) await loop;
       },
     };
     this.tails.add(sub);

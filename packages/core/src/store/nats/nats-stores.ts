@@ -45,7 +45,7 @@ import {
 } from '../event-log.js';
 import type { NatsStoreOptions, Stores } from '../stores.js';
 import { unescapeSubjectToken } from '../subject-token.js';
-import { deliver, isInside } from '../tail-util.js';
+import { Delivery } from '../tail-util.js';
 import { isWrongLastSequence, natsNames, unavailable, type NatsNames } from './nats-names.js';
 import { NatsSnapshotStore } from './nats-snapshot-store.js';
 
@@ -190,7 +190,7 @@ class NatsEventLog implements EventLog {
 
   tail(afterSeq: number, handler: (m: StoredMessage) => void | Promise<void>): Subscription {
     this.check();
-    const token = {};
+    const delivery = new Delivery();
     let stopped = false;
     let messages: ConsumerMessages | undefined;
     let wake: (() => void) | undefined;
@@ -211,7 +211,7 @@ class NatsEventLog implements EventLog {
             if (stopped) break;
             failures = 0;
             if (m.seq <= cursor) continue; // after a restart of the consumer
-            await deliver(token, handler, toStored(m));
+            await delivery.deliver(handler, toStored(m));
             cursor = m.seq;
           }
         } catch (err) {
@@ -242,7 +242,8 @@ class NatsEventLog implements EventLog {
           wake?.();
           this.tails.delete(sub);
         }
-        if (!isInside(token)) await loop;
+        // A handler is running (maybe the caller): later deliveries are stopped; do not wait.
+        if (!delivery.active) await loop;
       },
     };
     this.tails.add(sub);
