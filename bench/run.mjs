@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Rpc, TaskWatcher } from './lib/rpc.mjs';
 import { LeanRpc } from './lib/lean-rpc.mjs';
-import { ROOT, freePort, rssMiB, startService } from './lib/service.mjs';
+import { ROOT, cpuSeconds, freePort, rssMiB, startService } from './lib/service.mjs';
 import { growLog } from './lib/logbuild.mjs';
 import { peerRun } from './lib/peer.mjs';
 import { summarise } from './profile-summary.mjs';
@@ -246,8 +246,10 @@ async function runMode(mode) {
       await watcher.start();
       if (want('cycle')) {
         log(`[${mode}] cycle: ${O.vms} VMs × 5 ops, ${O.clients} clients (tasks awaited via one shared UPDATES.get loop + Task.stat)`);
+        const cpu0 = cpuSeconds(svc.pid);
         res.cycle = await cycle(rpc, watcher, O.vms, O.clients);
-        log(`[${mode}]   ${res.cycle.opsPerSecond.toFixed(0)} ops/s, p50 ${res.cycle.latency.p50.toFixed(2)} ms, p99 ${res.cycle.latency.p99.toFixed(2)} ms`);
+        res.cycle.serviceCpuMsPerOp = ((cpuSeconds(svc.pid) - cpu0) * 1000) / res.cycle.ops;
+        log(`[${mode}]   ${res.cycle.opsPerSecond.toFixed(0)} ops/s, p50 ${res.cycle.latency.p50.toFixed(2)} ms, p99 ${res.cycle.latency.p99.toFixed(2)} ms; service CPU ${res.cycle.serviceCpuMsPerOp.toFixed(3)} ms/op`);
       }
       // Latency probes use one lean keep-alive connection each (lib/lean-rpc.mjs), not node:http.
       const probeRpc = new LeanRpc(svc.url);
@@ -427,6 +429,7 @@ function table(results, peer) {
   const rows = [
     ['metric', ...cols, 'target (emb / nats)'],
     ['cycle ops/s (5 ops/VM)', ...results.map((r) => f(r.cycle?.opsPerSecond)), '≥ 5000 / ≥ 2000'],
+    ['  service CPU ms per op', ...results.map((r) => f(r.cycle?.serviceCpuMsPerOp, 3)), ''],
     ['cycle vs libvirt virsh', ...results.map((r) => (r.cycle ? ratio(r.cycle.opsPerSecond) : '–')), '≥ 1.5×'],
     ['cycle op p50 / p99 ms', ...results.map((r) => pp(r.cycle?.latency, 1)), ''],
     ...OPS.map((o) => [`  ${o} p50 / p99 ms`, ...results.map((r) => pp(r.cycle?.perOp[o], 1)), '']),

@@ -18,6 +18,20 @@ export function freePort() {
   });
 }
 
+/**
+ * CPU seconds (user + system) a process has used, from /proc/<pid>/stat. On a shared machine a
+ * workload's CPU time per operation is steadier than its wall-clock rate.
+ */
+export function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
+}
+
 /** RSS (and peak RSS) of a process in MiB, from /proc/<pid>/status. */
 export function rssMiB(pid) {
   try {
