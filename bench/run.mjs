@@ -299,6 +299,9 @@ async function runMode(mode) {
         });
         const m = rssMiB(svc.pid);
         res.memory = { registered: ids.length + 1, running: run.length, rssMiB: m.rss, peakMiB: m.hwm, startSeconds: (performance.now() - t0) / 1000 };
+        // And once the burst's garbage and buffers had time to go (transient vs held memory).
+        await new Promise((r) => setTimeout(r, 3000));
+        res.memory.rssSettledMiB = rssMiB(svc.pid).rss;
         // Where it is: the service's own /metrics (V8 heap, C++ objects, Buffers).
         const metricsText = (await rpc.get('/metrics')).body;
         for (const [key, name] of [['heapUsedMiB', 'nodejs_heap_size_used_bytes'], ['heapTotalMiB', 'nodejs_heap_size_total_bytes'], ['externalMiB', 'nodejs_external_memory_bytes'], ['arrayBuffersMiB', 'nodejs_array_buffers_bytes']]) {
@@ -309,7 +312,7 @@ async function runMode(mode) {
           const np = natsServerPid();
           if (np) res.memory.natsServerRssMiB = rssMiB(np).rss;
         }
-        log(`[${mode}]   xenopsd RSS ${m.rss.toFixed(0)} MiB (peak ${m.hwm.toFixed(0)}; V8 heap used ${res.memory.heapUsedMiB?.toFixed(0)} of ${res.memory.heapTotalMiB?.toFixed(0)}, external ${res.memory.externalMiB?.toFixed(0)})`);
+        log(`[${mode}]   xenopsd RSS ${m.rss.toFixed(0)} MiB (peak ${m.hwm.toFixed(0)}, 3 s later ${res.memory.rssSettledMiB.toFixed(0)}; V8 heap used ${res.memory.heapUsedMiB?.toFixed(0)} of ${res.memory.heapTotalMiB?.toFixed(0)}, external ${res.memory.externalMiB?.toFixed(0)})`);
       }
       await watcher.stop();
       for (const r of [rpc, probeRpc, watchRpc]) r.close();
