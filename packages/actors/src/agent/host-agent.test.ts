@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { powerStateOf, type CommandReply, type Operation, type Stores } from '@xenops/core';
+import { encodeBatch, powerStateOf, Streams, type CommandReply, type Operation, type Stores } from '@xenops/core';
 import { SimulatorBackend } from '../backend/simulator/simulator.js';
 import { openTestStores, vmConfig, type LogView } from '../testing/fixtures.js';
 import { HostAgent } from './host-agent.js';
@@ -109,6 +109,41 @@ describe('HostAgent on the embedded store', () => {
     // The state check tears down the domain that never became survivable (§7.3).
     await view.until(() => [...view.tasks.values()].every((t) => t.status !== 'pending') && !view.vms.get('g')?.domain);
     expect(powerStateOf(view.vms.get('g')!)).toBe('Halted');
+  });
+
+  const actors = async () =>
+    (ok(await agent.execute({ dbg: 't', command: { type: 'Diagnose' } })) as { actors: { awake: number; asleep: number } }).actors;
+  const allAsleep = async () => {
+    for (let i = 0; i < 500; i++) {
+      if ((await actors()).awake === 0) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`actors still awake: ${JSON.stringify(await actors())}`);
+  };
+
+  it('puts the actor of an idle VM to sleep and wakes it, with its state, for the next command', async () => {
+    ok(await add('s1'));
+    const start = await submit('s1', { kind: 'VM.start', paused: false, unpause: false });
+    expect((await view.taskEnded(start)).status).toBe('completed');
+    await allAsleep();
+    expect(await actors()).toEqual({ awake: 0, asleep: 1 });
+    // Woken from its kept state: the next decision appends after the last seq (no refusal).
+    const unpause = await submit('s1', { kind: 'VM.unpause' });
+    expect((await view.taskEnded(unpause)).status).toBe('completed');
+    expect(powerStateOf(view.vms.get('s1')!)).toBe('Running');
+  });
+
+  it('reloads a sleeping VM from the log when another writer appended to its stream meanwhile', async () => {
+    ok(await add('s2'));
+    await allAsleep();
+    const last = await stores.log.lastSeqOf(Streams.vm('s2'));
+    const audit = { dbg: 'other', timeMs: 0, host: 'elsewhere', actor: 'test' };
+    await stores.log.append({ stream: Streams.vm('s2'), data: encodeBatch([{ audit, body: { type: 'GuestModeChanged', vmId: 's2', mode: 'hang' } }]), expectedLastSeq: last });
+    // The kept state is one message behind: the append is refused, the actor reloaded, the call succeeds.
+    const start = await submit('s2', { kind: 'VM.start', paused: true, unpause: false });
+    expect((await view.taskEnded(start)).status).toBe('completed');
+    expect(view.vms.get('s2')!.guestMode).toBe('hang');
+    expect(powerStateOf(view.vms.get('s2')!)).toBe('Paused');
   });
 
   it('fails an operation on an unknown VM without creating a task', async () => {

@@ -10,6 +10,7 @@ import {
   evolveVmAll,
   firstLine,
   foldBase,
+  isLive,
   loadFoldSnapshot,
   StoreUnavailableError,
   Streams,
@@ -47,6 +48,15 @@ const VM_STREAM_PREFIX = 'vm/';
  */
 export class HostAgent {
   private readonly actors = new Map<string, Promise<VmActor>>();
+  /**
+   * VMs whose actor was stopped while idle, by their last state: an XState actor per registered
+   * VM cost ~4.5 KiB each (45 MiB of heap with 10,000 VMs). The next command starts a new actor
+   * from this state without reading the log; if another writer appended meanwhile, its append is
+   * refused (expected last seq) and the actor is reloaded from the log, as for any stale actor.
+   */
+  private readonly dormant = new Map<string, VmAggregate>();
+  /** Commands being executed, per VM: an actor is never put to sleep under one. */
+  private readonly inflight = new Map<string, number>();
   private readonly workers: ReturnType<typeof pLimit>;
   private readonly domids = new DomidAllocator();
   /** Armed cancel triggers by task dbg (DEBUG set-cancel-trigger), rebuilt from the log on start. */
@@ -142,25 +152,54 @@ export class HostAgent {
   }
 
   private async executeOnVm(vmId: string, request: CommandRequest): Promise<CommandReply> {
-    for (let attempt = 1; ; attempt++) {
-      const actor = await this.actorFor(vmId);
-      try {
-        return await actor.handle(request);
-      } catch (e) {
-        if (actor.stalled && attempt < 3) {
-          this.evict(vmId, actor);
-          continue;
+    this.inflight.set(vmId, (this.inflight.get(vmId) ?? 0) + 1);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const actor = await this.actorFor(vmId);
+        try {
+          return await actor.handle(request);
+        } catch (e) {
+          if (actor.stalled && attempt < 3) {
+            this.evict(vmId, actor);
+            continue;
+          }
+          this.logger(`agent ${this.hostId}: command ${request.command.type} on vm ${vmId} failed: ${(e as Error).message}`);
+          return { ok: false, seq: 0, error: toErrorValue(e) };
         }
-        this.logger(`agent ${this.hostId}: command ${request.command.type} on vm ${vmId} failed: ${(e as Error).message}`);
-        return { ok: false, seq: 0, error: toErrorValue(e) };
+      }
+    } finally {
+      const n = (this.inflight.get(vmId) ?? 1) - 1;
+      if (n > 0) this.inflight.set(vmId, n);
+      else {
+        this.inflight.delete(vmId);
+        this.sleepIfIdle(vmId);
       }
     }
+  }
+
+  /** Stops the VM's actor if it has nothing to do, keeping its state for the next command. */
+  private sleepIfIdle(vmId: string): void {
+    const pending = this.actors.get(vmId);
+    if (!pending || this.closing || this.inflight.has(vmId)) return;
+    pending.then(
+      (actor) => {
+        // Checked again now: a command may have arrived while the promise settled.
+        if (this.closing || this.actors.get(vmId) !== pending || this.inflight.has(vmId) || !actor.idle) return;
+        this.actors.delete(vmId);
+        actor.stop();
+        // A removed VM's history stays in the log; a new actor for its id reads it from there.
+        if (isLive(actor.state)) this.dormant.set(vmId, actor.state);
+      },
+      () => undefined,
+    );
   }
 
   private actorFor(vmId: string, restored?: VmAggregate): Promise<VmActor> {
     let actor = this.actors.get(vmId);
     if (!actor) {
-      actor = this.restore(vmId, restored);
+      const known = restored ?? this.dormant.get(vmId);
+      this.dormant.delete(vmId);
+      actor = this.restore(vmId, known);
       this.actors.set(vmId, actor);
       actor.catch(() => this.actors.delete(vmId));
     }
@@ -193,6 +232,7 @@ export class HostAgent {
   private evict(vmId: string, actor: VmActor): void {
     actor.stop();
     this.actors.delete(vmId);
+    this.dormant.delete(vmId); // its state is not trusted: the next actor reads the log
   }
 
   /** Folds the VM's stream, fails a task this host left executing, and starts the actor. */
@@ -223,6 +263,8 @@ export class HostAgent {
       now: this.now,
       logger: this.logger,
       onStalled: (stalled) => this.revive(vmId, stalled),
+      // After the machine's own step: a task that ended with no command in flight.
+      onIdle: () => setImmediate(() => this.sleepIfIdle(vmId)),
     });
     const interrupted = vm.running;
     if (interrupted && interrupted.host === this.hostId) {
@@ -273,7 +315,12 @@ export class HostAgent {
       const ids = [...(vm.running ? [vm.running.taskId] : []), ...vm.queue.map((t) => t.taskId)];
       if (ids.length) queues[vm.id] = ids;
     }
-    return { workers: { size: this.workers.concurrency, busy }, queues, cancel_triggers: Object.fromEntries(this.cancelTriggers) };
+    return {
+      workers: { size: this.workers.concurrency, busy },
+      queues,
+      cancel_triggers: Object.fromEntries(this.cancelTriggers),
+      actors: { awake: this.actors.size, asleep: this.dormant.size },
+    };
   }
 
   /**

@@ -27,6 +27,8 @@ export interface VmActorDeps {
   readonly logger: (line: string) => void;
   /** Called once when the actor can no longer trust its state (a write failed): the agent reloads it. */
   readonly onStalled?: (actor: VmActor) => void;
+  /** Called (synchronously, from the machine) each time the actor stops executing. */
+  readonly onIdle?: () => void;
 }
 
 /**
@@ -40,6 +42,8 @@ export class VmActor {
   private chain: Promise<unknown> = Promise.resolve();
   private running?: { readonly taskId: string; readonly abort: AbortController };
   private idleWaiters: Array<() => void> = [];
+  /** Commands and task steps queued on `exclusive` and not finished. */
+  private inExclusive = 0;
   /** Set when the log rejected a write: the agent must reload this VM. */
   stalled = false;
 
@@ -72,6 +76,14 @@ export class VmActor {
 
   get busy(): boolean {
     return this.machine.getSnapshot().value === 'executing';
+  }
+
+  /**
+   * Nothing queued, nothing running, nothing in flight, state trusted: everything this actor
+   * knows is `state`, so the agent may stop it and later start a new one from that state.
+   */
+  get idle(): boolean {
+    return !this.stalled && !this.busy && this.running === undefined && this.inExclusive === 0 && this.vm.queue.length === 0 && this.vm.running === undefined;
   }
 
   /** Decides a command against the current state and appends its events before replying. */
@@ -156,7 +168,8 @@ export class VmActor {
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.chain.then(fn);
+    this.inExclusive++;
+    const result = this.chain.then(fn).finally(() => this.inExclusive--);
     this.chain = result.catch(() => undefined);
     return result;
   }
@@ -192,5 +205,6 @@ export class VmActor {
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
+    this.deps.onIdle?.();
   }
 }
