@@ -12,7 +12,7 @@ describe('HostAgent on the embedded store', () => {
 
   beforeEach(async () => {
     ({ stores, view, dispose } = await openTestStores());
-    agent = await HostAgent.start({ stores, hostId: 'h1' });
+    agent = await HostAgent.start({ stores, hostId: 'h1', idleActorSleepMs: 20 });
   });
   afterEach(async () => {
     await agent.close();

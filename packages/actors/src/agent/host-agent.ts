@@ -38,6 +38,8 @@ export interface HostAgentOptions {
   readonly now?: () => number;
   /** The hypervisor backend; default the simulator. */
   readonly createBackend?: (host: { readonly hostId: string; readonly domids: DomidAllocator; readonly now: () => number }) => Backend;
+  /** How long a VM's actor stays up with nothing to do before it is put to sleep (default 2 s). */
+  readonly idleActorSleepMs?: number;
 }
 
 const VM_STREAM_PREFIX = 'vm/';
@@ -57,6 +59,11 @@ export class HostAgent {
   private readonly dormant = new Map<string, VmAggregate>();
   /** Commands being executed, per VM: an actor is never put to sleep under one. */
   private readonly inflight = new Map<string, number>();
+  /**
+   * Pending sleeps, per VM. Delayed so that a VM worked on call after call keeps its actor (a new
+   * one per operation cost more CPU than it saved memory), and re-armed at every command and idle.
+   */
+  private readonly sleepTimers = new Map<string, NodeJS.Timeout>();
   private readonly workers: ReturnType<typeof pLimit>;
   private readonly domids = new DomidAllocator();
   /** Armed cancel triggers by task dbg (DEBUG set-cancel-trigger), rebuilt from the log on start. */
@@ -96,6 +103,8 @@ export class HostAgent {
   async close(drainTimeoutMs = 10_000): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    for (const timer of this.sleepTimers.values()) clearTimeout(timer);
+    this.sleepTimers.clear();
     await this.subscription?.close();
     const actors = await Promise.allSettled([...this.actors.values()]);
     const drained = await Promise.all(
@@ -172,9 +181,20 @@ export class HostAgent {
       if (n > 0) this.inflight.set(vmId, n);
       else {
         this.inflight.delete(vmId);
-        this.sleepIfIdle(vmId);
+        this.scheduleSleep(vmId);
       }
     }
+  }
+
+  private scheduleSleep(vmId: string): void {
+    if (this.closing) return;
+    clearTimeout(this.sleepTimers.get(vmId));
+    const timer = setTimeout(() => {
+      this.sleepTimers.delete(vmId);
+      this.sleepIfIdle(vmId);
+    }, this.opts.idleActorSleepMs ?? 2_000);
+    timer.unref();
+    this.sleepTimers.set(vmId, timer);
   }
 
   /** Stops the VM's actor if it has nothing to do, keeping its state for the next command. */
@@ -263,8 +283,8 @@ export class HostAgent {
       now: this.now,
       logger: this.logger,
       onStalled: (stalled) => this.revive(vmId, stalled),
-      // After the machine's own step: a task that ended with no command in flight.
-      onIdle: () => setImmediate(() => this.sleepIfIdle(vmId)),
+      // A task that ended with no command in flight.
+      onIdle: () => this.scheduleSleep(vmId),
     });
     const interrupted = vm.running;
     if (interrupted && interrupted.host === this.hostId) {
