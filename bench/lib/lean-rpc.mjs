@@ -3,7 +3,7 @@
 // sends one). Node's http client allocates a request and a response object per call and its
 // own GC pauses show up in a sub-millisecond p99; this client keeps the probe about the server.
 import net from 'node:net';
-import { RpcError } from './rpc.mjs';
+import { resultOf } from './rpc.mjs';
 
 const HEADER_END = Buffer.from('\r\n\r\n');
 
@@ -67,14 +67,7 @@ export class LeanRpc {
         `POST / HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       );
     });
-    let reply;
-    try {
-      reply = JSON.parse(res.body);
-    } catch {
-      throw new Error(`${method}: HTTP ${res.status}: unparseable reply ${res.body.slice(0, 200)}`);
-    }
-    if (reply.error !== null && reply.error !== undefined) throw new RpcError(method, reply.error);
-    return reply.result;
+    return resultOf(method, res);
   }
 
   close() {

@@ -9,6 +9,18 @@ export class RpcError extends Error {
   }
 }
 
+/** The result of a JSON-RPC v1 reply `{status, body}`, or a thrown RpcError. */
+export function resultOf(method, res) {
+  let reply;
+  try {
+    reply = JSON.parse(res.body);
+  } catch {
+    throw new Error(`${method}: HTTP ${res.status}: unparseable reply ${res.body.slice(0, 200)}`);
+  }
+  if (reply.error !== null && reply.error !== undefined) throw new RpcError(method, reply.error);
+  return reply.result;
+}
+
 export class Rpc {
   constructor(baseUrl, { maxSockets = 256 } = {}) {
     const u = new URL(baseUrl);
@@ -28,14 +40,7 @@ export class Rpc {
     const body = JSON.stringify({ method, id: this.nextId++, params: [{ debug_info: 'bench', ...args }] });
     this.calls++;
     const res = await this.#request('POST', '/', body, timeoutMs);
-    let reply;
-    try {
-      reply = JSON.parse(res.body);
-    } catch {
-      throw new Error(`${method}: HTTP ${res.status}: unparseable reply ${res.body.slice(0, 200)}`);
-    }
-    if (reply.error !== null && reply.error !== undefined) throw new RpcError(method, reply.error);
-    return reply.result;
+    return resultOf(method, res);
   }
 
   async #request(method, path, body, timeoutMs) {
