@@ -45,22 +45,14 @@ export type EventBody =
     }
   | { readonly type: 'TaskDestroyed'; readonly taskId: string }
   | { readonly type: 'TaskCancelRequested'; readonly taskId: string }
-  | {
+  | ({
       readonly type: 'DomainCreated';
       readonly vmId: string;
       readonly domid: number;
       readonly host: string;
       readonly startTime: number;
-      readonly hvm: boolean;
-      readonly domainType: DomainType;
-      readonly vcpus: number;
-      readonly memoryTarget: number;
-      readonly memoryLimit: number;
-      readonly shadowMultiplier: number;
-      readonly rtcTimeoffset: string;
-      readonly xsdata: ReadonlyArray<readonly [string, string]>;
       readonly consoles: readonly Console[];
-    }
+    } & DomainRecord)
   | { readonly type: 'DomainBuilt'; readonly vmId: string }
   | { readonly type: 'DeviceModelCreated'; readonly vmId: string }
   | { readonly type: 'DeviceModelDestroyed'; readonly vmId: string }
