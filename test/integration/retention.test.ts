@@ -3,36 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { HostAgent } from '@xenops/actors';
-import { encodeBatch, openEmbeddedStores, replayLog, Streams, VmT, XenopsError, type Stores } from '@xenops/core';
+import { encodeBatch, openEmbeddedStores, replayLog, Streams, XenopsError, type Stores } from '@xenops/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Projection } from '../../packages/gateway/src/read-model/projection.js';
 import { RetentionJanitor } from '../../packages/gateway/src/retention/janitor.js';
 import { TaskReaper } from '../../packages/gateway/src/retention/task-reaper.js';
+import { vmConfig } from '../../packages/actors/src/testing/fixtures.js';
 
-const config = (id: string) =>
-  VmT.decode(
-    {
-      id,
-      ssidref: 0,
-      xsdata: {},
-      platformdata: {},
-      bios_strings: {},
-      ty: ['PV', { boot: ['Direct', {}] }],
-      suppress_spurious_page_faults: false,
-      memory_static_max: 1,
-      memory_dynamic_max: 1,
-      memory_dynamic_min: 1,
-      vcpu_max: 1,
-      vcpus: 1,
-      scheduler_params: { affinity: [] },
-      on_crash: [],
-      on_shutdown: [],
-      on_reboot: [],
-      pci_msitranslate: false,
-      pci_power_mgmt: false,
-    },
-    'vm',
-  );
 const audit = { dbg: 't', timeMs: 0, host: 'h1', actor: 'test' };
 
 describe('retention', () => {
@@ -42,7 +19,7 @@ describe('retention', () => {
     dir = await mkdtemp(join(tmpdir(), 'xenops-retention-'));
     stores = await openEmbeddedStores({ dataDir: dir });
     for (let i = 0; i < 20; i++) {
-      await stores.log.append({ stream: Streams.vm(`vm${i}`), data: encodeBatch([{ audit, body: { type: 'VmAdded', vmId: `vm${i}`, config: config(`vm${i}`) } }]) });
+      await stores.log.append({ stream: Streams.vm(`vm${i}`), data: encodeBatch([{ audit, body: { type: 'VmAdded', vmId: `vm${i}`, config: vmConfig(`vm${i}`) } }]) });
     }
   });
   afterEach(async () => {
@@ -59,7 +36,7 @@ describe('retention', () => {
     expect(await stores.log.firstSeq()).toBe(1); // nothing is a day old yet
     // More history, then a pass two days later: the first mark (seq 20) is past the period.
     for (let i = 20; i < 30; i++) {
-      await stores.log.append({ stream: Streams.vm(`vm${i}`), data: encodeBatch([{ audit, body: { type: 'VmAdded', vmId: `vm${i}`, config: config(`vm${i}`) } }]) });
+      await stores.log.append({ stream: Streams.vm(`vm${i}`), data: encodeBatch([{ audit, body: { type: 'VmAdded', vmId: `vm${i}`, config: vmConfig(`vm${i}`) } }]) });
     }
     await projection.waitFor(30);
     await janitor.run(day0 + 2 * 86_400_000);
