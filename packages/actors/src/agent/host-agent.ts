@@ -352,7 +352,10 @@ export class HostAgent {
     const vms = new Map<string, VmAggregate>();
     let host = emptyHost();
     let from = 0;
-    const snapshot = await loadFoldSnapshot(snapshots).catch(() => undefined);
+    const snapshot = await loadFoldSnapshot(snapshots).catch((e: unknown) => {
+      this.logger(`agent ${this.hostId}: cannot load the fold snapshot (${(e as Error).message}); reading the whole log`);
+      return undefined;
+    });
     const first = await log.firstSeq();
     if (first > (snapshot?.seq ?? 0) + 1) {
       throw new StoreUnavailableError(`the log starts at seq ${first} (retention) but the newest fold snapshot is at seq ${snapshot?.seq ?? 0}`);

@@ -121,7 +121,12 @@ export class Projection {
    */
   async start(): Promise<void> {
     const head = await this.log.head();
-    const snapshot = this.opts.snapshots ? await loadFoldSnapshot(this.opts.snapshots).catch(() => undefined) : undefined;
+    const snapshot = this.opts.snapshots
+      ? await loadFoldSnapshot(this.opts.snapshots).catch((e: unknown) => {
+          this.opts.logger?.(`read model: cannot load the fold snapshot (${(e as Error).message}); folding the whole log`);
+          return undefined;
+        })
+      : undefined;
     if (snapshot && snapshot.seq <= head) this.restore(snapshot);
     const first = await this.log.firstSeq();
     if (first > this.seqValue + 1) {
