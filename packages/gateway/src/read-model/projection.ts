@@ -89,7 +89,6 @@ export class Projection {
    */
   private readonly checkpoints: Array<{ seq: number; vms: Map<string, VmAggregate>; tasks: Map<string, TaskRecord> }> = [];
   private sinceCheckpoint = 0;
-  private checkpointEntries = 0;
   private snapshotting?: Promise<void>;
 
   constructor(
@@ -294,10 +293,10 @@ export class Projection {
     if (++this.sinceCheckpoint < CHECKPOINT_EVERY) return;
     this.sinceCheckpoint = 0;
     this.checkpoints.push({ seq, vms: new Map(this.vms), tasks: new Map(this.tasks) });
-    this.checkpointEntries += this.vms.size + this.tasks.size;
-    while (this.checkpoints.length > 1 && (this.checkpoints.length > MAX_CHECKPOINTS || this.checkpointEntries > MAX_CHECKPOINT_ENTRIES)) {
+    let entries = this.checkpoints.reduce((n, c) => n + c.vms.size + c.tasks.size, 0);
+    while (this.checkpoints.length > 1 && (this.checkpoints.length > MAX_CHECKPOINTS || entries > MAX_CHECKPOINT_ENTRIES)) {
       const dropped = this.checkpoints.shift()!;
-      this.checkpointEntries -= dropped.vms.size + dropped.tasks.size;
+      entries -= dropped.vms.size + dropped.tasks.size;
     }
   }
 
