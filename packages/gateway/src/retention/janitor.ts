@@ -1,5 +1,6 @@
 import { saveFoldSnapshot, type EventLog, type SnapshotStore } from '@xenops/core';
 import type { Projection } from '../read-model/projection.js';
+import { PeriodicJob } from './periodic-job.js';
 
 /** A fold snapshot taken by the janitor, and when: the points the log may later be cut at. */
 interface Mark {
@@ -25,30 +26,24 @@ export interface RetentionOptions {
  * the retained history, SSE replay, actor restores) starts from that snapshot instead.
  */
 export class RetentionJanitor {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private readonly job: PeriodicJob;
 
   constructor(
     private readonly log: EventLog,
     private readonly snapshots: SnapshotStore,
     private readonly projection: Projection,
     private readonly opts: RetentionOptions,
-  ) {}
-
-  start(): void {
-    const tick = () => {
-      this.running ??= this.run()
-        .catch((e: unknown) => this.opts.logger?.(`retention: ${(e as Error).message}`))
-        .finally(() => (this.running = undefined));
-    };
-    tick();
-    this.timer = setInterval(tick, this.opts.everyMs ?? 3_600_000);
-    this.timer.unref();
+  ) {
+    this.job = new PeriodicJob('retention', () => this.run(), opts.everyMs ?? 3_600_000, opts.logger);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  /** Runs a pass now, then every `everyMs`. */
+  start(): void {
+    this.job.start(true);
+  }
+
+  stop(): Promise<void> {
+    return this.job.stop();
   }
 
   /** One pass: snapshot the fold now, then cut the log at the newest mark older than the period. */

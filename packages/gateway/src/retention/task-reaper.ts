@@ -1,5 +1,6 @@
 import { encodeBatch, Streams, type EventLog } from '@xenops/core';
 import type { Projection } from '../read-model/projection.js';
+import { PeriodicJob } from './periodic-job.js';
 
 export interface TaskReaperOptions {
   /** Finished tasks older than this are destroyed (§7.1; default 24 h). */
@@ -14,28 +15,22 @@ export interface TaskReaperOptions {
  * which cannot destroy tasks, do not leak. A task's age counts from its end.
  */
 export class TaskReaper {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private readonly job: PeriodicJob;
 
   constructor(
     private readonly log: EventLog,
     private readonly projection: Projection,
     private readonly opts: TaskReaperOptions,
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.run()
-        .then(() => undefined)
-        .catch((e: unknown) => this.opts.logger?.(`task retention: ${(e as Error).message}`))
-        .finally(() => (this.running = undefined));
-    }, this.opts.everyMs ?? 600_000);
-    this.timer.unref();
+  ) {
+    this.job = new PeriodicJob('task retention', () => this.run(), opts.everyMs ?? 600_000, opts.logger);
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  start(): void {
+    this.job.start();
+  }
+
+  stop(): Promise<void> {
+    return this.job.stop();
   }
 
   /** Destroys every task that ended more than the retention period before `now`. */
