@@ -18,6 +18,7 @@ import {
   type CommandReply,
   type CommandRequest,
   type EventBody,
+  type FoldSnapshotLoader,
   type PendingEvent,
   type Stores,
   type Subscription,
@@ -38,6 +39,8 @@ export interface HostAgentOptions {
   readonly now?: () => number;
   /** The hypervisor backend; default the simulator. */
   readonly createBackend?: (host: { readonly hostId: string; readonly domids: DomidAllocator; readonly now: () => number }) => Backend;
+  /** Where recovery gets the fold snapshot (default: loads it from the store). */
+  readonly loadFoldSnapshot?: FoldSnapshotLoader;
   /** How long a VM's actor stays up with nothing to do before it is put to sleep (default 2 s). */
   readonly idleActorSleepMs?: number;
 }
@@ -352,7 +355,7 @@ export class HostAgent {
     const vms = new Map<string, VmAggregate>();
     let host = emptyHost();
     let from = 0;
-    const snapshot = await loadFoldSnapshot(snapshots).catch((e: unknown) => {
+    const snapshot = await (this.opts.loadFoldSnapshot ?? (() => loadFoldSnapshot(snapshots)))().catch((e: unknown) => {
       this.logger(`agent ${this.hostId}: cannot load the fold snapshot (${(e as Error).message}); reading the whole log`);
       return undefined;
     });

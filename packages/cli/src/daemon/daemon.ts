@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { HostAgent } from '@xenops/actors';
-import { openEmbeddedStores, openNatsStores, type Stores } from '@xenops/core';
+import { openEmbeddedStores, openNatsStores, sharedFoldSnapshotLoader, type Stores } from '@xenops/core';
 import { Gateway, isLoopbackAddress } from '@xenops/gateway';
 import { ConfigError, readToken, type DaemonConfig } from './config.js';
 
@@ -36,9 +36,12 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
 
   let agent: HostAgent | undefined;
   let gateway: Gateway | undefined;
+  // Agent and read model in one process start from the same snapshot: fetch and decode it once.
+  const both = config.role !== 'gateway' && serveHttp;
+  const loadFoldSnapshot = both ? sharedFoldSnapshotLoader(stores.snapshots, 2) : undefined;
   try {
     if (config.role !== 'gateway') {
-      agent = await HostAgent.start({ stores, hostId: config.hostId, poolSize: config.poolSize, logger: log });
+      agent = await HostAgent.start({ stores, hostId: config.hostId, poolSize: config.poolSize, logger: log, ...(loadFoldSnapshot ? { loadFoldSnapshot } : {}) });
     }
     if (serveHttp) {
       gateway = await Gateway.start({
@@ -53,6 +56,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         ...(config.retentionDays !== undefined ? { retentionDays: config.retentionDays } : {}),
         logger: log,
         onShutdownRequest,
+        ...(loadFoldSnapshot ? { loadFoldSnapshot } : {}),
       });
     }
   } catch (e) {

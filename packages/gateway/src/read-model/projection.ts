@@ -11,6 +11,7 @@ import {
   saveFoldSnapshot,
   type EventLog,
   type FoldSnapshot,
+  type FoldSnapshotLoader,
   type FoldStep,
   type HostState,
   type SnapshotStore,
@@ -51,6 +52,8 @@ export interface ProjectionOptions {
   readonly snapshots?: SnapshotStore;
   /** Messages folded between two snapshots (default 5000). */
   readonly snapshotEvery?: number;
+  /** Where `start` gets the fold snapshot (default: loads it from `snapshots`). */
+  readonly loadFoldSnapshot?: FoldSnapshotLoader;
   readonly logger?: (line: string) => void;
 }
 
@@ -120,8 +123,10 @@ export class Projection {
    */
   async start(): Promise<void> {
     const head = await this.log.head();
-    const snapshot = this.opts.snapshots
-      ? await loadFoldSnapshot(this.opts.snapshots).catch((e: unknown) => {
+    const snapshots = this.opts.snapshots;
+    const load = this.opts.loadFoldSnapshot ?? (snapshots ? () => loadFoldSnapshot(snapshots) : undefined);
+    const snapshot = load
+      ? await load().catch((e: unknown) => {
           this.opts.logger?.(`read model: cannot load the fold snapshot (${(e as Error).message}); folding the whole log`);
           return undefined;
         })

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { Stores } from '@xenops/core';
+import type { FoldSnapshotLoader, Stores } from '@xenops/core';
 import { createDispatcher, type CallRecord } from '../dispatch/dispatcher.js';
 import { startHttpServer, type HttpService } from '../http/server.js';
 import type { GatewayContext } from '../methods/method.js';
@@ -37,6 +37,8 @@ export interface GatewayOptions {
   readonly natsQueue?: string;
   /** Retention period in days; absent: the log keeps every event (issue 5). */
   readonly retentionDays?: number;
+  /** Where the read model gets the fold snapshot at start (default: loads it from the store). */
+  readonly loadFoldSnapshot?: FoldSnapshotLoader;
 }
 
 /**
@@ -70,7 +72,11 @@ export class Gateway {
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const { stores } = opts;
     const log = opts.logger ?? (() => {});
-    const projection = new Projection(stores.log, { snapshots: stores.snapshots, logger: log });
+    const projection = new Projection(stores.log, {
+      snapshots: stores.snapshots,
+      logger: log,
+      ...(opts.loadFoldSnapshot ? { loadFoldSnapshot: opts.loadFoldSnapshot } : {}),
+    });
     // Observers of the fold, attached before it starts so that they see the whole log.
     const updates = new UpdatesService(projection, stores.log, { hostId: opts.hostId });
     const changes = new ChangeFeed(projection);
