@@ -22,9 +22,10 @@ export function freePort() {
  * CPU seconds (user + system) a process has used, from /proc/<pid>/stat. On a shared machine a
  * workload's CPU time per operation is steadier than its wall-clock rate.
  */
-export function cpuSeconds(pid) {
+export function cpuSeconds(pid, { mainThread = false } = {}) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The main thread's own line is the task whose id is the pid (the JS thread).
+    const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
   } catch {

@@ -16,5 +16,7 @@ export {
 } from './command-bus.js';
 export type { EmbeddedStoreOptions, NatsStoreOptions, StoreMode, Stores } from './stores.js';
 export { escapeSubjectToken, unescapeSubjectToken } from './subject-token.js';
-export { InProcessCommandBus, openEmbeddedStores } from './embedded/embedded-stores.js';
+export { openEmbeddedStores } from './embedded/embedded-stores.js';
+export { InProcessCommandBus } from './in-process-bus.js';
 export { kvKey, natsNames, openNatsStores, type NatsNames } from './nats/nats-stores.js';
+export { outboundWindowOf, type OutboundWindow } from './nats/outbound-window.js';

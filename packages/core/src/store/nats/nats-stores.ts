@@ -48,6 +48,7 @@ import { unescapeSubjectToken } from '../subject-token.js';
 import { Delivery } from '../tail-util.js';
 import { isWrongLastSequence, natsNames, unavailable, type NatsNames } from './nats-names.js';
 import { NatsSnapshotStore } from './nats-snapshot-store.js';
+import { outboundWindowOf, type OutboundWindow } from './outbound-window.js';
 
 export { kvKey, natsNames, type NatsNames } from './nats-names.js';
 
@@ -65,13 +66,16 @@ function toStored(m: JsMsg): StoredMessage {
 class NatsEventLog implements EventLog {
   private closed = false;
   private readonly tails = new Set<{ close(): Promise<void> }>();
+  private readonly outbound: OutboundWindow;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly names: NatsNames,
-  ) {}
+  ) {
+    this.outbound = outboundWindowOf(nc);
+  }
 
   private check(): void {
     if (this.closed || this.nc.isClosed()) throw new StoreUnavailableError('the NATS event log is closed');
@@ -84,7 +88,8 @@ class NatsEventLog implements EventLog {
     if (req.messageId !== undefined) opts.msgID = req.messageId;
     if (req.expectedLastSeq !== undefined) opts.expect = { lastSubjectSequence: req.expectedLastSeq };
     try {
-      const ack = await this.js.publish(this.names.eventSubject(req.stream), req.data, opts);
+      const subject = this.names.eventSubject(req.stream);
+      const ack = await this.outbound.run(() => this.js.publish(subject, req.data, opts));
       return ack.seq;
     } catch (err) {
       if (isWrongLastSequence(err)) throw new ConcurrencyError(req.stream, req.expectedLastSeq ?? 0);
@@ -260,24 +265,36 @@ class NatsEventLog implements EventLog {
 class NatsCommandBus implements CommandBus {
   private closed = false;
   private readonly subs = new Set<Subscription>();
+  private readonly outbound: OutboundWindow;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly names: NatsNames,
-  ) {}
+  ) {
+    this.outbound = outboundWindowOf(nc);
+  }
 
   async serve(address: string, handler: (request: Uint8Array) => Promise<Uint8Array>): Promise<Subscription> {
     if (this.closed || this.nc.isClosed()) throw new StoreUnavailableError('the NATS bus is closed');
     const inflight = new Set<Promise<void>>();
     const respond = async (msg: Msg): Promise<void> => {
+      let reply: Uint8Array;
+      let failed = false;
       try {
-        const reply = await handler(msg.data);
-        msg.respond(reply);
+        reply = await handler(msg.data);
       } catch (err) {
-        const h = natsHeaders();
-        h.set(ERROR_HEADER, '1');
-        msg.respond(new TextEncoder().encode(err instanceof Error ? err.message : String(err)), { headers: h });
+        failed = true;
+        reply = new TextEncoder().encode(err instanceof Error ? err.message : String(err));
       }
+      // Awaited: close() waits for the requests in flight, and so for their replies to be sent.
+      await this.outbound.run(async () => {
+        if (!failed) msg.respond(reply);
+        else {
+          const h = natsHeaders();
+          h.set(ERROR_HEADER, '1');
+          msg.respond(reply, { headers: h });
+        }
+      });
     };
     const sub = this.nc.subscribe(this.names.commandSubject(address), {
       queue: this.names.queueGroup,
@@ -320,7 +337,8 @@ class NatsCommandBus implements CommandBus {
     const timeoutMs = options?.timeoutMs ?? DEFAULT_BUS_TIMEOUT_MS;
     let reply: Msg;
     try {
-      reply = await this.nc.request(this.names.commandSubject(address), data, { timeout: timeoutMs });
+      const subject = this.names.commandSubject(address);
+      reply = await this.outbound.run(() => this.nc.request(subject, data, { timeout: timeoutMs }));
     } catch (err) {
       if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
         throw new NoResponderError(address);
