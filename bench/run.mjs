@@ -23,7 +23,7 @@ const { values: opt } = parseArgs({
     'stat-samples': { type: 'string' },
     'event-samples': { type: 'string' },
     modes: { type: 'string' }, // embedded,nats
-    only: { type: 'string' }, // comma list of workloads: cycle,read,events,memory,restart,replay,peer
+    only: { type: 'string' }, // comma list of workloads: cycle,read,events,memory,restart,replay,split,peer (split: NATS only)
     nats: { type: 'string' },
     quick: { type: 'boolean' },
     profile: { type: 'boolean' }, // extra run per mode: the cycle with node --cpu-prof on the service
@@ -34,7 +34,7 @@ const { values: opt } = parseArgs({
 });
 if (opt.help) {
   process.stdout.write(`usage: npm run bench -- [--quick] [--vms N] [--clients N] [--read-vms N] [--running N]
-       [--replay-events N] [--modes embedded,nats] [--only cycle,read,events,memory,restart,replay,peer]
+       [--replay-events N] [--modes embedded,nats] [--only cycle,read,events,memory,restart,replay,split,peer]
        [--nats URL] [--profile] [--time-limit SECONDS] [--out DIR]
 `);
   process.exit(0);
@@ -50,7 +50,7 @@ const O = {
   statSamples: num(opt['stat-samples'], 5000, 1000),
   eventSamples: num(opt['event-samples'], 500, 100),
   modes: (opt.modes ?? 'embedded,nats').split(','),
-  only: new Set((opt.only ?? 'cycle,read,events,memory,restart,replay,peer').split(',')),
+  only: new Set((opt.only ?? 'cycle,read,events,memory,restart,replay,split,peer').split(',')),
   natsUrl: opt.nats ?? process.env.XENOPS_NATS_URL ?? 'nats://127.0.0.1:4222',
   limitMs: num(opt['time-limit'], 300, 60) * 1000,
   outDir: opt.out ?? join(ROOT, 'bench-results'),
@@ -348,6 +348,36 @@ async function runMode(mode) {
       await svc.stop();
     }
 
+    if (mode === 'nats' && want('split')) {
+      // The distributed shape (ARCHITECTURE.md): the gateway and the host agent as two processes
+      // sharing the NATS log and bus, the way hosts share one cluster. Same cycle, same clients.
+      log(`[${mode}] split: cycle of ${O.vms} VMs against --role gateway + --role agent (two processes, one host id)`);
+      const dataDir = mkdtempSync(join(tmpdir(), `xenops-bench-${mode}-split-`));
+      const prefix = `bench_split_${process.pid}_${Date.now().toString(36)}`;
+      cleanups.push(async () => {
+        rmSync(dataDir, { recursive: true, force: true });
+        await natsCleanup(prefix);
+      });
+      const base = { mode, prefix, natsUrl: O.natsUrl, hostId: 'bench-host' };
+      const agent = await startService({ ...base, role: 'agent', dataDir: join(dataDir, 'agent') }).then((s) => s.ready);
+      services.push(agent);
+      const gateway = await startService({ ...base, role: 'gateway', dataDir: join(dataDir, 'gateway') }).then((s) => s.ready);
+      services.push(gateway);
+      const rpc = new Rpc(gateway.url, { maxSockets: O.clients + 8 });
+      const watcher = new TaskWatcher(rpc);
+      await watcher.start();
+      const agent0 = cpuSeconds(agent.pid);
+      const gateway0 = cpuSeconds(gateway.pid);
+      res.split = await cycle(rpc, watcher, O.vms, O.clients);
+      res.split.agentCpuMsPerOp = ((cpuSeconds(agent.pid) - agent0) * 1000) / res.split.ops;
+      res.split.gatewayCpuMsPerOp = ((cpuSeconds(gateway.pid) - gateway0) * 1000) / res.split.ops;
+      log(`[${mode}]   ${res.split.opsPerSecond.toFixed(0)} ops/s, p50 ${res.split.latency.p50.toFixed(2)} ms, p99 ${res.split.latency.p99.toFixed(2)} ms; CPU per op: gateway ${res.split.gatewayCpuMsPerOp.toFixed(3)} ms, agent ${res.split.agentCpuMsPerOp.toFixed(3)} ms`);
+      await watcher.stop();
+      rpc.close();
+      await gateway.stop();
+      await agent.stop();
+    }
+
     if (want('replay')) {
       log(`[${mode}] replay: recording a template through the service`);
       const { cfg, svc } = await fresh('replay');
@@ -439,6 +469,7 @@ function table(results, peer) {
     ['cycle ops/s (5 ops/VM)', ...results.map((r) => f(r.cycle?.opsPerSecond)), '≥ 5000 / ≥ 2000'],
     ['  service CPU ms per op', ...results.map((r) => f(r.cycle?.serviceCpuMsPerOp, 3)), ''],
     ['cycle vs libvirt virsh', ...results.map((r) => (r.cycle ? ratio(r.cycle.opsPerSecond) : '–')), '≥ 1.5×'],
+    ['cycle ops/s, gateway + agent processes', ...results.map((r) => f(r.split?.opsPerSecond)), ''],
     ['cycle op p50 / p99 ms', ...results.map((r) => pp(r.cycle?.latency, 1)), ''],
     ...OPS.map((o) => [`  ${o} p50 / p99 ms`, ...results.map((r) => pp(r.cycle?.perOp[o], 1)), '']),
     [`cycle ops/s, ${O.readVms} VMs + reader`, ...results.map((r) => f(r.cycleLoaded?.opsPerSecond)), ''],

@@ -45,14 +45,18 @@ export function rssMiB(pid) {
 }
 
 /**
- * Spawns xenopsd. `cfg`: {mode: 'embedded'|'nats', dataDir, natsUrl, prefix, port, cpuProfDir}.
- * Resolves once the "ready: … serving http://H:P" line appears on stderr.
+ * Spawns xenopsd. `cfg`: {mode: 'embedded'|'nats', dataDir, natsUrl, prefix, port, cpuProfDir,
+ * role ('all' | 'gateway' | 'agent'), hostId}. `ready` resolves once the "ready: …" line appears
+ * on stderr; `url` is the "serving http://H:P" address of a process that serves HTTP.
  */
 export async function startService(cfg, { readyTimeoutMs = 600_000 } = {}) {
   const nodeArgs = [];
   if (cfg.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cfg.cpuProfDir}`);
-  const args = [...nodeArgs, DAEMON, '--listen', `127.0.0.1:${cfg.port ?? 0}`, '--socket', 'off', '--data-dir', cfg.dataDir];
+  const listen = cfg.role === 'agent' ? 'off' : `127.0.0.1:${cfg.port ?? 0}`;
+  const args = [...nodeArgs, DAEMON, '--listen', listen, '--socket', 'off', '--data-dir', cfg.dataDir];
   if (cfg.mode === 'nats') args.push('--nats', cfg.natsUrl, '--nats-prefix', cfg.prefix);
+  if (cfg.role) args.push('--role', cfg.role);
+  if (cfg.hostId) args.push('--host-id', cfg.hostId);
   const t0 = performance.now();
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   const svc = { child, pid: child.pid, t0, log: [], exited: false };
@@ -70,10 +74,9 @@ export async function startService(cfg, { readyTimeoutMs = 600_000 } = {}) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         if (svc.log.length < 200) svc.log.push(line);
-        const m = line.match(/ready: .*serving (http:\/\/[^\s,]+)/);
-        if (m) {
+        if (/ready: /.test(line)) {
           clearTimeout(timer);
-          svc.url = m[1];
+          svc.url = line.match(/serving (http:\/\/[^\s,]+)/)?.[1];
           svc.readyMs = performance.now() - t0;
           resolve(svc);
         }
