@@ -36,8 +36,21 @@ export type DeviceTable<K extends DeviceKind = DeviceKind> = ReadonlyMap<string,
 
 export type VmDevices = { readonly [K in DeviceKind]: DeviceTable<K> };
 
+/**
+ * The device tables of a VM without devices: one shared instance. Five empty Maps cost ~750
+ * bytes, per VM and per fold (the agent's and the read model's): 15 MiB of a 10,000-VM service's
+ * 85 MiB live heap (heap snapshot). Sharing is safe because folded state is only ever changed by
+ * immer, which copies a table before its first change.
+ */
+const NO_DEVICES: VmDevices = Object.freeze({ vbd: new Map(), vif: new Map(), pci: new Map(), vgpu: new Map(), vusb: new Map() });
+
 export function emptyDevices(): VmDevices {
-  return { vbd: new Map(), vif: new Map(), pci: new Map(), vgpu: new Map(), vusb: new Map() };
+  return NO_DEVICES;
+}
+
+/** `devices`, or the shared empty instance when it holds no device (for decoded snapshots). */
+export function internDevices(devices: VmDevices): VmDevices {
+  return DEVICE_KINDS.every((k) => devices[k].size === 0) ? NO_DEVICES : devices;
 }
 
 /** `["Does_not_exist", …]` key of a device (§6.2): PCI devices are of kind "PCI", the others "VM". */

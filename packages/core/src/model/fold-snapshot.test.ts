@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openEmbeddedStores } from '../store/embedded/embedded-stores.js';
-import { saveFoldSnapshot, sharedFoldSnapshotLoader, type FoldSnapshot } from './fold-snapshot.js';
-import { emptyVm } from './vm-aggregate.js';
+import type { LogEvent } from '../events/event.js';
+import { decodeFoldSnapshot, encodeFoldSnapshot, saveFoldSnapshot, sharedFoldSnapshotLoader, type FoldSnapshot } from './fold-snapshot.js';
+import { emptyVm, evolveVm } from './vm-aggregate.js';
 
 describe('sharedFoldSnapshotLoader', () => {
   it('fetches and decodes once for its consumers, then loads afresh', async () => {
@@ -34,5 +35,22 @@ describe('sharedFoldSnapshotLoader', () => {
       await stores.close();
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('decodeFoldSnapshot', () => {
+  it('gives VMs without devices the shared empty tables, and keeps the devices of the others', () => {
+    const withDisk = evolveVm(emptyVm('b'), {
+      seq: 1,
+      audit: { dbg: 't', timeMs: 0, host: 'h', actor: 'a' },
+      body: { type: 'DeviceAdded', vmId: 'b', device: { kind: 'vbd', config: { id: ['b', 'xvda'] } } },
+    } as unknown as LogEvent);
+    const snap: FoldSnapshot = { seq: 1, vms: [emptyVm('a'), withDisk], tasks: [], domids: [], hosts: [], observers: {} };
+    const decoded = decodeFoldSnapshot(encodeFoldSnapshot(snap))!;
+    const [a, b] = decoded.vms;
+    // The clone made new Maps; an empty set is swapped for the one every fold shares.
+    expect(a!.devices).toBe(emptyVm('x').devices);
+    expect([...b!.devices.vbd.keys()]).toEqual(['xvda']);
+    expect(b!.devices).not.toBe(emptyVm('x').devices);
   });
 });

@@ -1,5 +1,6 @@
 import { deserialize, serialize } from 'node:v8';
 import type { SnapshotStore } from '../store/snapshot-store.js';
+import { internDevices } from './devices.js';
 import type { HostState } from './host-state.js';
 import type { TaskRecord } from './task-record.js';
 import type { VmAggregate } from './vm-aggregate.js';
@@ -38,7 +39,12 @@ export function decodeFoldSnapshot(data: Uint8Array): FoldSnapshot | undefined {
   try {
     const v = deserialize(data) as FoldSnapshot & { schema?: number };
     if (v?.schema !== FOLD_SNAPSHOT_SCHEMA || typeof v.seq !== 'number' || !Array.isArray(v.vms) || !Array.isArray(v.tasks)) return undefined;
-    return v;
+    // A clone has its own empty device tables per VM; a fold shares one (devices.ts).
+    const vms = v.vms.map((vm) => {
+      const devices = internDevices(vm.devices);
+      return devices === vm.devices ? vm : { ...vm, devices };
+    });
+    return { ...v, vms };
   } catch {
     return undefined;
   }

@@ -45,3 +45,28 @@ describe('evolveVmAll', () => {
     expect(vm.queue.map((t) => t.taskId)).toEqual(['2']); // the old state is untouched
   });
 });
+
+describe('device tables', () => {
+  const vbd = (vmId: string, dev: string) => ({ kind: 'vbd', config: { id: [vmId, dev] } });
+  const added = (seq: number, vmId: string, dev: string) =>
+    at(seq, { type: 'DeviceAdded', vmId, device: vbd(vmId, dev) } as unknown as EventBody);
+
+  it('VMs without devices share one set of empty tables, and adding a device to one VM copies it', () => {
+    const a = emptyVm('a');
+    const b = emptyVm('b');
+    expect(a.devices).toBe(b.devices);
+    const a1 = evolveVm(a, added(1, 'a', 'xvda'));
+    expect([...a1.devices.vbd.keys()]).toEqual(['xvda']);
+    // Neither the other VM nor a new one sees it: the shared tables were not written.
+    expect(b.devices.vbd.size).toBe(0);
+    expect(emptyVm('c').devices.vbd.size).toBe(0);
+    expect(a1.devices).not.toBe(b.devices);
+  });
+
+  it('a removed VM goes back to the shared empty tables', () => {
+    const a1 = evolveVm(emptyVm('a'), added(1, 'a', 'xvda'));
+    const removed = evolveVm(a1, at(2, { type: 'VmRemoved', vmId: 'a' } as EventBody));
+    expect(removed.devices).toBe(emptyVm('z').devices);
+    expect(a1.devices.vbd.size).toBe(1);
+  });
+});
