@@ -111,6 +111,56 @@ describe('HostAgent on the embedded store', () => {
     expect(powerStateOf(view.vms.get('g')!)).toBe('Halted');
   });
 
+  it('fails a task whose atom runs past its limit and tears down what the start did (§7.2, §7.3)', async () => {
+    await agent.close();
+    let atomSignal: AbortSignal | undefined;
+    agent = await HostAgent.start({
+      stores,
+      hostId: 'h1',
+      atomTimeoutMs: 100,
+      createBackend: (h) => {
+        const sim = new SimulatorBackend(h.hostId, h.domids, h.now);
+        return {
+          name: 'hung build',
+          journalsEachAtom: true,
+          perform: async (atom, ctx) => {
+            // A backend that never returns and ignores its signal: the limit must still end the task.
+            if (atom.kind === 'VM_build') {
+              atomSignal = ctx.signal;
+              return new Promise<never>(() => {});
+            }
+            return sim.perform(atom, ctx);
+          },
+        };
+      },
+    });
+    ok(await add('t'));
+    const started = Date.now();
+    const start = await submit('t', { kind: 'VM.start', paused: false, unpause: false });
+    const failed = await view.taskEnded(start);
+    expect(failed.error).toEqual(['Internal_error', `Timed out while waiting on task ${start}`]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+    expect(atomSignal?.aborted).toBe(true);
+    // As any other failure of a start: the state check destroys the half-built domain.
+    await view.until(() => [...view.tasks.values()].every((t) => t.status !== 'pending') && !view.vms.get('t')?.domain);
+    expect(powerStateOf(view.vms.get('t')!)).toBe('Halted');
+    // The VM's queue goes on: the next operation runs.
+    const next = await submit('t', { kind: 'VM.delay', delay: 0 });
+    expect((await view.taskEnded(next)).status).toBe('completed');
+  });
+
+  it('ends a waiting atom that listens to its signal at the limit, and leaves a shorter one alone', async () => {
+    await agent.close();
+    agent = await HostAgent.start({ stores, hostId: 'h1', atomTimeoutMs: 150 });
+    ok(await add('w'));
+    const long = await submit('w', { kind: 'VM.delay', delay: 30 });
+    const t0 = Date.now();
+    expect((await view.taskEnded(long)).error).toEqual(['Internal_error', `Timed out while waiting on task ${long}`]);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    const short = await submit('w', { kind: 'VM.delay', delay: 0.05 });
+    expect((await view.taskEnded(short)).status).toBe('completed');
+  });
+
   const actors = async () =>
     (ok(await agent.execute({ dbg: 't', command: { type: 'Diagnose' } })) as { actors: { awake: number; asleep: number } }).actors;
   const allAsleep = async () => {

@@ -43,6 +43,8 @@ export interface HostAgentOptions {
   readonly loadFoldSnapshot?: FoldSnapshotLoader;
   /** How long a VM's actor stays up with nothing to do before it is put to sleep (default 2 s). */
   readonly idleActorSleepMs?: number;
+  /** Each atom's time limit (API.md §7.2; default 1200 s). */
+  readonly atomTimeoutMs?: number;
 }
 
 const VM_STREAM_PREFIX = 'vm/';
@@ -285,6 +287,7 @@ export class HostAgent {
       workers: this.workers,
       now: this.now,
       logger: this.logger,
+      atomTimeoutMs: this.opts.atomTimeoutMs,
       onStalled: (stalled) => this.revive(vmId, stalled),
       // A task that ended with no command in flight.
       onIdle: () => this.scheduleSleep(vmId),

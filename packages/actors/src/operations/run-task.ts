@@ -12,6 +12,7 @@ import {
 } from '@xenops/core';
 import type { Backend } from '../backend/backend.js';
 import { atomMayWait, atomWeight, describeAtom } from './atom.js';
+import { AtomDeadline, AtomTimeoutError } from './atom-deadline.js';
 import { TaskJournal } from './task-journal.js';
 import { isGuestShutdownFailure, planOperation } from './plan.js';
 
@@ -28,6 +29,8 @@ export interface RunTaskOptions {
   /** Aborted by Task.cancel. */
   readonly signal: AbortSignal;
   readonly now?: () => number;
+  /** Each atom's time limit (API.md §7.2: 1200 s); tests shorten it. */
+  readonly atomTimeoutMs?: number;
 }
 
 /**
@@ -66,6 +69,9 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
   }
   await journal.record([ev({ type: 'TaskStarted', taskId: task.taskId, startedMs })]);
 
+  const deadline = new AtomDeadline(opts.atomTimeoutMs);
+  // Until the point of no return an atom's waits end on Task.cancel or at its limit; after, only at its limit.
+  const cancelOrDeadline = AbortSignal.any([signal, deadline.signal]);
   const cancelPoint = () => {
     cancelPointsSeen++;
     const triggered = task.operation.cancelAtPoint === cancelPointsSeen;
@@ -91,7 +97,8 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
       if (atomMayWait(atom)) await journal.flush();
       let facts: EventBody[];
       try {
-        const outcome = await backend.perform(atom, { vm: journal.vm, signal: cancellable ? signal : NEVER, cancelPoint, markNonCancellable });
+        const ctx = { vm: journal.vm, signal: cancellable ? cancelOrDeadline : deadline.signal, cancelPoint, markNonCancellable };
+        const outcome = await deadline.run(() => backend.perform(atom, ctx));
         facts = outcome.events;
         if (outcome.result !== undefined) resultJson = wireToJson(outcome.result as WireOut);
       } catch (e) {
@@ -115,14 +122,18 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
     if (e instanceof LogWriteError) throw e.cause;
     const error = asXenopsError(e, task.taskId, signal);
     const undo: PendingEvent[] = [];
+    // The undo atoms have limits of their own: the task's may be what just expired.
+    const undoDeadline = new AtomDeadline(opts.atomTimeoutMs);
     for (const atom of plan.compensate ?? []) {
       try {
-        const outcome = await backend.perform(atom, { vm: journal.vm, signal: NEVER, cancelPoint: () => {}, markNonCancellable });
+        const ctx = { vm: journal.vm, signal: undoDeadline.signal, cancelPoint: () => {}, markNonCancellable };
+        const outcome = await undoDeadline.run(() => backend.perform(atom, ctx));
         undo.push(...outcome.events.map(ev));
       } catch {
         // best effort: the task fails with its own error either way
       }
     }
+    undoDeadline.dispose();
     const events = [...undo, ...ending({ type: 'TaskFailed', taskId: task.taskId, error: error.value, cancelPointsSeen, duration: elapsed() })];
     if (plan.onFailure === 'check') {
       events.push({
@@ -138,11 +149,10 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
     }
     await journal.record(events);
     await journal.flush();
+  } finally {
+    deadline.dispose();
   }
 }
-
-/** Once a task is past its point of no return, waits no longer listen to Task.cancel. */
-const NEVER = new AbortController().signal;
 
 /** The seed dialect's clean shutdown and reboot fall back to a hard power-off (§7.4). */
 function fallsBackToHard(task: QueuedTask): boolean {
@@ -157,6 +167,7 @@ export class LogWriteError extends Error {
 
 function asXenopsError(e: unknown, taskId: string, signal: AbortSignal): XenopsError {
   if (e instanceof XenopsError) return e;
+  if (e instanceof AtomTimeoutError) return Errors.timedOutWaitingOnTask(taskId);
   if (signal.aborted && e instanceof Error && e.name === 'AbortError') return Errors.cancelled(taskId);
   return new XenopsError(toErrorValue(e));
 }

@@ -25,6 +25,8 @@ export interface VmActorDeps {
   readonly workers: ReturnType<typeof pLimit>;
   readonly now: () => number;
   readonly logger: (line: string) => void;
+  /** Each atom's time limit (default 1200 s, API.md §7.2). */
+  readonly atomTimeoutMs?: number;
   /** Called once when the actor can no longer trust its state (a write failed): the agent reloads it. */
   readonly onStalled?: (actor: VmActor) => void;
   /** Called (synchronously, from the machine) each time the actor stops executing. */
@@ -194,6 +196,7 @@ export class VmActor {
           backend: this.deps.backend,
           signal: abort.signal,
           now: this.deps.now,
+          atomTimeoutMs: this.deps.atomTimeoutMs,
         });
       } finally {
         this.running = undefined;
