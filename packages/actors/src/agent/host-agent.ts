@@ -266,11 +266,11 @@ export class HostAgent {
     if (!known) {
       const { log, snapshots } = this.opts.stores;
       // Once retention truncated the log, the VM's history starts in the covering snapshot.
-      const base = await foldBase(log, snapshots);
-      vm = base.snapshot?.vms.find((v) => v.id === vmId) ?? vm;
       // Asking for the stream's last seq first spares a new VM (the common case: VM.add) the read
-      // of an empty stream, which on NATS means creating a consumer.
-      const last = await log.lastSeqOf(Streams.vm(vmId));
+      // of an empty stream, which on NATS means creating a consumer. Both are reads: asked at once
+      // (one round trip to NATS instead of two).
+      const [base, last] = await Promise.all([foldBase(log, snapshots), log.lastSeqOf(Streams.vm(vmId))]);
+      vm = base.snapshot?.vms.find((v) => v.id === vmId) ?? vm;
       if (last > base.seq) {
         for await (const m of log.readStream(Streams.vm(vmId), base.seq)) {
           vm = evolveVmAll(vm, decodeBatch(m.seq, m.data));
