@@ -528,4 +528,7 @@ if (profiles)
     for (const x of p.functions?.slice(0, 12) ?? []) process.stdout.write(`  ${String(x.pct).padStart(5)}%  ${x.name}\n`);
   }
 log(`results: ${out}`);
-process.exit(0);
+// The table and the JSON are written either way; a mode that failed makes the run fail.
+const failedModes = results.filter((r) => r.error).map((r) => r.mode);
+if (failedModes.length) log(`failed: ${failedModes.join(', ')} (see the lines above)`);
+process.exit(failedModes.length ? 1 : 0);
