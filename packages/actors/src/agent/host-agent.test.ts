@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeBatch, powerStateOf, Streams, type CommandReply, type Operation, type Stores } from '@xenops/core';
+import type { AtomContext, AtomOutcome } from '../backend/backend.js';
 import { SimulatorBackend } from '../backend/simulator/simulator.js';
 import { openTestStores, vmConfig, type LogView } from '../testing/fixtures.js';
-import { HostAgent } from './host-agent.js';
+import { HostAgent, type HostAgentOptions } from './host-agent.js';
 
 describe('HostAgent on the embedded store', () => {
   let stores: Stores;
@@ -18,6 +19,18 @@ describe('HostAgent on the embedded store', () => {
     await agent.close();
     await dispose();
   });
+
+  /** The simulator, with its VM_build (a start's second atom) run through `build`. */
+  const interceptBuild =
+    (build: (ctx: AtomContext, proceed: () => Promise<AtomOutcome>) => Promise<AtomOutcome>): HostAgentOptions['createBackend'] =>
+    (h) => {
+      const sim = new SimulatorBackend(h.hostId, h.domids, h.now);
+      return {
+        name: 'intercepted build',
+        journalsEachAtom: true,
+        perform: (atom, ctx) => (atom.kind === 'VM_build' ? build(ctx, () => sim.perform(atom, ctx)) : sim.perform(atom, ctx)),
+      };
+    };
 
   const ok = (r: CommandReply) => {
     if (!r.ok) throw new Error(`command failed: ${JSON.stringify(r.error)}`);
@@ -83,17 +96,11 @@ describe('HostAgent on the embedded store', () => {
     agent = await HostAgent.start({
       stores,
       hostId: 'h1',
-      createBackend: (h) => {
-        const sim = new SimulatorBackend(h.hostId, h.domids, h.now);
-        return {
-          name: 'gated',
-          journalsEachAtom: true,
-          perform: async (atom, ctx) => {
-            if (atom.kind === 'VM_build') await gate; // hold the start inside its second atom
-            return sim.perform(atom, ctx);
-          },
-        };
-      },
+      // Hold the start inside its second atom.
+      createBackend: interceptBuild(async (_ctx, proceed) => {
+        await gate;
+        return proceed();
+      }),
     });
     ok(await add('g'));
     const running = await submit('g', { kind: 'VM.start', paused: false, unpause: false });
@@ -118,21 +125,11 @@ describe('HostAgent on the embedded store', () => {
       stores,
       hostId: 'h1',
       atomTimeoutMs: 100,
-      createBackend: (h) => {
-        const sim = new SimulatorBackend(h.hostId, h.domids, h.now);
-        return {
-          name: 'hung build',
-          journalsEachAtom: true,
-          perform: async (atom, ctx) => {
-            // A backend that never returns and ignores its signal: the limit must still end the task.
-            if (atom.kind === 'VM_build') {
-              atomSignal = ctx.signal;
-              return new Promise<never>(() => {});
-            }
-            return sim.perform(atom, ctx);
-          },
-        };
-      },
+      // A build that never returns and ignores its signal: the limit must still end the task.
+      createBackend: interceptBuild((ctx) => {
+        atomSignal = ctx.signal;
+        return new Promise<never>(() => {});
+      }),
     });
     ok(await add('t'));
     const started = Date.now();

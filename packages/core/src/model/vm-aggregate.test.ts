@@ -12,7 +12,7 @@ function busyVm(): VmAggregate {
   vm = evolveVm(vm, at(2, { type: 'TaskCreated', vmId: 'vm1', operation: { kind: 'VM.pause' }, host: 'h', ctimeMs: 0 } as EventBody));
   vm = evolveVm(vm, at(3, { type: 'TaskStarted', taskId: '1', startedMs: 0 }));
   vm = evolveVm(vm, at(4, {
-    type: 'DomainCreated', vmId: 'vm1', domid: 1, host: 'h', startTime: 0, hvm: true, domainType: 'hvm', vcpus: 1,
+    type: 'DomainCreated', vmId: 'vm1', domid: 1, host: 'h', startTime: 0, hvm: true, domainType: 'Domain_HVM', vcpus: 1,
     memoryTarget: 1, memoryLimit: 1, shadowMultiplier: 1, rtcTimeoffset: '', xsdata: [], consoles: [],
   } as EventBody));
   vm = evolveVm(vm, at(4, { type: 'DomainUnpaused', vmId: 'vm1' }));

@@ -197,7 +197,7 @@ describe('nats store specifics', () => {
     const jsm = await jetstreamManager(nc);
     const m = await jsm.streams.getMessage(natsNames(prefix).stream, { seq: 1 });
     expect(m?.subject).toBe(`${prefix}.ev.vm%2Fa%2Eb%20c`);
-    const sub = nc.subscribe(`${prefix}.cmd.host%2E1`, { callback: (_e, msg) => msg.respond(enc('raw')) });
+    const sub = nc.subscribe(`${prefix}.cmd.host%2E1`, { callback: (_e, msg) => void msg.respond(enc('raw')) });
     await nc.flush();
     expect(dec(await s.bus.request('host.1', enc('')))).toBe('raw');
     sub.unsubscribe();
