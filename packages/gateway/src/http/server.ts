@@ -184,7 +184,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       done = true;
       const body = Buffer.concat(chunks, total);
       chunks.length = 0;
-      handleRpcBody(body, contentType, opts.dispatch, () => callerGone(res)).then(
+      let gone: AbortSignal | undefined;
+      handleRpcBody(body, contentType, opts.dispatch, () => (gone ??= callerGone(res))).then(
         (reply) => sendReply(req, res, reply),
         (e: unknown) => {
           // handleRpcBody never rejects; this is a last resort
