@@ -91,6 +91,19 @@ function decodeValue(v: Uint8Array): SnapshotValue {
   return { kind: 'object', seq: m.seq!, object: m.object, size: m.size! };
 }
 
+/**
+ * Clean-up after the snapshot itself was stored or removed: its failure does not fail the call (an
+ * object left behind is swept by a later put of its key), but it is reported, as store tails
+ * report theirs.
+ */
+async function bestEffort(what: string, work: Promise<unknown>): Promise<void> {
+  try {
+    await work;
+  } catch (err) {
+    console.error(`[xenops store] could not ${what} (a later put of that key sweeps what is left):`, err);
+  }
+}
+
 const STALLED = Symbol('stalled');
 
 function within<T>(p: Promise<T>, ms: number): Promise<T | typeof STALLED> {
@@ -247,15 +260,15 @@ export class NatsSnapshotStore implements SnapshotStore {
           continue;
         }
         // Best effort from here: the snapshot is stored.
-        if (current?.kind === 'object') await this.deleteObject(current.object).catch(() => {});
-        if (own) await this.sweepOrphans(k, own.info.name).catch(() => {});
+        if (current?.kind === 'object') await bestEffort(`delete the replaced object ${current.object}`, this.deleteObject(current.object));
+        if (own) await bestEffort(`sweep the orphaned objects of ${key}`, this.sweepOrphans(k, own.info.name));
         return;
       }
     } catch (err) {
       throw unavailable(`snapshot put ${key} failed`, err);
     } finally {
       // Lost the race, or failed: our object is nobody's.
-      if (own && !committed) await this.deleteObject(own.info.name).catch(() => {});
+      if (own && !committed) await bestEffort(`delete the uncommitted object ${own.info.name}`, this.deleteObject(own.info.name));
     }
   }
 
@@ -302,7 +315,7 @@ export class NatsSnapshotStore implements SnapshotStore {
           if (!isWrongLastSequence(err) || attempt >= 100) throw err;
           continue;
         }
-        if (current?.kind === 'object') await this.deleteObject(current.object).catch(() => {});
+        if (current?.kind === 'object') await bestEffort(`delete the object ${current.object}`, this.deleteObject(current.object));
         return;
       }
     } catch (err) {
