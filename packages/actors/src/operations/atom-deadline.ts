@@ -21,7 +21,7 @@ export class AtomDeadline {
   private running = false;
   private readonly reached: Promise<never>;
 
-  constructor(readonly limitMs: number = ATOM_TIMEOUT_MS) {
+  constructor(limitMs: number = ATOM_TIMEOUT_MS) {
     const { signal } = this.expiry;
     this.reached = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
     this.reached.catch(() => undefined);

@@ -122,18 +122,23 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
     if (e instanceof LogWriteError) throw e.cause;
     const error = asXenopsError(e, task.taskId, signal);
     const undo: PendingEvent[] = [];
-    // The undo atoms have limits of their own: the task's may be what just expired.
-    const undoDeadline = new AtomDeadline(opts.atomTimeoutMs);
-    for (const atom of plan.compensate ?? []) {
+    if (plan.compensate?.length) {
+      // The undo atoms have limits of their own: the task's may be what just expired.
+      const undoDeadline = new AtomDeadline(opts.atomTimeoutMs);
       try {
-        const ctx = { vm: journal.vm, signal: undoDeadline.signal, cancelPoint: () => {}, markNonCancellable };
-        const outcome = await undoDeadline.run(() => backend.perform(atom, ctx));
-        undo.push(...outcome.events.map(ev));
-      } catch {
-        // best effort: the task fails with its own error either way
+        for (const atom of plan.compensate) {
+          try {
+            const ctx = { vm: journal.vm, signal: undoDeadline.signal, cancelPoint: () => {}, markNonCancellable };
+            const outcome = await undoDeadline.run(() => backend.perform(atom, ctx));
+            undo.push(...outcome.events.map(ev));
+          } catch {
+            // best effort: the task fails with its own error either way
+          }
+        }
+      } finally {
+        undoDeadline.dispose();
       }
     }
-    undoDeadline.dispose();
     const events = [...undo, ...ending({ type: 'TaskFailed', taskId: task.taskId, error: error.value, cancelPointsSeen, duration: elapsed() })];
     if (plan.onFailure === 'check') {
       events.push({

@@ -41,7 +41,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   const loadFoldSnapshot = both ? sharedFoldSnapshotLoader(stores.snapshots, 2) : undefined;
   try {
     if (config.role !== 'gateway') {
-      agent = await HostAgent.start({ stores, hostId: config.hostId, poolSize: config.poolSize, logger: log, ...(loadFoldSnapshot ? { loadFoldSnapshot } : {}) });
+      agent = await HostAgent.start({ stores, hostId: config.hostId, poolSize: config.poolSize, logger: log, loadFoldSnapshot });
     }
     if (serveHttp) {
       gateway = await Gateway.start({
@@ -56,7 +56,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         ...(config.retentionDays !== undefined ? { retentionDays: config.retentionDays } : {}),
         logger: log,
         onShutdownRequest,
-        ...(loadFoldSnapshot ? { loadFoldSnapshot } : {}),
+        loadFoldSnapshot,
       });
     }
   } catch (e) {

@@ -29,7 +29,8 @@ export interface NatsStoreOptions {
   readonly servers: string;
   /**
    * Namespace of every NATS resource: stream `<prefix>_EVENTS` on subjects `<prefix>.ev.>`, KV
-   * bucket `<prefix>_snapshots` and object store `<prefix>_snapshots` (big snapshots), command subjects `<prefix>.cmd.<host>`. Default `xenops`.
+   * bucket `<prefix>_snapshots` and object store `<prefix>_snapshots` (big snapshots), command
+   * subjects `<prefix>.cmd.<host>`. Default `xenops`.
    * Tests use a unique prefix per run.
    */
   readonly prefix?: string;

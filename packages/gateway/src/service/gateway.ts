@@ -72,11 +72,7 @@ export class Gateway {
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const { stores } = opts;
     const log = opts.logger ?? (() => {});
-    const projection = new Projection(stores.log, {
-      snapshots: stores.snapshots,
-      logger: log,
-      ...(opts.loadFoldSnapshot ? { loadFoldSnapshot: opts.loadFoldSnapshot } : {}),
-    });
+    const projection = new Projection(stores.log, { snapshots: stores.snapshots, logger: log, loadFoldSnapshot: opts.loadFoldSnapshot });
     // Observers of the fold, attached before it starts so that they see the whole log.
     const updates = new UpdatesService(projection, stores.log, { hostId: opts.hostId });
     const changes = new ChangeFeed(projection);

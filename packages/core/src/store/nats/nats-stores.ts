@@ -10,6 +10,7 @@ import {
   TimeoutError,
   type Authenticator,
   type Msg,
+  type MsgHdrs,
   type NatsConnection,
   type NodeConnectionOptions,
 } from '@nats-io/transport-node';
@@ -279,22 +280,16 @@ class NatsCommandBus implements CommandBus {
     const inflight = new Set<Promise<void>>();
     const respond = async (msg: Msg): Promise<void> => {
       let reply: Uint8Array;
-      let failed = false;
+      let opts: { headers: MsgHdrs } | undefined;
       try {
         reply = await handler(msg.data);
       } catch (err) {
-        failed = true;
         reply = new TextEncoder().encode(err instanceof Error ? err.message : String(err));
+        opts = { headers: natsHeaders() };
+        opts.headers.set(ERROR_HEADER, '1');
       }
       // Awaited: close() waits for the requests in flight, and so for their replies to be sent.
-      await this.outbound.run(async () => {
-        if (!failed) msg.respond(reply);
-        else {
-          const h = natsHeaders();
-          h.set(ERROR_HEADER, '1');
-          msg.respond(reply, { headers: h });
-        }
-      });
+      await this.outbound.run(async () => void msg.respond(reply, opts));
     };
     const sub = this.nc.subscribe(this.names.commandSubject(address), {
       queue: this.names.queueGroup,
@@ -407,10 +402,10 @@ async function ensureStream(jsm: JetStreamManager, names: NatsNames): Promise<vo
 }
 
 /**
- * Connects to NATS and opens the stream, the KV bucket, the object store (snapshots too big for one
- * message) and the bus of `opts.prefix`, creating the stream and the buckets when missing. A server that is down at open fails fast; later outages are
- * ridden out by reconnecting forever (operations in the meantime fail with StoreUnavailableError
- * after the JetStream timeout, 5 s).
+ * Connects to NATS and opens the stream, the KV bucket, the object store (snapshots too big for
+ * one message) and the bus of `opts.prefix`, creating the stream and the buckets when missing. A
+ * server that is down at open fails fast; later outages are ridden out by reconnecting forever
+ * (operations in the meantime fail with StoreUnavailableError after the JetStream timeout, 5 s).
  */
 const TAIL_PULL_EXPIRES_MS = 5_000;
 
