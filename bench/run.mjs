@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Rpc, TaskWatcher } from './lib/rpc.mjs';
 import { LeanRpc } from './lib/lean-rpc.mjs';
-import { ROOT, cpuSeconds, freePort, rssMiB, startService } from './lib/service.mjs';
+import { ROOT, cpuMeter, freePort, rssMiB, startService } from './lib/service.mjs';
 import { growLog } from './lib/logbuild.mjs';
 import { peerRun } from './lib/peer.mjs';
 import { summarise } from './profile-summary.mjs';
@@ -227,17 +227,24 @@ async function runMode(mode) {
   const res = { mode, loadavgStart: loadavg() };
   const cleanups = [];
   const services = [];
-  const fresh = async (label, extra = {}) => {
+  // A data dir and a NATS prefix of their own, removed when the mode ends.
+  const scratch = (label) => {
     const dataDir = mkdtempSync(join(tmpdir(), `xenops-bench-${mode}-${label}-`));
     const prefix = `bench_${label}_${process.pid}_${Date.now().toString(36)}`;
     cleanups.push(async () => {
       rmSync(dataDir, { recursive: true, force: true });
       if (mode === 'nats') await natsCleanup(prefix);
     });
-    const cfg = { mode, dataDir, prefix, natsUrl: O.natsUrl, ...extra };
+    return { mode, dataDir, prefix, natsUrl: O.natsUrl };
+  };
+  const launch = async (cfg) => {
     const svc = await startService(cfg).then((s) => s.ready);
     services.push(svc);
-    return { cfg, svc };
+    return svc;
+  };
+  const fresh = async (label) => {
+    const cfg = scratch(label);
+    return { cfg, svc: await launch(cfg) };
   };
   try {
     const want = (w) => O.only.has(w);
@@ -249,11 +256,11 @@ async function runMode(mode) {
       await watcher.start();
       if (want('cycle')) {
         log(`[${mode}] cycle: ${O.vms} VMs × 5 ops, ${O.clients} clients (tasks awaited via one shared UPDATES.get loop + Task.stat)`);
-        const cpu0 = cpuSeconds(svc.pid);
-        const main0 = cpuSeconds(svc.pid, { mainThread: true });
+        const serviceCpu = cpuMeter(svc.pid);
+        const mainThreadCpu = cpuMeter(svc.pid, { mainThread: true });
         res.cycle = await cycle(rpc, watcher, O.vms, O.clients);
-        res.cycle.serviceCpuMsPerOp = ((cpuSeconds(svc.pid) - cpu0) * 1000) / res.cycle.ops;
-        res.cycle.serviceMainThreadCpuMsPerOp = ((cpuSeconds(svc.pid, { mainThread: true }) - main0) * 1000) / res.cycle.ops;
+        res.cycle.serviceCpuMsPerOp = serviceCpu(res.cycle.ops);
+        res.cycle.serviceMainThreadCpuMsPerOp = mainThreadCpu(res.cycle.ops);
         log(`[${mode}]   ${res.cycle.opsPerSecond.toFixed(0)} ops/s, p50 ${res.cycle.latency.p50.toFixed(2)} ms, p99 ${res.cycle.latency.p99.toFixed(2)} ms; service CPU ${res.cycle.serviceCpuMsPerOp.toFixed(3)} ms/op (main thread ${res.cycle.serviceMainThreadCpuMsPerOp.toFixed(3)}), bench client CPU ${res.cycle.clientCpuMsPerOp.toFixed(3)} ms/op`);
       }
       // Latency probes use one lean keep-alive connection each (lib/lean-rpc.mjs), not node:http.
@@ -352,25 +359,17 @@ async function runMode(mode) {
       // The distributed shape (ARCHITECTURE.md): the gateway and the host agent as two processes
       // sharing the NATS log and bus, the way hosts share one cluster. Same cycle, same clients.
       log(`[${mode}] split: cycle of ${O.vms} VMs against --role gateway + --role agent (two processes, one host id)`);
-      const dataDir = mkdtempSync(join(tmpdir(), `xenops-bench-${mode}-split-`));
-      const prefix = `bench_split_${process.pid}_${Date.now().toString(36)}`;
-      cleanups.push(async () => {
-        rmSync(dataDir, { recursive: true, force: true });
-        await natsCleanup(prefix);
-      });
-      const base = { mode, prefix, natsUrl: O.natsUrl, hostId: 'bench-host' };
-      const agent = await startService({ ...base, role: 'agent', dataDir: join(dataDir, 'agent') }).then((s) => s.ready);
-      services.push(agent);
-      const gateway = await startService({ ...base, role: 'gateway', dataDir: join(dataDir, 'gateway') }).then((s) => s.ready);
-      services.push(gateway);
+      const base = { ...scratch('split'), hostId: 'bench-host' };
+      const agent = await launch({ ...base, role: 'agent', dataDir: join(base.dataDir, 'agent') });
+      const gateway = await launch({ ...base, role: 'gateway', dataDir: join(base.dataDir, 'gateway') });
       const rpc = new Rpc(gateway.url, { maxSockets: O.clients + 8 });
       const watcher = new TaskWatcher(rpc);
       await watcher.start();
-      const agent0 = cpuSeconds(agent.pid);
-      const gateway0 = cpuSeconds(gateway.pid);
+      const agentCpu = cpuMeter(agent.pid);
+      const gatewayCpu = cpuMeter(gateway.pid);
       res.split = await cycle(rpc, watcher, O.vms, O.clients);
-      res.split.agentCpuMsPerOp = ((cpuSeconds(agent.pid) - agent0) * 1000) / res.split.ops;
-      res.split.gatewayCpuMsPerOp = ((cpuSeconds(gateway.pid) - gateway0) * 1000) / res.split.ops;
+      res.split.agentCpuMsPerOp = agentCpu(res.split.ops);
+      res.split.gatewayCpuMsPerOp = gatewayCpu(res.split.ops);
       log(`[${mode}]   ${res.split.opsPerSecond.toFixed(0)} ops/s, p50 ${res.split.latency.p50.toFixed(2)} ms, p99 ${res.split.latency.p99.toFixed(2)} ms; CPU per op: gateway ${res.split.gatewayCpuMsPerOp.toFixed(3)} ms, agent ${res.split.agentCpuMsPerOp.toFixed(3)} ms`);
       await watcher.stop();
       rpc.close();
@@ -404,8 +403,7 @@ async function runMode(mode) {
       );
       log(`[${mode}]   built ${build.events} events in ${build.messages} messages in ${build.seconds.toFixed(1)} s`);
       const t0 = performance.now();
-      const s3 = await startService(cfg).then((s) => s.ready);
-      services.push(s3);
+      const s3 = await launch(cfg);
       const startSeconds = (performance.now() - t0) / 1000;
       log(`[${mode}]   service ready in ${startSeconds.toFixed(1)} s; GET /verify`);
       const r3 = new Rpc(s3.url, { maxSockets: 1 });

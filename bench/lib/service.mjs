@@ -33,6 +33,12 @@ export function cpuSeconds(pid, { mainThread = false } = {}) {
   }
 }
 
+/** Starts counting a process's CPU time; the function returned gives the ms used since, per op. */
+export function cpuMeter(pid, opts) {
+  const start = cpuSeconds(pid, opts);
+  return (ops) => ((cpuSeconds(pid, opts) - start) * 1000) / ops;
+}
+
 /** RSS (and peak RSS) of a process in MiB, from /proc/<pid>/status. */
 export function rssMiB(pid) {
   try {
