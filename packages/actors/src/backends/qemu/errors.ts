@@ -124,7 +124,7 @@ export class EmulatorStartError extends QemuError {
   readonly code = 'QEMU_START_FAILED';
   constructor(
     readonly binary: string,
-    /** The last non-empty line QEMU wrote to stderr ("" when it wrote none). */
+    /** The last error line QEMU wrote to stderr ("" when it wrote none). */
     readonly stderrLine: string,
     reason: string,
     options?: ErrorOptions,

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, fstatSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EmulatorStartError, QemuAttachError, QemuStopError } from './errors.js';
 import { QmpClient } from './qmp-client.js';
@@ -59,8 +59,12 @@ export function baseArgs(paths: QemuPaths, options: Pick<QemuProcessOptions, 'ac
   ];
 }
 
-/** The last non-empty line of a file after byte `from` ("" when there is none), reading only its tail. */
-export function lastLineOf(path: string, from = 0): string {
+/**
+ * The line that explains a failure in QEMU's output after byte `from`: the last line QEMU
+ * reported as an error (prefixed with its program name; hints that follow an error are not), else
+ * the last non-empty line, else "". Reads only the file's tail.
+ */
+export function lastErrorLine(path: string, binary: string, from = 0): string {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -73,7 +77,8 @@ export function lastLineOf(path: string, from = 0): string {
     const buf = Buffer.alloc(length);
     readSync(fd, buf, 0, length, size - length);
     const lines = buf.toString('utf8').split('\n').map((l) => l.trim()).filter(Boolean);
-    return lines.at(-1) ?? '';
+    const prefix = `${basename(binary)}: `;
+    return lines.findLast((l) => l.startsWith(prefix)) ?? lines.at(-1) ?? '';
   } finally {
     closeSync(fd);
   }
@@ -129,6 +134,7 @@ export class QemuProcess {
     exit: Promise<QemuExit>,
     /** Spawn → QMP negotiated, in ms (undefined for an attached process). */
     readonly startupMs: number | undefined,
+    private readonly binary: string,
     /** Where this process's output starts in stderr.log (the file is appended to across runs). */
     private readonly stderrFrom: number,
   ) {
@@ -151,7 +157,7 @@ export class QemuProcess {
     const paths = qemuPaths(options.dir);
     let stderrFrom = 0;
     const fail = (reason: string, cause?: unknown) =>
-      new EmulatorStartError(binary, lastLineOf(paths.stderrLog, stderrFrom), reason, cause === undefined ? undefined : { cause });
+      new EmulatorStartError(binary, lastErrorLine(paths.stderrLog, binary, stderrFrom), reason, cause === undefined ? undefined : { cause });
     for (const p of [paths.qmp, paths.serial]) {
       if (Buffer.byteLength(p) > MAX_SOCKET_PATH_BYTES) throw new EmulatorStartError(binary, '', `socket path longer than ${MAX_SOCKET_PATH_BYTES} bytes: ${p}`);
     }
@@ -195,7 +201,7 @@ export class QemuProcess {
       const e = await exit;
       throw fail(`exited (${e.signal ?? `code ${e.code}`}) before QMP answered`, err);
     }
-    return new QemuProcess(child.pid as number, paths, qmp, exit, performance.now() - started, stderrFrom);
+    return new QemuProcess(child.pid as number, paths, qmp, exit, performance.now() - started, binary, stderrFrom);
   }
 
   /**
@@ -219,7 +225,7 @@ export class QemuProcess {
       while (isAlive(pid)) await sleep(20);
       return { code: null, signal: null } satisfies QemuExit;
     });
-    return new QemuProcess(pid, paths, qmp, exit, undefined, 0);
+    return new QemuProcess(pid, paths, qmp, exit, undefined, DEFAULT_QEMU_BINARY, 0);
   }
 
   /** Resolves when the process has exited (code and signal are null for an attached process). */
@@ -231,9 +237,9 @@ export class QemuProcess {
     return this.exitInfo !== undefined;
   }
 
-  /** The last line this QEMU wrote to stderr. */
+  /** The last error this QEMU wrote to stderr (see lastErrorLine). */
   lastStderrLine(): string {
-    return lastLineOf(this.paths.stderrLog, this.stderrFrom);
+    return lastErrorLine(this.paths.stderrLog, this.binary, this.stderrFrom);
   }
 
   /**
