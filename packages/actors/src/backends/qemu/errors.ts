@@ -16,7 +16,8 @@ export type QemuErrorCode =
   | 'QEMU_ATTACH_FAILED'
   | 'SERIAL_CONNECT_FAILED'
   | 'SERIAL_TIMEOUT'
-  | 'SERIAL_CLOSED';
+  | 'SERIAL_CLOSED'
+  | 'GUEST_IMAGE_MISSING';
 
 export abstract class QemuError extends Error {
   abstract readonly code: QemuErrorCode;
@@ -189,5 +190,17 @@ export class SerialClosedError extends QemuError {
     options?: ErrorOptions,
   ) {
     super(`serial console ${path} is closed`, options);
+  }
+}
+
+/** `npm run guest-image` has not built the tiny guest where it was looked for. */
+export class GuestImageMissingError extends QemuError {
+  override readonly name = 'GuestImageMissingError';
+  readonly code = 'GUEST_IMAGE_MISSING';
+  constructor(
+    readonly dir: string,
+    options?: ErrorOptions,
+  ) {
+    super(`no tiny guest image in ${dir}: run \`npm run guest-image\` (or set XENOPS_GUEST_IMAGE_DIR)`, options);
   }
 }

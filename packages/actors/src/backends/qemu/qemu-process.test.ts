@@ -1,18 +1,27 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { processesMentioning, requireQemu } from '../../testing/tiny-guest.js';
 import { EmulatorStartError, QemuAttachError } from './errors.js';
 import { baseArgs, QemuProcess, qemuPaths } from './qemu-process.js';
 
 // Real qemu-system-x86_64 processes (no guest booted: a paused machine is enough to drive the
-// process lifecycle). Nothing is skipped: without QEMU, beforeAll throws and every test fails.
+// process lifecycle). Nothing is skipped: without QEMU every test fails with the reason.
 let root: string;
 const started: QemuProcess[] = [];
 
+let missing: Error | undefined;
+beforeEach(() => {
+  if (missing) throw missing;
+});
+
 beforeAll(() => {
-  requireQemu();
+  try {
+    requireQemu();
+  } catch (err) {
+    missing = err as Error;
+  }
   root = mkdtempSync(join(tmpdir(), 'xq-proc-'));
 });
 

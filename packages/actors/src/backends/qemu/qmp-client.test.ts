@@ -169,7 +169,7 @@ describe('QmpClient commands', () => {
     const ac = new AbortController();
     const pending = client.execute('hang', undefined, { signal: ac.signal });
     ac.abort(new Error('cancelled by the task'));
-    const err = await pending.catch((e) => e);
+    const err = (await pending.catch((e: unknown) => e)) as QmpAbortedError;
     expect(err).toBeInstanceOf(QmpAbortedError);
     expect(err.cause).toEqual(new Error('cancelled by the task'));
     await expect(client.execute('x', undefined, { signal: ac.signal })).rejects.toBeInstanceOf(QmpAbortedError);

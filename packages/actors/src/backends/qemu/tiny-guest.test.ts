@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GUEST_MAC, guestImage, processesMentioning, requireQemu, tinyGuestArgs, type GuestImage } from '../../testing/tiny-guest.js';
 import { QemuProcess } from './qemu-process.js';
 import { SerialConsole } from './serial-console.js';
@@ -11,7 +11,7 @@ import type { QmpEvent } from './types.js';
 // The tiny guest of `npm run guest-image` on real QEMU under TCG: one full boot (plus one guest
 // reboot), then restores of its suspend image for the tests that end the guest. Each step is
 // checked on both sides: what QMP reports and what the guest says on its serial console.
-// Without QEMU or the image, beforeAll throws: the tests fail, they are not skipped.
+// Without QEMU or the image every test fails with the reason; none is skipped.
 
 const BOOT_MS = 90_000; // a TCG boot takes ~4 s alone; leave room for a loaded 2-core machine
 const MEMORY_MIB = 128;
@@ -28,9 +28,19 @@ let suspendImage: string;
 /** The disk hot-plugged into the first VM: a restore must be given it on its command line. */
 const restoreDisk = () => ['-blockdev', `driver=raw,node-name=d1,file.driver=file,file.filename=${diskPath}`, '-device', 'virtio-blk-pci,id=vbd1,drive=d1,bus=rp1'];
 
+/** Why these tests cannot run here (no QEMU, no image): every test then fails with it. */
+let missing: Error | undefined;
+beforeEach(() => {
+  if (missing) throw missing;
+});
+
 beforeAll(() => {
-  requireQemu();
-  image = guestImage();
+  try {
+    requireQemu();
+    image = guestImage();
+  } catch (err) {
+    missing = err as Error;
+  }
   root = mkdtempSync(join(tmpdir(), 'xq-guest-'));
   diskPath = join(root, 'disk1.raw');
   suspendImage = join(root, 'suspend.img');
@@ -111,6 +121,8 @@ describe('the tiny guest on QEMU (TCG)', () => {
     await con.waitForLine(/^xenops-guest ready$/, { timeoutMs: BOOT_MS });
     timings.contToReady = performance.now() - tCont;
     timings.spawnToReady = performance.now() - t0;
+    // Every module of the initramfs loaded (init says so otherwise).
+    expect(con.recentLines(1_000).filter((l) => l.startsWith('xenops-guest warning'))).toEqual([]);
     const beats = [];
     for (let i = 0; i < 3; i++) beats.push(heartbeatOf(await con.waitForLine(/^xenops-guest heartbeat \d+$/, { timeoutMs: 10_000 })));
     expect(beats).toEqual([1, 2, 3]);
@@ -264,4 +276,30 @@ describe('the tiny guest on QEMU (TCG)', () => {
     expect((await shutdown).data).toEqual({ guest: true, reason: 'guest-shutdown' });
     expect((await p.exited()).code).toBe(0);
   });
+
+  it('with -action reboot=shutdown a guest reboot ends QEMU with one SHUTDOWN (guest-reset) instead of resets', { timeout: 90_000 }, async () => {
+    const { p, c } = await restore('reboot-exits', ['-action', 'reboot=shutdown']);
+    const resets: QmpEvent[] = [];
+    p.qmp.on('event', (e) => e.event === 'RESET' && resets.push(e));
+    await p.qmp.execute('cont');
+    await c.waitForLine(/^xenops-guest heartbeat \d+$/, { timeoutMs: 20_000 });
+    const shutdown = p.qmp.waitForEvent('SHUTDOWN', { timeoutMs: 30_000 });
+    await c.send('reboot');
+    expect((await shutdown).data).toEqual({ guest: true, reason: 'guest-reset' });
+    expect((await p.exited()).code).toBe(0);
+    expect(resets).toEqual([]);
+  });
+
+  it('a corrupt suspend image fails the load (MIGRATION failed) and QEMU 7.2 exits with its reason on stderr', { timeout: 60_000 }, async () => {
+    const corrupt = join(root, 'corrupt.img');
+    writeFileSync(corrupt, Buffer.alloc(64 * 1024, 0x5a));
+    const { p } = await start('corrupt', [...restoreDisk(), '-incoming', 'defer']);
+    await enableMigrationEvents(p);
+    const failed = p.qmp.waitForEvent('MIGRATION', { predicate: finished, timeoutMs: 30_000 });
+    await p.qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(corrupt)}` });
+    expect((await failed).data?.status).toBe('failed');
+    expect(await p.exited()).toEqual({ code: 1, signal: null });
+    expect(p.lastStderrLine()).toMatch(/^qemu-system-x86_64: load of migration failed/);
+  });
 });
+
