@@ -7,3 +7,4 @@ export { planOperation, type Plan } from './operations/plan.js';
 export { runTask } from './operations/run-task.js';
 export { vmMachine } from './vm/vm-machine.js';
 export { VmActor } from './vm/vm-actor.js';
+export * as qemu from './backends/qemu/index.js';
