@@ -272,7 +272,8 @@ export class Projection {
     for (const p of this.persistent) if (p.name in s.observers) p.importState(s.observers[p.name]);
     this.damaged.push(...(s.damage ?? []));
     this.seqValue = s.seq;
-    this.opts.logger?.(`read model: restored the snapshot at seq ${s.seq} (${s.vms.length} VM(s), ${s.tasks.length} task(s))`);
+    const damaged = s.damage?.length ? `, ${s.damage.length} damaged message(s) of the log (see xenops verify)` : '';
+    this.opts.logger?.(`read model: restored the snapshot at seq ${s.seq} (${s.vms.length} VM(s), ${s.tasks.length} task(s)${damaged})`);
   }
 
   private saveSnapshot(): Promise<void> {
