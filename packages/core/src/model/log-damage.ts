@@ -108,16 +108,21 @@ export function quarantineError(vmId: string, q: VmQuarantine): XenopsError {
   return Errors.internal(`VM ${vmId} cannot be used: its log is damaged at seq ${q.seq} (${q.error}); see xenops verify`);
 }
 
+/** Messages `findDamage` decodes between two pauses, and how long it pauses (ms). */
+const SCAN_CHUNK = 64;
+const SCAN_PAUSE_MS = 1;
+
 /**
  * Every damaged message with `afterSeq < seq <= toSeq`, decoding each message and folding none:
  * for the part of the log a fold snapshot covers, which a start from that snapshot never reads.
- * Yields to the event loop as it goes, so that it can run beside a live service.
+ * It pauses every few messages (a timer, not `setImmediate`: the requests waiting meanwhile go
+ * first), so that it runs beside a live service without holding up its answers.
  */
 export async function* findDamage(log: EventLog, afterSeq: number, toSeq: number): AsyncGenerator<DamagedMessage> {
   let read = 0;
   for await (const m of log.read(afterSeq, toSeq)) {
     const r = readMessage(m);
     if (r.damage) yield r.damage;
-    if (++read % 512 === 0) await new Promise((resolve) => setImmediate(resolve));
+    if (++read % SCAN_CHUNK === 0) await new Promise((resolve) => setTimeout(resolve, SCAN_PAUSE_MS));
   }
 }

@@ -39,7 +39,8 @@ function parseSince(text: string | undefined): { seq: number; time?: number } {
 }
 
 function formatEntry(e: AuditEntry): string {
-  const clock = e.time.slice(11, 19);
+  // A damaged message has no time: nothing of it can be read.
+  const clock = e.time ? e.time.slice(11, 19) : '--:--:--';
   const who = e.dbg ? ` by dbg=${e.dbg.split('\n')[0]}` : '';
   return `${clock} seq ${e.seq} ${e.text}${who}`;
 }
