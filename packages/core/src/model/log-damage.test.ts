@@ -13,7 +13,7 @@ import { decide } from './decide.js';
 import { foldBase } from './fold-base.js';
 import { decodeFoldSnapshot, encodeFoldSnapshot, FOLD_SNAPSHOT_SCHEMA, saveFoldSnapshot, type FoldSnapshot } from './fold-snapshot.js';
 import { foldStoredMessageSteps } from './fold-steps.js';
-import { damagedMessage, findDamage, foldVmMessage, noteDamage, quarantineError, readMessage, type DamagedMessage } from './log-damage.js';
+import { damagedMessage, findDamage, foldVmMessage, noteDamage, quarantineError, quarantinesOf, readMessage, type DamagedMessage } from './log-damage.js';
 import { foldMessage, replayLog, type FoldState } from './replay.js';
 import { emptyVm, type VmAggregate } from './vm-aggregate.js';
 import { serialize } from 'node:v8';
@@ -156,8 +156,13 @@ describe('a fold of a damaged log', () => {
     const state = fold([msg(1, 'vm/a', batch({ type: 'VmAdded', vmId: 'a', config: config('a') })), msg(9, 'vm/a', GARBAGE)]);
     noteDamage(state, damagedMessage('vm/a', 4, new Error('found by a scan')));
     noteDamage(state, damagedMessage('vm/a', 4, new Error('found by a scan')));
-    expect(state.damage.map((d) => d.seq)).toEqual([4, 9]);
+    noteDamage(state, damagedMessage('vm/b', 6, new Error('found by a scan')));
+    expect(state.damage.map((d) => d.seq)).toEqual([4, 6, 9]);
     expect(state.vms.get('a')?.quarantine).toEqual({ seq: 4, error: 'found by a scan' });
+    expect([...quarantinesOf(state.damage)]).toEqual([
+      ['a', 4],
+      ['b', 6],
+    ]);
   });
 });
 

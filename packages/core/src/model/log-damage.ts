@@ -82,6 +82,13 @@ export function noteDamage(state: DamageState, d: DamagedMessage): void {
   if (vm.quarantine === undefined || vm.quarantine.seq > d.seq) state.vms.set(d.vm, quarantined(vm, d));
 }
 
+/** The VMs a damage report quarantines, each with its first damaged seq, in seq order. */
+export function quarantinesOf(damage: readonly DamagedMessage[]): ReadonlyMap<string, number> {
+  const out = new Map<string, number>();
+  for (const d of damage) if (d.vm !== undefined && !out.has(d.vm)) out.set(d.vm, d.seq);
+  return out;
+}
+
 /** The VM quarantined at damaged message `d`. */
 export function quarantined(vm: VmAggregate, d: DamagedMessage): VmAggregate {
   return { ...vm, quarantine: { seq: d.seq, error: d.error } };

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
-import { replayLog, type DamagedMessage, type EventLog, type SnapshotStore, type TaskRecord, type VmAggregate } from '@xenops/core';
+import { quarantinesOf, replayLog, type DamagedMessage, type EventLog, type SnapshotStore, type TaskRecord, type VmAggregate } from '@xenops/core';
 
 export interface VerifyReport {
   readonly ok: boolean;
@@ -73,7 +73,7 @@ export async function verifyLog(log: EventLog, live: LiveState, snapshots?: Snap
     eventsPerSecond: seconds > 0 ? Math.round(replayed.events / seconds) : replayed.events,
     differences,
     damaged: damage,
-    quarantinedVms: [...new Set(damage.flatMap((d) => (d.vm === undefined ? [] : [d.vm])))],
+    quarantinedVms: [...quarantinesOf(damage).keys()],
   };
 }
 

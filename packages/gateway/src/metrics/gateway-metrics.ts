@@ -1,6 +1,6 @@
 /** `GET /metrics` (API.md §2.8). */
 import type { ServerResponse } from 'node:http';
-import { powerStateOf, type DamagedMessage, type EventLog } from '@xenops/core';
+import { powerStateOf, quarantinesOf, type DamagedMessage, type EventLog } from '@xenops/core';
 import type { CallRecord } from '../dispatch/dispatcher.js';
 import type { Projection } from '../read-model/projection.js';
 import { Counter, Histogram, PROMETHEUS_CONTENT_TYPE, renderGauge, type Labels } from './exposition.js';
@@ -70,8 +70,7 @@ export class GatewayMetrics {
 
 /** Messages of the log the read model cannot read, and the VMs they quarantine (one series each). */
 function damageGauges(damage: readonly DamagedMessage[]): string[] {
-  const quarantined = new Map<string, number>();
-  for (const d of damage) if (d.vm !== undefined && !quarantined.has(d.vm)) quarantined.set(d.vm, d.seq);
+  const quarantined = quarantinesOf(damage);
   return [
     renderGauge('xenops_log_damaged_messages', 'Messages of the event log that cannot be read (see xenops verify).', [[{}, damage.length]]),
     renderGauge(

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { FoldSnapshotLoader, Stores } from '@xenops/core';
+import { quarantinesOf, type FoldSnapshotLoader, type Stores } from '@xenops/core';
 import { createDispatcher, type CallRecord } from '../dispatch/dispatcher.js';
 import { startHttpServer, type HttpService } from '../http/server.js';
 import type { GatewayContext } from '../methods/method.js';
@@ -171,7 +171,7 @@ async function healthz(res: ServerResponse, ctx: GatewayContext): Promise<void> 
     // A damaged log still serves every VM it does not quarantine: up, but not all well.
     const { damage } = ctx.projection;
     if (damage.length > 0) {
-      const quarantined = [...new Set(damage.flatMap((d) => (d.vm === undefined ? [] : [d.vm])))];
+      const quarantined = [...quarantinesOf(damage).keys()];
       body = { ...body, status: 'degraded', damaged: damage.slice(0, HEALTHZ_DAMAGE_LIST), damaged_count: damage.length, quarantined_vms: quarantined };
     }
   } catch (e) {
