@@ -19,3 +19,4 @@ export * from './model/host-state.js';
 export * from './model/mac.js';
 export * from './model/fold-base.js';
 export * from './model/fold-steps.js';
+export * from './model/log-damage.js';

@@ -1,8 +1,12 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodeBatch, powerStateOf, Streams, type CommandReply, type Operation, type Stores } from '@xenops/core';
+import { encodeBatch, openEmbeddedStores, powerStateOf, Streams, type CommandReply, type Operation, type Stores } from '@xenops/core';
 import type { AtomContext, AtomOutcome } from '../backend/backend.js';
 import { SimulatorBackend } from '../backend/simulator/simulator.js';
-import { openTestStores, vmConfig, type LogView } from '../testing/fixtures.js';
+import { LogView, openTestStores, vmConfig } from '../testing/fixtures.js';
 import { HostAgent, type HostAgentOptions } from './host-agent.js';
 
 describe('HostAgent on the embedded store', () => {
@@ -230,5 +234,75 @@ describe('HostAgent on the embedded store', () => {
     // The state check that follows finds a survivable domain and leaves it as it is.
     await view.until(() => [...view.tasks.values()].every((t) => t.status !== 'pending'));
     expect(powerStateOf(view.vms.get('f')!)).toBe('Running');
+  });
+});
+
+describe('HostAgent on a log damaged on disk', () => {
+  let dir: string;
+  let stores: Stores;
+  let agent: HostAgent | undefined;
+  let view: LogView | undefined;
+  afterEach(async () => {
+    await agent?.close();
+    await view?.close();
+    await stores.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const audit = { dbg: 't', timeMs: 0, host: 'h1', actor: 'test' };
+  const QUARANTINED = /^VM q cannot be used: its log is damaged at seq 3 \(undecodable event batch: .+\); see xenops verify$/;
+
+  it('starts, refuses every command of the damaged VM naming the seq, runs none of its work, and serves the others', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'xenops-agent-damage-'));
+    stores = await openEmbeddedStores({ dataDir: dir });
+    const append = (stream: string, body: Parameters<typeof encodeBatch>[0][number]['body']) =>
+      stores.log.append({ stream, data: encodeBatch([{ audit, body }]) });
+    await append(Streams.vm('q'), { type: 'VmAdded', vmId: 'q', config: vmConfig('q') }); // 1
+    await append(Streams.vm('ok'), { type: 'VmAdded', vmId: 'ok', config: vmConfig('ok') }); // 2
+    await append(Streams.vm('q'), { type: 'GuestModeChanged', vmId: 'q', mode: 'ignore' }); // 3, damaged below
+    // Work queued for this host on the damaged VM, as a process stopped with it pending left it.
+    await append(Streams.vm('q'), { type: 'TaskCreated', vmId: 'q', operation: { kind: 'VM.start', paused: false, unpause: false }, host: 'h1', ctimeMs: 0 }); // 4
+    await append(Streams.host('h1'), { type: 'HostSettingChanged', hostId: 'h1', key: 'pool_size', value: 3 }); // 5, damaged below
+    await stores.close();
+    const db = new Database(join(dir, 'xenops.db'));
+    for (const seq of [3, 5]) db.prepare('UPDATE events SET data = ? WHERE seq = ?').run(Buffer.from('this is not an event batch'), seq);
+    db.close();
+
+    stores = await openEmbeddedStores({ dataDir: dir });
+    view = new LogView(stores);
+    const lines: string[] = [];
+    agent = await HostAgent.start({ stores, hostId: 'h1', logger: (l) => lines.push(l) });
+    const said = lines.join('\n');
+    expect(said).toMatch(/the log is damaged at seq 3 \(vm\/q\): undecodable event batch: .*; VM q is quarantined/);
+    expect(said).toMatch(/the log is damaged at seq 5 \(host\/h1\)/);
+    expect(said).toMatch(/1 quarantined by a damaged log/);
+
+    const refused = async (command: Parameters<HostAgent['execute']>[0]['command']) => {
+      const reply = await agent!.execute({ dbg: 't', command });
+      expect(reply.ok, command.type).toBe(false);
+      const error = (reply as { error: [string, string] }).error;
+      expect(error[0]).toBe('Internal_error');
+      expect(error[1]).toMatch(QUARANTINED);
+    };
+    await refused({ type: 'SubmitOperation', vmId: 'q', operation: { kind: 'VM.start', paused: false, unpause: false } });
+    await refused({ type: 'AddVm', config: vmConfig('q'), refuseExisting: false });
+    await refused({ type: 'AddDevice', device: { kind: 'vbd', config: { id: ['q', 'xvda'] } } as never });
+    await refused({ type: 'CancelTask', vmId: 'q', taskId: '4' });
+    await refused({ type: 'SubmitOperation', vmId: 'q', operation: { kind: 'VM.remove', autoDestroy: true } });
+
+    // The other VM's whole lifecycle.
+    const submit = async (operation: Operation) => {
+      const reply = await agent!.execute({ dbg: 't', command: { type: 'SubmitOperation', vmId: 'ok', operation } });
+      if (!reply.ok) throw new Error(JSON.stringify(reply.error));
+      return (await view!.taskEnded(reply.value as string)).status;
+    };
+    expect(await submit({ kind: 'VM.start', paused: false, unpause: false })).toBe('completed');
+    expect(await submit({ kind: 'VM.unpause' })).toBe('completed');
+    expect(powerStateOf(view.vms.get('ok')!)).toBe('Running');
+    expect(await submit({ kind: 'VM.shutdown', delay: 5, fallbackToHard: false })).toBe('completed');
+    await submit({ kind: 'VM.remove' });
+    expect(view.vms.get('ok')?.config).toBeUndefined();
+    // Nothing was ever written to the quarantined VM's stream: its queued start never ran.
+    expect(await stores.log.lastSeqOf(Streams.vm('q'))).toBe(4);
   });
 });

@@ -1,5 +1,4 @@
 import {
-  decodeBatch,
   decodeCommand,
   emptyHost,
   emptyVm,
@@ -7,16 +6,18 @@ import {
   encodeReply,
   Errors,
   evolveHost,
-  evolveVmAll,
   firstLine,
   foldBase,
+  foldVmMessage,
   isLive,
   loadFoldSnapshot,
+  readMessage,
   StoreUnavailableError,
   Streams,
   toErrorValue,
   type CommandReply,
   type CommandRequest,
+  type DamagedMessage,
   type EventBody,
   type FoldSnapshotLoader,
   type PendingEvent,
@@ -73,6 +74,8 @@ export class HostAgent {
   private readonly domids = new DomidAllocator();
   /** Armed cancel triggers by task dbg (DEBUG set-cancel-trigger), rebuilt from the log on start. */
   private readonly cancelTriggers = new Map<string, number>();
+  /** Seqs of damaged messages already logged. */
+  private readonly reportedDamage = new Set<number>();
   private readonly backend: Backend;
   private readonly logger: (line: string) => void;
   private readonly now: () => number;
@@ -273,7 +276,9 @@ export class HostAgent {
       vm = base.snapshot?.vms.find((v) => v.id === vmId) ?? vm;
       if (last > base.seq) {
         for await (const m of log.readStream(Streams.vm(vmId), base.seq)) {
-          vm = evolveVmAll(vm, decodeBatch(m.seq, m.data));
+          const folded = foldVmMessage(vm, m);
+          if (folded.damage) this.reportDamage(folded.damage);
+          vm = folded.vm;
         }
       } else if (last !== vm.version) {
         // Truncated away: the next append expects the stream's last seq as the log knows it (0).
@@ -292,7 +297,8 @@ export class HostAgent {
       // A task that ended with no command in flight.
       onIdle: () => this.scheduleSleep(vmId),
     });
-    const interrupted = vm.running;
+    // A quarantined VM's stream is never written again: its interrupted task stays as the log left it.
+    const interrupted = vm.quarantine ? undefined : vm.running;
     if (interrupted && interrupted.host === this.hostId) {
       const audit = { dbg: interrupted.dbg, timeMs: this.now(), host: this.hostId, actor: `host/${this.hostId}` };
       const events: PendingEvent[] = [
@@ -313,6 +319,14 @@ export class HostAgent {
       this.logger(`agent ${this.hostId}: vm ${vmId}: task ${interrupted.taskId} failed: interrupted by service restart`);
     }
     return actor;
+  }
+
+  /** A message this agent cannot read: said once per seq (the gateway's /healthz lists them all). */
+  private reportDamage(d: DamagedMessage): void {
+    if (this.reportedDamage.has(d.seq)) return;
+    this.reportedDamage.add(d.seq);
+    const quarantine = d.vm === undefined ? '' : `; VM ${d.vm} is quarantined (its commands are refused)`;
+    this.logger(`agent ${this.hostId}: the log is damaged at seq ${d.seq} (${d.stream}): ${d.error}${quarantine}`);
   }
 
   /** Appends a host-level fact to `host/<id>` (this agent is its only writer) and applies it. */
@@ -376,28 +390,36 @@ export class HostAgent {
     for await (const m of log.read(from)) {
       messages++;
       if (m.stream === Streams.host(this.hostId)) {
-        for (const event of decodeBatch(m.seq, m.data)) host = evolveHost(host, event);
+        // A damaged setting or trigger is lost (reported); the host goes on with the others.
+        const read = readMessage(m);
+        if (read.damage) this.reportDamage(read.damage);
+        else for (const event of read.events) host = evolveHost(host, event);
         continue;
       }
       if (!m.stream.startsWith(VM_STREAM_PREFIX)) continue;
       const vmId = m.stream.slice(VM_STREAM_PREFIX.length);
-      const events = decodeBatch(m.seq, m.data);
-      for (const event of events) {
+      // One immutable update per message, as every other fold of the log.
+      const folded = foldVmMessage(vms.get(vmId) ?? emptyVm(vmId), m);
+      if (folded.damage) this.reportDamage(folded.damage);
+      for (const event of folded.events) {
         if (event.body.type === 'DomainCreated' && event.body.host === this.hostId) this.domids.observe(event.body.domid);
       }
-      // One immutable update per message, as every other fold of the log.
-      vms.set(vmId, evolveVmAll(vms.get(vmId) ?? emptyVm(vmId), events));
+      vms.set(vmId, folded.vm);
     }
     for (const [dbg, point] of host.cancelTriggers) this.cancelTriggers.set(dbg, point);
     if (host.poolSize !== undefined) this.setPoolSize(host.poolSize);
     const origin = snapshot && from > 0 ? `the snapshot at seq ${from} and ` : '';
     let resumed = 0;
+    let quarantined = 0;
     for (const vm of vms.values()) {
+      if (vm.quarantine) quarantined++;
       const mine = (vm.running?.host ?? vm.queue[0]?.host) === this.hostId;
-      if (!mine) continue;
+      // Nothing runs on a quarantined VM: its queued work stays queued, every command is refused.
+      if (!mine || vm.quarantine) continue;
       resumed++;
       await this.actorFor(vm.id, vm);
     }
-    this.logger(`agent ${this.hostId}: recovered ${vms.size} VM(s) from ${origin}${messages} log message(s); ${resumed} with unfinished work`);
+    const refused = quarantined ? `; ${quarantined} quarantined by a damaged log (see xenops verify)` : '';
+    this.logger(`agent ${this.hostId}: recovered ${vms.size} VM(s) from ${origin}${messages} log message(s); ${resumed} with unfinished work${refused}`);
   }
 }

@@ -85,7 +85,9 @@ export class VmActor {
    * knows is `state`, so the agent may stop it and later start a new one from that state.
    */
   get idle(): boolean {
-    return !this.stalled && !this.busy && this.running === undefined && this.inExclusive === 0 && this.vm.queue.length === 0 && this.vm.running === undefined;
+    // A quarantined VM's queue never runs: it does not keep the actor awake.
+    const workLeft = this.vm.quarantine === undefined && (this.vm.queue.length > 0 || this.vm.running !== undefined);
+    return !this.stalled && !this.busy && this.running === undefined && this.inExclusive === 0 && !workLeft;
   }
 
   /** Decides a command against the current state and appends its events before replying. */

@@ -33,7 +33,9 @@ export const vmMachine = setup({
     executeNextTask: fromPromise<void, { executeNext: () => Promise<void> }>(({ input }) => input.executeNext()),
   },
   guards: {
-    hasRunnableTask: ({ context }) => !context.draining && context.vm.running === undefined && context.vm.queue.length > 0,
+    // A quarantined VM (its log is damaged) runs nothing: its queue stays as the log left it.
+    hasRunnableTask: ({ context }) =>
+      !context.draining && context.vm.quarantine === undefined && context.vm.running === undefined && context.vm.queue.length > 0,
   },
   actions: {
     adoptState: assign({

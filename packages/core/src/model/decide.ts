@@ -6,6 +6,7 @@ import type { Action } from '../idl/index.js';
 import type { Command } from './command.js';
 import { deviceDneKey } from './devices.js';
 import { decodeMetadataJson, importEvents } from './import-metadata.js';
+import { quarantineError } from './log-damage.js';
 import type { Operation } from './operation.js';
 import type { VmAggregate } from './vm-aggregate.js';
 
@@ -37,9 +38,11 @@ export function isInternalEvent(e: EventBody | InternalEvent): e is InternalEven
 /**
  * The VM's decider: pure, `decide(state, command) -> events | error`. Power-state preconditions
  * of queued operations are *not* checked here: they are checked when the task reaches the head
- * of its queue (API.md §7.3).
+ * of its queue (API.md §7.3). A quarantined VM (log-damage.ts) refuses every command.
  */
 export function decide(vm: VmAggregate, command: Command, ctx: DecideContext): Decision | XenopsError {
+  // Its log is damaged: what the VM is now is unknown, so nothing may be decided for it.
+  if (vm.quarantine) return quarantineError(vm.id, vm.quarantine);
   switch (command.type) {
     case 'AddVm':
       if (command.refuseExisting && vm.config) return Errors.alreadyExists('VM', vm.id);

@@ -2,6 +2,7 @@ import { Errors } from '../errors.js';
 import { StoreUnavailableError, type EventLog } from '../store/event-log.js';
 import type { SnapshotStore } from '../store/snapshot-store.js';
 import { loadFoldSnapshot, type FoldSnapshot } from './fold-snapshot.js';
+import type { DamagedMessage } from './log-damage.js';
 import type { TaskRecord } from './task-record.js';
 import type { VmAggregate } from './vm-aggregate.js';
 
@@ -10,6 +11,8 @@ export interface FoldBase {
   readonly seq: number;
   readonly vms: Map<string, VmAggregate>;
   readonly tasks: Map<string, TaskRecord>;
+  /** Damaged messages at or before `seq` (the snapshot's report: they may be truncated away). */
+  readonly damage: readonly DamagedMessage[];
   readonly snapshot?: FoldSnapshot;
 }
 
@@ -21,7 +24,7 @@ export interface FoldBase {
  */
 export async function foldBase(log: EventLog, snapshots: SnapshotStore | undefined, atMost?: number): Promise<FoldBase> {
   const first = await log.firstSeq();
-  if (first <= 1) return { seq: 0, vms: new Map(), tasks: new Map() };
+  if (first <= 1) return { seq: 0, vms: new Map(), tasks: new Map(), damage: [] };
   const snapshot = snapshots ? await loadFoldSnapshot(snapshots) : undefined;
   if (!snapshot || snapshot.seq < first - 1) {
     throw new StoreUnavailableError(`the log starts at seq ${first} (retention) and no fold snapshot covers the messages before it`);
@@ -33,6 +36,7 @@ export async function foldBase(log: EventLog, snapshots: SnapshotStore | undefin
     seq: snapshot.seq,
     vms: new Map(snapshot.vms.map((vm) => [vm.id, vm])),
     tasks: new Map(snapshot.tasks.map((t) => [t.id, t])),
+    damage: snapshot.damage ?? [],
     snapshot,
   };
 }

@@ -4,6 +4,7 @@ import { gunzip, gzip } from 'node:zlib';
 import type { SnapshotStore } from '../store/snapshot-store.js';
 import { internDevices } from './devices.js';
 import type { HostState } from './host-state.js';
+import type { DamagedMessage } from './log-damage.js';
 import type { TaskRecord } from './task-record.js';
 import type { VmAggregate } from './vm-aggregate.js';
 
@@ -22,6 +23,11 @@ export interface FoldSnapshot {
   readonly hosts: ReadonlyArray<readonly [host: string, state: HostState]>;
   /** State of read-model observers (e.g. the UPDATES set), by name. */
   readonly observers: Readonly<Record<string, unknown>>;
+  /**
+   * The damaged messages the fold met up to `seq` (their VMs' quarantine is in `vms`). Absent from
+   * snapshots written before damage was reported: read as none, so the schema stays the same.
+   */
+  readonly damage?: readonly DamagedMessage[];
 }
 
 /**
@@ -62,7 +68,8 @@ export async function decodeFoldSnapshot(data: Uint8Array): Promise<FoldSnapshot
       const devices = internDevices(vm.devices);
       return devices === vm.devices ? vm : { ...vm, devices };
     });
-    return { ...v, vms };
+    const { damage, ...rest } = v;
+    return { ...rest, vms, ...(Array.isArray(damage) ? { damage } : {}) };
   } catch {
     return undefined;
   }

@@ -1,5 +1,7 @@
 import type { LogEvent } from '../events/event.js';
-import { isLive } from './replay.js';
+import type { StoredMessage } from '../store/event-log.js';
+import { damagedMessage, noteDamage, readMessage } from './log-damage.js';
+import { isLive, type FoldState } from './replay.js';
 import { evolveTask, taskIdOf, type TaskRecord } from './task-record.js';
 import { emptyVm, evolveVm, vmIdOf, type VmAggregate } from './vm-aggregate.js';
 
@@ -31,6 +33,8 @@ export function foldMessageSteps(
   const steps: FoldStep[] = [];
   const vmId = stream.startsWith('vm/') ? stream.slice(3) : undefined;
   let vm = vmId === undefined ? undefined : (state.vms.get(vmId) ?? emptyVm(vmId));
+  // Past the damage of its stream, a quarantined VM's messages change nothing (as in `foldMessage`).
+  if (vm?.quarantine) return steps;
   for (const event of events) {
     let vmBefore: VmAggregate | undefined;
     let vmAfter: VmAggregate | undefined;
@@ -65,4 +69,22 @@ export function foldMessageSteps(
     else state.vms.delete(vmId);
   }
   return steps;
+}
+
+/**
+ * `foldMessageSteps` of a stored message, tolerant as `foldMessage` is: a message that cannot be
+ * read or folded is noted as damage (no steps), never thrown.
+ */
+export function foldStoredMessageSteps(state: FoldState, m: StoredMessage): FoldStep[] {
+  const read = readMessage(m);
+  if (read.damage) {
+    noteDamage(state, read.damage);
+    return [];
+  }
+  try {
+    return foldMessageSteps(state, m.stream, read.events);
+  } catch (e) {
+    noteDamage(state, damagedMessage(m.stream, m.seq, e));
+    return [];
+  }
 }

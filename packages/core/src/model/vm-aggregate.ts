@@ -4,6 +4,7 @@ import type { Console, DomainRecord, EventBody, GuestMode, LogEvent, SuspendImag
 import { dictMerge } from '../idl/dict.js';
 import type { VmConfig } from '../idl/index.js';
 import { emptyDevices, type DeviceEntry, type VmDevices } from './devices.js';
+import type { VmQuarantine } from './log-damage.js';
 import type { Operation } from './operation.js';
 
 // Device tables are Maps (device names are arbitrary strings, never object keys).
@@ -56,6 +57,8 @@ export interface VmAggregate {
   readonly running?: QueuedTask;
   /** Seq of the last message of the VM's stream folded into this state (0: none). */
   readonly version: number;
+  /** Set when a message of the VM's stream could not be read: the stream is folded no further (log-damage.ts). */
+  readonly quarantine?: VmQuarantine;
 }
 
 export function emptyVm(id: string): VmAggregate {
@@ -69,7 +72,8 @@ export function evolveVm(state: VmAggregate, event: LogEvent): VmAggregate {
 
 /** Folds the events of one message (all of one seq) in a single immutable update. */
 export function evolveVmAll(state: VmAggregate, events: readonly LogEvent[]): VmAggregate {
-  if (events.length === 0) return state;
+  // Past a damaged message nobody knows what the stream did: the VM stays as it was before it.
+  if (events.length === 0 || state.quarantine) return state;
   const seq = events[events.length - 1]!.seq;
   if (events.every((e) => VM_NEUTRAL.has(e.body.type))) return state.version === seq ? state : { ...state, version: seq };
   return produce(state, (draft) => {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { decodeBatch, describeEvent, type EventLog, type LogEvent } from '@xenops/core';
+import { describeEvent, readMessage, type DamagedMessage, type EventLog, type LogEvent } from '@xenops/core';
 
 /** One audit entry as `GET /log` serves it (one JSON object per line). */
 export interface AuditEntry {
@@ -33,6 +33,22 @@ export function auditEntry(stream: string, e: LogEvent): AuditEntry {
   };
 }
 
+/** The entry of a message that cannot be read: in its place in the history, saying so. */
+export function damagedEntry(d: DamagedMessage): AuditEntry {
+  return {
+    seq: d.seq,
+    stream: d.stream,
+    time: '',
+    host: '',
+    actor: '',
+    dbg: '',
+    event: 'Damaged',
+    ...(d.vm !== undefined ? { vm: d.vm } : {}),
+    ...(d.task !== undefined ? { task: d.task } : {}),
+    text: `damaged message of ${d.stream}, cannot be read: ${d.error} (see xenops verify)`,
+  };
+}
+
 function parseFilter(url: URL): { since: number; vm?: string; task?: string; limit: number } | string {
   const since = url.searchParams.get('since') ?? '0';
   if (!/^\d+$/.test(since)) return `since must be a log sequence number, got ${JSON.stringify(since)}`;
@@ -59,8 +75,9 @@ export function logRoute(log: EventLog) {
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     let sent = 0;
     for await (const m of log.read(filter.since)) {
-      for (const e of decodeBatch(m.seq, m.data)) {
-        const entry = auditEntry(m.stream, e);
+      const read = readMessage(m);
+      const entries = read.damage ? [damagedEntry(read.damage)] : read.events.map((e) => auditEntry(m.stream, e));
+      for (const entry of entries) {
         if (filter.vm && entry.vm !== filter.vm) continue;
         if (filter.task && entry.task !== filter.task) continue;
         if (!res.write(JSON.stringify(entry) + '\n')) await new Promise((r) => res.once('drain', r));

@@ -3,9 +3,8 @@
  * past records from the log (§9.6: each record carries the object's value as of its seq).
  */
 import {
-  decodeBatch,
   foldBase,
-  foldMessageSteps,
+  foldStoredMessageSteps,
   type EventLog,
   type SnapshotStore,
   type StoredMessage,
@@ -54,8 +53,9 @@ export class HistoryFold {
     private readonly tasks = new Map<string, TaskRecord>(),
   ) {}
 
+  /** A damaged message gives no steps and quarantines its VM here as in the projection. */
   step(m: StoredMessage): FoldStep[] {
-    return foldMessageSteps({ vms: this.vms, tasks: this.tasks }, m.stream, decodeBatch(m.seq, m.data));
+    return foldStoredMessageSteps({ vms: this.vms, tasks: this.tasks }, m);
   }
 
 }
@@ -78,12 +78,7 @@ export async function replayRecords(
   const fold = new HistoryFold(base.vms, base.tasks);
   for await (const m of log.read(base.seq, toSeq)) {
     if (isCancelled()) return;
-    let steps: FoldStep[];
-    try {
-      steps = fold.step(m);
-    } catch {
-      continue; // an undecodable message: the projection skips it too
-    }
+    const steps = fold.step(m);
     if (m.seq <= since) continue;
     const records = recordsOfMessage(m.seq, steps);
     if (records.length) await emit(records);

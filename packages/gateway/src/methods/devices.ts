@@ -44,7 +44,7 @@ import { ArgumentError, type ArgSpec } from '../dispatch/args.js';
 import { readView } from '../read-model/history.js';
 import { devicePair } from '../read-model/device-views.js';
 import { method, type CallContext, type MethodSpec } from './method.js';
-import { sendOrDecide, submitOperation } from './vm-calls.js';
+import { refuseQuarantined, sendOrDecide, submitOperation } from './vm-calls.js';
 
 const deviceId: ArgSpec = { key: 'id', type: DeviceIdT };
 const asOf: ArgSpec = { key: 'as_of', type: option(int), namedOnly: true };
@@ -75,11 +75,13 @@ async function addDevice(call: CallContext, raw: DeviceConfig): Promise<DeviceId
   } catch (e) {
     argumentError(e);
   }
+  refuseQuarantined(call, vmId);
   if (!call.gateway.projection.vms.get(vmId)?.config) throw Errors.doesNotExist('VM', vmId);
   return (await sendOrDecide(call, vmId, { type: 'AddDevice', device: device! })) as DeviceId;
 }
 
 function requireDevice(call: CallContext, kind: DeviceKind, [vmId, dev]: DeviceId) {
+  refuseQuarantined(call, vmId);
   const entry = call.gateway.projection.vms.get(vmId)?.devices[kind].get(dev);
   if (!entry) throw Errors.doesNotExist(...deviceDneKey(kind, vmId, dev));
   return entry;

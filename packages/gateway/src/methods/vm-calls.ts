@@ -4,6 +4,7 @@ import {
   emptyVm,
   encodeBatch,
   Errors,
+  quarantineError,
   withAudit,
   XenopsError,
   type Audit,
@@ -30,8 +31,18 @@ export function hostOf(call: CallContext, vm: VmAggregate | undefined): string {
   return vm?.domain?.host ?? vm?.running?.host ?? vm?.queue.at(-1)?.host ?? call.gateway.hostId;
 }
 
+/**
+ * Refuses early a call on a VM quarantined by a damaged log (its agent refuses it too): before
+ * `Does_not_exist`, since whether the VM exists is exactly what the damage may hide.
+ */
+export function refuseQuarantined(call: CallContext, vmId: string): void {
+  const q = call.gateway.projection.vms.get(vmId)?.quarantine;
+  if (q) throw quarantineError(vmId, q);
+}
+
 /** The VM must be registered: `Does_not_exist` (VM) otherwise. */
 export function registeredVm(call: CallContext, vmId: string): VmAggregate {
+  refuseQuarantined(call, vmId);
   const vm = call.gateway.projection.vms.get(vmId);
   if (!vm?.config) throw Errors.vmDoesNotExist(vmId);
   return vm;
@@ -53,6 +64,7 @@ export async function importVm(call: CallContext, vmId: string, metadataJson: st
 
 /** Sends a synchronous VM command to its agent; without one, the gateway decides it itself. */
 export async function sendOrDecide(call: CallContext, vmId: string, command: Command): Promise<unknown> {
+  refuseQuarantined(call, vmId);
   const vm = call.gateway.projection.vms.get(vmId);
   try {
     return await call.gateway.engine.send(hostOf(call, vm), call.dbg, command);
@@ -102,6 +114,7 @@ export async function submitOperation(
   operation: Operation,
   opts: { readonly mayCreate?: boolean } = {},
 ): Promise<string> {
+  refuseQuarantined(call, vmId);
   const vm = opts.mayCreate ? call.gateway.projection.vms.get(vmId) : registeredVm(call, vmId);
   try {
     return (await call.gateway.engine.send(hostOf(call, vm), call.dbg, { type: 'SubmitOperation', vmId, operation })) as string;
@@ -130,6 +143,8 @@ export async function runQueued(call: CallContext, vmId: string, operation: Oper
 export async function statVm(call: CallContext, vmId: string, asOf: number | undefined): Promise<[VmConfig, VmState] | undefined> {
   const view = await readView(call.gateway, asOf);
   const vm = view.vms.get(vmId);
+  // A quarantined VM shows its last good state; one whose configuration is lost cannot be shown.
+  if (vm?.quarantine && !vm.config) throw quarantineError(vmId, vm.quarantine);
   return vm?.config ? [vm.config, vmStateOf(vm)] : undefined;
 }
 
@@ -159,6 +174,7 @@ export async function listTasks(call: CallContext, asOf: number | undefined): Pr
 export async function cancelTask(call: CallContext, id: string): Promise<null> {
   const task = await taskRecord(call, id);
   if (task.status !== 'pending') return null; // cancelling a finished task is a no-op (§7.1)
+  refuseQuarantined(call, task.vmId);
   await call.gateway.engine.send(task.host, call.dbg, { type: 'CancelTask', vmId: task.vmId, taskId: id });
   return null;
 }
@@ -167,6 +183,7 @@ export async function cancelTask(call: CallContext, id: string): Promise<null> {
 export async function destroyTaskOnFinish(call: CallContext, id: string): Promise<null> {
   const task = await taskRecord(call, id);
   if (task.status !== 'pending') return destroyTask(call, id);
+  refuseQuarantined(call, task.vmId);
   await call.gateway.engine.send(task.host, call.dbg, { type: 'DestroyTaskOnFinish', vmId: task.vmId, taskId: id });
   return null;
 }

@@ -1,6 +1,6 @@
 /** `GET /metrics` (API.md §2.8). */
 import type { ServerResponse } from 'node:http';
-import { powerStateOf, type EventLog } from '@xenops/core';
+import { powerStateOf, quarantinesOf, type DamagedMessage, type EventLog } from '@xenops/core';
 import type { CallRecord } from '../dispatch/dispatcher.js';
 import type { Projection } from '../read-model/projection.js';
 import { Counter, Histogram, PROMETHEUS_CONTENT_TYPE, renderGauge, type Labels } from './exposition.js';
@@ -53,6 +53,7 @@ export class GatewayMetrics {
       renderGauge('xenops_vms', 'Registered VMs by power state.', gauge(vms, 'power_state')),
       renderGauge('xenops_log_sequence', 'Head seq of the event log.', [[{}, head]]),
       renderGauge('xenops_read_model_sequence', 'Seq folded into this gateway\u2019s read model.', [[{}, projection.seq]]),
+      ...damageGauges(projection.damage),
       renderGauge('xenops_updates_waiters', 'Blocked UPDATES.get calls.', [[{}, this.sources.updatesWaiters()]]),
       renderGauge('xenops_sse_clients', 'Connected GET /events clients.', [[{}, this.sources.sseClients()]]),
       ...processGauges(),
@@ -65,6 +66,19 @@ export class GatewayMetrics {
     res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
+}
+
+/** Messages of the log the read model cannot read, and the VMs they quarantine (one series each). */
+function damageGauges(damage: readonly DamagedMessage[]): string[] {
+  const quarantined = quarantinesOf(damage);
+  return [
+    renderGauge('xenops_log_damaged_messages', 'Messages of the event log that cannot be read (see xenops verify).', [[{}, damage.length]]),
+    renderGauge(
+      'xenops_vm_quarantined',
+      'VMs whose log stream is damaged, by VM and first damaged seq: their commands are refused.',
+      [...quarantined].map(([vm, seq]) => [{ vm, seq: String(seq) }, 1]),
+    ),
+  ];
 }
 
 /** The process's memory, named as Prometheus' client libraries name it. */

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { encodeBatch, openEmbeddedStores, replayLog, Streams, VmT, type Stores } from '@xenops/core';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Projection } from './projection.js';
 
@@ -108,5 +109,107 @@ describe('Projection', () => {
     expect(isDeepStrictEqual(second.vms, replayed.vms)).toBe(true);
     expect(isDeepStrictEqual(second.tasks, replayed.tasks)).toBe(true);
     await second.close();
+  });
+});
+
+describe('Projection on a log damaged on disk', () => {
+  let dir: string;
+  let stores: Stores;
+  /** Bytes that are not an EventBatch. */
+  const GARBAGE = Buffer.from('this is not an event batch');
+
+  /** Overwrites messages in the closed store's file (what a disk or a stray tool may do), then reopens it. */
+  async function damage(...seqs: number[]): Promise<void> {
+    await stores.close();
+    const db = new Database(join(dir, 'xenops.db'));
+    for (const seq of seqs) db.prepare('UPDATE events SET data = ? WHERE seq = ?').run(GARBAGE, seq);
+    db.close();
+    stores = await openEmbeddedStores({ dataDir: dir });
+  }
+
+  const append = (vmId: string, body: Parameters<typeof encodeBatch>[0][number]['body']) =>
+    stores.log.append({ stream: Streams.vm(vmId), data: encodeBatch([{ audit, body }]) });
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'xenops-projection-damage-'));
+    stores = await openEmbeddedStores({ dataDir: dir });
+    await append('a', { type: 'VmAdded', vmId: 'a', config: config('a') }); // 1
+    await append('b', { type: 'VmAdded', vmId: 'b', config: config('b') }); // 2
+    await append('a', { type: 'GuestModeChanged', vmId: 'a', mode: 'ignore' }); // 3
+    await append('b', { type: 'GuestModeChanged', vmId: 'b', mode: 'hang' }); // 4
+  });
+  afterEach(async () => {
+    await stores.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('starts, lists the damage, quarantines the VM as it was before it and folds every other VM', async () => {
+    await damage(3);
+    const lines: string[] = [];
+    const projection = new Projection(stores.log, { snapshots: stores.snapshots, logger: (l) => lines.push(l) });
+    await projection.start();
+    expect(projection.healthy).toBe(true);
+    expect(projection.seq).toBe(4);
+    expect(projection.damage).toEqual([{ seq: 3, stream: 'vm/a', vm: 'a', error: expect.stringMatching(/^undecodable event batch: /) }]);
+    expect(projection.vms.get('a')).toMatchObject({ guestMode: 'normal', version: 1, quarantine: { seq: 3 } });
+    expect(projection.vms.get('b')).toMatchObject({ guestMode: 'hang', version: 4 });
+    expect(projection.vms.get('b')?.quarantine).toBeUndefined();
+    expect(lines.join('\n')).toMatch(/the log is damaged at seq 3 \(vm\/a\): undecodable event batch: .*; VM a is quarantined/);
+    // Later messages of the damaged stream change nothing; others go on.
+    await append('a', { type: 'GuestModeChanged', vmId: 'a', mode: 'hang' });
+    await projection.waitFor(await append('b', { type: 'GuestModeChanged', vmId: 'b', mode: 'normal' }));
+    expect(projection.vms.get('a')).toMatchObject({ guestMode: 'normal', version: 1 });
+    expect(projection.vms.get('b')?.guestMode).toBe('normal');
+    // The same as a replay from scratch.
+    const replayed = await replayLog(stores.log);
+    expect(isDeepStrictEqual(projection.vms, replayed.vms)).toBe(true);
+    expect(replayed.damage).toEqual(projection.damage);
+    await projection.close();
+  });
+
+  it('keeps the damage and the quarantine in its snapshot, for a restart that never reads the damaged message', async () => {
+    await damage(3);
+    const first = new Projection(stores.log, { snapshots: stores.snapshots });
+    await first.start();
+    await first.close(); // a snapshot at seq 4
+    // Retention: the damaged message is gone from the log, only the snapshot remembers it.
+    await append('b', { type: 'VmRefreshed', vmId: 'b' });
+    await stores.log.truncateBefore(5);
+    const second = new Projection(stores.log, { snapshots: stores.snapshots });
+    await second.start();
+    expect(second.damage.map((d) => [d.seq, d.vm])).toEqual([[3, 'a']]);
+    expect(second.vms.get('a')?.quarantine?.seq).toBe(3);
+    await second.close();
+  });
+
+  it('finds a message damaged under its start snapshot by decoding the covered seqs once more, in the background', async () => {
+    const first = new Projection(stores.log, { snapshots: stores.snapshots });
+    await first.start();
+    await first.close(); // a snapshot at seq 4, taken while every message was readable
+    await damage(3);
+    const lines: string[] = [];
+    const second = new Projection(stores.log, { snapshots: stores.snapshots, logger: (l) => lines.push(l) });
+    await second.start();
+    for (let i = 0; i < 100 && second.damage.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(second.damage.map((d) => [d.seq, d.stream, d.vm])).toEqual([[3, 'vm/a', 'a']]);
+    // The snapshot's state (intact when it was taken) stays, quarantined.
+    expect(second.vms.get('a')).toMatchObject({ guestMode: 'ignore', quarantine: { seq: 3 } });
+    expect(second.vms.get('b')?.quarantine).toBeUndefined();
+    expect(lines.join('\n')).toMatch(/restored the snapshot at seq 4/);
+    await second.close();
+  });
+
+  it('reports a damaged host stream message and leaves the host\u2019s other settings', async () => {
+    const setting = (key: string, value: unknown) =>
+      stores.log.append({ stream: Streams.host('h1'), data: encodeBatch([{ audit, body: { type: 'HostSettingChanged', hostId: 'h1', key, value } }]) });
+    await setting('x', 1); // 5
+    await setting('y', 2); // 6
+    await damage(6);
+    const projection = new Projection(stores.log);
+    await projection.start();
+    expect(projection.damage).toEqual([{ seq: 6, stream: 'host/h1', host: 'h1', error: expect.any(String) }]);
+    expect(projection.hosts.get('h1')?.settings).toEqual([['x', 1]]);
+    expect([...projection.vms.values()].every((vm) => vm.quarantine === undefined)).toBe(true);
+    await projection.close();
   });
 });

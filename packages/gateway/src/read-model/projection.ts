@@ -1,17 +1,22 @@
 import {
-  decodeBatch,
+  damagedMessage,
+  findDamage,
   foldBase,
   foldMessage,
-  foldMessageSteps,
+  foldStoredMessageSteps,
   StoreUnavailableError,
   emptyHost,
   evolveHost,
   HOST_STREAM_PREFIX,
   loadFoldSnapshot,
+  noteDamage,
+  readMessage,
   saveFoldSnapshot,
+  type DamagedMessage,
   type EventLog,
   type FoldSnapshot,
   type FoldSnapshotLoader,
+  type FoldState,
   type FoldStep,
   type HostState,
   type SnapshotStore,
@@ -93,6 +98,13 @@ export class Projection {
   private readonly checkpoints: Array<{ seq: number; vms: Map<string, VmAggregate>; tasks: Map<string, TaskRecord> }> = [];
   private sinceCheckpoint = 0;
   private snapshotting?: Promise<void>;
+  /** Damaged messages met so far, in seq order (log-damage.ts): /healthz, /metrics and verify report them. */
+  private readonly damaged: DamagedMessage[] = [];
+  /** The fold's maps as the shared fold functions take them. */
+  private readonly foldState: FoldState = { vms: this.vms, tasks: this.tasks, damage: this.damaged };
+  /** The integrity scan of the part of the log the start snapshot covers (see `start`). */
+  private scanning?: Promise<void>;
+  private closing = false;
 
   constructor(
     private readonly log: EventLog,
@@ -106,6 +118,14 @@ export class Projection {
 
   get healthy(): boolean {
     return this.failure === undefined;
+  }
+
+  /**
+   * The messages of the log this read model cannot read, in seq order. The service stays up
+   * (degraded): each damaged VM stream quarantines its VM, every other VM is served.
+   */
+  get damage(): readonly DamagedMessage[] {
+    return this.damaged;
   }
 
   /**
@@ -136,6 +156,10 @@ export class Projection {
     if (first > this.seqValue + 1) {
       throw new StoreUnavailableError(`the log starts at seq ${first} (retention) but the newest fold snapshot is at seq ${this.seqValue}`);
     }
+    // Messages the snapshot covers were readable when it was taken, but a file damaged since
+    // would go unnoticed until a full replay: they are decoded once more, in the background, so
+    // that the start stays as quick as the snapshot makes it.
+    if (this.seqValue >= first) this.scanning = this.scanCovered(first - 1, this.seqValue);
     this.subscription = this.log.tail(this.seqValue, async (m) => {
       // Seqs are contiguous: a duplicate delivery is dropped, and a hole (a delivery a transport
       // lost across a reconnection) is read back from the log before going on, so no write can
@@ -158,17 +182,32 @@ export class Projection {
     if (found) this.opts.logger?.(`read model: read back ${found} message(s) the log tail skipped between seq ${from} and ${nextSeq}`);
   }
 
+  private async scanCovered(afterSeq: number, toSeq: number): Promise<void> {
+    try {
+      for await (const d of findDamage(this.log, afterSeq, toSeq)) {
+        if (this.closing) return;
+        if (this.damaged.some((known) => known.seq === d.seq)) continue;
+        noteDamage(this.foldState, d);
+        this.reportDamage(d);
+      }
+    } catch (e) {
+      if (!this.closing) this.opts.logger?.(`read model: the integrity scan of seqs ${afterSeq + 1}..${toSeq} stopped: ${(e as Error).message}`);
+    }
+  }
+
+  private reportDamage(d: DamagedMessage): void {
+    const quarantine = d.vm === undefined ? '' : `; VM ${d.vm} is quarantined (its commands are refused)`;
+    this.opts.logger?.(`read model: the log is damaged at seq ${d.seq} (${d.stream}): ${d.error}${quarantine}`);
+  }
+
   /** Folds one message of the log into the read model and tells the observers. */
   private apply(m: StoredMessage): void {
     let steps: FoldStep[] = [];
+    const damagedBefore = this.damaged.length;
     try {
-      if (m.stream.startsWith(HOST_STREAM_PREFIX)) {
-        const hostId = m.stream.slice(HOST_STREAM_PREFIX.length);
-        let host = this.hosts.get(hostId) ?? emptyHost();
-        for (const event of decodeBatch(m.seq, m.data)) host = evolveHost(host, event);
-        this.hosts.set(hostId, host);
-      } else {
-        steps = foldMessageSteps(this, m.stream, decodeBatch(m.seq, m.data));
+      if (m.stream.startsWith(HOST_STREAM_PREFIX)) this.applyHost(m);
+      else {
+        steps = foldStoredMessageSteps(this.foldState, m);
         for (const step of steps) this.noticeStep(step);
       }
     } catch (e) {
@@ -176,6 +215,7 @@ export class Projection {
       this.failure = e as Error;
       this.opts.logger?.(`read model: cannot fold seq ${m.seq} (${m.stream}): ${(e as Error).message}`);
     }
+    if (this.damaged.length > damagedBefore) this.reportDamage(this.damaged.at(-1)!);
     if (steps.length) {
       for (const observe of this.observers) {
         try {
@@ -189,8 +229,24 @@ export class Projection {
     this.advance(m.seq);
   }
 
+  /** A host's settings and cancel triggers; a damaged message of them is lost (reported), not fatal. */
+  private applyHost(m: StoredMessage): void {
+    const read = readMessage(m);
+    if (read.damage) return noteDamage(this.foldState, read.damage);
+    const hostId = m.stream.slice(HOST_STREAM_PREFIX.length);
+    let host = this.hosts.get(hostId) ?? emptyHost();
+    try {
+      for (const event of read.events) host = evolveHost(host, event);
+    } catch (e) {
+      return noteDamage(this.foldState, damagedMessage(m.stream, m.seq, e));
+    }
+    this.hosts.set(hostId, host);
+  }
+
   async close(): Promise<void> {
+    this.closing = true;
     await this.subscription?.close();
+    await this.scanning;
     await this.snapshotting;
     if (this.sinceSnapshot > 0) await this.saveSnapshot();
   }
@@ -204,6 +260,7 @@ export class Projection {
       domids: [...this.domids],
       hosts: [...this.hosts],
       observers: Object.fromEntries(this.persistent.map((p) => [p.name, p.exportState()])),
+      damage: [...this.damaged],
     };
   }
 
@@ -213,8 +270,10 @@ export class Projection {
     for (const [host, domid] of s.domids) this.domids.set(host, domid);
     for (const [host, state] of s.hosts) this.hosts.set(host, state);
     for (const p of this.persistent) if (p.name in s.observers) p.importState(s.observers[p.name]);
+    this.damaged.push(...(s.damage ?? []));
     this.seqValue = s.seq;
-    this.opts.logger?.(`read model: restored the snapshot at seq ${s.seq} (${s.vms.length} VM(s), ${s.tasks.length} task(s))`);
+    const damaged = s.damage?.length ? `, ${s.damage.length} damaged message(s) of the log (see xenops verify)` : '';
+    this.opts.logger?.(`read model: restored the snapshot at seq ${s.seq} (${s.vms.length} VM(s), ${s.tasks.length} task(s)${damaged})`);
   }
 
   private saveSnapshot(): Promise<void> {

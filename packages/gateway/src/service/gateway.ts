@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { FoldSnapshotLoader, Stores } from '@xenops/core';
+import { quarantinesOf, type FoldSnapshotLoader, type Stores } from '@xenops/core';
 import { createDispatcher, type CallRecord } from '../dispatch/dispatcher.js';
 import { startHttpServer, type HttpService } from '../http/server.js';
 import type { GatewayContext } from '../methods/method.js';
@@ -158,6 +158,9 @@ export class Gateway {
   }
 }
 
+/** Damaged messages listed by /healthz at most (the count is always whole). */
+const HEALTHZ_DAMAGE_LIST = 100;
+
 async function healthz(res: ServerResponse, ctx: GatewayContext): Promise<void> {
   let status = 200;
   let body: object;
@@ -165,6 +168,12 @@ async function healthz(res: ServerResponse, ctx: GatewayContext): Promise<void> 
     const seq = await ctx.log.head();
     if (!ctx.projection.healthy) throw new Error('the read model could not fold the log');
     body = { status: 'ok', seq, mode: ctx.mode, instance_id: ctx.instanceId };
+    // A damaged log still serves every VM it does not quarantine: up, but not all well.
+    const { damage } = ctx.projection;
+    if (damage.length > 0) {
+      const quarantined = [...quarantinesOf(damage).keys()];
+      body = { ...body, status: 'degraded', damaged: damage.slice(0, HEALTHZ_DAMAGE_LIST), damaged_count: damage.length, quarantined_vms: quarantined };
+    }
   } catch (e) {
     status = 503;
     body = { status: 'unavailable', reason: (e as Error).message };
