@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -11,6 +11,9 @@ import {
 } from '../event-log.js';
 import type { Snapshot, SnapshotStore } from '../snapshot-store.js';
 import type { EmbeddedStoreOptions, Stores } from '../stores.js';
+import { forgetHolder, recordedHolderPid, recordHolder } from '../data-dir-lock.js';
+import { DataDirInUseError, StoreCorruptError, StoreWriteError } from '../store-errors.js';
+import { isStorageFailure, sqliteWriteError } from './sqlite-write-error.js';
 import { InProcessCommandBus } from '../in-process-bus.js';
 import { Delivery } from '../tail-util.js';
 
@@ -42,76 +45,205 @@ function isBusy(err: unknown): boolean {
   return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
 }
 
+export const DB_FILE = 'xenops.db';
+
+const SCHEMA = `
+  CREATE TABLE events (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream TEXT NOT NULL,
+    data   BLOB NOT NULL,
+    msg_id TEXT
+  );
+  CREATE INDEX events_by_stream ON events (stream, seq);
+  CREATE UNIQUE INDEX events_by_msg_id ON events (msg_id) WHERE msg_id IS NOT NULL;
+  CREATE TABLE snapshots (
+    key  TEXT PRIMARY KEY,
+    seq  INTEGER NOT NULL,
+    data BLOB NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+  INSERT INTO meta (key, value) VALUES ('schema_version', '${SCHEMA_VERSION}');
+`;
+
+/** The columns each table of a xenops store must have (a foreign database is refused). */
+const REQUIRED_COLUMNS: Record<string, readonly string[]> = {
+  events: ['seq', 'stream', 'data', 'msg_id'],
+  snapshots: ['key', 'seq', 'data'],
+  meta: ['key', 'value'],
+};
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
- * Opens the SQLite file `<dataDir>/xenops.db`.
+ * Creates `<dataDir>/xenops.db` whole or not at all: the schema is built in a private file that is
+ * then hard-linked into place (link fails if the name exists, so two processes creating at once
+ * cannot replace each other's file). An existing `xenops.db` is therefore always one this program
+ * finished creating, and anything else found under that name is refused, never reset.
+ */
+function createDatabase(dataDir: string, file: string): void {
+  const tmp = join(dataDir, `${DB_FILE}.${process.pid}.new`);
+  for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`, `${tmp}-journal`]) rmSync(f, { force: true });
+  try {
+    const db = new Database(tmp);
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.exec(`BEGIN; ${SCHEMA} COMMIT;`);
+    } finally {
+      db.close(); // the last connection checkpoints the WAL into the file and removes it
+    }
+    fsyncPath(tmp);
+    try {
+      linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    fsyncPath(dataDir);
+  } catch (err) {
+    throw new StoreUnavailableError(`cannot create the embedded store ${file}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+/**
+ * Checks the file's SQLite header against its size before SQLite sees it, so that a file damaged
+ * from outside gets a precise diagnosis (and SQLite never gets to touch it).
+ */
+function checkHeader(file: string): void {
+  let size: number;
+  const header = Buffer.alloc(100);
+  let got = 0;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      size = fstatSync(fd).size;
+      got = readSync(fd, header, 0, 100, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    throw new StoreUnavailableError(`cannot read the embedded store ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (size === 0) throw new StoreCorruptError(file, 'truncated', 'is empty (0 bytes): it was truncated, or is not a xenops store');
+  if (got < 100 || header.toString('latin1', 0, 16) !== 'SQLite format 3\0') {
+    if (got < 100 && header.toString('latin1', 0, Math.min(got, 16)) === 'SQLite format 3\0'.slice(0, Math.min(got, 16))) {
+      throw new StoreCorruptError(file, 'truncated', `is truncated: ${size} bytes, shorter than a SQLite header`);
+    }
+    throw new StoreCorruptError(file, 'not-sqlite', 'is not a SQLite database (its first 16 bytes are not the SQLite header)');
+  }
+  const rawPageSize = header.readUInt16BE(16);
+  const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
+  if (pageSize < 512 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) {
+    throw new StoreCorruptError(file, 'malformed', `has a damaged SQLite header (page size ${rawPageSize})`);
+  }
+  const pages = header.readUInt32BE(28);
+  const headerSizeValid = pages > 0 && header.readUInt32BE(24) === header.readUInt32BE(92);
+  if (headerSizeValid && size < pages * pageSize) {
+    throw new StoreCorruptError(
+      file,
+      'truncated',
+      `is truncated: its header says ${pages} pages of ${pageSize} bytes (${pages * pageSize} bytes) but the file has ${size}`,
+    );
+  }
+  if (size % pageSize !== 0) {
+    throw new StoreCorruptError(file, 'truncated', `is truncated: ${size} bytes is not a whole number of ${pageSize}-byte pages`);
+  }
+}
+
+/** SQLite's own verdict on a file it cannot read, as a typed error naming the file. */
+function corruptionOf(file: string, err: unknown): StoreCorruptError | undefined {
+  const code = String((err as { code?: unknown } | null)?.code ?? '');
+  if (code === 'SQLITE_NOTADB') return new StoreCorruptError(file, 'not-sqlite', `is not a SQLite database (${code})`, { cause: err });
+  if (code.startsWith('SQLITE_CORRUPT')) {
+    return new StoreCorruptError(file, 'malformed', `is damaged: ${(err as Error).message} (${code})`, { cause: err });
+  }
+  return undefined;
+}
+
+/**
+ * Confirms, by reading only, that an existing file is a xenops store this program understands,
+ * before anything may write to it.
+ */
+function validateStore(db: DB, file: string): void {
+  const tables = new Set((db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table'`).all() as { name: string }[]).map((r) => r.name));
+  for (const [table, columns] of Object.entries(REQUIRED_COLUMNS)) {
+    if (!tables.has(table)) {
+      throw new StoreCorruptError(file, 'foreign', `is a SQLite database but not a xenops store (it has no "${table}" table)`);
+    }
+    const have = new Set((db.prepare(`SELECT name FROM pragma_table_info(?)`).all(table) as { name: string }[]).map((r) => r.name));
+    const missing = columns.filter((c) => !have.has(c));
+    if (missing.length > 0) {
+      throw new StoreCorruptError(file, 'foreign', `is not a xenops store: its "${table}" table lacks ${missing.join(', ')}`);
+    }
+  }
+  const row = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined;
+  const version = row && /^\d+$/.test(row.value) ? Number(row.value) : undefined;
+  if (version === undefined) throw new StoreCorruptError(file, 'foreign', 'is not a xenops store: it records no schema version');
+  if (version > SCHEMA_VERSION) {
+    throw new StoreCorruptError(
+      file,
+      'newer-schema',
+      `has schema version ${version}, newer than this program's (${SCHEMA_VERSION}): it was written by a newer xenops, which can still open it`,
+    );
+  }
+}
+
+function inUse(dataDir: string, file: string, cause: unknown): DataDirInUseError {
+  return new DataDirInUseError(dataDir, recordedHolderPid(dataDir), `the database ${file} is locked`, { cause });
+}
+
+/**
+ * Opens the SQLite file `<dataDir>/xenops.db`, creating it when the data dir has none.
  *
- * - `locking_mode = EXCLUSIVE` + a write at open: the connection holds the file lock for its whole
- *   life, so a second process (or a second open in this process) is refused. The kernel drops the
- *   lock when the process dies, even on `kill -9`; `xenops.pid` only serves the error message.
+ * - An existing file must be a healthy xenops store: a damaged, truncated or foreign file, or one
+ *   of a newer schema, is refused with a StoreCorruptError naming it, and left byte for byte as it
+ *   was (it is checked by reading only before anything may write).
+ * - `locking_mode = EXCLUSIVE` + a write transaction at open: the connection holds the file lock
+ *   for its whole life, so a second process (or a second open in this process) is refused. The
+ *   kernel drops the lock when the process dies, even on `kill -9`; `xenops.pid` only serves the
+ *   error message.
  * - WAL + `synchronous = FULL`: an append is durable when its transaction returns.
  * - message ids are kept forever (a unique partial index on `events.msg_id`), which satisfies
  *   "remembered for at least two minutes".
  */
 function openDatabase(dataDir: string): DB {
-  const file = join(dataDir, 'xenops.db');
-  const pidFile = join(dataDir, 'xenops.pid');
+  const file = join(dataDir, DB_FILE);
+  if (!existsSync(file)) {
+    // A log without its database: the database was removed, and a new one must not replay it.
+    if (existsSync(`${file}-wal`) && statSync(`${file}-wal`).size > 0) {
+      throw new StoreCorruptError(file, 'orphan-wal', `is missing but its write-ahead log ${file}-wal is present (was the database removed?)`);
+    }
+    createDatabase(dataDir, file);
+  }
+  checkHeader(file);
   let db: DB | undefined;
   try {
-    db = new Database(file, { timeout: 250 });
+    db = new Database(file, { timeout: 250, fileMustExist: true });
     db.pragma('locking_mode = EXCLUSIVE');
+    validateStore(db, file);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
-    db.exec(`
-      BEGIN IMMEDIATE;
-      CREATE TABLE IF NOT EXISTS events (
-        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
-        stream TEXT NOT NULL,
-        data   BLOB NOT NULL,
-        msg_id TEXT
-      );
-      CREATE INDEX IF NOT EXISTS events_by_stream ON events (stream, seq);
-      CREATE UNIQUE INDEX IF NOT EXISTS events_by_msg_id ON events (msg_id) WHERE msg_id IS NOT NULL;
-      CREATE TABLE IF NOT EXISTS snapshots (
-        key  TEXT PRIMARY KEY,
-        seq  INTEGER NOT NULL,
-        data BLOB NOT NULL
-      ) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-      INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '${SCHEMA_VERSION}');
-      COMMIT;
-    `);
+    // Takes the exclusive lock now rather than at the first append.
+    db.exec('BEGIN IMMEDIATE; COMMIT;');
   } catch (err) {
     try {
       db?.close();
     } catch {
       /* ignore */
     }
-    if (isBusy(err)) {
-      let holder = 'another process';
-      try {
-        const pid = readFileSync(pidFile, 'utf8').trim();
-        if (pid) holder = `process ${pid}`;
-      } catch {
-        /* no pid file */
-      }
-      throw new StoreUnavailableError(
-        `data dir ${dataDir} is in use by ${holder} (the database ${file} is locked); ` +
-          `stop it or choose another --data-dir`,
-        { cause: err },
-      );
-    }
-    throw new StoreUnavailableError(`cannot open the embedded store ${file}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    if (err instanceof StoreUnavailableError) throw err;
+    if (isBusy(err)) throw inUse(dataDir, file, err);
+    throw corruptionOf(file, err) ?? new StoreUnavailableError(`cannot open the embedded store ${file}: ${(err as Error).message}`, { cause: err });
   }
-  const version = Number(
-    (db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string }).value,
-  );
-  if (version > SCHEMA_VERSION) {
-    db.close();
-    throw new StoreUnavailableError(`${file} has schema version ${version}, newer than this program (${SCHEMA_VERSION})`);
-  }
-  writeFileSync(pidFile, `${process.pid}\n`);
+  recordHolder(dataDir);
   return db;
 }
 
@@ -125,8 +257,16 @@ class EmbeddedEventLog implements EventLog {
   private readonly rollback;
   /** Appends waiting for the next group commit. */
   private queue: { req: AppendRequest; resolve: (seq: number) => void; reject: (err: unknown) => void }[] = [];
+  /** Why the last write failed for want of storage (disk full, read-only); cleared by the next write that succeeds. */
+  private writeFailure: StoreUnavailableError | undefined;
+  /** Set after an I/O error at commit: the outcome of that commit is unknown, so no later write is attempted. */
+  private broken: StoreUnavailableError | undefined;
+  private lastProbeMs = 0;
 
-  constructor(private readonly db: DB) {
+  constructor(
+    private readonly db: DB,
+    private readonly file: string,
+  ) {
     this.stmt = {
       byMsgId: db.prepare<[string], { seq: number }>(`SELECT seq FROM events WHERE msg_id = ?`),
       lastOf: db.prepare<[string], { seq: number | null }>(`SELECT max(seq) AS seq FROM events WHERE stream = ?`),
@@ -140,6 +280,9 @@ class EmbeddedEventLog implements EventLog {
       pageOpen: db.prepare<[number, number], EventRow>(`SELECT seq, stream, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?`),
       streamPage: db.prepare<[string, number, number, number], EventRow>(
         `SELECT seq, stream, data FROM events WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
+      ),
+      probe: db.prepare<[string]>(
+        `INSERT INTO meta (key, value) VALUES ('write_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
       ),
     };
     this.begin = db.prepare('BEGIN IMMEDIATE');
@@ -170,14 +313,14 @@ class EmbeddedEventLog implements EventLog {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
-    if (this.closed) {
-      for (const b of batch) b.reject(new StoreUnavailableError('the embedded event log is closed'));
+    if (this.closed || this.broken) {
+      const e = this.broken ?? new StoreUnavailableError('the embedded event log is closed');
+      for (const b of batch) b.reject(e);
       return;
     }
     const outcomes: ({ seq: number } | { err: unknown })[] = [];
     try {
-      this.begin.run();
-      try {
+      this.inTransaction(() => {
         for (const { req } of batch) {
           try {
             outcomes.push({ seq: this.applyOne(req) });
@@ -186,22 +329,70 @@ class EmbeddedEventLog implements EventLog {
             outcomes.push({ err });
           }
         }
-        this.commit.run();
-      } catch (err) {
-        if (this.db.inTransaction) this.rollback.run();
-        throw err;
-      }
+      });
     } catch (err) {
-      const e = new StoreUnavailableError(`append failed: ${(err as Error).message}`, { cause: err });
+      // Nothing of a batch whose COMMIT failed is acknowledged: every append of it is rejected.
+      const e = this.failedWrite(batch.length === 1 ? 'append' : `group of ${batch.length} appends`, err);
       for (const b of batch) b.reject(e);
       return;
     }
+    this.writeFailure = undefined;
     batch.forEach((b, i) => {
       const o = outcomes[i]!;
       if ('seq' in o) b.resolve(o.seq);
       else b.reject(o.err);
     });
     this.notify();
+  }
+
+  /** Runs `body` in a write transaction; on any failure rolls back (if SQLite has not already) and rethrows. */
+  private inTransaction(body: () => void): void {
+    this.begin.run();
+    try {
+      body();
+      this.commit.run();
+    } catch (err) {
+      // SQLite rolls back by itself after some failures (SQLITE_FULL, SQLITE_IOERR) and not others.
+      if (this.db.inTransaction) {
+        try {
+          this.rollback.run();
+        } catch {
+          /* the first error is the one to report */
+        }
+      }
+      throw err;
+    }
+  }
+
+  /** Records a failed write for health and returns the error to give its callers. */
+  private failedWrite(what: string, err: unknown): StoreUnavailableError {
+    const e = sqliteWriteError(this.file, what, err);
+    if (isStorageFailure(err)) {
+      this.writeFailure = e;
+      if (e instanceof StoreWriteError && e.failure === 'io-error') this.broken = e;
+    }
+    return e;
+  }
+
+  /**
+   * Why an append cannot succeed now, or undefined. After a failure for want of storage, a small
+   * real write (at most one a second) tells whether space has come back, so health recovers even
+   * when nobody is appending.
+   */
+  async writeProblem(): Promise<string | undefined> {
+    if (this.broken) return this.broken.message;
+    if (!this.writeFailure || this.closed) return this.writeFailure?.message;
+    const now = Date.now();
+    if (now - this.lastProbeMs >= 1000) {
+      this.lastProbeMs = now;
+      try {
+        this.inTransaction(() => this.stmt.probe.run(new Date(now).toISOString()));
+        this.writeFailure = undefined;
+      } catch (err) {
+        this.failedWrite('health probe write', err);
+      }
+    }
+    return this.writeFailure?.message;
   }
 
   private check(): void {
@@ -243,7 +434,11 @@ class EmbeddedEventLog implements EventLog {
   async truncateBefore(seq: number): Promise<void> {
     this.check();
     // Keep the newest message: max(seq) is the head, and AUTOINCREMENT never reuses a seq.
-    this.stmt.truncate.run(Math.min(seq, this.headSync()));
+    try {
+      this.stmt.truncate.run(Math.min(seq, this.headSync()));
+    } catch (err) {
+      throw this.failedWrite('truncation', err);
+    }
   }
 
   async lastSeqOf(stream: string): Promise<number> {
@@ -340,7 +535,10 @@ class EmbeddedSnapshotStore implements SnapshotStore {
   private closed = false;
   private readonly stmt;
 
-  constructor(db: DB) {
+  constructor(
+    db: DB,
+    private readonly file: string,
+  ) {
     this.stmt = {
       get: db.prepare<[string], { seq: number; data: Buffer }>(`SELECT seq, data FROM snapshots WHERE key = ?`),
       put: db.prepare<[string, number, Buffer]>(
@@ -363,12 +561,20 @@ class EmbeddedSnapshotStore implements SnapshotStore {
 
   async put(key: string, snapshot: Snapshot): Promise<void> {
     this.check();
-    this.stmt.put.run(key, snapshot.seq, toBuffer(snapshot.data));
+    try {
+      this.stmt.put.run(key, snapshot.seq, toBuffer(snapshot.data));
+    } catch (err) {
+      throw sqliteWriteError(this.file, `snapshot ${key}`, err);
+    }
   }
 
   async delete(key: string): Promise<void> {
     this.check();
-    this.stmt.del.run(key);
+    try {
+      this.stmt.del.run(key);
+    } catch (err) {
+      throw sqliteWriteError(this.file, `deletion of snapshot ${key}`, err);
+    }
   }
 
   async close(): Promise<void> {
@@ -383,8 +589,9 @@ export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<St
     throw new StoreUnavailableError(`cannot create data dir ${opts.dataDir}: ${(err as Error).message}`, { cause: err });
   }
   const db = openDatabase(opts.dataDir);
-  const log = new EmbeddedEventLog(db);
-  const snapshots = new EmbeddedSnapshotStore(db);
+  const file = join(opts.dataDir, DB_FILE);
+  const log = new EmbeddedEventLog(db, file);
+  const snapshots = new EmbeddedSnapshotStore(db, file);
   const bus = new InProcessCommandBus();
   let closing: Promise<void> | undefined;
   return {
@@ -399,8 +606,7 @@ export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<St
         await snapshots.close();
         db.close();
         try {
-          const pidFile = join(opts.dataDir, 'xenops.pid');
-          if (readFileSync(pidFile, 'utf8').trim() === String(process.pid)) rmSync(pidFile, { force: true });
+          forgetHolder(opts.dataDir);
         } catch {
           /* already gone */
         }
