@@ -164,6 +164,9 @@ async function healthz(res: ServerResponse, ctx: GatewayContext): Promise<void> 
   try {
     const seq = await ctx.log.head();
     if (!ctx.projection.healthy) throw new Error('the read model could not fold the log');
+    // Readable is not enough: a log that cannot take an append (e.g. a full disk) is unavailable.
+    const writeProblem = await ctx.log.writeProblem?.();
+    if (writeProblem) throw new Error(writeProblem);
     body = { status: 'ok', seq, mode: ctx.mode, instance_id: ctx.instanceId };
   } catch (e) {
     status = 503;
