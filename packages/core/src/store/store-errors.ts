@@ -36,11 +36,12 @@ export class StoreCorruptError extends StoreUnavailableError {
   constructor(
     readonly file: string,
     readonly reason: StoreCorruptReason,
-    what: string,
+    /** What is wrong with the file, e.g. "is truncated: …". */
+    readonly detail: string,
     options?: { cause?: unknown },
   ) {
     super(
-      `the embedded store ${file} ${what}; it was left untouched: restore it from a backup ` +
+      `the embedded store ${file} ${detail}; it was left untouched: restore it from a backup ` +
         `(xenops restore FILE --data-dir DIR into an empty data dir) or move it away to start with an empty log`,
       options,
     );
