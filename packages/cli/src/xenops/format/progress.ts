@@ -65,7 +65,7 @@ export class Progress {
  */
 export class ByteProgress {
   private readonly started = Date.now();
-  private lastLine = 0;
+  private lastLine = Number.NEGATIVE_INFINITY;
   private drawn = false;
   constructor(
     private readonly sink: ProgressSink,
