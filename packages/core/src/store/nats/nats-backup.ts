@@ -23,6 +23,7 @@
  * three snapshots taken one after the other could disagree with each other and with the log.
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { StoreUnavailableError } from '../event-log.js';
 import type { SnapshotStore } from '../snapshot-store.js';
 import type { BackupOptions, StoreBackup } from '../stores.js';
@@ -93,24 +94,61 @@ async function startSnapshot(nc: NatsConnection, stream: string): Promise<{ sub:
   }
 }
 
+/** Reads a snapshot to its end, acknowledging each chunk, and drops it (the server allows one at a time). */
+async function discardSnapshot(sub: Subscription, stream: string): Promise<void> {
+  const chunks = sub[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const next = await nextWithin(chunks, CHUNK_IDLE_MS, `backup of ${stream} failed`);
+      if (next.done || next.value.data.length === 0) return;
+      if (next.value.reply) next.value.respond();
+    }
+  } finally {
+    sub.unsubscribe();
+  }
+}
+
+/** The seqs a stream holds: first (head + 1 when empty) and last. */
+function seqsOf(state: { first_seq: number; last_seq: number }): { first: number; last: number } {
+  return { first: state.first_seq > 0 ? state.first_seq : state.last_seq + 1, last: state.last_seq };
+}
+
+/** Whether a copy starting at `first` can be folded: from seq 1, or from a snapshot at or after the cut. */
+function covered(first: number, entries: readonly BackupSnapshotEntry[]): boolean {
+  return first <= 1 || entries.some((e) => e.seq >= first - 1);
+}
+
 /** A consistent copy of the event stream (and the requested snapshot entries) as a backup file. */
-export async function backupNats(nc: NatsConnection, names: NatsNames, snapshots: SnapshotStore, opts: BackupOptions): Promise<StoreBackup> {
+export async function backupNats(nc: NatsConnection, jsm: JetStreamManager, names: NatsNames, snapshots: SnapshotStore, opts: BackupOptions): Promise<StoreBackup> {
   for (let attempt = 1; ; attempt++) {
     const entries: BackupSnapshotEntry[] = [];
     for (const key of opts.snapshotKeys ?? []) {
       const s = await snapshots.get(key);
       if (s) entries.push({ key, seq: s.seq, data: s.data });
     }
-    const { sub, reply } = await startSnapshot(nc, names.stream);
-    const last = reply.state.last_seq;
-    const first = reply.state.first_seq > 0 ? reply.state.first_seq : last + 1;
-    // A log shortened by retention is only usable with a snapshot at or after the cut.
-    if (first > 1 && !entries.some((e) => e.seq >= first - 1)) {
-      sub.unsubscribe(); // the server sees no interest and stops
-      if (attempt < ATTEMPTS) continue;
-      throw new StoreUnavailableError(
+    const retry = attempt < ATTEMPTS;
+    const uncovered = (first: number) =>
+      new StoreUnavailableError(
         `backup failed: the log of ${names.stream} starts at seq ${first} (retention) and no snapshot covers the seqs before it; try again`,
       );
+    // A log shortened by retention is only usable with a snapshot at or after the cut: checked
+    // before a snapshot is started, and again against the state the snapshot reports.
+    let info;
+    try {
+      info = seqsOf((await jsm.streams.info(names.stream)).state);
+    } catch (err) {
+      throw unavailable('backup failed', err);
+    }
+    if (!covered(info.first, entries)) {
+      if (retry) continue;
+      throw uncovered(info.first);
+    }
+    const { sub, reply } = await startSnapshot(nc, names.stream);
+    const { first, last } = seqsOf(reply.state);
+    if (!covered(first, entries)) {
+      await discardSnapshot(sub, names.stream);
+      if (retry) continue;
+      throw uncovered(first);
     }
     const header: BackupHeader = {
       format: BACKUP_FORMAT,

@@ -449,7 +449,7 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<Stores> {
       log,
       snapshots,
       bus,
-      backup: (backupOpts) => backupNats(nc, names, snapshots, backupOpts),
+      backup: (backupOpts) => backupNats(nc, jsm, names, snapshots, backupOpts),
       close: () =>
         (closing ??= (async () => {
           await bus.close();
