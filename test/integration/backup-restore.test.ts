@@ -6,11 +6,12 @@
  * problem named; a restore never overwrites.
  */
 import { createWriteStream } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
 import {
   BackupFileError,
+  lockDataDir,
   openEmbeddedStores,
   openNatsStores,
   readBackupFile,
@@ -85,8 +86,19 @@ describe('embedded backup and restore', () => {
     expect(await dst.log.append({ stream: 'vm/3', data: enc('new') })).toBe(h + 1);
     await dst.close();
 
-    // Never over an existing store, nor into a non-empty directory.
+    // Never over an existing store, nor into a non-empty directory, nor a data dir in use.
     await expect(restoreEmbeddedBackup(checked, dir)).rejects.toMatchObject({ name: 'RestoreError', code: 'TARGET_NOT_EMPTY' });
+    const other = await makeTempDir('xbk-other');
+    await writeFile(path.join(other, 'notes.txt'), 'mine');
+    await expect(restoreEmbeddedBackup(checked, other)).rejects.toThrow(`data dir ${other} is not empty (it holds notes.txt)`);
+    const busy = await makeTempDir('xbk-busy');
+    const holder = lockDataDir(busy);
+    await expect(restoreEmbeddedBackup(checked, busy)).rejects.toMatchObject({ name: 'DataDirInUseError', holderPid: process.pid });
+    holder.release();
+    // What a killed restore leaves behind (its lock file, its half-written copy) is not in the way.
+    await writeFile(path.join(busy, 'xenops.db.restore-99999'), 'half a database');
+    expect((await restoreEmbeddedBackup(checked, busy)).head_seq).toBe(h);
+    expect((await readdir(busy)).sort()).toEqual(['xenops.db', 'xenopsd.lock']);
     await expect(restoreNatsBackup(checked, { servers: NATS_URL })).rejects.toMatchObject({ code: 'WRONG_MODE' });
     await src.close();
   });

@@ -6,6 +6,7 @@ import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSy
 import { basename, dirname, resolve } from 'node:path';
 import {
   BackupFileError,
+  DataDirInUseError,
   readBackupFile,
   restoreEmbeddedBackup,
   restoreNatsBackup,
@@ -202,6 +203,7 @@ export const restore: Command = {
             );
     } catch (e) {
       if (e instanceof BackupFileError) throw backupFileError(e);
+      if (e instanceof DataDirInUseError) throw new CliError(e.message, ExitCode.STATE);
       if (e instanceof RestoreError) throw new CliError(e.message, e.code === 'TARGET_NOT_EMPTY' ? ExitCode.STATE : e.code === 'WRONG_MODE' ? ExitCode.USAGE : ExitCode.GENERIC);
       if (e instanceof StoreUnavailableError) throw new CliError(e.message, /cannot connect/.test(e.message) ? ExitCode.CONNECTION : ExitCode.GENERIC);
       throw e;

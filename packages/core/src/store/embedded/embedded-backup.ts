@@ -8,7 +8,7 @@
 import { closeSync, createReadStream, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { lockDataDir } from '../data-dir-lock.js';
+import { LOCK_FILE, lockDataDir, PID_FILE, type DataDirLock } from '../data-dir-lock.js';
 import { StoreUnavailableError } from '../event-log.js';
 import { StoreCorruptError } from '../store-errors.js';
 import type { BackupOptions, StoreBackup } from '../stores.js';
@@ -99,19 +99,31 @@ export interface RestoreSummary {
   readonly head_seq: number;
 }
 
-/** A data dir a restore may write into: absent (created) or empty. */
-export function prepareEmptyDataDir(dataDir: string): void {
+/** What an interrupted restore (or a refused one) leaves behind: not content, so not in the way. */
+function isRestoreLeftover(name: string): boolean {
+  return name === LOCK_FILE || name === `${LOCK_FILE}-journal` || name === PID_FILE || name.startsWith(RESTORE_COPY);
+}
+
+/**
+ * Takes a data dir for a restore: absent (created) or empty, and not in use. Leftovers of an
+ * earlier restore that did not finish are removed; anything else means the directory is not empty.
+ */
+function takeEmptyDataDir(dataDir: string): DataDirLock {
   if (existsSync(dataDir)) {
     if (!statSync(dataDir).isDirectory()) throw new RestoreError('TARGET_NOT_EMPTY', `${dataDir} exists and is not a directory`);
-    const entries = readdirSync(dataDir);
-    if (entries.length > 0) {
-      const shown = entries.slice(0, 3).join(', ') + (entries.length > 3 ? ', …' : '');
-      throw new RestoreError(
-        'TARGET_NOT_EMPTY',
-        `data dir ${dataDir} is not empty (it holds ${shown}): a restore never overwrites; choose a new or empty directory`,
-      );
-    }
   } else mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const lock = lockDataDir(dataDir);
+  const entries = readdirSync(dataDir).filter((name) => !isRestoreLeftover(name));
+  if (entries.length > 0) {
+    lock.release();
+    const shown = entries.slice(0, 3).join(', ') + (entries.length > 3 ? ', …' : '');
+    throw new RestoreError(
+      'TARGET_NOT_EMPTY',
+      `data dir ${dataDir} is not empty (it holds ${shown}): a restore never overwrites; choose a new or empty directory`,
+    );
+  }
+  for (const name of readdirSync(dataDir)) if (name.startsWith(RESTORE_COPY)) rmSync(join(dataDir, name), { force: true });
+  return lock;
 }
 
 /**
@@ -123,8 +135,7 @@ export async function restoreEmbeddedBackup(backup: BackupFile, dataDir: string,
   if (backup.header.mode !== 'embedded') {
     throw new RestoreError('WRONG_MODE', `${backup.file} is a backup of the NATS stream of prefix ${backup.header.prefix}, not of an embedded store: restore it with --nats URL`);
   }
-  prepareEmptyDataDir(dataDir);
-  const lock = lockDataDir(dataDir);
+  const lock = takeEmptyDataDir(dataDir);
   const file = join(dataDir, DB_FILE);
   const tmp = join(dataDir, `${RESTORE_COPY}${process.pid}`);
   try {
