@@ -2,7 +2,7 @@
  * `xenops backup` and `xenops restore` (issue 11): a consistent copy of a running service's store
  * in one checked file, and its restore onto a fresh service.
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import {
   BackupFileError,
@@ -162,7 +162,7 @@ export const restore: Command = {
     const file = resolve(fileArg!);
 
     let checked: BackupFile;
-    const check = new ByteProgress(ctx.io.stderr, 'checking', !ctx.json);
+    const check = new ByteProgress(ctx.io.stderr, 'checking', !ctx.json, existsSync(file) ? statSync(file).size : undefined);
     try {
       checked = await readBackupFile(file, (n) => check.update(n));
     } catch (e) {
