@@ -48,7 +48,9 @@ export class HttpTransport implements Transport {
           try {
             onChunk(c);
           } catch (e) {
-            req.destroy(e as Error);
+            // The receiver's failure (e.g. its disk is full) is the one to report.
+            reject(e);
+            req.destroy();
           }
         });
         const cut = () => new CliError(`the connection to ${this.describe} was cut before the end of the reply; see the service's log`, ExitCode.CONNECTION);

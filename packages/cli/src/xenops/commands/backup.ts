@@ -90,7 +90,11 @@ export const backup: Command = {
           },
           (chunk) => {
             let off = 0;
-            while (off < chunk.length) off += writeSync(fd, chunk, off);
+            try {
+              while (off < chunk.length) off += writeSync(fd, chunk, off);
+            } catch (e) {
+              throw new CliError(`cannot write ${partial}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; nothing was written to ${file}`, ExitCode.GENERIC);
+            }
             written += chunk.length;
             progress?.update(written);
           },

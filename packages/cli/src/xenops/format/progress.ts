@@ -75,7 +75,7 @@ export class ByteProgress {
   ) {}
 
   private text(bytes: number): string {
-    const of = this.total ? ` of ${formatBytes(this.total)} (${Math.floor((100 * bytes) / this.total)}%)` : '';
+    const of = this.total ? ` of ${formatBytes(this.total)} (${Math.min(100, Math.floor((100 * bytes) / this.total))}%)` : '';
     return `${this.label}: ${formatBytes(bytes)}${of}`;
   }
 
