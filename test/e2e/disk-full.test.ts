@@ -6,6 +6,7 @@
  * acknowledged (before, during and after) is there, in the read model, in a replay of the log
  * (`/verify`) and after a restart.
  */
+import { readdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { httpRequest, X, type RpcClient } from '../support/rpc.js';
 import { mountTmpfs, type Tmpfs } from '../support/tmpfs.js';
@@ -90,6 +91,12 @@ describe('a full disk under the embedded store', () => {
     expect(h.body.reason).toMatch(/disk full \(SQLITE_FULL\)/);
     const direct = await c.named('VM.add', X({ vm: xenopsdVm('while-full') }));
     expect(direct).toMatchObject({ ok: false, error: ['Internal_error', expect.stringContaining('disk full (SQLITE_FULL)')] });
+
+    // A backup needs room for its copy: refused with the reason, nothing left behind.
+    const backup = await httpRequest({ url }, { method: 'GET', path: '/backup' });
+    expect(backup.status).toBe(503);
+    expect(JSON.parse(backup.body).error).toMatch(/^backup failed: cannot copy the embedded store into .*: the data dir .* has no room for the copy \(SQLITE_FULL\)$/);
+    expect(readdirSync(fs.dir).filter((f) => f.includes('backup'))).toEqual([]);
 
     // Space comes back: no restart, writes succeed again and health recovers by itself.
     fs.free();
