@@ -184,7 +184,10 @@ class EmbeddedEventLog implements EventLog {
         this.inTransaction(() => this.stmt.probe.run(new Date(now).toISOString()));
         this.writeFailure = undefined;
       } catch (err) {
-        this.failedWrite('health probe write', err);
+        // The failed append's own words stay the reason while the probe fails the same way.
+        const before = this.writeFailure;
+        const e = this.failedWrite('health probe write', err);
+        if (before instanceof StoreWriteError && e instanceof StoreWriteError && e.failure === before.failure) this.writeFailure = before;
       }
     }
     return this.writeFailure?.message;
