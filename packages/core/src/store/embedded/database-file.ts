@@ -3,7 +3,7 @@
  * lock. Everything about the file itself lives here; embedded-stores.ts builds the ports on it.
  */
 import { closeSync, existsSync, fstatSync, fsyncSync, linkSync, openSync, readSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { recordedHolderPid, recordHolder } from '../data-dir-lock.js';
 import { StoreUnavailableError } from '../event-log.js';
@@ -189,6 +189,10 @@ function inUse(dataDir: string, file: string, cause: unknown): DataDirInUseError
  */
 export function openDatabase(dataDir: string): DB {
   const file = join(dataDir, DB_FILE);
+  // Opened here already: refused before any check touches the file, because closing any
+  // descriptor of it would drop the POSIX lock this process's connection holds.
+  const key = resolve(dataDir);
+  if (openInThisProcess.has(key)) throw inUse(dataDir, file, undefined);
   if (!existsSync(file)) {
     // A log without its database: the database was removed, and a new one must not replay it.
     if (existsSync(`${file}-wal`) && statSync(`${file}-wal`).size > 0) {
@@ -217,5 +221,14 @@ export function openDatabase(dataDir: string): DB {
     throw corruptionOf(file, err) ?? new StoreUnavailableError(`cannot open the embedded store ${file}: ${(err as Error).message}`, { cause: err });
   }
   recordHolder(dataDir);
+  openInThisProcess.add(key);
   return db;
+}
+
+/** Data dirs whose database this process has open (see openDatabase). */
+const openInThisProcess = new Set<string>();
+
+/** Call once the connection from openDatabase is closed. */
+export function closedDatabase(dataDir: string): void {
+  openInThisProcess.delete(resolve(dataDir));
 }

@@ -13,7 +13,7 @@ import type { Snapshot, SnapshotStore } from '../snapshot-store.js';
 import type { EmbeddedStoreOptions, Stores } from '../stores.js';
 import { forgetHolder } from '../data-dir-lock.js';
 import { StoreWriteError } from '../store-errors.js';
-import { DB_FILE, openDatabase } from './database-file.js';
+import { closedDatabase, DB_FILE, openDatabase } from './database-file.js';
 import { backupEmbedded, removeStaleCopies } from './embedded-backup.js';
 import { isStorageFailure, sqliteWriteError } from './sqlite-write-error.js';
 import { InProcessCommandBus } from '../in-process-bus.js';
@@ -417,6 +417,7 @@ export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<St
         await snapshots.close();
         await Promise.allSettled([...copying]);
         db.close();
+        closedDatabase(opts.dataDir);
         try {
           forgetHolder(opts.dataDir);
         } catch {
