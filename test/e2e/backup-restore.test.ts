@@ -169,10 +169,15 @@ describe.each(['embedded', 'nats'] as const)('backup and restore of the %s store
     await f.ok('VM.add', X({ vm: xenopsdVm(`bk-${store}-after-restore`) }));
     expect((await f.ok<number>('UPDATES.last_id', X())) > seq).toBe(true);
 
-    // A restore never overwrites: the same target again is refused, and the wrong mode too.
+    // A restore never overwrites: the same target again is refused (the restored service runs on
+    // it), and the wrong mode too.
     const again = await xenops(['restore', file, ...target]);
     expect(again.code).toBe(4);
-    expect(again.stderr).toMatch(store === 'embedded' ? /^xenops restore: data dir .* is not empty .*a restore never overwrites/ : /^xenops restore: stream .* already exists at .*a restore never overwrites a log/);
+    expect(again.stderr).toMatch(
+      store === 'embedded'
+        ? new RegExp(`^xenops restore: data dir ${path.join(dir, 'restored')} is in use by process ${fresh.pid} `)
+        : /^xenops restore: stream .* already exists at .*a restore never overwrites a log/,
+    );
     const wrongMode = await xenops(['restore', file, ...(store === 'embedded' ? ['--nats', NATS_URL] : ['--data-dir', path.join(dir, 'x')])]);
     expect(wrongMode.code).toBe(2);
     expect(wrongMode.stderr).toBe(
@@ -228,7 +233,7 @@ describe('xenops backup and restore refuse bad input', () => {
     expect(await xenops(['restore', file])).toMatchObject({ code: 2, stderr: expect.stringContaining('restore needs a target: --data-dir DIR for an embedded store, or --nats URL for NATS') });
     expect(await xenops(['restore', file, '--data-dir', dir, '--nats', NATS_URL])).toMatchObject({ code: 2, stderr: expect.stringContaining('not both') });
     const notEmpty = await xenops(['restore', file, '--data-dir', dir]);
-    expect(notEmpty.code).toBe(4);
+    expect(notEmpty).toMatchObject({ code: 4, stderr: expect.stringMatching(new RegExp(`^xenops restore: data dir ${dir} is not empty \\(it holds .*\\): a restore never overwrites`)) });
 
     // backup: never over an existing file unless asked, HTTP only.
     const exists = await xenops(['--url', service.url!, 'backup', file]);
