@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { ConfigError, parseDaemonArgs, USAGE } from '../daemon/config.js';
+import { DataDirInUseError, StoreCorruptError } from '@xenops/core';
+import { ConfigError, EXIT_DATA_DIR_IN_USE, EXIT_STORE_CORRUPT, parseDaemonArgs, USAGE } from '../daemon/config.js';
 import { startDaemon, VERSION, type Daemon } from '../daemon/daemon.js';
 
 function log(line: string): void {
@@ -61,6 +62,8 @@ async function main(): Promise<number> {
       return 2;
     }
     log(`cannot start: ${(e as Error).message}`);
+    if (e instanceof DataDirInUseError) return EXIT_DATA_DIR_IN_USE;
+    if (e instanceof StoreCorruptError) return EXIT_STORE_CORRUPT;
     return 1;
   }
   const where = [

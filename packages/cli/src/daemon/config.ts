@@ -28,6 +28,11 @@ export interface DaemonConfig {
   readonly retentionDays?: number;
 }
 
+/** Exit status when another process holds the data dir (sysexits EX_TEMPFAIL: retry once it stops). */
+export const EXIT_DATA_DIR_IN_USE = 75;
+/** Exit status when the embedded store's file is damaged or not ours (sysexits EX_DATAERR). */
+export const EXIT_STORE_CORRUPT = 65;
+
 /** A command-line or configuration mistake: printed as one line with a hint, exit status 2. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -61,6 +66,9 @@ Options:
                         (default: keep every event)
   -h, --help            show this help
   --version             print the version
+
+Exit status (at start-up): 2 bad command line or configuration, 75 the data dir is in use by
+another xenopsd, 65 the embedded store's file is damaged or not a xenops store, 1 anything else.
 
 Examples:
   xenopsd                                          # embedded, http://127.0.0.1:8440

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { HostAgent } from '@xenops/actors';
-import { openEmbeddedStores, openNatsStores, sharedFoldSnapshotLoader, type Stores } from '@xenops/core';
+import { lockDataDir, openEmbeddedStores, openNatsStores, sharedFoldSnapshotLoader, type Stores } from '@xenops/core';
 import { Gateway, isLoopbackAddress } from '@xenops/gateway';
 import { ConfigError, readToken, type DaemonConfig } from './config.js';
 
@@ -21,8 +21,13 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     throw new ConfigError(`refusing to listen on non-loopback address ${config.listen.host} without --token-file (requests would be unauthenticated)`);
   }
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // One service per data dir: every process that uses it (the embedded store, the Unix socket)
+  // holds its lock; a NATS agent keeps nothing there and takes none.
+  const lock = !config.nats || serveHttp ? lockDataDir(config.dataDir) : undefined;
 
-  const stores: Stores = config.nats
+  let stores: Stores;
+  try {
+    stores = config.nats
     ? await openNatsStores({
         servers: config.nats.servers,
         prefix: config.nats.prefix,
@@ -32,6 +37,10 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         ...(config.nats.tlsCaFile ? { tlsCaFile: config.nats.tlsCaFile } : {}),
       })
     : await openEmbeddedStores({ dataDir: config.dataDir });
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
   log(`store: ${stores.mode}${config.nats ? ` at ${config.nats.servers} (prefix ${config.nats.prefix})` : ` in ${config.dataDir}`}`);
 
   let agent: HostAgent | undefined;
@@ -62,6 +71,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   } catch (e) {
     await agent?.close(0).catch(() => {});
     await stores.close().catch(() => {});
+    lock?.release();
     throw e;
   }
 
@@ -72,6 +82,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
       await gateway?.close();
       await agent?.close();
       await stores.close();
+      lock?.release();
     },
   };
 }

@@ -61,6 +61,11 @@ export interface EventLog {
    * before the next message is delivered.
    */
   tail(afterSeq: number, handler: (m: StoredMessage) => void | Promise<void>): Subscription;
+  /**
+   * Why an append cannot succeed right now (e.g. the disk is full), or undefined; `/healthz`
+   * reports it. Optional: a store without the notion leaves it out.
+   */
+  writeProblem?(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -77,7 +82,7 @@ export class ConcurrencyError extends Error {
 
 /** The store cannot be reached or refused the operation for a reason other than concurrency. */
 export class StoreUnavailableError extends Error {
-  override readonly name = 'StoreUnavailableError';
+  override readonly name: string = 'StoreUnavailableError';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }

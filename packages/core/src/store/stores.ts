@@ -1,4 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { BackupHeader } from './backup/backup-file.js';
 import type { CommandBus } from './command-bus.js';
 import type { EventLog } from './event-log.js';
 import type { SnapshotStore } from './snapshot-store.js';
@@ -16,7 +17,29 @@ export interface Stores {
   readonly log: EventLog;
   readonly snapshots: SnapshotStore;
   readonly bus: CommandBus;
+  /**
+   * A consistent copy of the running store in the backup file format (backup/backup-file.ts):
+   * embedded, SQLite's online backup of the whole database; NATS, a JetStream snapshot of the
+   * event stream plus the requested snapshot entries.
+   */
+  backup?(opts: BackupOptions): Promise<StoreBackup>;
   close(): Promise<void>;
+}
+
+export interface BackupOptions {
+  /** Version of the xenops taking it (recorded in the header). */
+  readonly writer: string;
+  /** Snapshot entries to carry (NATS; the embedded copy holds them all anyway). */
+  readonly snapshotKeys?: readonly string[];
+}
+
+export interface StoreBackup {
+  readonly header: BackupHeader;
+  /**
+   * The file's bytes, header to end record. Pulling them drives the copy; a consumer must read
+   * them to the end or stop with `return()` (a copy left behind is removed at the next open).
+   */
+  readonly bytes: AsyncIterable<Uint8Array>;
 }
 
 export interface EmbeddedStoreOptions {

@@ -6,6 +6,7 @@ import { startHttpServer, type HttpService } from '../http/server.js';
 import type { GatewayContext } from '../methods/method.js';
 import { logRoute } from '../audit/log-route.js';
 import { verifyRoute } from '../audit/verify.js';
+import { backupRoute } from '../backup/backup-route.js';
 import { Projection } from '../read-model/projection.js';
 import { RetentionJanitor } from '../retention/janitor.js';
 import { TaskReaper } from '../retention/task-reaper.js';
@@ -114,6 +115,8 @@ export class Gateway {
         // Extensions for the audit tools (`xenops log`, `xenops verify`): not part of API.md.
         '/log': logRoute(stores.log),
         '/verify': verifyRoute(stores.log, projection, stores.snapshots),
+        // `xenops backup`: a consistent copy of the store (extension, like the two above).
+        '/backup': backupRoute(stores, opts.version, log),
       },
     });
     let natsRpc: NatsRpcService | undefined;
@@ -167,6 +170,9 @@ async function healthz(res: ServerResponse, ctx: GatewayContext): Promise<void> 
   try {
     const seq = await ctx.log.head();
     if (!ctx.projection.healthy) throw new Error('the read model could not fold the log');
+    // Readable is not enough: a log that cannot take an append (e.g. a full disk) is unavailable.
+    const writeProblem = await ctx.log.writeProblem?.();
+    if (writeProblem) throw new Error(writeProblem);
     body = { status: 'ok', seq, mode: ctx.mode, instance_id: ctx.instanceId };
     // A damaged log still serves every VM it does not quarantine: up, but not all well.
     const { damage } = ctx.projection;

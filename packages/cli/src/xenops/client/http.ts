@@ -28,7 +28,42 @@ export class HttpTransport implements Transport {
     return this.exchange('GET', path, undefined, timeoutMs);
   }
 
-  private exchange(method: 'GET' | 'POST', path: string | undefined, body: string | undefined, timeoutMs: number): Promise<string> {
+  /**
+   * `GET <path>` whose body is passed on chunk by chunk as it arrives (`/backup`): resolves with
+   * the response headers once `onChunk` has had the last chunk. `idleTimeoutMs` bounds a pause.
+   */
+  download(path: string, idleTimeoutMs: number, onResponse: (headers: http.IncomingHttpHeaders) => void, onChunk: (chunk: Buffer) => void): Promise<void> {
+    const { mod, options, headers } = this.requestOf(path, undefined);
+    return new Promise<void>((resolve, reject) => {
+      const req = mod.request({ ...options, method: 'GET', headers, agent: false }, (res) => {
+        if (res.statusCode !== 200) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (e) => reject(this.connectionError(e)));
+          res.on('end', () => reject(this.statusError(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'))));
+          return;
+        }
+        onResponse(res.headers);
+        res.on('data', (c: Buffer) => {
+          try {
+            onChunk(c);
+          } catch (e) {
+            // The receiver's failure (e.g. its disk is full) is the one to report.
+            reject(e);
+            req.destroy();
+          }
+        });
+        const cut = () => new CliError(`the connection to ${this.describe} was cut before the end of the reply; see the service's log`, ExitCode.CONNECTION);
+        res.on('error', () => reject(cut()));
+        res.on('end', () => (res.complete ? resolve() : reject(cut())));
+      });
+      req.setTimeout(idleTimeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+      req.on('error', (e) => reject(e instanceof CliError ? e : this.connectionError(e)));
+      req.end();
+    });
+  }
+
+  private requestOf(path: string | undefined, body: string | undefined): { mod: typeof http | typeof https; options: http.RequestOptions; headers: Record<string, string | number> } {
     const headers: Record<string, string | number> = { 'User-Agent': 'xenops-cli' };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
@@ -52,6 +87,31 @@ export class HttpTransport implements Transport {
       options = { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port || (u.protocol === 'https:' ? 443 : 80), path: path ?? (u.pathname || '/') };
       if (this.target.token) headers.Authorization = `Bearer ${this.target.token}`;
     }
+    return { mod, options, headers };
+  }
+
+  private statusError(status: number, text: string): CliError {
+    if (status === 401) {
+      return new CliError(
+        this.target.token
+          ? `the server at ${this.describe} rejected the token; check --token-file (or XENOPS_TOKEN_FILE)`
+          : `the server at ${this.describe} requires a token; pass --token-file PATH (or set XENOPS_TOKEN_FILE), or use the Unix socket with --socket`,
+        ExitCode.AUTH,
+      );
+    }
+    // Routes answer a failure as {"error": "..."}: show its message rather than the JSON.
+    let shown = text.slice(0, 200);
+    try {
+      const e = (JSON.parse(text) as { error?: unknown }).error;
+      if (typeof e === 'string') shown = e;
+    } catch {
+      /* not JSON */
+    }
+    return new CliError(`unexpected HTTP ${status} from ${this.describe}${shown ? `: ${shown}` : ''}`, ExitCode.GENERIC);
+  }
+
+  private exchange(method: 'GET' | 'POST', path: string | undefined, body: string | undefined, timeoutMs: number): Promise<string> {
+    const { mod, options, headers } = this.requestOf(path, body);
     return new Promise<string>((resolve, reject) => {
       const req = mod.request({ ...options, method, headers, agent: false }, (res) => {
         const chunks: Buffer[] = [];
@@ -59,18 +119,8 @@ export class HttpTransport implements Transport {
         res.on('error', (e) => reject(this.connectionError(e)));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode === 401) {
-            reject(
-              new CliError(
-                this.target.token
-                  ? `the server at ${this.describe} rejected the token; check --token-file (or XENOPS_TOKEN_FILE)`
-                  : `the server at ${this.describe} requires a token; pass --token-file PATH (or set XENOPS_TOKEN_FILE), or use the Unix socket with --socket`,
-                ExitCode.AUTH,
-              ),
-            );
-          } else if (res.statusCode !== 200) {
-            reject(new CliError(`unexpected HTTP ${res.statusCode} from ${this.describe}${text ? `: ${text.slice(0, 200)}` : ''}`, ExitCode.GENERIC));
-          } else resolve(text);
+          if (res.statusCode !== 200) reject(this.statusError(res.statusCode ?? 0, text));
+          else resolve(text);
         });
       });
       req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));

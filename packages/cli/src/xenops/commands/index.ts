@@ -2,6 +2,7 @@
 import type { Command } from '../command.js';
 import { add, create } from './add.js';
 import { log, verify } from './audit.js';
+import { backup, restore } from './backup.js';
 import { completion } from './completion.js';
 import { disk, nic } from './devices.js';
 import { events } from './events.js';
@@ -20,7 +21,7 @@ export const GROUPS: ReadonlyArray<readonly [string, readonly Command[]]> = [
   ['Power', [start, shutdown, reboot, pause, unpause, suspend, resume]],
   ['Resources and devices', [vcpus, memory, disk, nic]],
   ['Tasks and events', [tasks, taskCancel, events, log, verify]],
-  ['Service', [query, diagnostics, completion]],
+  ['Service', [query, diagnostics, backup, restore, completion]],
 ];
 
 export const COMMANDS: readonly Command[] = GROUPS.flatMap(([, cs]) => cs);

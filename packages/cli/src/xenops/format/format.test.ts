@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { colourEnabled, paintPower, paintWith } from './colour.js';
-import { renderBar } from './progress.js';
+import { ByteProgress, renderBar } from './progress.js';
 import { renderFields, renderTable, visibleWidth } from './table.js';
 import { formatBytes, parseSize } from './units.js';
 
@@ -66,5 +66,47 @@ describe('units and progress', () => {
     expect(renderBar(0.5, 10)).toBe('[#####-----]  50%');
     expect(renderBar(1, 4)).toBe('[####] 100%');
     expect(renderBar(NaN, 4)).toBe('[----]   0%');
+  });
+});
+
+describe('byte progress (backup, restore)', () => {
+  afterEach(() => vi.useRealTimers());
+  const sink = (isTTY: boolean) => {
+    const lines: string[] = [];
+    return { lines, isTTY, write: (s: string) => lines.push(s) };
+  };
+
+  it('redraws one line on a terminal, with the share when the total is known, and ends it', () => {
+    vi.useFakeTimers({ now: 0 });
+    const s = sink(true);
+    const p = new ByteProgress(s, 'restore', true, 4 * 1024 * 1024);
+    p.update(1024 * 1024);
+    vi.advanceTimersByTime(200);
+    p.update(3 * 1024 * 1024);
+    p.finish(4 * 1024 * 1024);
+    expect(s.lines).toEqual(['\r\x1b[Krestore: 1M of 4M (25%)', '\r\x1b[Krestore: 3M of 4M (75%)', '\r\x1b[Krestore: 4M of 4M (100%)\n']);
+  });
+
+  it('elsewhere stays quiet for a second, then writes a plain line every five seconds', () => {
+    vi.useFakeTimers({ now: 0 });
+    const s = sink(false);
+    const p = new ByteProgress(s, 'backup', true);
+    p.update(10);
+    vi.advanceTimersByTime(1500);
+    p.update(2048);
+    vi.advanceTimersByTime(1000);
+    p.update(4096);
+    vi.advanceTimersByTime(5000);
+    p.update(1.5 * 1024 * 1024);
+    p.finish(2 * 1024 * 1024);
+    expect(s.lines).toEqual(['backup: 2K\n', 'backup: 1.5M\n']);
+  });
+
+  it('writes nothing when disabled (--json)', () => {
+    const s = sink(true);
+    const p = new ByteProgress(s, 'backup', false);
+    p.update(1);
+    p.finish(1);
+    expect(s.lines).toEqual([]);
   });
 });

@@ -9,6 +9,8 @@ export interface ProgressSink {
   columns?: number;
 }
 
+import { formatBytes } from './units.js';
+
 export const BAR_WIDTH = 24;
 
 export function renderBar(fraction: number, width = BAR_WIDTH): string {
@@ -52,6 +54,50 @@ export class Progress {
     if (!this.enabled || !this.tty) return;
     if (ok) this.update(1);
     if (this.drawn) this.sink.write('\n');
+    this.drawn = false;
+  }
+}
+
+/**
+ * Progress of work counted in bytes (backup, restore) on stderr: on a terminal one line redrawn
+ * in place, `backup: 12.5M written`; elsewhere a plain line every few seconds once it has taken
+ * more than a second, so logs stay short.
+ */
+export class ByteProgress {
+  private readonly started = Date.now();
+  private lastLine = Number.NEGATIVE_INFINITY;
+  private drawn = false;
+  constructor(
+    private readonly sink: ProgressSink,
+    private readonly label: string,
+    private readonly enabled: boolean,
+    private readonly total?: number,
+  ) {}
+
+  private text(bytes: number): string {
+    const of = this.total ? ` of ${formatBytes(this.total)} (${Math.min(100, Math.floor((100 * bytes) / this.total))}%)` : '';
+    return `${this.label}: ${formatBytes(bytes)}${of}`;
+  }
+
+  update(bytes: number): void {
+    if (!this.enabled) return;
+    const now = Date.now();
+    if (this.sink.isTTY === true) {
+      if (now - this.lastLine < 100) return;
+      this.lastLine = now;
+      this.sink.write(`\r\x1b[K${this.text(bytes)}`);
+      this.drawn = true;
+      return;
+    }
+    if (now - this.started < 1000 || now - this.lastLine < 5000) return;
+    this.lastLine = now;
+    this.sink.write(`${this.text(bytes)}\n`);
+  }
+
+  /** Ends the line on a terminal (with the final count). */
+  finish(bytes: number): void {
+    if (!this.enabled || this.sink.isTTY !== true) return;
+    if (this.drawn || bytes > 0) this.sink.write(`\r\x1b[K${this.text(bytes)}\n`);
     this.drawn = false;
   }
 }

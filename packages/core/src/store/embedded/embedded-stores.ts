@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -11,13 +11,17 @@ import {
 } from '../event-log.js';
 import type { Snapshot, SnapshotStore } from '../snapshot-store.js';
 import type { EmbeddedStoreOptions, Stores } from '../stores.js';
+import { forgetHolder } from '../data-dir-lock.js';
+import { StoreWriteError } from '../store-errors.js';
+import { closedDatabase, DB_FILE, openDatabase } from './database-file.js';
+import { backupEmbedded, removeStaleCopies } from './embedded-backup.js';
+import { isStorageFailure, sqliteWriteError } from './sqlite-write-error.js';
 import { InProcessCommandBus } from '../in-process-bus.js';
 import { Delivery } from '../tail-util.js';
 
 type DB = Database.Database;
 
 const PAGE = 512;
-const SCHEMA_VERSION = 1;
 
 interface EventRow {
   seq: number;
@@ -37,83 +41,6 @@ function toMessage(r: EventRow): StoredMessage {
   return { seq: r.seq, stream: r.stream, data: toBytes(r.data) };
 }
 
-function isBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
-}
-
-/**
- * Opens the SQLite file `<dataDir>/xenops.db`.
- *
- * - `locking_mode = EXCLUSIVE` + a write at open: the connection holds the file lock for its whole
- *   life, so a second process (or a second open in this process) is refused. The kernel drops the
- *   lock when the process dies, even on `kill -9`; `xenops.pid` only serves the error message.
- * - WAL + `synchronous = FULL`: an append is durable when its transaction returns.
- * - message ids are kept forever (a unique partial index on `events.msg_id`), which satisfies
- *   "remembered for at least two minutes".
- */
-function openDatabase(dataDir: string): DB {
-  const file = join(dataDir, 'xenops.db');
-  const pidFile = join(dataDir, 'xenops.pid');
-  let db: DB | undefined;
-  try {
-    db = new Database(file, { timeout: 250 });
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.exec(`
-      BEGIN IMMEDIATE;
-      CREATE TABLE IF NOT EXISTS events (
-        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
-        stream TEXT NOT NULL,
-        data   BLOB NOT NULL,
-        msg_id TEXT
-      );
-      CREATE INDEX IF NOT EXISTS events_by_stream ON events (stream, seq);
-      CREATE UNIQUE INDEX IF NOT EXISTS events_by_msg_id ON events (msg_id) WHERE msg_id IS NOT NULL;
-      CREATE TABLE IF NOT EXISTS snapshots (
-        key  TEXT PRIMARY KEY,
-        seq  INTEGER NOT NULL,
-        data BLOB NOT NULL
-      ) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-      INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '${SCHEMA_VERSION}');
-      COMMIT;
-    `);
-  } catch (err) {
-    try {
-      db?.close();
-    } catch {
-      /* ignore */
-    }
-    if (isBusy(err)) {
-      let holder = 'another process';
-      try {
-        const pid = readFileSync(pidFile, 'utf8').trim();
-        if (pid) holder = `process ${pid}`;
-      } catch {
-        /* no pid file */
-      }
-      throw new StoreUnavailableError(
-        `data dir ${dataDir} is in use by ${holder} (the database ${file} is locked); ` +
-          `stop it or choose another --data-dir`,
-        { cause: err },
-      );
-    }
-    throw new StoreUnavailableError(`cannot open the embedded store ${file}: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
-  const version = Number(
-    (db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string }).value,
-  );
-  if (version > SCHEMA_VERSION) {
-    db.close();
-    throw new StoreUnavailableError(`${file} has schema version ${version}, newer than this program (${SCHEMA_VERSION})`);
-  }
-  writeFileSync(pidFile, `${process.pid}\n`);
-  return db;
-}
 
 class EmbeddedEventLog implements EventLog {
   private closed = false;
@@ -125,8 +52,16 @@ class EmbeddedEventLog implements EventLog {
   private readonly rollback;
   /** Appends waiting for the next group commit. */
   private queue: { req: AppendRequest; resolve: (seq: number) => void; reject: (err: unknown) => void }[] = [];
+  /** Why the last write failed for want of storage (disk full, read-only); cleared by the next write that succeeds. */
+  private writeFailure: StoreUnavailableError | undefined;
+  /** Set after an I/O error at commit: the outcome of that commit is unknown, so no later write is attempted. */
+  private broken: StoreUnavailableError | undefined;
+  private lastProbeMs = 0;
 
-  constructor(private readonly db: DB) {
+  constructor(
+    private readonly db: DB,
+    private readonly file: string,
+  ) {
     this.stmt = {
       byMsgId: db.prepare<[string], { seq: number }>(`SELECT seq FROM events WHERE msg_id = ?`),
       lastOf: db.prepare<[string], { seq: number | null }>(`SELECT max(seq) AS seq FROM events WHERE stream = ?`),
@@ -140,6 +75,9 @@ class EmbeddedEventLog implements EventLog {
       pageOpen: db.prepare<[number, number], EventRow>(`SELECT seq, stream, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?`),
       streamPage: db.prepare<[string, number, number, number], EventRow>(
         `SELECT seq, stream, data FROM events WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`,
+      ),
+      probe: db.prepare<[string]>(
+        `INSERT INTO meta (key, value) VALUES ('write_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
       ),
     };
     this.begin = db.prepare('BEGIN IMMEDIATE');
@@ -170,14 +108,14 @@ class EmbeddedEventLog implements EventLog {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
-    if (this.closed) {
-      for (const b of batch) b.reject(new StoreUnavailableError('the embedded event log is closed'));
+    if (this.closed || this.broken) {
+      const e = this.broken ?? new StoreUnavailableError('the embedded event log is closed');
+      for (const b of batch) b.reject(e);
       return;
     }
     const outcomes: ({ seq: number } | { err: unknown })[] = [];
     try {
-      this.begin.run();
-      try {
+      this.inTransaction(() => {
         for (const { req } of batch) {
           try {
             outcomes.push({ seq: this.applyOne(req) });
@@ -186,22 +124,73 @@ class EmbeddedEventLog implements EventLog {
             outcomes.push({ err });
           }
         }
-        this.commit.run();
-      } catch (err) {
-        if (this.db.inTransaction) this.rollback.run();
-        throw err;
-      }
+      });
     } catch (err) {
-      const e = new StoreUnavailableError(`append failed: ${(err as Error).message}`, { cause: err });
+      // Nothing of a batch whose COMMIT failed is acknowledged: every append of it is rejected.
+      const e = this.failedWrite(batch.length === 1 ? 'append' : `group of ${batch.length} appends`, err);
       for (const b of batch) b.reject(e);
       return;
     }
+    this.writeFailure = undefined;
     batch.forEach((b, i) => {
       const o = outcomes[i]!;
       if ('seq' in o) b.resolve(o.seq);
       else b.reject(o.err);
     });
     this.notify();
+  }
+
+  /** Runs `body` in a write transaction; on any failure rolls back (if SQLite has not already) and rethrows. */
+  private inTransaction(body: () => void): void {
+    this.begin.run();
+    try {
+      body();
+      this.commit.run();
+    } catch (err) {
+      // SQLite rolls back by itself after some failures (SQLITE_FULL, SQLITE_IOERR) and not others.
+      if (this.db.inTransaction) {
+        try {
+          this.rollback.run();
+        } catch {
+          /* the first error is the one to report */
+        }
+      }
+      throw err;
+    }
+  }
+
+  /** Records a failed write for health and returns the error to give its callers. */
+  private failedWrite(what: string, err: unknown): StoreUnavailableError {
+    const e = sqliteWriteError(this.file, what, err);
+    if (isStorageFailure(err)) {
+      this.writeFailure = e;
+      if (e instanceof StoreWriteError && e.failure === 'io-error') this.broken = e;
+    }
+    return e;
+  }
+
+  /**
+   * Why an append cannot succeed now, or undefined. After a failure for want of storage, a small
+   * real write (at most one a second) tells whether space has come back, so health recovers even
+   * when nobody is appending.
+   */
+  async writeProblem(): Promise<string | undefined> {
+    if (this.broken) return this.broken.message;
+    if (!this.writeFailure || this.closed) return this.writeFailure?.message;
+    const now = Date.now();
+    if (now - this.lastProbeMs >= 1000) {
+      this.lastProbeMs = now;
+      try {
+        this.inTransaction(() => this.stmt.probe.run(new Date(now).toISOString()));
+        this.writeFailure = undefined;
+      } catch (err) {
+        // The failed append's own words stay the reason while the probe fails the same way.
+        const before = this.writeFailure;
+        const e = this.failedWrite('health probe write', err);
+        if (before instanceof StoreWriteError && e instanceof StoreWriteError && e.failure === before.failure) this.writeFailure = before;
+      }
+    }
+    return this.writeFailure?.message;
   }
 
   private check(): void {
@@ -243,7 +232,11 @@ class EmbeddedEventLog implements EventLog {
   async truncateBefore(seq: number): Promise<void> {
     this.check();
     // Keep the newest message: max(seq) is the head, and AUTOINCREMENT never reuses a seq.
-    this.stmt.truncate.run(Math.min(seq, this.headSync()));
+    try {
+      this.stmt.truncate.run(Math.min(seq, this.headSync()));
+    } catch (err) {
+      throw this.failedWrite('truncation', err);
+    }
   }
 
   async lastSeqOf(stream: string): Promise<number> {
@@ -340,7 +333,10 @@ class EmbeddedSnapshotStore implements SnapshotStore {
   private closed = false;
   private readonly stmt;
 
-  constructor(db: DB) {
+  constructor(
+    db: DB,
+    private readonly file: string,
+  ) {
     this.stmt = {
       get: db.prepare<[string], { seq: number; data: Buffer }>(`SELECT seq, data FROM snapshots WHERE key = ?`),
       put: db.prepare<[string, number, Buffer]>(
@@ -363,12 +359,20 @@ class EmbeddedSnapshotStore implements SnapshotStore {
 
   async put(key: string, snapshot: Snapshot): Promise<void> {
     this.check();
-    this.stmt.put.run(key, snapshot.seq, toBuffer(snapshot.data));
+    try {
+      this.stmt.put.run(key, snapshot.seq, toBuffer(snapshot.data));
+    } catch (err) {
+      throw sqliteWriteError(this.file, `snapshot ${key}`, err);
+    }
   }
 
   async delete(key: string): Promise<void> {
     this.check();
-    this.stmt.del.run(key);
+    try {
+      this.stmt.del.run(key);
+    } catch (err) {
+      throw sqliteWriteError(this.file, `deletion of snapshot ${key}`, err);
+    }
   }
 
   async close(): Promise<void> {
@@ -383,24 +387,39 @@ export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<St
     throw new StoreUnavailableError(`cannot create data dir ${opts.dataDir}: ${(err as Error).message}`, { cause: err });
   }
   const db = openDatabase(opts.dataDir);
-  const log = new EmbeddedEventLog(db);
-  const snapshots = new EmbeddedSnapshotStore(db);
+  removeStaleCopies(opts.dataDir);
+  const file = join(opts.dataDir, DB_FILE);
+  const log = new EmbeddedEventLog(db, file);
+  const snapshots = new EmbeddedSnapshotStore(db, file);
   const bus = new InProcessCommandBus();
   let closing: Promise<void> | undefined;
+  /** Online backups copying from the connection: it must outlive them. */
+  const copying = new Set<Promise<unknown>>();
   return {
     mode: 'embedded',
     log,
     snapshots,
     bus,
+    backup: async (backupOpts) => {
+      if (closing) throw new StoreUnavailableError('the embedded store is closed');
+      const p = backupEmbedded(db, opts.dataDir, backupOpts);
+      copying.add(p);
+      try {
+        return await p;
+      } finally {
+        copying.delete(p);
+      }
+    },
     close: () =>
       (closing ??= (async () => {
         await bus.close();
         await log.close();
         await snapshots.close();
+        await Promise.allSettled([...copying]);
         db.close();
+        closedDatabase(opts.dataDir);
         try {
-          const pidFile = join(opts.dataDir, 'xenops.pid');
-          if (readFileSync(pidFile, 'utf8').trim() === String(process.pid)) rmSync(pidFile, { force: true });
+          forgetHolder(opts.dataDir);
         } catch {
           /* already gone */
         }

@@ -49,6 +49,7 @@ import { unescapeSubjectToken } from '../subject-token.js';
 import { Delivery } from '../tail-util.js';
 import { isWrongLastSequence, natsNames, unavailable, type NatsNames } from './nats-names.js';
 import { NatsSnapshotStore } from './nats-snapshot-store.js';
+import { backupNats } from './nats-backup.js';
 import { outboundWindowOf, type OutboundWindow } from './outbound-window.js';
 
 export { kvKey, natsNames, type NatsNames } from './nats-names.js';
@@ -355,7 +356,7 @@ class NatsCommandBus implements CommandBus {
   }
 }
 
-async function authOptions(opts: NatsStoreOptions): Promise<Partial<NodeConnectionOptions>> {
+export async function authOptions(opts: NatsStoreOptions): Promise<Partial<NodeConnectionOptions>> {
   const out: Partial<NodeConnectionOptions> = {};
   const auths: Authenticator[] = [];
   try {
@@ -448,6 +449,7 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<Stores> {
       log,
       snapshots,
       bus,
+      backup: (backupOpts) => backupNats(nc, jsm, names, snapshots, backupOpts),
       close: () =>
         (closing ??= (async () => {
           await bus.close();
