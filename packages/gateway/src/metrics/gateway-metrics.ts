@@ -2,8 +2,9 @@
 import type { ServerResponse } from 'node:http';
 import { powerStateOf, type EventLog } from '@xenops/core';
 import type { CallRecord } from '../dispatch/dispatcher.js';
+import type { LimitUsage } from '../limits/limits.js';
 import type { Projection } from '../read-model/projection.js';
-import { Counter, Histogram, PROMETHEUS_CONTENT_TYPE, renderGauge, type Labels } from './exposition.js';
+import { Counter, Histogram, PROMETHEUS_CONTENT_TYPE, renderCounter, renderGauge, type Labels } from './exposition.js';
 
 export interface MetricsSources {
   readonly projection: Projection;
@@ -12,6 +13,8 @@ export interface MetricsSources {
   readonly updatesWaiters: () => number;
   /** Connected `GET /events` clients. */
   readonly sseClients: () => number;
+  /** Each bounded resource (README "Limits"). */
+  readonly limits: () => readonly LimitUsage[];
 }
 
 const TASK_STATES = ['pending', 'completed', 'failed'] as const;
@@ -55,6 +58,7 @@ export class GatewayMetrics {
       renderGauge('xenops_read_model_sequence', 'Seq folded into this gateway\u2019s read model.', [[{}, projection.seq]]),
       renderGauge('xenops_updates_waiters', 'Blocked UPDATES.get calls.', [[{}, this.sources.updatesWaiters()]]),
       renderGauge('xenops_sse_clients', 'Connected GET /events clients.', [[{}, this.sources.sseClients()]]),
+      ...renderLimits(this.sources.limits()),
       ...processGauges(),
     ].join('');
   }
@@ -65,6 +69,15 @@ export class GatewayMetrics {
     res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
+}
+
+function renderLimits(limits: readonly LimitUsage[]): string[] {
+  const by = (value: (u: LimitUsage) => number): Array<[Labels, number]> => limits.map((u) => [{ resource: u.resource }, value(u)]);
+  return [
+    renderGauge('xenops_limit', 'Configured maximum of a bounded resource.', by((u) => u.limit)),
+    renderGauge('xenops_limit_in_use', 'Current use of a bounded resource (vm_queued_tasks: the longest VM queue).', by((u) => u.inUse)),
+    renderCounter('xenops_limit_refusals_total', 'Requests refused because a resource was at its limit.', by((u) => u.refusals)),
+  ];
 }
 
 /** The process's memory, named as Prometheus' client libraries name it. */
