@@ -17,11 +17,17 @@ export interface GatewayLimits {
   readonly maxNatsRequests: number;
   /** Tasks waiting on one VM's queue: enforced by the host agents, reported here. */
   readonly maxQueuedTasks: number;
-  /** From a connection's first byte (or the end of its previous request) to the end of the head. */
+  /**
+   * From the opening of a connection (for a later request on a keep-alive connection: from that
+   * request's first byte) to the end of the head. Node checks both deadlines every 500 ms.
+   */
   readonly headersTimeoutMs: number;
-  /** From the first byte of a request to the end of its body (not the reply: see README). */
+  /**
+   * From the start of a request to the end of its body. Node 20 stops timing a request once its
+   * body is complete, so a reply may take as long as it needs (a blocking UPDATES.get, an SSE stream).
+   */
   readonly requestTimeoutMs: number;
-  /** An idle keep-alive connection is closed after this long. */
+  /** An idle keep-alive connection is closed after this long; no other deadline runs between requests. */
   readonly keepAliveTimeoutMs: number;
 }
 
