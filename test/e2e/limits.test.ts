@@ -396,6 +396,8 @@ describe('NATS body limit (nats-server with max_payload 32 MiB)', () => {
     const conf = path.join(dir, 'nats.conf');
     await writeFile(conf, `listen: "127.0.0.1:${port}"\nmax_payload: 33554432\njetstream { store_dir: "${path.join(dir, 'js')}" }\n`);
     server = spawn(NATS_SERVER_BIN, ['-c', conf], { stdio: 'ignore' });
+    const proc = server;
+    process.once('exit', () => proc.kill('SIGKILL'));
     await until(
       () =>
         new Promise<boolean>((resolve) => {
