@@ -14,11 +14,14 @@ export interface RawReply {
   socketError?: string;
 }
 
-/** Sends `head` (request line + headers, without the blank line) and `body`; reads until close. */
+/**
+ * Sends `head` (request line + headers, without the blank line) and `body`; reads until close.
+ * `url` is `http://host:port`, or `unix:<path>` for a Unix socket.
+ */
 export function rawHttp(url: string, head: string, body: Buffer | string = '', timeoutMs = 30_000): Promise<RawReply> {
-  const u = new URL(url);
+  const target: net.NetConnectOpts = url.startsWith('unix:') ? { path: url.slice(5) } : { host: new URL(url).hostname, port: Number(new URL(url).port) };
   return new Promise<RawReply>((resolve, reject) => {
-    const sock = net.connect({ host: u.hostname, port: Number(u.port) });
+    const sock = net.connect(target);
     const chunks: Buffer[] = [];
     let socketError: string | undefined;
     let settled = false;

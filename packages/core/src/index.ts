@@ -9,6 +9,7 @@ export * from './model/command.js';
 export * from './model/vm-aggregate.js';
 export * from './model/task-record.js';
 export * from './model/decide.js';
+export * from './model/queue-limit.js';
 export * from './model/dynamic-ids.js';
 export * from './model/devices.js';
 export * from './model/import-metadata.js';

@@ -122,6 +122,41 @@ describe('HostAgent on the embedded store', () => {
     expect(powerStateOf(view.vms.get('g')!)).toBe('Halted');
   });
 
+  it('refuses a caller\u2019s operation once the VM\u2019s queue is full, appending nothing; the engine\u2019s own checks still queue', async () => {
+    await agent.close();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    agent = await HostAgent.start({
+      stores,
+      hostId: 'h1',
+      maxQueuedTasks: 2,
+      createBackend: interceptBuild(async (_ctx, proceed) => {
+        await gate;
+        return proceed();
+      }),
+    });
+    ok(await add('q'));
+    ok(await add('other'));
+    const running = await submit('q', { kind: 'VM.start', paused: false, unpause: false });
+    await view.until(() => view.vms.get('q')?.running?.taskId === running && view.vms.get('q')?.domain !== undefined);
+    const queued = [await submit('q', { kind: 'VM.unpause' }), await submit('q', { kind: 'VM.pause' })];
+    const head = await stores.log.head();
+    const refused = await agent.execute({ dbg: 't', command: { type: 'SubmitOperation', vmId: 'q', operation: { kind: 'VM.delay', delay: 0 } } });
+    expect(refused).toMatchObject({ ok: false, error: ['Internal_error', 'too many queued tasks for VM q (limit 2)'] });
+    expect(await stores.log.head()).toBe(head);
+    // Another VM's queue is its own.
+    expect(await submit('other', { kind: 'VM.delay', delay: 0 })).toMatch(/^\d+$/);
+    // A guest action queues a state check past the limit: it keeps the VM consistent.
+    ok(await agent.execute({ dbg: 't', command: { type: 'RequestGuestAction', vmId: 'q', action: 'crash' } }));
+    await view.until(() => view.vms.get('q')!.queue.length === 3);
+    expect(view.vms.get('q')!.queue.at(-1)?.dbg).toBe('internal:check_state');
+    release();
+    for (const t of queued) await view.taskEnded(t);
+    await view.until(() => [...view.tasks.values()].every((t) => t.status !== 'pending'));
+    // Once the queue has drained, callers are served again.
+    expect((await view.taskEnded(await submit('q', { kind: 'VM.delay', delay: 0 }))).status).toBe('completed');
+  });
+
   it('fails a task whose atom runs past its limit and tears down what the start did (§7.2, §7.3)', async () => {
     await agent.close();
     let atomSignal: AbortSignal | undefined;

@@ -1,5 +1,6 @@
 import {
   decodeCommand,
+  DEFAULT_MAX_QUEUED_TASKS,
   emptyHost,
   emptyVm,
   encodeBatch,
@@ -46,6 +47,8 @@ export interface HostAgentOptions {
   readonly idleActorSleepMs?: number;
   /** Each atom's time limit (API.md §7.2; default 1200 s). */
   readonly atomTimeoutMs?: number;
+  /** Tasks that may wait on one VM's queue before a caller's operation is refused (default 1000). */
+  readonly maxQueuedTasks?: number;
 }
 
 const VM_STREAM_PREFIX = 'vm/';
@@ -293,6 +296,7 @@ export class HostAgent {
       now: this.now,
       logger: this.logger,
       atomTimeoutMs: this.opts.atomTimeoutMs,
+      maxQueuedTasks: this.opts.maxQueuedTasks ?? DEFAULT_MAX_QUEUED_TASKS,
       onStalled: (stalled) => this.revive(vmId, stalled),
       // A task that ended with no command in flight.
       onIdle: () => this.scheduleSleep(vmId),

@@ -27,6 +27,8 @@ export interface VmActorDeps {
   readonly logger: (line: string) => void;
   /** Each atom's time limit (default 1200 s, API.md §7.2). */
   readonly atomTimeoutMs?: number;
+  /** Tasks that may wait on the queue before a caller's operation is refused; absent: no bound. */
+  readonly maxQueuedTasks?: number;
   /** Called once when the actor can no longer trust its state (a write failed): the agent reloads it. */
   readonly onStalled?: (actor: VmActor) => void;
   /** Called (synchronously, from the machine) each time the actor stops executing. */
@@ -93,7 +95,8 @@ export class VmActor {
   /** Decides a command against the current state and appends its events before replying. */
   handle(request: CommandRequest): Promise<CommandReply> {
     return this.exclusive(async () => {
-      const decision = decide(this.decisionState(), request.command, { hostId: this.deps.hostId, nowMs: this.deps.now() });
+      const { hostId, maxQueuedTasks } = this.deps;
+      const decision = decide(this.decisionState(), request.command, { hostId, nowMs: this.deps.now(), maxQueuedTasks });
       if (decision instanceof XenopsError) return { ok: false, seq: this.vm.version, error: decision.value };
       if (decision.events.length === 0) return { ok: true, seq: this.vm.version, value: decision.reply(this.vm.version) };
       const audit = { dbg: request.dbg, timeMs: this.deps.now(), host: this.deps.hostId, actor: `vm/${this.vm.id}` };

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { GatewayLimits } from '@xenops/gateway';
+import { LIMIT_OPTIONS, LIMITS_USAGE, parseLimitFlags } from './limit-flags.js';
 
 export type Role = 'gateway' | 'agent' | 'all';
 
@@ -26,6 +28,8 @@ export interface DaemonConfig {
   readonly poolSize: number;
   /** Retention period in days; absent: keep every event. */
   readonly retentionDays?: number;
+  /** Resource limits and HTTP timeouts (`--max-*`, `--*-timeout`). */
+  readonly limits: GatewayLimits;
 }
 
 /** Exit status when another process holds the data dir (sysexits EX_TEMPFAIL: retry once it stops). */
@@ -70,6 +74,7 @@ Options:
 Exit status (at start-up): 2 bad command line or configuration, 75 the data dir is in use by
 another xenopsd, 65 the embedded store's file is damaged or not a xenops store, 1 anything else.
 
+${LIMITS_USAGE}
 Examples:
   xenopsd                                          # embedded, http://127.0.0.1:8440
   xenopsd --listen 127.0.0.1:9000 --data-dir /tmp/x
@@ -99,6 +104,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
         queue: { type: 'string' },
         'pool-size': { type: 'string' },
         'retention-days': { type: 'string' },
+        ...LIMIT_OPTIONS,
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -125,6 +131,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (retention !== undefined && !(/^\d+(\.\d+)?$/.test(retention))) {
     throw new ConfigError(`--retention-days expects a number of days (e.g. 30 or 0.5), got "${retention}"`);
   }
+  const limits = parseLimitFlags(v);
   const hostId = v['host-id'] ?? hostname();
   if (hostId === '') throw new ConfigError('--host-id must not be empty');
 
@@ -150,6 +157,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     ...(v['token-file'] ? { tokenFile: resolve(v['token-file']) } : {}),
     poolSize,
     ...(retention !== undefined ? { retentionDays: Number(retention) } : {}),
+    limits,
   };
 }
 

@@ -50,7 +50,14 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   const loadFoldSnapshot = both ? sharedFoldSnapshotLoader(stores.snapshots, 2) : undefined;
   try {
     if (config.role !== 'gateway') {
-      agent = await HostAgent.start({ stores, hostId: config.hostId, poolSize: config.poolSize, logger: log, loadFoldSnapshot });
+      agent = await HostAgent.start({
+        stores,
+        hostId: config.hostId,
+        poolSize: config.poolSize,
+        maxQueuedTasks: config.limits.maxQueuedTasks,
+        logger: log,
+        loadFoldSnapshot,
+      });
     }
     if (serveHttp) {
       gateway = await Gateway.start({
@@ -63,6 +70,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         ...(token ? { token } : {}),
         ...(config.queue ? { natsQueue: config.queue } : {}),
         ...(config.retentionDays !== undefined ? { retentionDays: config.retentionDays } : {}),
+        limits: config.limits,
         logger: log,
         onShutdownRequest,
         loadFoldSnapshot,

@@ -8,6 +8,7 @@ import { deviceDneKey } from './devices.js';
 import { decodeMetadataJson, importEvents } from './import-metadata.js';
 import { quarantineError } from './log-damage.js';
 import type { Operation } from './operation.js';
+import { queueFull } from './queue-limit.js';
 import type { VmAggregate } from './vm-aggregate.js';
 
 /** An event written on behalf of the engine rather than the caller (audit dbg `internal:<reason>`). */
@@ -29,6 +30,8 @@ export interface DecideContext {
   readonly nowMs: number;
   /** Engine setting `crash_loop_window_s` (§7.5). */
   readonly crashLoopWindowS?: number;
+  /** Tasks that may wait on the VM's queue before a caller's operation is refused; absent: no bound. */
+  readonly maxQueuedTasks?: number;
 }
 
 export function isInternalEvent(e: EventBody | InternalEvent): e is InternalEvent {
@@ -50,6 +53,8 @@ export function decide(vm: VmAggregate, command: Command, ctx: DecideContext): D
     case 'SubmitOperation':
       // An import may create the VM; everything else needs it registered.
       if (!vm.config && command.operation.kind !== 'VM.import_metadata') return Errors.vmDoesNotExist(vm.id);
+      // Only callers' operations are bounded: the engine's own checks go through other commands.
+      if (ctx.maxQueuedTasks !== undefined && vm.queue.length >= ctx.maxQueuedTasks) return queueFull(vm.id, ctx.maxQueuedTasks);
       return {
         events: [{ type: 'TaskCreated', vmId: vm.id, operation: command.operation, host: ctx.hostId, ctimeMs: ctx.nowMs }],
         reply: (seq) => String(seq),

@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventLog, SnapshotStore } from '@xenops/core';
 import type { RouteHandler } from '../http/server.js';
+import { DEFAULT_LIMITS, type LimitUsage } from '../limits/limits.js';
 import { replayRecords, type ChangeFeed } from './change-feed.js';
 import { CHANGE_KINDS, type ChangeKind, type ChangeRecord } from './records.js';
 
@@ -16,6 +17,8 @@ export const SSE_RETRY_MS = 2000;
 export const SSE_PING_MS = 15_000;
 /** A client this far behind is dropped (it can resume with Last-Event-ID). */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** Seconds a client refused for the client limit is asked to wait before trying again. */
+export const SSE_FULL_RETRY_AFTER_S = 5;
 
 interface Filter {
   readonly kinds?: ReadonlySet<string>;
@@ -44,14 +47,21 @@ export interface SseService {
   readonly handler: RouteHandler;
   /** Connected clients (the `xenops_sse_clients` gauge). */
   readonly clientCount: number;
+  readonly clientUsage: LimitUsage;
   /** Ends every stream (the HTTP server waits for in-flight responses on close). */
   closeAll(): void;
 }
 
-export function createSseService(feed: ChangeFeed, log: EventLog, opts: { pingMs?: number; snapshots?: SnapshotStore } = {}): SseService {
+export function createSseService(
+  feed: ChangeFeed,
+  log: EventLog,
+  opts: { pingMs?: number; snapshots?: SnapshotStore; maxClients?: number } = {},
+): SseService {
   const clients = new Set<() => void>();
   let closed = false;
+  let refusals = 0;
   const pingMs = opts.pingMs ?? SSE_PING_MS;
+  const maxClients = opts.maxClients ?? DEFAULT_LIMITS.maxSseClients;
 
   const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -62,6 +72,18 @@ export function createSseService(feed: ChangeFeed, log: EventLog, opts: { pingMs
     if (since === 'bad' || kindValues.some((k) => !CHANGE_KINDS.includes(k as ChangeKind)) || closed) {
       res.writeHead(closed ? 503 : 400, { 'Content-Length': '0', Connection: 'close' });
       res.end();
+      return;
+    }
+    if (clients.size >= maxClients) {
+      refusals++;
+      const reason = `too many GET /events clients (limit ${maxClients})`;
+      res.writeHead(503, {
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Content-Length': Buffer.byteLength(reason),
+        'Retry-After': String(SSE_FULL_RETRY_AFTER_S),
+        Connection: 'close',
+      });
+      res.end(reason);
       return;
     }
     const filter: Filter = {
@@ -137,6 +159,9 @@ export function createSseService(feed: ChangeFeed, log: EventLog, opts: { pingMs
     handler,
     get clientCount() {
       return clients.size;
+    },
+    get clientUsage() {
+      return { resource: 'sse_clients', limit: maxClients, inUse: clients.size, refusals };
     },
     closeAll() {
       closed = true;

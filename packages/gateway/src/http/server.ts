@@ -1,11 +1,13 @@
 /**
  * The HTTP/1.1 front end (API.md §2.1): RPC on `POST` to any path, registered `GET` routes, the
- * body limit, the bearer token on TCP, and the owner-only Unix socket.
+ * body limit, the bearer token on TCP, and the owner-only Unix socket; the head size limit, the
+ * request timeouts and the connection limit of README "Limits".
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { BlockList, connect, isIP, type AddressInfo, type Socket } from 'node:net';
+import { DEFAULT_LIMITS, MAX_HEADER_BYTES, type LimitUsage } from '../limits/limits.js';
 import { MAX_BODY_BYTES, bodyTooLargeReply, handleRpcBody, type Dispatcher, type HttpReply } from '../rpc/handler.js';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -19,6 +21,16 @@ export interface HttpServerOptions {
   token?: string;
   /** Default 16777216 (§2.1). */
   maxBodyBytes?: number;
+  /** Request line and headers; default {@link MAX_HEADER_BYTES}. Larger heads get `431`. */
+  maxHeaderBytes?: number;
+  /** Open connections per listener (TCP and the Unix socket each); default 1024. */
+  maxConnections?: number;
+  /** Time to receive a request's head; default 20 s. Expiry: `408`, connection closed. */
+  headersTimeoutMs?: number;
+  /** Time to receive a whole request, head and body; default 120 s. Expiry: `408`, connection closed. */
+  requestTimeoutMs?: number;
+  /** Idle time after which a keep-alive connection is closed; default 5 s. */
+  keepAliveTimeoutMs?: number;
   dispatch: Dispatcher;
   /** `GET` routes by path (the query string is not part of the match). */
   routes?: Record<string, RouteHandler>;
@@ -34,12 +46,49 @@ export interface HttpService {
    * hold it up: end them, or pass `graceMs` to force-close whatever is still open after that long.
    */
   close(graceMs?: number): Promise<void>;
+  /** Open connections of each listener (resources `tcp_connections`, `unix_connections`). */
+  connectionUsage(): LimitUsage[];
 }
 
 /** How long a connection closed after an early reply keeps draining what the client still sends. */
 const LINGER_MS = 2000;
 /** For a declared over-limit body: how much to look at before deciding the 413's format. */
 const SNIFF_BYTES = 65536;
+/** How often Node looks for connections past their head or request deadline. */
+const TIMEOUT_CHECK_MS = 500;
+/** Connections refused with a 503 and still draining; beyond this many, more are dropped at once. */
+const MAX_LINGERING_REFUSALS = 64;
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+  503: 'Service Unavailable',
+};
+
+/** The status Node's own handler would send for a parser or timeout error. */
+function clientErrorStatus(code: string | undefined): number {
+  if (code === 'HPE_HEADER_OVERFLOW') return 431;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408;
+  return 400;
+}
+
+/**
+ * Writes a whole response on a socket outside node:http (no request object, or none yet) and
+ * closes it the polite way: our side is ended, what the client still sends is dropped, and the
+ * socket is destroyed once the client closes or LINGER_MS pass.
+ */
+function answerRawAndClose(socket: Socket, status: number, body = '', headers = ''): void {
+  const head =
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n${headers}` +
+    `Connection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  socket.on('error', () => {});
+  socket.on('data', () => {});
+  socket.end(head + body);
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
 
 const loopback = new BlockList();
 loopback.addSubnet('127.0.0.0', 8, 'ipv4');
@@ -117,6 +166,16 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const log = opts.log ?? (() => {});
   const routes = new Map(Object.entries(opts.routes ?? {}));
   const tokenDigest = opts.token !== undefined ? sha256(opts.token) : undefined;
+  const maxConnections = opts.maxConnections ?? DEFAULT_LIMITS.maxConnections;
+  const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs;
+  // Node refuses a head deadline past the request's.
+  const headersTimeout = Math.min(opts.headersTimeoutMs ?? DEFAULT_LIMITS.headersTimeoutMs, requestTimeout);
+  const keepAliveTimeout = opts.keepAliveTimeoutMs ?? DEFAULT_LIMITS.keepAliveTimeoutMs;
+  /** The response of each connection's latest request: a clientError must not write into it. */
+  const responses = new WeakMap<Socket, ServerResponse>();
+  /** Sockets a raw error reply was written to: they only drain until they close. */
+  const answered = new WeakSet<Socket>();
+  let lingeringRefusals = 0;
   let closing = false;
 
   const sendReply = (req: IncomingMessage, res: ServerResponse, reply: HttpReply): void => {
@@ -203,6 +262,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
 
   const handle = (req: IncomingMessage, res: ServerResponse, viaSocket: boolean, expectContinue: boolean): void => {
     res.on('error', () => {});
+    responses.set(req.socket, res);
     const path = pathnameOf(req.url);
     if (!viaSocket && tokenDigest !== undefined && !(req.method === 'GET' && path === '/healthz')) {
       const verdict = bearerMatches(req.headers['authorization'], tokenDigest);
@@ -235,20 +295,77 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     }
   };
 
+  /**
+   * A head over the size limit (431), a head or request past its deadline (408) or a malformed
+   * request (400): answered with an empty body unless a reply is already going out, then closed.
+   */
+  const onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
+    // The rest of a refused request keeps failing to parse: the answer is already on its way.
+    if (answered.has(socket)) return;
+    const res = responses.get(socket);
+    const midReply = res !== undefined && res.headersSent && !res.writableFinished;
+    if (!socket.writable || socket.destroyed || err.code === 'ECONNRESET' || midReply) {
+      socket.destroy();
+      return;
+    }
+    answered.add(socket);
+    answerRawAndClose(socket, clientErrorStatus(err.code));
+  };
+
+  /**
+   * Admits a new connection while the listener has fewer than `maxConnections` open; past that the
+   * client is told so (503, `Retry-After`) rather than reset, as long as that stays cheap.
+   */
+  const gateConnections = (server: Server, usage: { open: number; refusals: number }): void => {
+    const accept = server.listeners('connection') as Array<(socket: Socket) => void>;
+    if (accept.length !== 1) throw new Error(`node:http registered ${accept.length} connection listeners; expected 1`);
+    server.removeAllListeners('connection');
+    server.on('connection', (socket: Socket) => {
+      if (usage.open < maxConnections) {
+        usage.open++;
+        socket.once('close', () => usage.open--);
+        accept[0]!.call(server, socket);
+        return;
+      }
+      usage.refusals++;
+      if (lingeringRefusals >= MAX_LINGERING_REFUSALS) {
+        socket.on('error', () => {});
+        socket.destroy();
+        return;
+      }
+      lingeringRefusals++;
+      socket.once('close', () => lingeringRefusals--);
+      answerRawAndClose(socket, 503, `too many connections (limit ${maxConnections})`, 'Content-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n');
+    });
+  };
+
+  const usages = new Map<string, { open: number; refusals: number }>();
   const makeServer = (viaSocket: boolean): Server => {
-    const server = createServer();
+    const server = createServer({
+      maxHeaderSize: opts.maxHeaderBytes ?? MAX_HEADER_BYTES,
+      connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+      headersTimeout,
+      requestTimeout,
+    });
+    // Set here rather than left to Node's defaults, which have changed between releases. No
+    // socket inactivity timeout (`server.timeout` stays 0): a blocking UPDATES.get or an SSE
+    // stream is idle for as long as nothing happens, and its request was received long before.
+    server.keepAliveTimeout = keepAliveTimeout;
+    server.timeout = 0;
+    const usage = { open: 0, refusals: 0 };
+    usages.set(viaSocket ? 'unix_connections' : 'tcp_connections', usage);
+    gateConnections(server, usage);
     server.on('request', (req, res) => handle(req, res, viaSocket, false));
     server.on('checkContinue', (req, res) => handle(req, res, viaSocket, true));
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      if (socket.writable && !socket.destroyed && err.code !== 'ECONNRESET') {
-        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      } else socket.destroy();
-    });
+    server.on('clientError', onClientError);
     return server;
   };
 
   const servers: Server[] = [];
   const service: HttpService = {
+    connectionUsage() {
+      return [...usages].map(([resource, u]) => ({ resource, limit: maxConnections, inUse: u.open, refusals: u.refusals }));
+    },
     async close(graceMs?: number) {
       closing = true;
       const timer =

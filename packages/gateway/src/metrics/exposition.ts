@@ -58,6 +58,13 @@ export function renderGauge(name: string, help: string, samples: ReadonlyArray<r
   return out;
 }
 
+/** A counter whose samples are read at scrape time from elsewhere. */
+export function renderCounter(name: string, help: string, samples: ReadonlyArray<readonly [Labels, number]>): string {
+  let out = header(name, help, 'counter');
+  for (const [labels, value] of samples) out += `${name}${formatLabels(labels)} ${formatNumber(value)}\n`;
+  return out;
+}
+
 export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export class Histogram {

@@ -2,8 +2,9 @@
 import type { ServerResponse } from 'node:http';
 import { powerStateOf, quarantinesOf, type DamagedMessage, type EventLog } from '@xenops/core';
 import type { CallRecord } from '../dispatch/dispatcher.js';
+import type { LimitUsage } from '../limits/limits.js';
 import type { Projection } from '../read-model/projection.js';
-import { Counter, Histogram, PROMETHEUS_CONTENT_TYPE, renderGauge, type Labels } from './exposition.js';
+import { Counter, Histogram, PROMETHEUS_CONTENT_TYPE, renderCounter, renderGauge, type Labels } from './exposition.js';
 
 export interface MetricsSources {
   readonly projection: Projection;
@@ -12,6 +13,8 @@ export interface MetricsSources {
   readonly updatesWaiters: () => number;
   /** Connected `GET /events` clients. */
   readonly sseClients: () => number;
+  /** Each bounded resource (README "Limits"). */
+  readonly limits: () => readonly LimitUsage[];
 }
 
 const TASK_STATES = ['pending', 'completed', 'failed'] as const;
@@ -56,6 +59,7 @@ export class GatewayMetrics {
       ...damageGauges(projection.damage),
       renderGauge('xenops_updates_waiters', 'Blocked UPDATES.get calls.', [[{}, this.sources.updatesWaiters()]]),
       renderGauge('xenops_sse_clients', 'Connected GET /events clients.', [[{}, this.sources.sseClients()]]),
+      ...renderLimits(this.sources.limits()),
       ...processGauges(),
     ].join('');
   }
@@ -78,6 +82,15 @@ function damageGauges(damage: readonly DamagedMessage[]): string[] {
       'VMs whose log stream is damaged, by VM and first damaged seq: their commands are refused.',
       [...quarantined].map(([vm, seq]) => [{ vm, seq: String(seq) }, 1]),
     ),
+  ];
+}
+
+function renderLimits(limits: readonly LimitUsage[]): string[] {
+  const by = (value: (u: LimitUsage) => number): Array<[Labels, number]> => limits.map((u) => [{ resource: u.resource }, value(u)]);
+  return [
+    renderGauge('xenops_limit', 'Configured maximum of a bounded resource.', by((u) => u.limit)),
+    renderGauge('xenops_limit_in_use', 'Current use of a bounded resource (vm_queued_tasks: the longest VM queue).', by((u) => u.inUse)),
+    renderCounter('xenops_limit_refusals_total', 'Requests refused because a resource was at its limit.', by((u) => u.refusals)),
   ];
 }
 

@@ -2,11 +2,13 @@
  * The NATS request/reply endpoint (API.md §2.7, §9.3): RPC bodies on `org.xen.xapi.xenops.classic`
  * (or `--queue NAME`), queue group `xenops-gateway` so that each request is handled by one
  * gateway. The reply is exactly the HTTP body; a message without a reply subject is executed and
- * not answered. Never throws on bad input.
+ * not answered. Never throws on bad input. At most `maxInFlight` requests are handled at once;
+ * past that a request is answered at once with an error naming the limit.
  */
 import type { Stores } from '@xenops/core';
+import { DEFAULT_LIMITS, type LimitUsage } from '../limits/limits.js';
 import { encodeJsonRpcFailure, JSONRPC_SERVER_ERROR } from '../rpc/jsonrpc.js';
-import { bodyTooLargeReply, handleRpcBody, MAX_BODY_BYTES, xmlFailure, type Dispatcher } from '../rpc/handler.js';
+import { bodyTooLargeReply, detectFormat, handleRpcBody, MAX_BODY_BYTES, xmlFailure, type Dispatcher } from '../rpc/handler.js';
 import { encodeXmlRpcResponse } from '../rpc/xmlrpc.js';
 
 export const CLASSIC_QUEUE = 'org.xen.xapi.xenops.classic';
@@ -16,11 +18,26 @@ export interface NatsRpcOptions {
   /** Subject to serve; default {@link CLASSIC_QUEUE}. */
   readonly subject?: string;
   readonly maxBodyBytes?: number;
+  /** Requests handled at once (blocking `UPDATES.get` included); default 1024. */
+  readonly maxInFlight?: number;
   readonly log?: (line: string) => void;
+}
+
+/** The stable start of the refusal's `Internal_error` message when too many requests are in flight. */
+export const TOO_MANY_NATS_REQUESTS_PREFIX = 'too many concurrent NATS requests';
+
+/** The bytes examined to tell the format (§2.2) of a refused body. */
+const SNIFF_BYTES = 65536;
+
+/** A Failure in the given format (JSON gets the v1 form with id null, as a 413 does). */
+function failureReply(format: 'xml' | 'json', error: [string, string]): string {
+  return format === 'xml' ? encodeXmlRpcResponse(xmlFailure(error)) : encodeJsonRpcFailure('1.0', null, error, JSONRPC_SERVER_ERROR, '');
 }
 
 export interface NatsRpcService {
   readonly subject: string;
+  /** Requests being handled (resource `nats_requests`). */
+  readonly usage: LimitUsage;
   /** Stops taking requests and waits (up to `graceMs`) for those in flight to be answered. */
   close(graceMs?: number): Promise<void>;
 }
@@ -29,12 +46,26 @@ export function startNatsRpc(nc: NonNullable<Stores['nats']>, dispatch: Dispatch
   const subject = opts.subject ?? CLASSIC_QUEUE;
   const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
   const log = opts.log ?? (() => {});
+  const maxInFlight = opts.maxInFlight ?? DEFAULT_LIMITS.maxNatsRequests;
   const inFlight = new Set<Promise<void>>();
+  let refusals = 0;
+
+  const refuse = (data: Uint8Array, reply: string | undefined): void => {
+    refusals++;
+    if (!reply) return;
+    const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    try {
+      const format = detectFormat(body.subarray(0, SNIFF_BYTES), undefined);
+      nc.publish(reply, failureReply(format, ['Internal_error', `${TOO_MANY_NATS_REQUESTS_PREFIX} (limit ${maxInFlight})`]));
+    } catch (e) {
+      log(`nats-rpc: cannot reply on ${reply}: ${(e as Error).message}`);
+    }
+  };
 
   const handle = async (data: Uint8Array, reply: string | undefined): Promise<void> => {
     const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const answer =
-      body.length > maxBody ? bodyTooLargeReply(body.subarray(0, 65536), undefined, maxBody) : await handleRpcBody(body, undefined, dispatch);
+      body.length > maxBody ? bodyTooLargeReply(body.subarray(0, SNIFF_BYTES), undefined, maxBody) : await handleRpcBody(body, undefined, dispatch);
     if (!reply) return;
     try {
       nc.publish(reply, answer.body);
@@ -42,13 +73,7 @@ export function startNatsRpc(nc: NonNullable<Stores['nats']>, dispatch: Dispatch
       // e.g. the reply exceeds the server's max_payload: answer with an error the client can read
       log(`nats-rpc: cannot reply on ${reply}: ${(e as Error).message}`);
       try {
-        const error = ['Internal_error', `reply not sent: ${(e as Error).message}`];
-        nc.publish(
-          reply,
-          answer.body.startsWith('<')
-            ? encodeXmlRpcResponse(xmlFailure(error))
-            : encodeJsonRpcFailure('1.0', null, error, JSONRPC_SERVER_ERROR, ''),
-        );
+        nc.publish(reply, failureReply(answer.body.startsWith('<') ? 'xml' : 'json', ['Internal_error', `reply not sent: ${(e as Error).message}`]));
       } catch {
         /* nothing more to do */
       }
@@ -62,6 +87,10 @@ export function startNatsRpc(nc: NonNullable<Stores['nats']>, dispatch: Dispatch
         log(`nats-rpc: subscription error: ${err.message}`);
         return;
       }
+      if (inFlight.size >= maxInFlight) {
+        refuse(msg.data, msg.reply);
+        return;
+      }
       const p = handle(msg.data, msg.reply).catch((e: unknown) => log(`nats-rpc: request failed: ${(e as Error).message}`));
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
@@ -71,6 +100,9 @@ export function startNatsRpc(nc: NonNullable<Stores['nats']>, dispatch: Dispatch
 
   return {
     subject,
+    get usage() {
+      return { resource: 'nats_requests', limit: maxInFlight, inUse: inFlight.size, refusals };
+    },
     async close(graceMs = 5_000) {
       try {
         sub.unsubscribe();

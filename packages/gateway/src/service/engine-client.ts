@@ -3,6 +3,7 @@ import {
   decodeReply,
   encodeCommand,
   Errors,
+  isQueueFull,
   NoResponderError,
   XenopsError,
   type Command,
@@ -19,6 +20,9 @@ export class NoAgentError extends XenopsError {
 
 /** Commands from the gateway to host agents, over the bus only (the gateway never imports actors). */
 export class EngineClient {
+  /** Operations the agents refused because the VM's queue was full (README "Limits"). */
+  queueFullRefusals = 0;
+
   constructor(
     private readonly bus: CommandBus,
     private readonly projection: Projection,
@@ -41,7 +45,10 @@ export class EngineClient {
     }
     const reply = decodeReply(raw);
     await this.projection.waitFor(reply.seq);
-    if (!reply.ok) throw new XenopsError(reply.error);
+    if (!reply.ok) {
+      if (isQueueFull(reply.error)) this.queueFullRefusals++;
+      throw new XenopsError(reply.error);
+    }
     return reply.value;
   }
 }

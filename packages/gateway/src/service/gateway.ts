@@ -13,6 +13,7 @@ import { TaskReaper } from '../retention/task-reaper.js';
 import { ChangeFeed } from '../changes/change-feed.js';
 import { publishChanges } from '../changes/nats-publisher.js';
 import { createSseService, type SseService } from '../changes/sse.js';
+import { DEFAULT_LIMITS, type GatewayLimits, type LimitUsage } from '../limits/limits.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { CLASSIC_QUEUE, startNatsRpc, type NatsRpcService } from '../nats-rpc/nats-rpc.js';
 import { UpdatesService } from '../updates/updates-service.js';
@@ -40,6 +41,8 @@ export interface GatewayOptions {
   readonly retentionDays?: number;
   /** Where the read model gets the fold snapshot at start (default: loads it from the store). */
   readonly loadFoldSnapshot?: FoldSnapshotLoader;
+  /** Resource limits and timeouts (README "Limits"); each absent one has its default. */
+  readonly limits?: Partial<GatewayLimits>;
 }
 
 /**
@@ -73,39 +76,55 @@ export class Gateway {
   static async start(opts: GatewayOptions): Promise<Gateway> {
     const { stores } = opts;
     const log = opts.logger ?? (() => {});
+    const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...opts.limits };
     const projection = new Projection(stores.log, { snapshots: stores.snapshots, logger: log, loadFoldSnapshot: opts.loadFoldSnapshot });
     // Observers of the fold, attached before it starts so that they see the whole log.
-    const updates = new UpdatesService(projection, stores.log, { hostId: opts.hostId });
+    const updates = new UpdatesService(projection, stores.log, { hostId: opts.hostId }, { maxWaiters: limits.maxUpdatesWaiters });
     const changes = new ChangeFeed(projection);
     await projection.start();
     log(`gateway: read model at seq ${projection.seq} (${projection.vms.size} VM(s), ${projection.tasks.size} task(s))`);
     const instanceId = randomUUID();
+    const engine = new EngineClient(stores.bus, projection);
     const context: GatewayContext = {
       hostId: opts.hostId,
       mode: stores.mode,
       instanceId,
       version: opts.version,
       projection,
-      engine: new EngineClient(stores.bus, projection),
+      engine,
       log: stores.log,
       requestShutdown: () => setImmediate(() => opts.onShutdownRequest?.()),
     };
-    const sse = createSseService(changes, stores.log, { snapshots: stores.snapshots });
+    const sse = createSseService(changes, stores.log, { snapshots: stores.snapshots, maxClients: limits.maxSseClients });
+    // Filled in as the parts that own them start.
+    let http: HttpService | undefined;
+    let natsRpc: NatsRpcService | undefined;
     const metrics = new GatewayMetrics({
       projection,
       log: stores.log,
       updatesWaiters: () => updates.waiterCount,
       sseClients: () => sse.clientCount,
+      limits: (): LimitUsage[] => [
+        ...(http?.connectionUsage() ?? []),
+        updates.waiterUsage,
+        sse.clientUsage,
+        ...(natsRpc ? [natsRpc.usage] : []),
+        { resource: 'vm_queued_tasks', limit: limits.maxQueuedTasks, inUse: longestQueue(projection), refusals: engine.queueFullRefusals },
+      ],
     });
     const dispatch = createDispatcher(context, (record) => {
       metrics.observeCall(record);
       opts.onCall?.(record);
     });
-    const http = await startHttpServer({
+    http = await startHttpServer({
       ...(opts.listen ? { listen: opts.listen } : {}),
       ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
       ...(opts.socketMode !== undefined ? { socketMode: opts.socketMode } : {}),
       ...(opts.token ? { token: opts.token } : {}),
+      maxConnections: limits.maxConnections,
+      headersTimeoutMs: limits.headersTimeoutMs,
+      requestTimeoutMs: limits.requestTimeoutMs,
+      keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
       dispatch,
       log,
       routes: {
@@ -119,12 +138,15 @@ export class Gateway {
         '/backup': backupRoute(stores, opts.version, log),
       },
     });
-    let natsRpc: NatsRpcService | undefined;
     let stopPublishing: (() => void) | undefined;
     if (stores.nats) {
       try {
         stopPublishing = publishChanges(changes, stores.nats, log);
-        natsRpc = startNatsRpc(stores.nats, dispatch, { subject: opts.natsQueue ?? process.env.XENOPS_QUEUE ?? CLASSIC_QUEUE, log });
+        natsRpc = startNatsRpc(stores.nats, dispatch, {
+          subject: opts.natsQueue ?? process.env.XENOPS_QUEUE ?? CLASSIC_QUEUE,
+          maxInFlight: limits.maxNatsRequests,
+          log,
+        });
       } catch (e) {
         stopPublishing?.();
         await http.close(0);
@@ -163,6 +185,13 @@ export class Gateway {
 
 /** Damaged messages listed by /healthz at most (the count is always whole). */
 const HEALTHZ_DAMAGE_LIST = 100;
+
+/** The longest VM queue in the read model: the use of the per-VM queued-task limit. */
+function longestQueue(projection: Projection): number {
+  let longest = 0;
+  for (const vm of projection.vms.values()) if (vm.queue.length > longest) longest = vm.queue.length;
+  return longest;
+}
 
 async function healthz(res: ServerResponse, ctx: GatewayContext): Promise<void> {
   let status = 200;

@@ -156,6 +156,36 @@ describe('UpdatesService over the embedded log', () => {
     expect(await pending).toEqual([[], [], seq]);
   });
 
+  it('refuses a call that would block past maxWaiters, naming the limit; calls with something to return are still answered', async () => {
+    const own = new Projection(stores.log);
+    const limited = new UpdatesService(own, stores.log, { hostId: 'h' }, { maxWaiters: 2 });
+    await own.start();
+    try {
+      await append(Streams.vm('a'), [{ type: 'VmAdded', vmId: 'a', config: vmConfig('a') }]);
+      const head = await limited.lastId();
+      const blocked = [limited.get(head, undefined), limited.get(head, 30)];
+      await new Promise((r) => setTimeout(r, 20));
+      await expect(limited.get(head, 30)).rejects.toMatchObject({ value: ['Internal_error', 'too many blocked UPDATES.get calls (limit 2)'] });
+      expect(limited.waiterUsage).toEqual({ resource: 'updates_waiters', limit: 2, inUse: 2, refusals: 1 });
+      // Not blocking: answered whatever the number of waiters.
+      expect(await limited.get(head, 0)).toEqual([[], [], head]);
+      expect((await limited.get(0, 30))[2]).toBe(head);
+      const seq = await append(Streams.vm('a'), [domain('a')]);
+      await own.waitFor(seq);
+      for (const r of await Promise.all(blocked)) expect(r[2]).toBe(seq);
+      expect(limited.waiterUsage.inUse).toBe(0);
+      // Room again.
+      const again = limited.get(seq, 30);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(limited.waiterUsage.inUse).toBe(1);
+      limited.close();
+      expect(await again).toEqual([[], [], seq]);
+    } finally {
+      limited.close();
+      await own.close();
+    }
+  });
+
   it('barriers and refresh_vm', async () => {
     const add = await append(Streams.vm('a'), [{ type: 'VmAdded', vmId: 'a', config: vmConfig('a') }]);
     await updates.injectBarrier('d', 'a', 7);

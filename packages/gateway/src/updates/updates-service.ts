@@ -11,6 +11,7 @@ import {
   type EventLog,
   type UpdatesResult,
 } from '@xenops/core';
+import { DEFAULT_LIMITS, type LimitUsage } from '../limits/limits.js';
 import type { FoldStep, Projection } from '../read-model/projection.js';
 import { UpdateSet, type UpdateSetChange } from './update-set.js';
 
@@ -30,6 +31,9 @@ export interface WriterIdentity {
   readonly hostId: string;
 }
 
+/** The stable start of the refusal's `Internal_error` message when too many calls are blocked. */
+export const TOO_MANY_WAITERS_PREFIX = 'too many blocked UPDATES.get calls';
+
 const registry = new WeakMap<Projection, UpdatesService>();
 
 /** The UPDATES service attached to a gateway's projection. */
@@ -42,6 +46,8 @@ export function updatesOf(projection: Projection): UpdatesService {
 export class UpdatesService {
   readonly set = new UpdateSet();
   private readonly waiters = new Set<Waiter>();
+  private readonly maxWaiters: number;
+  private refusals = 0;
   private closed = false;
 
   /** Attach before `projection.start()` so the set covers the whole log. */
@@ -49,7 +55,9 @@ export class UpdatesService {
     private readonly projection: Projection,
     private readonly log: EventLog,
     private readonly writer: WriterIdentity,
+    opts: { readonly maxWaiters?: number } = {},
   ) {
+    this.maxWaiters = opts.maxWaiters ?? DEFAULT_LIMITS.maxUpdatesWaiters;
     projection.addObserver((seq, steps) => this.onMessage(seq, steps), {
       name: 'updates',
       exportState: () => this.set.exportState(),
@@ -61,6 +69,10 @@ export class UpdatesService {
   /** Blocked `UPDATES.get` calls (the `xenops_updates_waiters` gauge). */
   get waiterCount(): number {
     return this.waiters.size;
+  }
+
+  get waiterUsage(): LimitUsage {
+    return { resource: 'updates_waiters', limit: this.maxWaiters, inUse: this.waiters.size, refusals: this.refusals };
   }
 
   private onMessage(seq: number, steps: readonly FoldStep[]): void {
@@ -93,6 +105,11 @@ export class UpdatesService {
     await this.catchUp();
     if (this.set.hasNewerThan(from)) return this.set.get(from);
     if (this.closed || (timeoutSeconds !== undefined && timeoutSeconds <= 0)) return [[], [], from];
+    // Only a call that would block counts: one with something to return is always answered.
+    if (this.waiters.size >= this.maxWaiters) {
+      this.refusals++;
+      throw Errors.internal(`${TOO_MANY_WAITERS_PREFIX} (limit ${this.maxWaiters})`);
+    }
     return new Promise<UpdatesResult>((resolve) => {
       const w: Waiter = { lastId: from, resolve };
       this.waiters.add(w);
