@@ -18,6 +18,8 @@ export interface DaemonConfig {
     readonly credsFile?: string;
     readonly nkeyFile?: string;
     readonly tlsCaFile?: string;
+    readonly tlsCertFile?: string;
+    readonly tlsKeyFile?: string;
   };
   readonly role: Role;
   /** NATS mode: the JSON-RPC subject (§2.7); absent = env XENOPS_QUEUE, else org.xen.xapi.xenops.classic. */
@@ -26,6 +28,11 @@ export interface DaemonConfig {
   readonly poolSize: number;
   /** Retention period in days; absent: keep every event. */
   readonly retentionDays?: number;
+  /**
+   * A one-shot action instead of serving: create the prefix's NATS resources and exit
+   * (`--nats-setup`), or print the NATS permissions of a role and exit (`--nats-permissions`).
+   */
+  readonly oneShot?: { readonly action: 'nats-setup' } | { readonly action: 'nats-permissions'; readonly role: Role; readonly prefix: string };
 }
 
 /** A command-line or configuration mistake: printed as one line with a hint, exit status 2. */
@@ -53,14 +60,24 @@ Options:
   --nats-creds FILE     NATS credentials file
   --nats-nkey FILE      NATS nkey seed file
   --nats-tls-ca FILE    CA certificate for a TLS NATS server
+  --nats-tls-cert FILE  client certificate, for a NATS server that verifies clients
+  --nats-tls-key FILE   the client certificate's private key
   --role ROLE           gateway, agent or all (default all; gateway/agent need --nats)
   --queue NAME          NATS subject of the JSON-RPC service (env XENOPS_QUEUE;
                         default org.xen.xapi.xenops.classic)
   --pool-size N         operations running at once on this host (default 16)
   --retention-days D    delete log events older than D days once a snapshot covers them
                         (default: keep every event)
+  --nats-setup          create the NATS stream, KV bucket and object store of --nats-prefix
+                        (with credentials allowed to) and exit; roles need not create them
+  --nats-permissions ROLE
+                        print the nats-server permissions ROLE (gateway, agent or all) needs
+                        for --nats-prefix, --host-id, --queue and --retention-days, and exit
   -h, --help            show this help
   --version             print the version
+
+Exit status: 0 stopped cleanly, 1 cannot start or stopped with an error, 2 bad command line
+or configuration, 3 NATS refused access (credentials, TLS or permissions), 4 NATS unreachable.
 
 Examples:
   xenopsd                                          # embedded, http://127.0.0.1:8440
@@ -87,6 +104,10 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
         'nats-creds': { type: 'string' },
         'nats-nkey': { type: 'string' },
         'nats-tls-ca': { type: 'string' },
+        'nats-tls-cert': { type: 'string' },
+        'nats-tls-key': { type: 'string' },
+        'nats-setup': { type: 'boolean' },
+        'nats-permissions': { type: 'string' },
         role: { type: 'string' },
         queue: { type: 'string' },
         'pool-size': { type: 'string' },
@@ -119,6 +140,12 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
   }
   const hostId = v['host-id'] ?? hostname();
   if (hostId === '') throw new ConfigError('--host-id must not be empty');
+  const permissionsRole = v['nats-permissions'] as Role | undefined;
+  if (permissionsRole !== undefined && !['gateway', 'agent', 'all'].includes(permissionsRole)) {
+    throw new ConfigError(`--nats-permissions must be gateway, agent or all, not "${permissionsRole}"`);
+  }
+  if (v['nats-setup'] && permissionsRole) throw new ConfigError('--nats-setup and --nats-permissions are two separate actions: give one');
+  if (v['nats-setup'] && !natsUrl) throw new ConfigError('--nats-setup needs --nats URL');
 
   return {
     ...(listenText === 'off' ? {} : { listen: parseListen(listenText) }),
@@ -134,6 +161,8 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
             ...(v['nats-creds'] ? { credsFile: v['nats-creds'] } : {}),
             ...(v['nats-nkey'] ? { nkeyFile: v['nats-nkey'] } : {}),
             ...(v['nats-tls-ca'] ? { tlsCaFile: v['nats-tls-ca'] } : {}),
+            ...(v['nats-tls-cert'] ? { tlsCertFile: v['nats-tls-cert'] } : {}),
+            ...(v['nats-tls-key'] ? { tlsKeyFile: v['nats-tls-key'] } : {}),
           },
         }
       : {}),
@@ -142,6 +171,8 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     ...(v['token-file'] ? { tokenFile: resolve(v['token-file']) } : {}),
     poolSize,
     ...(retention !== undefined ? { retentionDays: Number(retention) } : {}),
+    ...(v['nats-setup'] ? { oneShot: { action: 'nats-setup' as const } } : {}),
+    ...(permissionsRole ? { oneShot: { action: 'nats-permissions' as const, role: permissionsRole, prefix } } : {}),
   };
 }
 

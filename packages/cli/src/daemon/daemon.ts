@@ -23,14 +23,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
 
   const stores: Stores = config.nats
-    ? await openNatsStores({
-        servers: config.nats.servers,
-        prefix: config.nats.prefix,
-        name: `xenopsd ${config.role} ${config.hostId}`,
-        ...(config.nats.credsFile ? { credsFile: config.nats.credsFile } : {}),
-        ...(config.nats.nkeyFile ? { nkeyFile: config.nats.nkeyFile } : {}),
-        ...(config.nats.tlsCaFile ? { tlsCaFile: config.nats.tlsCaFile } : {}),
-      })
+    ? await openNatsStores({ ...config.nats, name: `xenopsd ${config.role} ${config.hostId}`, role: config.role, log })
     : await openEmbeddedStores({ dataDir: config.dataDir });
   log(`store: ${stores.mode}${config.nats ? ` at ${config.nats.servers} (prefix ${config.nats.prefix})` : ` in ${config.dataDir}`}`);
 

@@ -77,8 +77,26 @@ export class ConcurrencyError extends Error {
 
 /** The store cannot be reached or refused the operation for a reason other than concurrency. */
 export class StoreUnavailableError extends Error {
-  override readonly name = 'StoreUnavailableError';
+  override readonly name: string = 'StoreUnavailableError';
   constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/**
+ * The store refused the operation to these credentials (a NATS permissions violation): retrying
+ * will not help, and nothing was written.
+ */
+export class StorePermissionError extends StoreUnavailableError {
+  override readonly name = 'StorePermissionError';
+  readonly code = 'PERMISSION_VIOLATION';
+  constructor(
+    message: string,
+    /** What the server refused: `publish` or `subscription`, and the subject. */
+    readonly operation: string,
+    readonly subject: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
