@@ -67,8 +67,15 @@ async function fullLifecycle(c: RpcClient, rpc: NatsConnection): Promise<void> {
   }
   const [, state] = await c.ok<[unknown, { power_state: string }]>('VM.stat', X({ id }));
   expect(state.power_state).toBe('Running');
-  const [, vmUpdates] = await c.ok<[unknown[], Array<[string, unknown]>, number]>('UPDATES.get', X({ last: from, timeout: 5 }));
+  const [, vmUpdates] = await c.ok<[unknown[], Array<[string, unknown]>, number]>('UPDATES.get', X({ last_id: from, timeout: 5 }));
   expect(vmUpdates).toContainEqual(['Vm', id]);
+  // the streams a gateway writes itself: UPDATES barriers and refreshes, tasks, its host's settings
+  await c.ok('UPDATES.inject_barrier', X({ vm_id: id, id: 1 }));
+  await c.ok('UPDATES.refresh_vm', X({ id }));
+  await c.ok('UPDATES.remove_barrier', X({ id: 1 }));
+  const tasks = await c.ok<Array<{ id: string }>>('Task.list', X({}));
+  await c.ok('Task.destroy', X({ id: tasks[0]!.id }));
+  await c.ok('HOST.send_debug_keys', X({ debug_keys: 'q' }));
   const reply = await rpc.request('org.xen.xapi.xenops.classic', JSON.stringify({ method: 'VM.stat', params: [{ debug_info: 'nats', id }], id: 7 }), { timeout: 10_000 });
   const body = JSON.parse(reply.string()) as { result: [unknown, { power_state: string }]; error: unknown; id: number };
   expect(body.error).toBeNull();

@@ -56,7 +56,7 @@ export function natsRolePermissions(o: RolePermissionOptions): NatsPermissions {
     `$JS.API.STREAM.INFO.${n.kvStream}`,
     `$JS.API.DIRECT.GET.${n.kvStream}.>`,
     `$JS.API.STREAM.INFO.${n.objectStream}`,
-    `$JS.API.DIRECT.GET.${n.objectStream}.>`,
+    `$JS.API.STREAM.MSG.GET.${n.objectStream}`,
     ...consumers(n.objectStream),
   ];
   const agent = [`${ev('vm')}.>`, `${ev('host')}.${host}`];
@@ -67,7 +67,6 @@ export function natsRolePermissions(o: RolePermissionOptions): NatsPermissions {
     `${o.prefix}.cmd.*`,
     `$KV.${n.kvBucket}.>`,
     `$O.${n.objectBucket}.>`,
-    `$JS.API.STREAM.MSG.GET.${n.objectStream}`,
     `$JS.API.STREAM.PURGE.${n.objectStream}`,
     ...(o.retention ? [`$JS.API.STREAM.PURGE.${n.stream}`] : []),
     `${CHANGE_SUBJECT_ROOT}.>`,
