@@ -108,3 +108,15 @@ export function formatNatsPermissions(p: NatsPermissions, comment?: string): str
     '',
   ].join('\n');
 }
+
+/** What `xenopsd --nats-permissions ROLE` prints: the block, headed by the flags it is for. */
+export function natsPermissionsText(o: RolePermissionOptions): string {
+  const flags = [
+    `--role ${o.role}`,
+    `--nats-prefix ${o.prefix}`,
+    `--host-id ${o.hostId}`,
+    ...(o.rpcSubject ? [`--queue ${o.rpcSubject}`] : []),
+    ...(o.retention ? ['--retention-days ...'] : []),
+  ];
+  return formatNatsPermissions(natsRolePermissions(o), `xenopsd ${flags.join(' ')}`);
+}
