@@ -11,7 +11,7 @@ import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, nkeyAuthenticator, PermissionViolationError, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { natsNames } from '@xenops/core';
 import { natsRolePermissions } from '../../packages/cli/src/daemon/nats-permissions.js';
 import { startOwnNatsServer, type OwnNatsServer } from '../support/own-nats.js';
@@ -87,8 +87,11 @@ async function fullLifecycle(c: RpcClient, rpc: NatsConnection): Promise<void> {
   expect(await c.named('VM.stat', X({ id }))).toMatchObject({ ok: false, error: ['Does_not_exist', ['VM', `${id}/config`]] });
 }
 
-/** Runs xenopsd until it exits: it must print exactly one line, and exit with `status`, quickly. */
-async function expectOneLineFailure(args: string[], status: number, pattern: RegExp, withinMs = 5_000): Promise<string> {
+/**
+ * Runs xenopsd until it exits: it must print exactly one line, and exit with `status` within
+ * `withinMs` (process start included; a retrying xenopsd would be killed at 15 s and fail here).
+ */
+async function expectOneLineFailure(args: string[], status: number, pattern: RegExp, withinMs = 8_000): Promise<string> {
   const dataDir = await makeTempDir();
   const t0 = Date.now();
   const r = await runXenopsdToExit(['--data-dir', dataDir, ...args], 15_000);
@@ -164,7 +167,7 @@ describe('TLS with a CA and certificates made at test time (the server verifies 
       ['--nats', server.url, '--role', 'agent', '--socket', 'off', '--nats-tls-ca', pki.caFile],
       3,
       /cannot start: TLS with NATS at nats:\/\/127\.0\.0\.1:\d+ failed: the server wants a TLS client certificate and none was given \(give --nats-tls-cert and --nats-tls-key\)$/,
-      9_000,
+      12_000,
     );
   });
 
@@ -303,6 +306,14 @@ describe('nkey users, each role with exactly the permissions xenopsd --nats-perm
       [...base, '--nats-nkey', stranger.seedFile],
       3,
       new RegExp(`cannot start: NATS at ${server.url} refused the nkey seed in ${stranger.seedFile} \\(nkey\\): Authorization Violation$`),
+    );
+    // a damaged seed (right shape, wrong checksum)
+    const damaged = path.join(await makeTempDir('xnk'), 'damaged.nk');
+    writeFileSync(damaged, `${seedOf(agentUser).slice(0, -4)}AAAA\n`);
+    await expectOneLineFailure(
+      [...base, '--nats-nkey', damaged],
+      3,
+      new RegExp(`cannot start: the nkey file ${damaged} holds a damaged nkey seed \\(nkeys: invalid checksum\\)$`),
     );
     // no credentials at all
     await expectOneLineFailure(base, 3, /refused no credentials \(none\): Authorization Violation \(it wants credentials: give --nats-creds or --nats-nkey\)$/);

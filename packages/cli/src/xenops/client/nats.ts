@@ -28,7 +28,8 @@ export class NatsTransport implements Transport {
       this.nc = await connectNats(this.url, this.security, { timeout: 3000, reconnect: false, name: 'xenops-cli' });
     } catch (e) {
       if (e instanceof NatsAuthenticationError) throw new CliError(`${e.message}; check --nats-creds, --nats-nkey and --nats-tls-ca`, ExitCode.AUTH);
-      throw new CliError(`${(e as Error).message}; start nats-server (with -js) or check --nats`, ExitCode.CONNECTION);
+      const reason = e instanceof Error && e.cause instanceof Error ? e.cause.message : (e as Error).message;
+      throw new CliError(`cannot connect to the NATS server at ${this.url}: ${reason}; start nats-server (with -js) or check --nats`, ExitCode.CONNECTION);
     }
     return this.nc;
   }

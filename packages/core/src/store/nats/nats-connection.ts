@@ -13,6 +13,7 @@ import {
   ConnectionError,
   credsAuthenticator,
   nkeyAuthenticator,
+  nkeys,
   TimeoutError,
   UserAuthenticationExpiredError,
   type Authenticator,
@@ -48,9 +49,12 @@ export async function natsSecurityOptions(o: NatsSecurityOptions): Promise<Parti
   const auths: Authenticator[] = [];
   if (o.credsFile) {
     const creds = await readSecurityFile('creds file', o.credsFile);
-    if (!/-----BEGIN NATS USER JWT-----/.test(creds.toString('utf8')) || !/\bSU[A-Z2-7]{40,}\b/.test(creds.toString('utf8'))) {
-      throw new NatsAuthenticationError(`the creds file ${o.credsFile} holds no user JWT and seed (expected the -----BEGIN NATS USER JWT----- and USER NKEY SEED blocks)`);
+    const text = creds.toString('utf8');
+    const seed = /-----BEGIN USER NKEY SEED-----\s*(\S+)/.exec(text)?.[1];
+    if (!/-----BEGIN NATS USER JWT-----\s*\S+/.test(text) || !seed) {
+      throw new NatsAuthenticationError(`the creds file ${o.credsFile} holds no user JWT and seed (expected the -----BEGIN NATS USER JWT----- and -----BEGIN USER NKEY SEED----- blocks)`);
     }
+    checkSeed(seed, `the creds file ${o.credsFile}`);
     auths.push(credsAuthenticator(creds));
   }
   if (o.nkeyFile) {
@@ -60,6 +64,7 @@ export async function natsSecurityOptions(o: NatsSecurityOptions): Promise<Parti
       .map((l) => l.trim())
       .find((l) => l.startsWith('SU'));
     if (!seed) throw new NatsAuthenticationError(`no user nkey seed (a line starting with SU) in the nkey file ${o.nkeyFile}`);
+    checkSeed(seed, `the nkey file ${o.nkeyFile}`);
     auths.push(nkeyAuthenticator(new TextEncoder().encode(seed)));
   }
   if (auths.length > 0) out.authenticator = auths.length === 1 ? auths[0]! : auths;
@@ -81,6 +86,15 @@ export async function natsSecurityOptions(o: NatsSecurityOptions): Promise<Parti
     };
   }
   return out;
+}
+
+/** A damaged seed would otherwise surface as an odd error of the connection. */
+function checkSeed(seed: string, where: string): void {
+  try {
+    nkeys.fromSeed(new TextEncoder().encode(seed));
+  } catch (err) {
+    throw new NatsAuthenticationError(`${where} holds a damaged nkey seed (${(err as Error).message})`, { cause: err });
+  }
 }
 
 async function readSecurityFile(what: string, file: string): Promise<Buffer> {
