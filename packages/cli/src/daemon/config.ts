@@ -146,6 +146,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
   }
   if (v['nats-setup'] && permissionsRole) throw new ConfigError('--nats-setup and --nats-permissions are two separate actions: give one');
   if (v['nats-setup'] && !natsUrl) throw new ConfigError('--nats-setup needs --nats URL');
+  if (!v['nats-tls-cert'] !== !v['nats-tls-key']) throw new ConfigError('a TLS client certificate needs both --nats-tls-cert and --nats-tls-key');
 
   return {
     ...(listenText === 'off' ? {} : { listen: parseListen(listenText) }),

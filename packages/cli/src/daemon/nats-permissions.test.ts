@@ -114,6 +114,7 @@ describe('per-role NATS permissions', () => {
     expect(() => parseDaemonArgs(['--nats-setup'], {})).toThrow(ConfigError);
     expect(() => parseDaemonArgs(['--nats-permissions', 'admin'], {})).toThrow(/--nats-permissions must be gateway, agent or all/);
     expect(() => parseDaemonArgs(['--nats-setup', '--nats-permissions', 'agent', '--nats', 'nats://x'], {})).toThrow(/two separate actions/);
+    expect(() => parseDaemonArgs(['--nats', 'nats://x', '--nats-tls-cert', 'c.pem'], {})).toThrow(/needs both --nats-tls-cert and --nats-tls-key/);
     expect(parseDaemonArgs(['--nats', 'nats://x', '--nats-tls-cert', 'c.pem', '--nats-tls-key', 'k.pem'], {})).toMatchObject({
       nats: { tlsCertFile: 'c.pem', tlsKeyFile: 'k.pem' },
     });

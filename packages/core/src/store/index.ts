@@ -21,14 +21,7 @@ export { openEmbeddedStores } from './embedded/embedded-stores.js';
 export { InProcessCommandBus } from './in-process-bus.js';
 export { kvKey, natsNames, openNatsStores, type NatsNames } from './nats/nats-stores.js';
 export { outboundWindowOf, type OutboundWindow } from './nats/outbound-window.js';
-export {
-  CURRENT_EVENT_SUBJECT_LAYOUT,
-  eventStreamDescription,
-  eventSubjectOf,
-  layoutOfStream,
-  streamKeyOfSubject,
-  type EventSubjectLayout,
-} from './nats/event-subjects.js';
+export { CURRENT_EVENT_SUBJECT_LAYOUT, eventSubjectOf, streamKeyOfSubject, type EventSubjectLayout } from './nats/event-subjects.js';
 export { NatsAuthenticationError, NatsUnreachableError } from './nats/nats-errors.js';
 export { setupNatsResources } from './nats/nats-resources.js';
-export { classifyConnectError, connectNats, describeNatsSecurity, natsSecurityOptions, type NatsSecurityOptions } from './nats/nats-connection.js';
+export { connectNats, type NatsSecurityOptions } from './nats/nats-connection.js';

@@ -37,14 +37,14 @@ export interface NatsSecurityOptions {
 }
 
 /** What this connection authenticates with, in words, for error messages. */
-export function describeNatsSecurity(o: NatsSecurityOptions): string {
+function describeNatsSecurity(o: NatsSecurityOptions): string {
   const who = o.credsFile ? `the creds file ${o.credsFile}` : o.nkeyFile ? `the nkey seed in ${o.nkeyFile}` : 'no credentials';
   const tls = o.tlsCertFile ? `, client certificate ${o.tlsCertFile}` : '';
   return who + tls;
 }
 
 /** Connection options carrying the credentials and TLS settings (files read now). */
-export async function natsSecurityOptions(o: NatsSecurityOptions): Promise<Partial<NodeConnectionOptions>> {
+async function natsSecurityOptions(o: NatsSecurityOptions): Promise<Partial<NodeConnectionOptions>> {
   const out: Partial<NodeConnectionOptions> = {};
   const auths: Authenticator[] = [];
   if (o.credsFile) {
@@ -189,7 +189,7 @@ function serverInfo(url: string, timeoutMs: number): Promise<Record<string, unkn
 }
 
 /** Turns a connect failure into one line naming the URL, the method and the reason. */
-export function classifyConnectError(err: unknown, servers: string, security: NatsSecurityOptions): StoreUnavailableError {
+function classifyConnectError(err: unknown, servers: string, security: NatsSecurityOptions): StoreUnavailableError {
   if (err instanceof StoreUnavailableError) return err;
   const reason = err instanceof Error ? err.message : String(err);
   if (err instanceof AuthorizationError || err instanceof UserAuthenticationExpiredError) {
