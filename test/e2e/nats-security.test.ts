@@ -7,12 +7,12 @@
  * start with one line and a distinct exit status; the `xenops` CLI over NATS with credentials.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, nkeyAuthenticator, PermissionViolationError, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { connect, credsAuthenticator, nkeyAuthenticator, PermissionViolationError, type NatsConnection } from '@nats-io/transport-node';
 import { natsNames } from '@xenops/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsRolePermissions } from '../../packages/cli/src/daemon/nats-permissions.js';
 import { startOwnNatsServer, type OwnNatsServer } from '../support/own-nats.js';
 import { X, waitTask, type RpcClient } from '../support/rpc.js';
@@ -318,7 +318,7 @@ describe('nkey users, each role with exactly the permissions xenopsd --nats-perm
     // no credentials at all
     await expectOneLineFailure(base, 3, /refused no credentials \(none\): Authorization Violation \(it wants credentials: give --nats-creds or --nats-nkey\)$/);
     // a file that holds no seed
-    await expectOneLineFailure([...base, '--nats-nkey', pki()], 3, /cannot start: no user nkey seed \(a line starting with SU\) in the nkey file/);
+    await expectOneLineFailure([...base, '--nats-nkey', notASecurityFile()], 3, /cannot start: no user nkey seed \(a line starting with SU\) in the nkey file/);
   });
 
   it('a role on a prefix nobody set up: one line saying what is missing and how to create it, exit status 3', async () => {
@@ -347,8 +347,8 @@ describe('nkey users, each role with exactly the permissions xenopsd --nats-perm
   });
 });
 
-/** A file that exists and holds no nkey seed. */
-function pki(): string {
+/** A file that exists and holds neither an nkey seed nor creds. */
+function notASecurityFile(): string {
   return path.join(REPO_ROOT, 'package.json');
 }
 
@@ -373,7 +373,6 @@ describe('decentralized JWT authentication with .creds files (resolver MEMORY)',
     const [gatewayCreds, agentCreds] = await Promise.all([roleCreds('gateway'), roleCreds('agent')]);
     const split = await startSplit(server.url, ['--nats-creds', agentCreds], ['--nats-creds', gatewayCreds], prefix, hostId);
     const client = await authority.userCreds('client', { publish: ['org.xen.xapi.xenops.classic'], subscribe: ['_INBOX.>'] });
-    const { credsAuthenticator } = await import('@nats-io/transport-node');
     const rpc = await connect({ servers: server.url, authenticator: credsAuthenticator(readFileSync(client)) });
     try {
       await fullLifecycle(split.gateway.client(), rpc);
@@ -405,7 +404,7 @@ describe('decentralized JWT authentication with .creds files (resolver MEMORY)',
 
   it('a file that is not a creds file: one line, exit status 3', async () => {
     await expectOneLineFailure(
-      ['--nats', server.url, '--nats-prefix', prefix, '--role', 'agent', '--socket', 'off', '--nats-creds', pki()],
+      ['--nats', server.url, '--nats-prefix', prefix, '--role', 'agent', '--socket', 'off', '--nats-creds', notASecurityFile()],
       3,
       /cannot start: the creds file .* holds no user JWT and seed/,
     );
