@@ -2,10 +2,11 @@
  * A private `nats-server -js` process for tests that stop and start the NATS server itself (the
  * shared server on 4222 is never touched). It listens on a free loopback port with its own
  * JetStream store directory; `stop()` + `start()` bring it back on the same port and store, so
- * clients reconnect to it and the stream survives.
+ * clients reconnect to it and the stream survives. With `config`, it runs that configuration file
+ * instead (TLS, nkey or JWT authentication: see secure-nats.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { makeTempDir, spawnXenopsd, uniquePrefix, uniqueSuffix, respawn, type Xenopsd } from './xenopsd.js';
@@ -63,16 +64,32 @@ export interface OwnNatsServer {
   readonly url: string;
   readonly storeDir: string;
   readonly running: boolean;
+  /** What the server printed since it was last started (its log: errors, violations). */
+  readonly output: string;
   /** Starts the server (again) on the same port and store directory; resolves once it listens. */
   start(): Promise<void>;
   /** Stops it with `signal` (default SIGTERM) and waits for the exit. */
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startOwnNatsServer(): Promise<OwnNatsServer> {
+export interface OwnNatsOptions {
+  /**
+   * The server's configuration file for this port and JetStream store directory (see
+   * `natsServerConfig` in secure-nats.ts); absent: `-js` on the command line, no security.
+   */
+  readonly config?: (port: number, jetStreamDir: string) => string;
+}
+
+export async function startOwnNatsServer(opts: OwnNatsOptions = {}): Promise<OwnNatsServer> {
   if (!existsSync(NATS_SERVER_BIN)) throw new Error(`${NATS_SERVER_BIN} not found (set XENOPS_TEST_NATS_SERVER)`);
   const storeDir = await makeTempDir('xnats');
   const port = await freePort();
+  const args = ['-js', '-sd', path.join(storeDir, 'js'), '-p', String(port), '-a', '127.0.0.1'];
+  if (opts.config) {
+    const file = path.join(storeDir, 'nats.conf');
+    writeFileSync(file, opts.config(port, path.join(storeDir, 'js')));
+    args.splice(0, args.length, '-c', file);
+  }
   let proc: ChildProcess | undefined;
   let output = '';
   const self: OwnNatsServer = {
@@ -82,10 +99,13 @@ export async function startOwnNatsServer(): Promise<OwnNatsServer> {
     get running() {
       return proc !== undefined && proc.exitCode === null && proc.signalCode === null;
     },
+    get output() {
+      return output;
+    },
     async start() {
       if (self.running) return;
       output = '';
-      proc = spawn(NATS_SERVER_BIN, ['-js', '-sd', path.join(storeDir, 'js'), '-p', String(port), '-a', '127.0.0.1'], {
+      proc = spawn(NATS_SERVER_BIN, args, {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const p = proc;

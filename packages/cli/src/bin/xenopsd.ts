@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-import { DataDirInUseError, StoreCorruptError } from '@xenops/core';
-import { ConfigError, EXIT_DATA_DIR_IN_USE, EXIT_STORE_CORRUPT, parseDaemonArgs, USAGE } from '../daemon/config.js';
+import { ConfigError, parseDaemonArgs, USAGE } from '../daemon/config.js';
 import { startDaemon, VERSION, type Daemon } from '../daemon/daemon.js';
+import { ExitStatus, startFailureStatus } from '../daemon/exit-status.js';
+import { runOneShot } from '../daemon/one-shot.js';
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} xenopsd[${process.pid}]: ${line}\n`);
@@ -14,7 +15,7 @@ async function main(): Promise<number> {
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`xenopsd: ${e.message}\nTry 'xenopsd --help'.\n`);
-      return 2;
+      return ExitStatus.CONFIG;
     }
     throw e;
   }
@@ -25,6 +26,15 @@ async function main(): Promise<number> {
   if (config === 'version') {
     process.stdout.write(`xenopsd ${VERSION}\n`);
     return 0;
+  }
+  if (config.oneShot) {
+    try {
+      await runOneShot({ ...config, oneShot: config.oneShot }, (text) => process.stdout.write(text));
+      return ExitStatus.OK;
+    } catch (e) {
+      log(`${config.oneShot.action} failed: ${(e as Error).message}`);
+      return startFailureStatus(e);
+    }
   }
 
   let daemon: Daemon | undefined;
@@ -59,12 +69,10 @@ async function main(): Promise<number> {
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`xenopsd: ${e.message}\n`);
-      return 2;
+      return ExitStatus.CONFIG;
     }
     log(`cannot start: ${(e as Error).message}`);
-    if (e instanceof DataDirInUseError) return EXIT_DATA_DIR_IN_USE;
-    if (e instanceof StoreCorruptError) return EXIT_STORE_CORRUPT;
-    return 1;
+    return startFailureStatus(e);
   }
   const where = [
     daemon.gateway?.tcpAddress ? `http://${formatHost(daemon.gateway.tcpAddress.host)}:${daemon.gateway.tcpAddress.port}` : undefined,

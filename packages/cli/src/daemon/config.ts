@@ -20,6 +20,8 @@ export interface DaemonConfig {
     readonly credsFile?: string;
     readonly nkeyFile?: string;
     readonly tlsCaFile?: string;
+    readonly tlsCertFile?: string;
+    readonly tlsKeyFile?: string;
   };
   readonly role: Role;
   /** NATS mode: the JSON-RPC subject (§2.7); absent = env XENOPS_QUEUE, else org.xen.xapi.xenops.classic. */
@@ -30,12 +32,12 @@ export interface DaemonConfig {
   readonly retentionDays?: number;
   /** Resource limits and HTTP timeouts (`--max-*`, `--*-timeout`). */
   readonly limits: GatewayLimits;
+  /**
+   * A one-shot action instead of serving: create the prefix's NATS resources and exit
+   * (`--nats-setup`), or print the NATS permissions of a role and exit (`--nats-permissions`).
+   */
+  readonly oneShot?: { readonly action: 'nats-setup' } | { readonly action: 'nats-permissions'; readonly role: Role; readonly prefix: string };
 }
-
-/** Exit status when another process holds the data dir (sysexits EX_TEMPFAIL: retry once it stops). */
-export const EXIT_DATA_DIR_IN_USE = 75;
-/** Exit status when the embedded store's file is damaged or not ours (sysexits EX_DATAERR). */
-export const EXIT_STORE_CORRUPT = 65;
 
 /** A command-line or configuration mistake: printed as one line with a hint, exit status 2. */
 export class ConfigError extends Error {
@@ -62,19 +64,28 @@ Options:
   --nats-creds FILE     NATS credentials file
   --nats-nkey FILE      NATS nkey seed file
   --nats-tls-ca FILE    CA certificate for a TLS NATS server
+  --nats-tls-cert FILE  client certificate, for a NATS server that verifies clients
+  --nats-tls-key FILE   the client certificate's private key
   --role ROLE           gateway, agent or all (default all; gateway/agent need --nats)
   --queue NAME          NATS subject of the JSON-RPC service (env XENOPS_QUEUE;
                         default org.xen.xapi.xenops.classic)
   --pool-size N         operations running at once on this host (default 16)
   --retention-days D    delete log events older than D days once a snapshot covers them
                         (default: keep every event)
+  --nats-setup          create the NATS stream, KV bucket and object store of --nats-prefix
+                        (with credentials allowed to) and exit; roles need not create them
+  --nats-permissions ROLE
+                        print the nats-server permissions ROLE (gateway, agent or all) needs
+                        for --nats-prefix, --host-id, --queue and --retention-days, and exit
   -h, --help            show this help
   --version             print the version
 
-Exit status (at start-up): 2 bad command line or configuration, 75 the data dir is in use by
-another xenopsd, 65 the embedded store's file is damaged or not a xenops store, 1 anything else.
-
 ${LIMITS_USAGE}
+Exit status: 0 stopped cleanly, 1 cannot start or stopped with an error, 2 bad command line
+or configuration, 3 NATS refused access (credentials, TLS or permissions), 4 NATS unreachable,
+65 the embedded store's file is damaged or not a xenops store, 75 the data dir is in use by
+another xenopsd.
+
 Examples:
   xenopsd                                          # embedded, http://127.0.0.1:8440
   xenopsd --listen 127.0.0.1:9000 --data-dir /tmp/x
@@ -100,6 +111,10 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
         'nats-creds': { type: 'string' },
         'nats-nkey': { type: 'string' },
         'nats-tls-ca': { type: 'string' },
+        'nats-tls-cert': { type: 'string' },
+        'nats-tls-key': { type: 'string' },
+        'nats-setup': { type: 'boolean' },
+        'nats-permissions': { type: 'string' },
         role: { type: 'string' },
         queue: { type: 'string' },
         'pool-size': { type: 'string' },
@@ -134,6 +149,13 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
   const limits = parseLimitFlags(v);
   const hostId = v['host-id'] ?? hostname();
   if (hostId === '') throw new ConfigError('--host-id must not be empty');
+  const permissionsRole = v['nats-permissions'] as Role | undefined;
+  if (permissionsRole !== undefined && !['gateway', 'agent', 'all'].includes(permissionsRole)) {
+    throw new ConfigError(`--nats-permissions must be gateway, agent or all, not "${permissionsRole}"`);
+  }
+  if (v['nats-setup'] && permissionsRole) throw new ConfigError('--nats-setup and --nats-permissions are two separate actions: give one');
+  if (v['nats-setup'] && !natsUrl) throw new ConfigError('--nats-setup needs --nats URL');
+  if (!v['nats-tls-cert'] !== !v['nats-tls-key']) throw new ConfigError('a TLS client certificate needs both --nats-tls-cert and --nats-tls-key');
 
   return {
     ...(listenText === 'off' ? {} : { listen: parseListen(listenText) }),
@@ -149,6 +171,8 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
             ...(v['nats-creds'] ? { credsFile: v['nats-creds'] } : {}),
             ...(v['nats-nkey'] ? { nkeyFile: v['nats-nkey'] } : {}),
             ...(v['nats-tls-ca'] ? { tlsCaFile: v['nats-tls-ca'] } : {}),
+            ...(v['nats-tls-cert'] ? { tlsCertFile: v['nats-tls-cert'] } : {}),
+            ...(v['nats-tls-key'] ? { tlsKeyFile: v['nats-tls-key'] } : {}),
           },
         }
       : {}),
@@ -158,6 +182,8 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     poolSize,
     ...(retention !== undefined ? { retentionDays: Number(retention) } : {}),
     limits,
+    ...(v['nats-setup'] ? { oneShot: { action: 'nats-setup' as const } } : {}),
+    ...(permissionsRole ? { oneShot: { action: 'nats-permissions' as const, role: permissionsRole, prefix } } : {}),
   };
 }
 

@@ -28,14 +28,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   let stores: Stores;
   try {
     stores = config.nats
-    ? await openNatsStores({
-        servers: config.nats.servers,
-        prefix: config.nats.prefix,
-        name: `xenopsd ${config.role} ${config.hostId}`,
-        ...(config.nats.credsFile ? { credsFile: config.nats.credsFile } : {}),
-        ...(config.nats.nkeyFile ? { nkeyFile: config.nats.nkeyFile } : {}),
-        ...(config.nats.tlsCaFile ? { tlsCaFile: config.nats.tlsCaFile } : {}),
-      })
+      ? await openNatsStores({ ...config.nats, name: `xenopsd ${config.role} ${config.hostId}`, role: config.role, log })
     : await openEmbeddedStores({ dataDir: config.dataDir });
   } catch (e) {
     lock?.release();

@@ -19,7 +19,7 @@ export const ExitCode = {
   TASK_FAILED: 6,
   /** The server does not implement this call yet. */
   UNIMPLEMENTED: 7,
-  /** The server refused the credentials (missing or wrong token). */
+  /** The server refused the credentials (missing or wrong token; NATS credentials or TLS). */
   AUTH: 8,
   /** Interrupted by Ctrl-C. */
   INTERRUPTED: 130,
@@ -35,7 +35,7 @@ export const EXIT_CODE_TABLE: ReadonlyArray<readonly [number, string]> = [
   [ExitCode.CONNECTION, 'cannot connect to the service (HTTP, Unix socket or NATS)'],
   [ExitCode.TASK_FAILED, 'the task failed or was cancelled (e.g. guest did not shut down in time)'],
   [ExitCode.UNIMPLEMENTED, 'the server does not offer this operation yet'],
-  [ExitCode.AUTH, 'the server refused the token (see --token-file)'],
+  [ExitCode.AUTH, 'the server refused the token (see --token-file), or NATS the credentials or TLS (--nats-creds, --nats-nkey, --nats-tls-ca)'],
   [ExitCode.INTERRUPTED, 'interrupted (Ctrl-C)'],
 ];
 

@@ -133,6 +133,13 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       socket: values.socket as string | undefined,
       nats: values.nats as string | undefined,
       natsSubject: values['nats-subject'] as string | undefined,
+      natsSecurity: {
+        ...(values['nats-creds'] ? { credsFile: values['nats-creds'] as string } : {}),
+        ...(values['nats-nkey'] ? { nkeyFile: values['nats-nkey'] as string } : {}),
+        ...(values['nats-tls-ca'] ? { tlsCaFile: values['nats-tls-ca'] as string } : {}),
+        ...(values['nats-tls-cert'] ? { tlsCertFile: values['nats-tls-cert'] as string } : {}),
+        ...(values['nats-tls-key'] ? { tlsKeyFile: values['nats-tls-key'] as string } : {}),
+      },
       tokenFile: values['token-file'] as string | undefined,
     },
     json,

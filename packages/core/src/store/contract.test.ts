@@ -189,14 +189,14 @@ describe('nats store specifics', () => {
     expect(await s2.log.head()).toBe(1);
   });
 
-  it('uses subjects <prefix>.ev.<escaped key> and <prefix>.cmd.<escaped address>', async () => {
+  it('uses subjects <prefix>.ev.<escaped kind>.<escaped id> and <prefix>.cmd.<escaped address>', async () => {
     const prefix = uniquePrefix();
     const s = track(await openNatsTest(prefix));
     const nc = await adminConnection();
     await s.log.append({ stream: 'vm/a.b c', data: enc('x') });
     const jsm = await jetstreamManager(nc);
     const m = await jsm.streams.getMessage(natsNames(prefix).stream, { seq: 1 });
-    expect(m?.subject).toBe(`${prefix}.ev.vm%2Fa%2Eb%20c`);
+    expect(m?.subject).toBe(`${prefix}.ev.vm.a%2Eb%20c`);
     const sub = nc.subscribe(`${prefix}.cmd.host%2E1`, { callback: (_e, msg) => void msg.respond(enc('raw')) });
     await nc.flush();
     expect(dec(await s.bus.request('host.1', enc('')))).toBe('raw');

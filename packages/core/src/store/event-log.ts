@@ -87,3 +87,21 @@ export class StoreUnavailableError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * The store refused the operation to these credentials (a NATS permissions violation): retrying
+ * will not help, and nothing was written.
+ */
+export class StorePermissionError extends StoreUnavailableError {
+  override readonly name = 'StorePermissionError';
+  readonly code = 'PERMISSION_VIOLATION';
+  constructor(
+    message: string,
+    /** What the server refused: `publish` or `subscription`, and the subject. */
+    readonly operation: string,
+    readonly subject: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -1,5 +1,6 @@
 export {
   ConcurrencyError,
+  StorePermissionError,
   StoreUnavailableError,
   type AppendRequest,
   type EventLog,
@@ -41,3 +42,7 @@ export {
 export { InProcessCommandBus } from './in-process-bus.js';
 export { kvKey, natsNames, openNatsStores, type NatsNames } from './nats/nats-stores.js';
 export { outboundWindowOf, type OutboundWindow } from './nats/outbound-window.js';
+export { CURRENT_EVENT_SUBJECT_LAYOUT, eventSubjectOf, streamKeyOfSubject, type EventSubjectLayout } from './nats/event-subjects.js';
+export { NatsAuthenticationError, NatsUnreachableError } from './nats/nats-errors.js';
+export { setupNatsResources } from './nats/nats-resources.js';
+export { connectNats, type NatsSecurityOptions } from './nats/nats-connection.js';

@@ -2,6 +2,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { BackupHeader } from './backup/backup-file.js';
 import type { CommandBus } from './command-bus.js';
 import type { EventLog } from './event-log.js';
+import type { NatsSecurityOptions } from './nats/nats-connection.js';
 import type { SnapshotStore } from './snapshot-store.js';
 
 export type StoreMode = 'embedded' | 'nats';
@@ -47,7 +48,7 @@ export interface EmbeddedStoreOptions {
   readonly dataDir: string;
 }
 
-export interface NatsStoreOptions {
+export interface NatsStoreOptions extends NatsSecurityOptions {
   /** e.g. `nats://127.0.0.1:4222`; several comma-separated URLs are allowed. */
   readonly servers: string;
   /**
@@ -57,9 +58,13 @@ export interface NatsStoreOptions {
    * Tests use a unique prefix per run.
    */
   readonly prefix?: string;
-  readonly credsFile?: string;
-  readonly nkeyFile?: string;
-  readonly tlsCaFile?: string;
   /** Connection name shown by the server. */
   readonly name?: string;
+  /**
+   * The role this connection serves (`gateway`, `agent`, `all`): its replies come on the role's own
+   * inbox subjects (see `natsRolePermissions`). Absent: the client's default `_INBOX`.
+   */
+  readonly role?: string;
+  /** Where notices about the resources found at open go (default: stderr). */
+  readonly log?: (line: string) => void;
 }

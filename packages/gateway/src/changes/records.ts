@@ -42,11 +42,14 @@ export interface ChangeRecord {
 
 const kindOf = (id: DynamicId): ChangeKind => id[0].toLowerCase() as ChangeKind;
 
+/** Every change record's subject starts with this token pair (§9.4); not namespaced by the prefix. */
+export const CHANGE_SUBJECT_ROOT = 'xenops.updates';
+
 /** NATS subject of a record (§9.4): device ids are two tokens, each part escaped. */
 export function changeSubject(id: DynamicId): string {
   const [tag, arg] = id;
   const tokens = typeof arg === 'string' ? escapeSubjectToken(arg) : `${escapeSubjectToken(arg[0])}.${escapeSubjectToken(arg[1])}`;
-  return `xenops.updates.${tag.toLowerCase()}.${tokens}`;
+  return `${CHANGE_SUBJECT_ROOT}.${tag.toLowerCase()}.${tokens}`;
 }
 
 /** The `Dynamic.t` of an object after `step` (None when it was removed). */

@@ -5,6 +5,7 @@ import {
   encodeBatch,
   Errors,
   quarantineError,
+  StorePermissionError,
   withAudit,
   XenopsError,
   type Audit,
@@ -70,7 +71,13 @@ export async function sendOrDecide(call: CallContext, vmId: string, command: Com
     return await call.gateway.engine.send(hostOf(call, vm), call.dbg, command);
   } catch (e) {
     if (!(e instanceof NoAgentError)) throw e;
-    return decideInGateway(call, vmId, command);
+    try {
+      return await decideInGateway(call, vmId, command);
+    } catch (denied) {
+      // Per-role NATS permissions keep gateways out of VM streams: then only an agent may decide.
+      if (!(denied instanceof StorePermissionError)) throw denied;
+      throw Errors.internal(`no agent for host ${e.host}, and this gateway may not record the decision itself (${denied.message})`);
+    }
   }
 }
 

@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { NatsSecurityOptions } from '@xenops/core';
 import { CliError, ExitCode, usageError } from '../errors.js';
 import { HttpTransport } from './http.js';
 import { DEFAULT_NATS_SUBJECT, NatsTransport } from './nats.js';
@@ -25,6 +26,8 @@ export interface ConnectOptions {
   socket?: string | undefined;
   nats?: string | undefined;
   natsSubject?: string | undefined;
+  /** Credentials and TLS files of the NATS connection. */
+  natsSecurity?: NatsSecurityOptions | undefined;
   tokenFile?: string | undefined;
 }
 
@@ -49,7 +52,7 @@ export function readTokenFile(path: string): string {
 export function chooseTransport(o: ConnectOptions, env: NodeJS.ProcessEnv): Transport {
   const given = [o.nats && '--nats', o.socket && '--socket', o.url && '--url'].filter(Boolean);
   if (given.length > 1) throw usageError(`${given.join(' and ')} are alternatives; give only one`);
-  if (o.nats) return new NatsTransport(o.nats, o.natsSubject || env.XENOPS_NATS_SUBJECT || DEFAULT_NATS_SUBJECT);
+  if (o.nats) return new NatsTransport(o.nats, o.natsSubject || env.XENOPS_NATS_SUBJECT || DEFAULT_NATS_SUBJECT, o.natsSecurity ?? {});
   const tokenFile = o.tokenFile ?? env.XENOPS_TOKEN_FILE;
   if (o.socket) return new HttpTransport({ socketPath: o.socket });
   if (o.url) return new HttpTransport({ url: o.url, ...(tokenFile ? { token: readTokenFile(tokenFile) } : {}) });

@@ -3,6 +3,7 @@
  * answers on `org.xen.xapi.xenops.classic`.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats, NatsAuthenticationError, type NatsSecurityOptions } from '@xenops/core';
 import { CliError, ExitCode } from '../errors.js';
 import type { Transport } from './transport.js';
 
@@ -15,20 +16,20 @@ export class NatsTransport implements Transport {
   constructor(
     private readonly url: string,
     private readonly subject: string = DEFAULT_NATS_SUBJECT,
+    /** Credentials and TLS files (`--nats-creds`, `--nats-nkey`, `--nats-tls-*`), as xenopsd takes them. */
+    private readonly security: NatsSecurityOptions = {},
   ) {
     this.describe = `${url} (subject ${subject})`;
   }
 
   private async connection(): Promise<NatsConnection> {
     if (this.nc) return this.nc;
-    const { connect } = await import('@nats-io/transport-node');
     try {
-      this.nc = await connect({ servers: this.url, timeout: 3000, reconnect: false, name: 'xenops-cli' });
+      this.nc = await connectNats(this.url, this.security, { timeout: 3000, reconnect: false, name: 'xenops-cli' });
     } catch (e) {
-      throw new CliError(
-        `cannot connect to the NATS server at ${this.url}: ${(e as Error).message}; start nats-server (with -js) or check --nats`,
-        ExitCode.CONNECTION,
-      );
+      if (e instanceof NatsAuthenticationError) throw new CliError(`${e.message}; check --nats-creds, --nats-nkey and --nats-tls-ca`, ExitCode.AUTH);
+      const reason = e instanceof Error && e.cause instanceof Error ? e.cause.message : (e as Error).message;
+      throw new CliError(`cannot connect to the NATS server at ${this.url}: ${reason}; start nats-server (with -js) or check --nats`, ExitCode.CONNECTION);
     }
     return this.nc;
   }

@@ -1,7 +1,9 @@
 /** Names of the NATS resources of one prefix, and the error helpers every NATS store shares. */
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { StoreUnavailableError } from '../event-log.js';
+import { PermissionViolationError } from '@nats-io/transport-node';
+import { StorePermissionError, StoreUnavailableError } from '../event-log.js';
 import { escapeSubjectToken } from '../subject-token.js';
+import { CURRENT_EVENT_SUBJECT_LAYOUT, eventSubjectOf, type EventSubjectLayout } from './event-subjects.js';
 
 /** Names of every NATS resource derived from a prefix. */
 export interface NatsNames {
@@ -9,11 +11,21 @@ export interface NatsNames {
   readonly stream: string;
   readonly eventSubjects: string;
   readonly kvBucket: string;
-  /** The object store holding snapshots too big for one KV value (its stream is `OBJ_<bucket>`). */
+  /** The stream behind the KV bucket. */
+  readonly kvStream: string;
+  /** The object store holding snapshots too big for one KV value. */
   readonly objectBucket: string;
+  /** The stream behind the object store. */
+  readonly objectStream: string;
   readonly queueGroup: string;
-  eventSubject(streamKey: string): string;
+  /** The subject of a stream key in a stream of `layout` (default: the layout new streams get). */
+  eventSubject(streamKey: string, layout?: EventSubjectLayout): string;
   commandSubject(address: string): string;
+  /**
+   * Reply subjects of one role's connection (`<inbox>.<nuid>...`): each role gets its own, so a
+   * user may subscribe to its replies and no one else's.
+   */
+  inboxPrefix(role: string): string;
 }
 
 export function natsNames(prefix = 'xenops'): NatsNames {
@@ -26,10 +38,13 @@ export function natsNames(prefix = 'xenops'): NatsNames {
     stream: `${safe}_EVENTS`,
     eventSubjects: `${prefix}.ev.>`,
     kvBucket: `${safe}_snapshots`,
+    kvStream: `KV_${safe}_snapshots`,
     objectBucket: `${safe}_snapshots`,
+    objectStream: `OBJ_${safe}_snapshots`,
     queueGroup: 'xenops-agent',
-    eventSubject: (k) => `${prefix}.ev.${escapeSubjectToken(k)}`,
+    eventSubject: (k, layout = CURRENT_EVENT_SUBJECT_LAYOUT) => eventSubjectOf(prefix, k, layout),
     commandSubject: (a) => `${prefix}.cmd.${escapeSubjectToken(a)}`,
+    inboxPrefix: (role) => `_INBOX_${safe}_${escapeSubjectToken(role)}`,
   };
 }
 
@@ -40,8 +55,23 @@ export function kvKey(key: string): string {
 
 export function unavailable(what: string, err: unknown): StoreUnavailableError {
   if (err instanceof StoreUnavailableError) return err;
+  const denied = permissionViolationOf(err);
+  if (denied) {
+    const verb = denied.operation === 'subscription' ? 'subscribe to' : 'publish to';
+    return new StorePermissionError(`${what}: these NATS credentials may not ${verb} ${denied.subject} (permissions violation)`, denied.operation, denied.subject, {
+      cause: err,
+    });
+  }
   const msg = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   return new StoreUnavailableError(`${what}: ${msg}`, { cause: err });
+}
+
+/** The server's permissions violation behind `err` (nats.js wraps it as a request's cause). */
+export function permissionViolationOf(err: unknown): PermissionViolationError | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof PermissionViolationError) return e;
+  }
+  return undefined;
 }
 
 export function isWrongLastSequence(err: unknown): boolean {

@@ -3,14 +3,15 @@
  * recreated from its snapshot under its own name and configuration, then the backup's snapshot
  * entries are written through the store's SnapshotStore port.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { RestoreError, type BackupFile } from '../backup/backup-file.js';
 import type { RestoreSummary } from '../embedded/embedded-backup.js';
 import type { NatsStoreOptions } from '../stores.js';
 import { API_TIMEOUT_MS, apiReply, describeApiError } from './nats-backup.js';
 import { natsNames, unavailable } from './nats-names.js';
-import { authOptions, openNatsStores } from './nats-stores.js';
+import { openNatsStores } from './nats-stores.js';
+import { connectNats } from './nats-connection.js';
 
 /** The server checks the restored stream before answering the final request. */
 const RESTORE_FINISH_TIMEOUT_MS = 120_000;
@@ -48,17 +49,7 @@ export async function restoreNatsBackup(backup: BackupFile, opts: NatsStoreOptio
   if (names.stream !== h.nats.stream) {
     throw new RestoreError('WRONG_MODE', `${backup.file} holds stream ${h.nats.stream}, which is not the stream of prefix ${prefix} (${names.stream})`);
   }
-  let nc: NatsConnection;
-  try {
-    nc = await connect({
-      servers: opts.servers.split(',').map((s) => s.trim()),
-      name: opts.name ?? 'xenops restore',
-      maxReconnectAttempts: 0,
-      ...(await authOptions(opts)),
-    });
-  } catch (err) {
-    throw unavailable(`cannot connect to NATS at ${opts.servers}`, err);
-  }
+  const nc: NatsConnection = await connectNats(opts.servers, opts, { name: opts.name ?? 'xenops restore', maxReconnectAttempts: 0 });
   try {
     const jsm = await jetstreamManager(nc);
     if (await streamExists(jsm, names.stream)) {

@@ -1,34 +1,13 @@
-import { readFile } from 'node:fs/promises';
 import {
-  connect,
-  credsAuthenticator,
   headers as natsHeaders,
-  nanos,
-  nkeyAuthenticator,
   NoRespondersError,
   RequestError,
   TimeoutError,
-  type Authenticator,
   type Msg,
   type MsgHdrs,
   type NatsConnection,
-  type NodeConnectionOptions,
 } from '@nats-io/transport-node';
-import {
-  DiscardPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  jetstream,
-  jetstreamManager,
-  RetentionPolicy,
-  StorageType,
-  type ConsumerMessages,
-  type JetStreamClient,
-  type JetStreamManager,
-  type JsMsg,
-} from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
-import { Objm, setSha256Backend } from '@nats-io/obj';
+import { type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import {
   BusRemoteError,
   BusTimeoutError,
@@ -45,8 +24,10 @@ import {
   type Subscription,
 } from '../event-log.js';
 import type { NatsStoreOptions, Stores } from '../stores.js';
-import { unescapeSubjectToken } from '../subject-token.js';
 import { Delivery } from '../tail-util.js';
+import { streamKeyOfSubject, type EventSubjectLayout } from './event-subjects.js';
+import { connectNats } from './nats-connection.js';
+import { openNatsResources } from './nats-resources.js';
 import { isWrongLastSequence, natsNames, unavailable, type NatsNames } from './nats-names.js';
 import { NatsSnapshotStore } from './nats-snapshot-store.js';
 import { backupNats } from './nats-backup.js';
@@ -54,16 +35,7 @@ import { outboundWindowOf, type OutboundWindow } from './outbound-window.js';
 
 export { kvKey, natsNames, type NatsNames } from './nats-names.js';
 
-const DUPLICATE_WINDOW_MS = 2 * 60 * 1000;
 const ERROR_HEADER = 'Xenops-Error';
-
-function streamKeyOf(subject: string): string {
-  return unescapeSubjectToken(subject.slice(subject.lastIndexOf('.') + 1));
-}
-
-function toStored(m: JsMsg): StoredMessage {
-  return { seq: m.seq, stream: streamKeyOf(m.subject), data: m.data };
-}
 
 class NatsEventLog implements EventLog {
   private closed = false;
@@ -75,12 +47,22 @@ class NatsEventLog implements EventLog {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly names: NatsNames,
+    /** The subject layout of the stream, fixed when it was created. */
+    private readonly layout: EventSubjectLayout,
   ) {
     this.outbound = outboundWindowOf(nc);
   }
 
   private check(): void {
     if (this.closed || this.nc.isClosed()) throw new StoreUnavailableError('the NATS event log is closed');
+  }
+
+  private subjectOf(stream: string): string {
+    return this.names.eventSubject(stream, this.layout);
+  }
+
+  private toStored(m: JsMsg): StoredMessage {
+    return { seq: m.seq, stream: streamKeyOfSubject(this.names.prefix, m.subject, this.layout), data: m.data };
   }
 
   async append(req: AppendRequest): Promise<number> {
@@ -90,7 +72,7 @@ class NatsEventLog implements EventLog {
     if (req.messageId !== undefined) opts.msgID = req.messageId;
     if (req.expectedLastSeq !== undefined) opts.expect = { lastSubjectSequence: req.expectedLastSeq };
     try {
-      const subject = this.names.eventSubject(req.stream);
+      const subject = this.subjectOf(req.stream);
       const ack = await this.outbound.run(() => this.js.publish(subject, req.data, opts));
       return ack.seq;
     } catch (err) {
@@ -134,7 +116,7 @@ class NatsEventLog implements EventLog {
   async lastSeqOf(stream: string): Promise<number> {
     this.check();
     try {
-      const m = await this.jsm.streams.getMessage(this.names.stream, { last_by_subj: this.names.eventSubject(stream) });
+      const m = await this.jsm.streams.getMessage(this.names.stream, { last_by_subj: this.subjectOf(stream) });
       return m ? m.seq : 0;
     } catch (err) {
       throw unavailable(`lastSeqOf ${stream} failed`, err);
@@ -162,7 +144,7 @@ class NatsEventLog implements EventLog {
       }
       for await (const m of messages) {
         if (m.seq > end) return;
-        yield toStored(m);
+        yield this.toStored(m);
         if (m.seq >= end || m.info.pending === 0) return;
       }
     } finally {
@@ -191,7 +173,7 @@ class NatsEventLog implements EventLog {
     end.catch(() => {});
     const self = this;
     return (async function* () {
-      yield* self.range(afterSeq, await end, self.names.eventSubject(stream));
+      yield* self.range(afterSeq, await end, self.subjectOf(stream));
     })();
   }
 
@@ -218,7 +200,7 @@ class NatsEventLog implements EventLog {
             if (stopped) break;
             failures = 0;
             if (m.seq <= cursor) continue; // after a restart of the consumer
-            await delivery.deliver(handler, toStored(m));
+            await delivery.deliver(handler, this.toStored(m));
             cursor = m.seq;
           }
         } catch (err) {
@@ -356,90 +338,30 @@ class NatsCommandBus implements CommandBus {
   }
 }
 
-export async function authOptions(opts: NatsStoreOptions): Promise<Partial<NodeConnectionOptions>> {
-  const out: Partial<NodeConnectionOptions> = {};
-  const auths: Authenticator[] = [];
-  try {
-    if (opts.credsFile) auths.push(credsAuthenticator(await readFile(opts.credsFile)));
-    if (opts.nkeyFile) {
-      const seed = (await readFile(opts.nkeyFile, 'utf8'))
-        .split(/\r?\n/)
-        .map((l) => l.trim())
-        .find((l) => l.startsWith('SU'));
-      if (!seed) throw new Error(`no user nkey seed (SU...) in ${opts.nkeyFile}`);
-      auths.push(nkeyAuthenticator(new TextEncoder().encode(seed)));
-    }
-  } catch (err) {
-    throw unavailable('cannot read NATS credentials', err);
-  }
-  if (auths.length > 0) out.authenticator = auths.length === 1 ? auths[0]! : auths;
-  if (opts.tlsCaFile) out.tls = { caFile: opts.tlsCaFile };
-  return out;
-}
-
-async function ensureStream(jsm: JetStreamManager, names: NatsNames): Promise<void> {
-  try {
-    await jsm.streams.info(names.stream);
-    return; // exists: left alone
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
-  }
-  try {
-    await jsm.streams.add({
-      name: names.stream,
-      subjects: [names.eventSubjects],
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
-      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-      num_replicas: 1,
-    });
-  } catch (err) {
-    // Another process may have created it between our info and add.
-    await jsm.streams.info(names.stream).catch(() => {
-      throw err;
-    });
-  }
-}
+const TAIL_PULL_EXPIRES_MS = 5_000;
 
 /**
  * Connects to NATS and opens the stream, the KV bucket, the object store (snapshots too big for
- * one message) and the bus of `opts.prefix`, creating the stream and the buckets when missing. A
- * server that is down at open fails fast; later outages are ridden out by reconnecting forever
- * (operations in the meantime fail with StoreUnavailableError after the JetStream timeout, 5 s).
+ * one message) and the bus of `opts.prefix`, creating the stream and the buckets when missing (a
+ * user not allowed to create them gets a StorePermissionError naming what is missing: see
+ * `xenopsd --nats-setup`). A server that is down, or refuses the credentials, at open fails fast
+ * with a typed error (NatsUnreachableError, NatsAuthenticationError); later outages are ridden out
+ * by reconnecting forever (operations in the meantime fail with StoreUnavailableError after the
+ * JetStream timeout, 5 s).
  */
-const TAIL_PULL_EXPIRES_MS = 5_000;
-
 export async function openNatsStores(opts: NatsStoreOptions): Promise<Stores> {
   const names = natsNames(opts.prefix);
-  const servers = opts.servers
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  let nc: NatsConnection;
+  const nc = await connectNats(opts.servers, opts, {
+    name: opts.name ?? 'xenops',
+    maxReconnectAttempts: -1,
+    // Every request would otherwise build two Error objects (stack captures) up front in case it
+    // fails: a tenth of the CPU of a NATS-mode cycle (profiled). Our errors say what failed.
+    noAsyncTraces: true,
+    ...(opts.role ? { inboxPrefix: names.inboxPrefix(opts.role) } : {}),
+  });
   try {
-    nc = await connect({
-      servers,
-      name: opts.name ?? 'xenops',
-      maxReconnectAttempts: -1,
-      waitOnFirstConnect: false,
-      // Every request would otherwise build two Error objects (stack captures) up front in case it
-      // fails: a tenth of the CPU of a NATS-mode cycle (profiled). Our errors say what failed.
-      noAsyncTraces: true,
-      ...(await authOptions(opts)),
-    });
-  } catch (err) {
-    throw unavailable(`cannot connect to NATS at ${opts.servers}`, err);
-  }
-  try {
-    const jsm = await jetstreamManager(nc);
-    const js = jetstream(nc);
-    await ensureStream(jsm, names);
-    const kv = await new Kvm(js).create(names.kvBucket, { history: 1, storage: StorageType.File });
-    // Node's SHA-256 for the object digests (the default pure-JS one is ~4x slower on big objects).
-    setSha256Backend('native');
-    const os = await new Objm(js).create(names.objectBucket, { storage: StorageType.File, replicas: 1 });
-    const log = new NatsEventLog(nc, js, jsm, names);
+    const { jsm, js, layout, kv, os } = await openNatsResources(nc, names, opts);
+    const log = new NatsEventLog(nc, js, jsm, names, layout);
     const snapshots = new NatsSnapshotStore(kv, os, jsm, names, nc.info?.max_payload ?? 1024 * 1024);
     const bus = new NatsCommandBus(nc, names);
     let closing: Promise<void> | undefined;
@@ -470,6 +392,6 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<Stores> {
     };
   } catch (err) {
     await nc.close().catch(() => {});
-    throw unavailable(`cannot open the JetStream resources of prefix ${names.prefix} at ${opts.servers}`, err);
+    throw err;
   }
 }
