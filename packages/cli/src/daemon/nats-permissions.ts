@@ -68,6 +68,9 @@ export function natsRolePermissions(o: RolePermissionOptions): NatsPermissions {
     `$KV.${n.kvBucket}.>`,
     `$O.${n.objectBucket}.>`,
     `$JS.API.STREAM.PURGE.${n.objectStream}`,
+    // GET /backup (`xenops backup`): a snapshot of the event stream, acked chunk by chunk.
+    `$JS.API.STREAM.SNAPSHOT.${n.stream}`,
+    `$JS.SNAPSHOT.ACK.${n.stream}.>`,
     ...(o.retention ? [`$JS.API.STREAM.PURGE.${n.stream}`] : []),
     `${CHANGE_SUBJECT_ROOT}.>`,
   ];

@@ -78,8 +78,9 @@ async function nextWithin(it: AsyncIterator<Msg>, ms: number, what: string): Pro
 }
 
 /** Starts a stream snapshot delivered to a fresh inbox. */
-async function startSnapshot(nc: NatsConnection, stream: string): Promise<{ sub: Subscription; reply: Required<Pick<SnapshotReply, 'config' | 'state'>> }> {
-  const inbox = createInbox();
+async function startSnapshot(nc: NatsConnection, stream: string, inboxPrefix: string | undefined): Promise<{ sub: Subscription; reply: Required<Pick<SnapshotReply, 'config' | 'state'>> }> {
+  // The role's own inbox (`_INBOX_<prefix>_<role>`): the only one its NATS permissions let it read.
+  const inbox = createInbox(inboxPrefix);
   const sub = nc.subscribe(inbox);
   try {
     const request = { deliver_subject: inbox, no_consumers: true, chunk_size: SNAPSHOT_CHUNK_BYTES };
@@ -119,7 +120,14 @@ function covered(first: number, entries: readonly BackupSnapshotEntry[]): boolea
 }
 
 /** A consistent copy of the event stream (and the requested snapshot entries) as a backup file. */
-export async function backupNats(nc: NatsConnection, jsm: JetStreamManager, names: NatsNames, snapshots: SnapshotStore, opts: BackupOptions): Promise<StoreBackup> {
+export async function backupNats(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  names: NatsNames,
+  snapshots: SnapshotStore,
+  opts: BackupOptions,
+  inboxPrefix?: string,
+): Promise<StoreBackup> {
   for (let attempt = 1; ; attempt++) {
     const entries: BackupSnapshotEntry[] = [];
     for (const key of opts.snapshotKeys ?? []) {
@@ -143,7 +151,7 @@ export async function backupNats(nc: NatsConnection, jsm: JetStreamManager, name
       if (retry) continue;
       throw uncovered(info.first);
     }
-    const { sub, reply } = await startSnapshot(nc, names.stream);
+    const { sub, reply } = await startSnapshot(nc, names.stream, inboxPrefix);
     const { first, last } = seqsOf(reply.state);
     if (!covered(first, entries)) {
       await discardSnapshot(sub, names.stream);

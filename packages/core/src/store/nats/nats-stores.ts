@@ -371,7 +371,7 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<Stores> {
       log,
       snapshots,
       bus,
-      backup: (backupOpts) => backupNats(nc, jsm, names, snapshots, backupOpts),
+      backup: (backupOpts) => backupNats(nc, jsm, names, snapshots, backupOpts, opts.role ? names.inboxPrefix(opts.role) : undefined),
       close: () =>
         (closing ??= (async () => {
           await bus.close();
