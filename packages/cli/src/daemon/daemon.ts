@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { HostAgent } from '@xenops/actors';
-import { openEmbeddedStores, openNatsStores, sharedFoldSnapshotLoader, type Stores } from '@xenops/core';
+import { openEmbeddedStores, openNatsStores, sharedFoldSnapshotLoader, withCheckedAppends, type Stores } from '@xenops/core';
 import { Gateway, isLoopbackAddress } from '@xenops/gateway';
 import { ConfigError, readToken, type DaemonConfig } from './config.js';
 
@@ -22,7 +22,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   }
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
 
-  const stores: Stores = config.nats
+  const opened: Stores = config.nats
     ? await openNatsStores({
         servers: config.nats.servers,
         prefix: config.nats.prefix,
@@ -32,6 +32,8 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         ...(config.nats.tlsCaFile ? { tlsCaFile: config.nats.tlsCaFile } : {}),
       })
     : await openEmbeddedStores({ dataDir: config.dataDir });
+  // Every append must read back to itself: one bad event cannot make the log unreadable.
+  const stores = withCheckedAppends(opened);
   log(`store: ${stores.mode}${config.nats ? ` at ${config.nats.servers} (prefix ${config.nats.prefix})` : ` in ${config.dataDir}`}`);
 
   let agent: HostAgent | undefined;

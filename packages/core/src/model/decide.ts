@@ -1,4 +1,4 @@
-import { Errors, type XenopsError } from '../errors.js';
+import { Errors, XenopsError } from '../errors.js';
 import type { Audit } from '../events/audit.js';
 import type { PendingEvent } from '../events/codec.js';
 import type { EventBody, GuestAction } from '../events/event.js';
@@ -87,7 +87,8 @@ export function decide(vm: VmAggregate, command: Command, ctx: DecideContext): D
       try {
         return { events: importEvents(vm, decodeMetadataJson(command.metadataJson)), reply: () => vm.id };
       } catch (e) {
-        return e as XenopsError;
+        // Not only XenopsErrors: a bus message may carry text that is not JSON at all.
+        return e instanceof XenopsError ? e : Errors.internal((e as Error).message);
       }
     }
     case 'SetGuestMode':

@@ -1,8 +1,10 @@
 import {
   Errors,
   MetadataT,
+  IllFormedStringError,
+  NestingLimitError,
   normaliseDevice,
-  parseJsonWire,
+  parseUntrustedJson,
   string,
   VmIdT,
   wireToJson,
@@ -37,8 +39,10 @@ function exportMetadata(call: CallContext, vmId: string): string {
 function parseMetadata(text: string, dialect: ApiDialect): Metadata {
   let wire;
   try {
-    wire = parseJsonWire(text);
+    // A document inside an argument is checked like a request body: nesting, then every string.
+    wire = parseUntrustedJson(text, 'metadata');
   } catch (e) {
+    if (e instanceof NestingLimitError || e instanceof IllFormedStringError) throw Errors.internal(e.message);
     throw Errors.internal(`import_metadata: the metadata is not valid JSON: ${(e as Error).message}`);
   }
   const decoded = MetadataT.decode(wire, 'metadata');
