@@ -85,9 +85,10 @@ export function jsonMayHoldIllFormedString(text: string): boolean {
 
 /** A key as a path segment: bounded, single-line and well-formed whatever it holds. */
 function keySegment(key: string): string {
-  const short = key.length > 64 ? `${key.slice(0, /[\uD800-\uDBFF]/.test(key[60]!) ? 60 : 61)}...` : key;
   // eslint-disable-next-line no-control-regex
-  return short.replace(/[\x00-\x1f\x7f]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`);
+  const escaped = key.slice(0, 64).replace(/[\x00-\x1f\x7f]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`);
+  if (escaped.length <= 64 && key.length <= 64) return escaped;
+  return `${escaped.slice(0, /[\uD800-\uDBFF]/.test(escaped[60]!) ? 60 : 61)}...`;
 }
 
 /** `path.key` or `path[i]`, in the style of the IDL's error paths (`vm.ty.HVM.video_mib`). */

@@ -133,12 +133,12 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
       return { dbg, command: { type: 'SetGuestMode', vmId: str('vmId'), mode: mode as GuestMode } };
     }
     case 'SetCancelTrigger':
-      if (typeof o.dbg !== 'string' || !Number.isInteger(o.point) || (o.point as number) < 1) throw new CommandDecodeError('SetCancelTrigger: dbg and a point of at least 1 are required');
+      if (typeof o.dbg !== 'string' || !Number.isSafeInteger(o.point) || (o.point as number) < 1) throw new CommandDecodeError('SetCancelTrigger: dbg and a point of at least 1 are required');
       return { dbg, command: { type: 'SetCancelTrigger', dbg: o.dbg, point: o.point as number } };
     case 'Diagnose':
       return { dbg, command: { type: 'Diagnose' } };
     case 'SetPoolSize':
-      if (!Number.isInteger(o.size) || (o.size as number) < 1) throw new CommandDecodeError('SetPoolSize: size must be a whole number of at least 1');
+      if (!Number.isSafeInteger(o.size) || (o.size as number) < 1) throw new CommandDecodeError('SetPoolSize: size must be a whole number of at least 1');
       return { dbg, command: { type: 'SetPoolSize', size: o.size as number } };
     default:
       throw new CommandDecodeError(`unknown command type ${JSON.stringify(o.type)}`);
