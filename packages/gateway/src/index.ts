@@ -4,3 +4,8 @@ export { Projection } from './read-model/projection.js';
 export { createDispatcher, METHOD_COUNTS, type CallRecord } from './dispatch/dispatcher.js';
 export * from './rpc/xmlrpc.js';
 export { handleRpcBody } from './rpc/handler.js';
+// The method tables (§5): tools and the fuzz suite derive their method lists from these.
+export { xenopsdMethods } from './methods/xenopsd.js';
+export { seedMethods } from './methods/seed.js';
+export type { MethodSpec } from './methods/method.js';
+export type { ArgSpec } from './dispatch/args.js';

@@ -83,12 +83,24 @@ export function jsonMayHoldIllFormedString(text: string): boolean {
   return SURROGATE_ESCAPE.test(text) || !text.isWellFormed();
 }
 
+// eslint-disable-next-line no-control-regex
+const NOT_PRINTABLE = /[\x00-\x1f\x7f\u2028\u2029]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Text from outside (or a parser's message quoting it) made fit for an error message: one line,
+ * well-formed, at most `max` characters. Controls, line separators and lone surrogates become
+ * `\uXXXX`.
+ */
+export function singleLine(text: string, max = 200): string {
+  const escaped = text.slice(0, max).replace(NOT_PRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`);
+  if (escaped.length <= max && text.length <= max) return escaped;
+  // Never cut a surrogate pair in half.
+  return `${escaped.slice(0, /[\uD800-\uDBFF]/.test(escaped[max - 4]!) ? max - 4 : max - 3)}...`;
+}
+
 /** A key as a path segment: bounded, single-line and well-formed whatever it holds. */
 function keySegment(key: string): string {
-  // eslint-disable-next-line no-control-regex
-  const escaped = key.slice(0, 64).replace(/[\x00-\x1f\x7f]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`);
-  if (escaped.length <= 64 && key.length <= 64) return escaped;
-  return `${escaped.slice(0, /[\uD800-\uDBFF]/.test(escaped[60]!) ? 60 : 61)}...`;
+  return singleLine(key, 64);
 }
 
 /** `path.key` or `path[i]`, in the style of the IDL's error paths (`vm.ty.HVM.video_mib`). */

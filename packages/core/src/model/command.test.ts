@@ -77,6 +77,14 @@ describe('decodeCommand', () => {
     expect(decodeCommand(envelope('d', '{"type":"SetCancelTrigger","dbg":"x","point":9007199254740991}')).command).toMatchObject({ point: 9007199254740991 });
   });
 
+  it('an operation kind that names an Object.prototype member is no operation (fuzz finding)', () => {
+    for (const kind of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      const e = errorOf(() => decodeCommand(envelope('d', JSON.stringify({ type: 'SubmitOperation', vmId: 'v', operation: { kind } }))));
+      expect(e, kind).toBeInstanceOf(CommandDecodeError);
+      expect((e as Error).message).toBe(`SubmitOperation: unknown operation ${JSON.stringify(kind)}`);
+    }
+  });
+
   it('an ImportVm whose document holds a lone surrogate or is not JSON is refused by decide, not thrown', () => {
     const ctx = { hostId: 'h', nowMs: 1 };
     for (const metadataJson of ['{"vm":{"id":"v\\ud800"}}', 'not json', '['.repeat(100_000)]) {

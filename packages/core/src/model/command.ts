@@ -3,7 +3,7 @@ import type { ErrorValue } from '../errors.js';
 import { VmT, type Type, type VmConfig } from '../idl/index.js';
 import { DEVICE_TYPES, isDeviceKind, type DeviceConfig, type DeviceKind } from './devices.js';
 import { wireToJson } from '../idl/wire.js';
-import { IllFormedStringError, NestingLimitError, parseUntrustedJson } from '../idl/wire-checks.js';
+import { IllFormedStringError, NestingLimitError, parseUntrustedJson, singleLine } from '../idl/wire-checks.js';
 import type { GuestAction, GuestMode } from '../events/event.js';
 import { decodeOperation, type Operation } from './operation.js';
 
@@ -76,7 +76,7 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
     raw = parseUntrustedJson(env.commandJson ?? '', 'command');
   } catch (e) {
     if (e instanceof IllFormedStringError || e instanceof NestingLimitError) throw new CommandDecodeError(e.message, { cause: e });
-    throw new CommandDecodeError(`undecodable command: ${(e as Error).message}`, { cause: e });
+    throw new CommandDecodeError(`undecodable command: ${singleLine((e as Error).message)}`, { cause: e });
   }
   if (typeof raw !== 'object' || raw === null) throw new CommandDecodeError('command is not an object');
   const o = raw as Record<string, unknown>;

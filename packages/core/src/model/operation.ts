@@ -132,7 +132,8 @@ export function decodeOperation(v: unknown): Operation {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new OperationDecodeError('operation is not an object');
   const o = v as Record<string, unknown>;
   const kind = o.kind as OperationKind;
-  const fields = typeof kind === 'string' ? FIELDS[kind] : undefined;
+  // Own keys only: `__proto__` or `toString` is no operation.
+  const fields = typeof kind === 'string' && Object.hasOwn(FIELDS, kind) ? FIELDS[kind] : undefined;
   if (!fields) throw new OperationDecodeError(`unknown operation ${JSON.stringify(o.kind)}`);
   const out: Record<string, unknown> = { kind };
   for (const [name, fieldKind] of Object.entries(fields)) {

@@ -5,6 +5,7 @@ import {
   NestingLimitError,
   normaliseDevice,
   parseUntrustedJson,
+  singleLine,
   string,
   VmIdT,
   wireToJson,
@@ -43,7 +44,7 @@ function parseMetadata(text: string, dialect: ApiDialect): Metadata {
     wire = parseUntrustedJson(text, 'metadata');
   } catch (e) {
     if (e instanceof NestingLimitError || e instanceof IllFormedStringError) throw Errors.internal(e.message);
-    throw Errors.internal(`import_metadata: the metadata is not valid JSON: ${(e as Error).message}`);
+    throw Errors.internal(`import_metadata: the metadata is not valid JSON: ${singleLine((e as Error).message)}`);
   }
   const decoded = MetadataT.decode(wire, 'metadata');
   // The same checks as the add calls: no bad device record gets in through an import either.

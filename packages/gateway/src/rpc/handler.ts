@@ -17,8 +17,8 @@ import {
 } from './jsonrpc.js';
 import { classifyParams, type RpcParams } from './params.js';
 import { toWireOut } from './values.js';
-import { IllFormedStringError, NestingLimitError, describeError, toErrorValue, type WireOut } from './wire.js';
-import { XmlRpcParseError, XmlRpcValueError, encodeXmlRpcFault, encodeXmlRpcResponse, parseXmlRpcCall } from './xmlrpc.js';
+import { IllFormedStringError, NestingLimitError, describeError, singleLine, toErrorValue, type WireOut } from './wire.js';
+import { XmlRpcValueError, encodeXmlRpcFault, encodeXmlRpcResponse, parseXmlRpcCall } from './xmlrpc.js';
 
 export { type RpcParams } from './params.js';
 
@@ -141,7 +141,7 @@ async function runDispatch(dispatch: Dispatcher, req: RpcRequest): Promise<RpcOu
 }
 
 function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  return singleLine(e instanceof Error ? e.message : String(e));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -167,11 +167,10 @@ async function handleXml(text: string, dispatch: Dispatcher): Promise<HttpReply>
     }
     if (e instanceof XmlRpcValueError) {
       req = { method: e.method, params: { form: 'malformed' }, format: 'xml' };
-    } else if (e instanceof XmlRpcParseError) {
-      return xmlReply(encodeXmlRpcFault(XMLRPC_PARSE_ERROR, `parse error: ${e.message}`));
     } else {
-      // e.g. RangeError on pathological input: still a parse error, never a crash
-      return xmlReply(encodeXmlRpcFault(XMLRPC_PARSE_ERROR, `parse error: ${errorMessage(e)}`));
+      // A parser's message may quote the body; a RangeError on pathological input is still a
+      // parse error, never a crash.
+      return xmlReply(encodeXmlRpcFault(XMLRPC_PARSE_ERROR, `parse error: ${singleLine(errorMessage(e))}`));
     }
   }
   return xmlReply(encodeXmlOutcome(await runDispatch(dispatch, req)));

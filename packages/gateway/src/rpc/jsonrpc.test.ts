@@ -153,3 +153,14 @@ describe('parseJsonRpc: only well-formed Unicode gets through', () => {
     );
   });
 });
+
+describe('encodeJsonRpcFailure: the v2 message is one line (fuzz finding)', () => {
+  it('quotes of the caller (an Unimplemented method name with CR, a lone surrogate) are escaped in `message`, kept in `data`', () => {
+    const error: WireOut = ['Unimplemented', 'x\r\ny\ud800'];
+    const reply = JSON.parse(encodeJsonRpcFailure('2.0', 1, error, -32601, 'Unimplemented: x\r\ny\ud800')) as { error: { message: string; data: unknown } };
+    expect(reply.error.message).toBe('Unimplemented: x\\u000D\\u000Ay\\uD800');
+    expect(reply.error.data).toEqual(['Unimplemented', 'x\r\ny\ud800']);
+    const long = JSON.parse(encodeJsonRpcFailure('2.0', 1, error, -32601, 'm'.repeat(5000))) as { error: { message: string } };
+    expect(long.error.message.length).toBeLessThanOrEqual(1000);
+  });
+});

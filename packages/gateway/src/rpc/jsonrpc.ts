@@ -15,6 +15,7 @@ import {
   jsonMayHoldIllFormedString,
   jsonNestingExceeds,
   parseJsonWire,
+  singleLine,
   wireToJson,
   type WireIn,
   type WireOut,
@@ -101,7 +102,8 @@ export function parseJsonRpc(text: string, maxNesting: number = MAX_WIRE_NESTING
   try {
     body = parseJsonWire(json);
   } catch (e) {
-    return { kind: 'invalid', version: '1.0', reason: `JSON parse error: ${e instanceof Error ? e.message : String(e)}` };
+    // V8's message quotes the body (newlines, half surrogate pairs): made one well-formed line.
+    return { kind: 'invalid', version: '1.0', reason: `JSON parse error: ${singleLine(e instanceof Error ? e.message : String(e))}` };
   }
   // Only text that spells a surrogate can parse to an ill-formed string: the usual body skips the walk.
   const checkStrings = jsonMayHoldIllFormedString(json);
@@ -147,8 +149,10 @@ export function encodeJsonRpcFailure(
 ): string {
   const idText = wireToJson(wireInToOut(id));
   const errorText = wireToJson(error);
+  // `message` is one line of text (§2.4) even when the error quotes the caller (`Unimplemented`
+  // of a method name holding a newline): `data` keeps the error exactly.
   return version === '2.0'
-    ? `{"jsonrpc":"2.0","error":{"code":${code},"message":${JSON.stringify(message)},"data":${errorText}},"id":${idText}}`
+    ? `{"jsonrpc":"2.0","error":{"code":${code},"message":${JSON.stringify(singleLine(message, 1000))},"data":${errorText}},"id":${idText}}`
     : `{"result":null,"error":${errorText},"id":${idText}}`;
 }
 

@@ -10,6 +10,7 @@ export {
   findIllFormedString,
   jsonMayHoldIllFormedString,
   jsonNestingExceeds,
+  singleLine,
   wirePath,
 } from '@xenops/core';
 export type { WireIn, WireOut, WireStruct } from '@xenops/core';
