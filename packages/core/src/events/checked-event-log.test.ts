@@ -63,7 +63,12 @@ const operation: fc.Arbitrary<Operation> = fc
     ),
     fc.record({ autoDestroy: fc.boolean(), cancelAtPoint: fc.integer({ min: 1, max: 100 }) }, { requiredKeys: [] }),
   )
-  .map(([body, extra]) => ({ ...body, ...extra }) as Operation);
+  .map(([body, extra]) => ({ ...body, ...extra }))
+  // Handlers build operations with their keys in any order.
+  .chain((op) => {
+    const entries = Object.entries(op);
+    return fc.shuffledSubarray(entries, { minLength: entries.length, maxLength: entries.length }).map((e) => Object.fromEntries(e) as Operation);
+  });
 
 const domainRecord: fc.Arbitrary<DomainRecord> = fc.record({
   hvm: fc.boolean(),
@@ -203,6 +208,14 @@ describe('assertBatchRoundTrips', () => {
       expect(error, body.type).toBeInstanceOf(UndecodableEventError);
       expect((error as UndecodableEventError).detail).toBe(`${body.type} reads back differently`);
     }
+  });
+
+  it('an operation built with its keys in any order is written in one order, so it reads back to itself', () => {
+    const audit = { dbg: '', timeMs: 1, host: 'h', actor: 'a' };
+    const body: EventBody = { type: 'TaskCreated', vmId: 'v', operation: { fallbackToHard: false, kind: 'VM.shutdown', delay: 3, autoDestroy: true }, host: 'h', ctimeMs: 1 };
+    const data = encodeBatch([{ audit, body }]);
+    expect(() => assertBatchRoundTrips('vm/v', data)).not.toThrow();
+    expect(decodeBatch(1, data)[0]!.body).toEqual(body);
   });
 
   it('refuses bytes that are no event batch at all', () => {
