@@ -26,6 +26,8 @@ const NOT_WELL_FORMED = (path: string) => `Type error at ${path}: expected a wel
 interface Ctx {
   vm: string;
   task: string;
+  /** A VM whose name holds NUL (checked again after the restart). */
+  nulVm?: string;
 }
 
 interface HostilePath {
@@ -203,6 +205,17 @@ describe.each(['embedded', 'nats'] as const)('%s: hostile strings and nesting ar
     });
   }
 
+  it('NUL is well-formed Unicode: accepted over JSON, stored, read back exactly (XML-RPC replies show U+FFFD)', async () => {
+    const id = `${ctx.vm}-nul`;
+    expect(await c.ok('VM.add', X({ vm: xenopsdVm(id, { name: 'a\u0000b', xsdata: { 'k\u0000': 'v\u0000' } }) }, 'dbg\u0000'))).toBe(id);
+    const [cfg] = await c.ok<[{ name: string; xsdata: Record<string, string> }]>('VM.stat', X({ id }));
+    expect(cfg.name).toBe('a\u0000b');
+    expect(cfg.xsdata).toEqual({ 'k\u0000': 'v\u0000' });
+    const [xmlCfg] = await c.withCodec('xml').ok<[{ name: string }]>('VM.stat', X({ id }));
+    expect(xmlCfg.name).toBe('a\ufffdb');
+    ctx.nulVm = id;
+  });
+
   it('the service is healthy, GET /verify is clean, and every path still works with well-formed text', async () => {
     await healthy(svc.url!);
     const before = Number((JSON.parse((await httpRequest({ url: svc.url! }, { method: 'GET', path: '/healthz' })).body) as { seq: number }).seq);
@@ -222,6 +235,8 @@ describe.each(['embedded', 'nats'] as const)('%s: hostile strings and nesting ar
     await healthy(svc.url!);
     const [cfg] = await c.ok<[{ id: string }]>('VM.stat', X({ id: ctx.vm }));
     expect(cfg.id).toBe(ctx.vm);
+    const [nul] = await c.ok<[{ name: string }]>('VM.stat', X({ id: ctx.nulVm }));
+    expect(nul.name).toBe('a\u0000b');
     const refused = await c.named('UPDATES.refresh_vm', { debug_info: LONE, id: ctx.vm });
     expect(refused).toMatchObject({ ok: false, error: ['Internal_error', NOT_WELL_FORMED('debug_info')] });
     await healthy(svc.url!);
