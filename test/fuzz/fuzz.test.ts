@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { httpRequest, waitTask, X, type RpcClient } from '../support/rpc.js';
 import { vmId, xenopsdVm } from '../support/vms.js';
-import { cleanupAll, NATS_URL, spawnXenopsd, uniqueSuffix, type Xenopsd } from '../support/xenopsd.js';
+import { cleanupAll, makeTempDir, NATS_URL, spawnXenopsd, uniqueSuffix, type Xenopsd } from '../support/xenopsd.js';
 import { commandReplyProblem, preview, replyProblems } from './oracle.js';
 import { anyCommandMessage, anyRequest, bodyOf, NOT_FUZZED, type FuzzRequest, type MethodEntry } from './requests.js';
 import type { FVal, Pool } from './values.js';
@@ -120,7 +120,9 @@ function describeItem(item: Item): string {
 
 async function startTarget(mode: 'embedded' | 'nats'): Promise<Target> {
   const rpcSubject = `fuzz.rpc.${uniqueSuffix()}`;
-  const svc = await spawnXenopsd({ mode, extraArgs: mode === 'nats' ? ['--queue', rpcSubject] : [] });
+  // The data dir is also the working directory: `Local` suspend images the fuzz asks for land in it.
+  const dataDir = await makeTempDir('xfuzz');
+  const svc = await spawnXenopsd({ mode, dataDir, cwd: dataDir, extraArgs: mode === 'nats' ? ['--queue', rpcSubject] : [] });
   const client = svc.client();
   const running = vmId('fuzz-run');
   const halted = vmId('fuzz-halted');

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import type { ArgSpec, MethodSpec } from '@xenops/gateway';
-import { hostileNumber, hostileString, hugeString, junk, oddString, RawNumber, valueOfType, type FVal, type Mood, type Pool } from './values.js';
+import { hostileNumber, hostileString, hugeString, junk, oddString, RawNumber, scratchPath, valueOfType, type FVal, type Mood, type Pool } from './values.js';
 
 export type Codec = 'json1' | 'json2' | 'xml';
 /** How XML spells a character it cannot carry: a character reference (not well-formed) or `<base64>` bytes. */
@@ -257,7 +257,7 @@ function wellFormedCommand(pool: Pool, vmConfig: FVal): fc.Arbitrary<FVal> {
   const task = fc.oneof(fc.nat({ max: 40 }).map(String), oddString);
   const dev = fc.oneof(fc.constantFrom('xvda', 'xvdb', '0', '1'), oddString);
   const small = fc.integer({ min: -1, max: 8 });
-  const disk = fc.tuple(fc.constantFrom('Local', 'VDI'), oddString);
+  const disk = fc.tuple(fc.constantFrom('Local', 'VDI'), oddString).map(([k, p]) => [k, scratchPath(p)]);
   const operation = fc.oneof(
     fc.record({ kind: fc.constant('VM.start'), paused: fc.boolean(), unpause: fc.boolean() }),
     fc.record({ kind: fc.constant('VM.shutdown'), delay: small, fallbackToHard: fc.boolean() }),

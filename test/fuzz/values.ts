@@ -158,6 +158,18 @@ export type Mood = 'valid' | 'hostile';
 const decimalText = fc.oneof(fc.integer({ min: -5, max: 100 }).map(String), fc.constantFrom('9007199254740993', '1.0', '1.5', ' 7 ', '+3', '-0', '1e3', ''));
 const plausibleInt = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 8 }) }, { weight: 2, arbitrary: fc.constantFrom(268435456, 536870912, 1073741824, 2147483648) });
 
+/**
+ * A `Local` disk is a path the simulator writes suspend images to (API.md §8.1): the fuzz keeps it
+ * inside the service's scratch directory (the daemons run there), never absolute or with `..`.
+ */
+export function scratchPath(s: string): string {
+  const safe = s.replace(/\//g, '_').replace(/^\.+/, '_');
+  return safe === '' ? 'image' : safe;
+}
+
+const diskArbitrary = (path: fc.Arbitrary<string>): fc.Arbitrary<FVal> =>
+  fc.oneof(path.map((p): FVal => ['Local', scratchPath(p)]), path.map((p): FVal => ['VDI', p]), path.map((p): FVal => ['local', scratchPath(p)]));
+
 /** The descriptor's fields or constructors, when it has them (custom records such as Task.t do not). */
 const fieldsOf = (t: AnyType): readonly FieldInfo[] | undefined => ('fields' in t ? (t as { fields: readonly FieldInfo[] }).fields : undefined);
 const ctorsOf = (t: AnyType): VariantType<unknown>['ctors'] | undefined => ('ctors' in t ? (t as VariantType<unknown>).ctors : undefined);
@@ -213,6 +225,7 @@ function shapeOfType(t: AnyType, pool: Pool, mood: Mood, depth: number): fc.Arbi
         .map(([known, extra]) => ({ ...extra, ...known }));
     }
     case 'variant': {
+      if (t.name === 'disk') return diskArbitrary(fc.oneof(fc.constantFrom(...pool.strings), valid ? oddString : hostileString));
       const ctors = ctorsOf(t);
       if (!ctors || ctors.size === 0) return junk;
       const forms = [...ctors].map(([tag, arg]) =>
