@@ -27,6 +27,8 @@ export interface SpawnOptions {
   /** Extra flags; a `--listen` or `--socket` here replaces the default one. */
   extraArgs?: string[];
   env?: Record<string, string>;
+  /** Working directory of the process (relative paths it writes, e.g. `Local` suspend images, land here). */
+  cwd?: string;
 }
 
 export interface Xenopsd {
@@ -118,6 +120,7 @@ export async function spawnXenopsd(options: SpawnOptions): Promise<Xenopsd> {
   const proc = spawn(process.execPath, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...(options.env ?? {}) },
+    ...(options.cwd ? { cwd: options.cwd } : {}),
   });
   live.add(proc);
   proc.once('exit', () => live.delete(proc));

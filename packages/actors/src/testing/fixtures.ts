@@ -9,6 +9,7 @@ import {
   readMessage,
   taskIdOf,
   VmT,
+  withCheckedAppends,
   type Stores,
   type Subscription,
   type TaskRecord,
@@ -52,7 +53,8 @@ export async function openTestStores(): Promise<{
   dispose: () => Promise<void>;
 }> {
   const dir = await mkdtemp(join(tmpdir(), 'xenops-actors-'));
-  const stores = await openEmbeddedStores({ dataDir: dir });
+  // As in the daemon: every event the actors write must read back to itself.
+  const stores = withCheckedAppends(await openEmbeddedStores({ dataDir: dir }));
   const view = new LogView(stores);
   return {
     stores,

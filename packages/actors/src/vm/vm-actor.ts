@@ -4,6 +4,7 @@ import {
   encodeBatch,
   evolveVmAll,
   Streams,
+  UndecodableEventError,
   XenopsError,
   type CommandReply,
   type CommandRequest,
@@ -149,6 +150,9 @@ export class VmActor {
     try {
       seq = await this.deps.log.append({ stream, data, expectedLastSeq: this.vm.version });
     } catch (e) {
+      // Refused before anything was written: the log and this actor still agree, and the caller
+      // (a command, or a task that then fails) reports it.
+      if (e instanceof UndecodableEventError) throw e;
       // Whether it landed or not (or another writer got there first), the log may now differ
       // from what this actor believes.
       this.markStalled();

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { HostAgent } from '@xenops/actors';
-import { lockDataDir, openEmbeddedStores, openNatsStores, sharedFoldSnapshotLoader, type Stores } from '@xenops/core';
+import { lockDataDir, openEmbeddedStores, openNatsStores, sharedFoldSnapshotLoader, withCheckedAppends, type Stores } from '@xenops/core';
 import { Gateway, isLoopbackAddress } from '@xenops/gateway';
 import { ConfigError, readToken, type DaemonConfig } from './config.js';
 
@@ -25,15 +25,17 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   // holds its lock; a NATS agent keeps nothing there and takes none.
   const lock = !config.nats || serveHttp ? lockDataDir(config.dataDir) : undefined;
 
-  let stores: Stores;
+  let opened: Stores;
   try {
-    stores = config.nats
+    opened = config.nats
       ? await openNatsStores({ ...config.nats, name: `xenopsd ${config.role} ${config.hostId}`, role: config.role, log })
     : await openEmbeddedStores({ dataDir: config.dataDir });
   } catch (e) {
     lock?.release();
     throw e;
   }
+  // Every append must read back to itself: one bad event cannot make the log unreadable.
+  const stores = withCheckedAppends(opened);
   log(`store: ${stores.mode}${config.nats ? ` at ${config.nats.servers} (prefix ${config.nats.prefix})` : ` in ${config.dataDir}`}`);
 
   let agent: HostAgent | undefined;

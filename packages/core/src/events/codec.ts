@@ -60,7 +60,9 @@ function bodyToProto(body: EventBody): ProtoBody {
     case 'GuestModeChanged':
       return ['guestModeChanged', { vmId: body.vmId, mode: body.mode }];
     case 'TaskCreated':
-      return ['taskCreated', { vmId: body.vmId, operationJson: JSON.stringify(body.operation), host: body.host, ctimeMs: body.ctimeMs }];
+      // In the decoder's key order, whatever order the operation was built in: the text must read
+      // back to itself (the log refuses batches that do not).
+      return ['taskCreated', { vmId: body.vmId, operationJson: JSON.stringify(decodeOperation(body.operation)), host: body.host, ctimeMs: body.ctimeMs }];
     case 'TaskStarted':
       return ['taskStarted', { taskId: body.taskId, startedMs: body.startedMs }];
     case 'TaskProgressed':

@@ -135,13 +135,17 @@ export function invalidId(): XenopsError {
 
 /** A short single-line rendering of a wire value for error messages. */
 function preview(w: unknown): string {
+  if (typeof w === 'number' && !Number.isFinite(w)) return String(w); // JSON would say null
   let s: string;
   try {
     s = JSON.stringify(toWireOut(w), (_k, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v)) ?? String(w);
   } catch {
     s = String(w);
   }
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  if (s.length <= 60) return s;
+  // Never cut a surrogate pair in half: the message must stay well-formed.
+  const cut = /[\uD800-\uDBFF]/.test(s[56]!) ? 56 : 57;
+  return `${s.slice(0, cut)}...`;
 }
 
 export function joinPath(path: string, segment: string | number): string {
@@ -253,11 +257,19 @@ export const float: Type<number> = {
   kind: 'float',
   name: 'float',
   decode(w, path) {
-    if (w instanceof RpcDouble) return w.value;
-    if (typeof w === 'number') return w;
-    if (typeof w === 'bigint') return Number(w);
-    if (typeof w === 'string' && FLOAT_TEXT.test(w.trim())) return Number(w.trim());
-    throw typeError(path, 'float', w);
+    const n =
+      w instanceof RpcDouble
+        ? w.value
+        : typeof w === 'number'
+          ? w
+          : typeof w === 'bigint'
+            ? Number(w)
+            : typeof w === 'string' && FLOAT_TEXT.test(w.trim())
+              ? Number(w.trim())
+              : undefined;
+    // NaN and ±Infinity (`1e999`, `<double>1e999</double>`): no wire format can carry them back.
+    if (n === undefined || !Number.isFinite(n)) throw typeError(path, 'float', w);
+    return n;
   },
   // RpcDouble so that XML-RPC emits <double> even for integral values.
   encode: (v) => new RpcDouble(v),

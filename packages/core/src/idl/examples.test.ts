@@ -208,6 +208,13 @@ describe('§3 accepted equivalents', () => {
     expect(float.encode(1, 'xenopsd')).toEqual(new RpcDouble(1));
     expect(toJson(float.encode(1, 'xenopsd'))).toBe('1');
   });
+
+  it('float: NaN and ±Infinity are type errors (JSON `1e999`, XML `<double>NaN</double>`): no wire carries them back', () => {
+    for (const w of [parseJsonWire('1e999'), parseJsonWire('-1e999'), Number.NaN, '1e999', 'NaN', 'Infinity', new RpcDouble(Infinity)]) {
+      expect((errorOf(() => float.decode(w, 'vm.ty.HVM.shadow_multiplier')) as string[])[1]).toMatch(/^Type error at vm\.ty\.HVM\.shadow_multiplier: expected float/);
+    }
+    expect((errorOf(() => float.decode(parseJsonWire('1e999'), 'f')) as string[])[1]).toBe('Type error at f: expected float, got Infinity');
+  });
 });
 
 describe('§3 XML-RPC forms', () => {

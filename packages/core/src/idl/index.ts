@@ -11,3 +11,4 @@ export * from './task.js';
 export * from './error-value.js';
 export * from './dynamic.js';
 export * from './host.js';
+export * from './wire-checks.js';

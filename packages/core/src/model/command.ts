@@ -2,7 +2,8 @@ import { xenops } from '../../generated/xenops.js';
 import type { ErrorValue } from '../errors.js';
 import { VmT, type Type, type VmConfig } from '../idl/index.js';
 import { DEVICE_TYPES, isDeviceKind, type DeviceConfig, type DeviceKind } from './devices.js';
-import { parseJsonWire, wireToJson } from '../idl/wire.js';
+import { wireToJson } from '../idl/wire.js';
+import { IllFormedStringError, NestingLimitError, parseUntrustedJson, singleLine } from '../idl/wire-checks.js';
 import type { GuestAction, GuestMode } from '../events/event.js';
 import { decodeOperation, type Operation } from './operation.js';
 
@@ -42,6 +43,10 @@ export type CommandReply = { readonly ok: true; readonly seq: number; readonly v
 
 export class CommandDecodeError extends Error {
   override readonly name = 'CommandDecodeError';
+  readonly code = 'UNDECODABLE_COMMAND';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
 }
 
 const pb = xenops.v1;
@@ -63,11 +68,15 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
   let env: ReturnType<typeof pb.CommandEnvelope.decode>;
   let raw: unknown;
   try {
+    // Strings of the envelope are strict UTF-8 (protobufjs refuses anything else).
     env = pb.CommandEnvelope.decode(data);
-    // One parse; configurations inside are decoded by the IDL from this same tree.
-    raw = parseJsonWire(env.commandJson ?? '');
+    // One parse; configurations inside are decoded by the IDL from this same tree. Anyone who may
+    // publish on the command subject reaches this point: nesting and strings are checked as for
+    // a request (a lone surrogate here would end up in the log).
+    raw = parseUntrustedJson(env.commandJson ?? '', 'command');
   } catch (e) {
-    throw new CommandDecodeError(`undecodable command: ${(e as Error).message}`);
+    if (e instanceof IllFormedStringError || e instanceof NestingLimitError) throw new CommandDecodeError(e.message, { cause: e });
+    throw new CommandDecodeError(`undecodable command: ${singleLine((e as Error).message)}`, { cause: e });
   }
   if (typeof raw !== 'object' || raw === null) throw new CommandDecodeError('command is not an object');
   const o = raw as Record<string, unknown>;
@@ -124,12 +133,12 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
       return { dbg, command: { type: 'SetGuestMode', vmId: str('vmId'), mode: mode as GuestMode } };
     }
     case 'SetCancelTrigger':
-      if (typeof o.dbg !== 'string' || !Number.isInteger(o.point) || (o.point as number) < 1) throw new CommandDecodeError('SetCancelTrigger: dbg and a point of at least 1 are required');
+      if (typeof o.dbg !== 'string' || !Number.isSafeInteger(o.point) || (o.point as number) < 1) throw new CommandDecodeError('SetCancelTrigger: dbg and a point of at least 1 are required');
       return { dbg, command: { type: 'SetCancelTrigger', dbg: o.dbg, point: o.point as number } };
     case 'Diagnose':
       return { dbg, command: { type: 'Diagnose' } };
     case 'SetPoolSize':
-      if (!Number.isInteger(o.size) || (o.size as number) < 1) throw new CommandDecodeError('SetPoolSize: size must be a whole number of at least 1');
+      if (!Number.isSafeInteger(o.size) || (o.size as number) < 1) throw new CommandDecodeError('SetPoolSize: size must be a whole number of at least 1');
       return { dbg, command: { type: 'SetPoolSize', size: o.size as number } };
     default:
       throw new CommandDecodeError(`unknown command type ${JSON.stringify(o.type)}`);

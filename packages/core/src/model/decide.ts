@@ -1,4 +1,5 @@
-import { Errors, type XenopsError } from '../errors.js';
+import { Errors, XenopsError } from '../errors.js';
+import { IllFormedStringError, NestingLimitError, singleLine } from '../idl/wire-checks.js';
 import type { Audit } from '../events/audit.js';
 import type { PendingEvent } from '../events/codec.js';
 import type { EventBody, GuestAction } from '../events/event.js';
@@ -95,7 +96,10 @@ export function decide(vm: VmAggregate, command: Command, ctx: DecideContext): D
       try {
         return { events: importEvents(vm, decodeMetadataJson(command.metadataJson)), reply: () => vm.id };
       } catch (e) {
-        return e as XenopsError;
+        // Not only XenopsErrors: a bus message may carry text that is not JSON at all.
+        if (e instanceof XenopsError) return e;
+        if (e instanceof IllFormedStringError || e instanceof NestingLimitError) return Errors.internal(e.message);
+        return Errors.internal(`import_metadata: the metadata is not valid JSON: ${singleLine((e as Error).message)}`);
       }
     }
     case 'SetGuestMode':

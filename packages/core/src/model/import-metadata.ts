@@ -1,6 +1,6 @@
 import { Errors } from '../errors.js';
 import type { EventBody } from '../events/event.js';
-import { MetadataT, parseJsonWire, type Metadata } from '../idl/index.js';
+import { MetadataT, parseUntrustedJson, type Metadata } from '../idl/index.js';
 import { DEVICE_KINDS, type DeviceConfig, type DeviceKind } from './devices.js';
 import type { VmAggregate } from './vm-aggregate.js';
 
@@ -46,7 +46,10 @@ export function importEvents(vm: VmAggregate, metadata: Metadata): EventBody[] {
   ];
 }
 
-/** Decodes a Metadata.t stored by the engine (internal encoding). */
+/**
+ * Decodes a Metadata.t stored by the engine (internal encoding). The text may have come over the
+ * command bus from anyone who can publish there, so it is checked like a request.
+ */
 export function decodeMetadataJson(json: string): Metadata {
-  return MetadataT.decode(parseJsonWire(json), 'metadata');
+  return MetadataT.decode(parseUntrustedJson(json, 'metadata'), 'metadata');
 }

@@ -60,7 +60,7 @@ export class OperationDecodeError extends Error {
   override readonly name = 'OperationDecodeError';
 }
 
-type FieldKind = 'bool' | 'number' | 'number?' | 'string' | 'disk' | 'pairs' | 'actions' | 'vif-field';
+type FieldKind = 'bool' | 'int' | 'number' | 'number?' | 'string' | 'disk' | 'pairs' | 'actions' | 'vif-field';
 
 /** The Vif.t fields that VIF.move and the VIF.set_* calls change (§7.6). */
 export const VIF_SETTABLE_FIELDS = ['backend', 'carrier', 'locking_mode', 'ipv4_configuration', 'ipv6_configuration', 'pvs_proxy', 'trunks'] as const;
@@ -80,9 +80,9 @@ const FIELDS: Record<OperationKind, Record<string, FieldKind>> = {
   'VM.build': { force: 'bool' },
   'VM.create_device_model': { saveState: 'bool' },
   'VM.destroy': {},
-  'VM.set_vcpus': { vcpus: 'number' },
+  'VM.set_vcpus': { vcpus: 'int' },
   'VM.set_shadow_multiplier': { multiplier: 'number' },
-  'VM.set_memory_dynamic_range': { minimum: 'number', maximum: 'number' },
+  'VM.set_memory_dynamic_range': { minimum: 'int', maximum: 'int' },
   'VM.set_xsdata': { xsdata: 'pairs' },
   'VM.delay': { delay: 'number' },
   'VM.request_rdp': { enabled: 'bool' },
@@ -107,6 +107,9 @@ function valid(kind: FieldKind, v: unknown): boolean {
   switch (kind) {
     case 'bool':
       return typeof v === 'boolean';
+    case 'int':
+      // The API's ints are JavaScript-safe (§0); the log's int64 fields could not read others back.
+      return Number.isSafeInteger(v);
     case 'number':
       return typeof v === 'number' && Number.isFinite(v);
     case 'number?':
@@ -129,7 +132,8 @@ export function decodeOperation(v: unknown): Operation {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new OperationDecodeError('operation is not an object');
   const o = v as Record<string, unknown>;
   const kind = o.kind as OperationKind;
-  const fields = typeof kind === 'string' ? FIELDS[kind] : undefined;
+  // Own keys only: `__proto__` or `toString` is no operation.
+  const fields = typeof kind === 'string' && Object.hasOwn(FIELDS, kind) ? FIELDS[kind] : undefined;
   if (!fields) throw new OperationDecodeError(`unknown operation ${JSON.stringify(o.kind)}`);
   const out: Record<string, unknown> = { kind };
   for (const [name, fieldKind] of Object.entries(fields)) {
@@ -141,7 +145,7 @@ export function decodeOperation(v: unknown): Operation {
     out.autoDestroy = o.autoDestroy;
   }
   if (o.cancelAtPoint !== undefined) {
-    if (!Number.isInteger(o.cancelAtPoint) || (o.cancelAtPoint as number) < 1) throw new OperationDecodeError('malformed operation: cancelAtPoint');
+    if (!Number.isSafeInteger(o.cancelAtPoint) || (o.cancelAtPoint as number) < 1) throw new OperationDecodeError('malformed operation: cancelAtPoint');
     out.cancelAtPoint = o.cancelAtPoint;
   }
   return out as Operation;

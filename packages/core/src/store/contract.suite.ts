@@ -7,6 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BusRemoteError, BusTimeoutError, NoResponderError } from './command-bus.js';
 import { ConcurrencyError, StoreUnavailableError, type StoredMessage } from './event-log.js';
 import type { Stores } from './stores.js';
+import { UndecodableEventError, withCheckedAppends } from '../events/checked-event-log.js';
+import { decodeBatch, encodeBatch } from '../events/codec.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -337,6 +339,36 @@ export function describeStoreContract(name: string, open: () => Promise<Stores>)
         await s.close();
         await s.close(); // idempotent
         await expect(s.log.append({ stream: 's', data: enc('b') })).rejects.toBeInstanceOf(StoreUnavailableError);
+      });
+    });
+
+    describe('checked appends (the log refuses batches that do not read back to themselves)', () => {
+      const audit = { dbg: 'contract', timeMs: 1, host: 'h', actor: 'gateway' };
+      const batchOf = (dbg: string, vmId: string) => encodeBatch([{ audit: { ...audit, dbg }, body: { type: 'VmRefreshed', vmId } }]);
+
+      it('refuses a lone surrogate or bytes that are no batch, stores nothing, and then takes good batches', async () => {
+        const s = withCheckedAppends(await fresh());
+        const seen: number[] = [];
+        const sub = s.log.tail(0, (m) => {
+          seen.push(m.seq);
+        });
+        for (const data of [batchOf('\ud800', 'v'), batchOf('ok', 'v\udfff'), new Uint8Array([0x0a, 0x03, 0xed, 0xa0, 0x80]), enc('not a batch')]) {
+          const err = await s.log.append({ stream: 'vm/v', data, expectedLastSeq: 0, messageId: 'bad' }).catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(UndecodableEventError);
+          expect(err).toMatchObject({ code: 'UNDECODABLE_EVENT', stream: 'vm/v' });
+        }
+        expect(await s.log.head()).toBe(0);
+        expect(await s.log.lastSeqOf('vm/v')).toBe(0);
+        expect(await collect(s.log.read(0))).toEqual([]);
+        // Nothing of the refused appends was remembered either (not even their message id).
+        const good = batchOf('ok \u0000 \u{1F600}', 'v');
+        const seq = await s.log.append({ stream: 'vm/v', data: good, expectedLastSeq: 0, messageId: 'bad' });
+        expect(seq).toBeGreaterThan(0);
+        await waitFor(() => seen.length === 1, 10_000, 'delivery of the good batch');
+        expect(seen).toEqual([seq]);
+        const [stored] = await collect(s.log.read(0));
+        expect(decodeBatch(stored!.seq, stored!.data)[0]!.audit.dbg).toBe('ok \u0000 \u{1F600}');
+        await sub.close();
       });
     });
 

@@ -2,7 +2,12 @@ import { Errors, list, string, unit, type GuestAction, type GuestMode } from '@x
 import { method, type CallContext, type MethodSpec } from './method.js';
 import { hostOf, registeredVm } from './vm-calls.js';
 
-const GUEST_ACTIONS: Record<string, GuestAction> = { reboot: 'reboot', halt: 'halt', crash: 'crash' };
+// A Map, not an object: a command such as `__proto__` or `constructor` must not find anything.
+const GUEST_ACTIONS = new Map<string, GuestAction>([
+  ['reboot', 'reboot'],
+  ['halt', 'halt'],
+  ['crash', 'crash'],
+]);
 const GUEST_MODES = new Set<GuestMode>(['ignore', 'hang', 'normal']);
 
 function arity(cmd: string, args: readonly string[], allowed: readonly number[]): void {
@@ -14,7 +19,7 @@ function arity(cmd: string, args: readonly string[], allowed: readonly number[])
 /** DEBUG.trigger (API.md §8.3): simulator hooks. Reactions run as internal tasks; the call returns at once. */
 async function trigger(call: CallContext, cmd: string, args: readonly string[]): Promise<null> {
   const { engine } = call.gateway;
-  const guestAction = GUEST_ACTIONS[cmd];
+  const guestAction = GUEST_ACTIONS.get(cmd);
   if (guestAction) {
     arity(cmd, args, [1]);
     const vmId = args[0]!;

@@ -1,4 +1,4 @@
-import { Errors } from '@xenops/core';
+import { typeError } from '@xenops/core';
 
 /**
  * CPU featuresets (API.md §4.11): words of 8 hex digits joined by `-`; `""` is the empty set.
@@ -8,7 +8,8 @@ export function parseFeatureset(text: string, what: string): number[] {
   if (text === '') return [];
   const words = text.split('-');
   if (!words.every((w) => /^[0-9a-fA-F]{8}$/.test(w))) {
-    throw Errors.internal(`${what} is not a CPU featureset (words of 8 hex digits joined by '-'): ${JSON.stringify(text)}`);
+    // §6.3's wrong-shape message, at the argument (the fuzz suite found the old free-form text).
+    throw typeError(what, "a CPU featureset (words of 8 hex digits joined by '-')", text);
   }
   return words.map((w) => parseInt(w, 16) >>> 0);
 }

@@ -1,8 +1,11 @@
 import {
   Errors,
   MetadataT,
+  IllFormedStringError,
+  NestingLimitError,
   normaliseDevice,
-  parseJsonWire,
+  parseUntrustedJson,
+  singleLine,
   string,
   VmIdT,
   wireToJson,
@@ -37,9 +40,11 @@ function exportMetadata(call: CallContext, vmId: string): string {
 function parseMetadata(text: string, dialect: ApiDialect): Metadata {
   let wire;
   try {
-    wire = parseJsonWire(text);
+    // A document inside an argument is checked like a request body: nesting, then every string.
+    wire = parseUntrustedJson(text, 'metadata');
   } catch (e) {
-    throw Errors.internal(`import_metadata: the metadata is not valid JSON: ${(e as Error).message}`);
+    if (e instanceof NestingLimitError || e instanceof IllFormedStringError) throw Errors.internal(e.message);
+    throw Errors.internal(`import_metadata: the metadata is not valid JSON: ${singleLine((e as Error).message)}`);
   }
   const decoded = MetadataT.decode(wire, 'metadata');
   // The same checks as the add calls: no bad device record gets in through an import either.

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { bodyTooLargeReply, detectFormat, handleRpcBody, type Dispatcher, type RpcOutcome, type RpcRequest } from './handler.js';
 import { encodeXmlRpcCall, parseXmlRpcResponse } from './xmlrpc.js';
 import { wireInToOut } from './values.js';
-import { RpcDouble } from './wire.js';
+import { MAX_WIRE_NESTING, RpcDouble } from './wire.js';
 
 /** Answers `echo` with its named args' `x`, fails `fail`, throws on `boom`; records calls. */
 function fakeDispatcher(log: RpcRequest[] = []): Dispatcher {
@@ -230,5 +230,93 @@ describe('bodyTooLargeReply (§2.1)', () => {
       value: { Status: 'Failure', ErrorDescription: ['Internal_error', 'request body exceeds 16777216 bytes'] },
     });
     expect(bodyTooLargeReply(Buffer.alloc(0), 'text/xml').headers['Content-Type']).toBe('text/xml');
+  });
+});
+
+describe('handleRpcBody: bad text and the nesting limit', () => {
+  const json = async (body: string | Buffer, log?: RpcRequest[]) => {
+    const r = await handleRpcBody(Buffer.isBuffer(body) ? body : Buffer.from(body), undefined, fakeDispatcher(log));
+    expect(r.status).toBe(200);
+    return JSON.parse(r.body) as Record<string, unknown>;
+  };
+  const xml = async (body: string | Buffer) => {
+    const r = await handleRpcBody(Buffer.isBuffer(body) ? body : Buffer.from(body), undefined, fakeDispatcher());
+    expect(r.status).toBe(200);
+    expect(r.headers['Content-Type']).toBe('text/xml');
+    return parseXmlRpcResponse(r.body);
+  };
+  const NOT_WELL_FORMED = (path: string) => `Type error at ${path}: expected a well-formed Unicode string`;
+
+  it('a lone surrogate in the arguments is refused before dispatch: v1 Failure, v2 -32602, id echoed', async () => {
+    const log: RpcRequest[] = [];
+    expect(await json('{"method":"echo","id":7,"params":[{"x":"\\ud800"}]}', log)).toEqual({
+      result: null,
+      error: ['Internal_error', NOT_WELL_FORMED('x')],
+      id: 7,
+    });
+    expect(await json('{"jsonrpc":"2.0","method":"echo","id":"a","params":{"x":["ok","\\udfff"]}}', log)).toEqual({
+      jsonrpc: '2.0',
+      error: { code: -32602, message: `Internal_error: ${NOT_WELL_FORMED('x[1]')}`, data: ['Internal_error', NOT_WELL_FORMED('x[1]')] },
+      id: 'a',
+    });
+    expect(log).toEqual([]);
+  });
+
+  it('a lone surrogate in the method or id is an invalid request answered with id null', async () => {
+    expect(await json('{"method":"echo\\ud800","id":7,"params":[]}')).toEqual({
+      result: null,
+      error: ['Internal_error', `invalid JSON-RPC request: ${NOT_WELL_FORMED('method')}`],
+      id: null,
+    });
+    const v2 = await json('{"jsonrpc":"2.0","method":"echo","id":"\\ud800"}');
+    expect(v2).toMatchObject({ error: { code: -32600 }, id: null });
+  });
+
+  it('bodies that are not UTF-8 are unparseable, never read with U+FFFD in place of the bad bytes', async () => {
+    const bad = Buffer.concat([Buffer.from('{"method":"echo","id":1,"params":[{"x":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}]}')]);
+    const log: RpcRequest[] = [];
+    expect(await json(bad, log)).toEqual({ result: null, error: ['Internal_error', 'invalid JSON-RPC request: body is not valid UTF-8'], id: null });
+    expect(log).toEqual([]);
+    const badXml = Buffer.concat([Buffer.from('<methodCall><methodName>echo</methodName><params><param><value>'), Buffer.from([0xff]), Buffer.from('</value></param></params></methodCall>')]);
+    expect(await xml(badXml)).toEqual({ kind: 'fault', code: -32700, message: 'parse error: body is not valid UTF-8' });
+  });
+
+  it('XML character references to surrogates are parse errors (not well-formed XML, §2.3)', async () => {
+    const r = await xml('<methodCall><methodName>echo</methodName><params><param><value>&#xD800;</value></param></params></methodCall>');
+    expect(r).toMatchObject({ kind: 'fault', code: -32700 });
+    expect((r as { message: string }).message).toMatch(/^parse error: /);
+  });
+
+  it('JSON nested past the limit: v1 Failure with id null and the limit message; at the limit it is dispatched', async () => {
+    const deep = (n: number) => `{"method":"echo","id":1,"params":[{"x":${'['.repeat(n)}1${']'.repeat(n)}}]}`;
+    const log: RpcRequest[] = [];
+    expect(await json(deep(MAX_WIRE_NESTING - 3), log)).toMatchObject({ error: null, id: 1 });
+    expect(await json(deep(MAX_WIRE_NESTING - 2), log)).toEqual({
+      result: null,
+      error: ['Internal_error', `request nesting exceeds ${MAX_WIRE_NESTING} levels`],
+      id: null,
+    });
+    expect(await json('['.repeat(100_000) + ']'.repeat(100_000), log)).toMatchObject({ error: ['Internal_error', `request nesting exceeds ${MAX_WIRE_NESTING} levels`] });
+    expect(log).toHaveLength(1);
+  });
+
+  it('XML nested past the limit: a Failure envelope with the limit message', async () => {
+    const deep = (n: number) => `<value><array><data>`.repeat(n) + '<value>1</value>' + '</data></array></value>'.repeat(n);
+    const body = (n: number) => encodeXmlRpcCall('echo', []).replace('<params></params>', `<params><param>${deep(n)}</param></params>`);
+    expect(await xml(body(MAX_WIRE_NESTING))).toMatchObject({ kind: 'response', value: { Status: 'Success' } });
+    expect(await xml(body(MAX_WIRE_NESTING + 1))).toEqual({
+      kind: 'response',
+      value: { Status: 'Failure', ErrorDescription: ['Internal_error', `request nesting exceeds ${MAX_WIRE_NESTING} levels`] },
+    });
+  });
+
+  it('reply encoders never emit a lone surrogate: JSON escapes it, XML replaces it', async () => {
+    const surrogateEcho: Dispatcher = async () => ({ ok: true, value: 'a\ud800b' });
+    const j = await handleRpcBody(Buffer.from('{"method":"m","id":1,"params":[]}'), undefined, surrogateEcho);
+    expect(j.body.isWellFormed()).toBe(true);
+    expect(j.body).toContain('a\\ud800b');
+    const x = await handleRpcBody(Buffer.from(encodeXmlRpcCall('m', [])), undefined, surrogateEcho);
+    expect(x.body.isWellFormed()).toBe(true);
+    expect(parseXmlRpcResponse(x.body)).toEqual({ kind: 'response', value: { Status: 'Success', Value: 'a\ufffdb' } });
   });
 });

@@ -3,7 +3,10 @@
  * envelope, hands each request to the dispatcher and encodes the reply. Transport-neutral (HTTP
  * and the NATS subject both use it); it never throws.
  */
+import { isUtf8 } from 'node:buffer';
 import {
+  JSONRPC_INVALID_PARAMS,
+  JSONRPC_INVALID_REQUEST,
   JSONRPC_SERVER_ERROR,
   encodeJsonRpcFailure,
   encodeJsonRpcInvalid,
@@ -14,8 +17,8 @@ import {
 } from './jsonrpc.js';
 import { classifyParams, type RpcParams } from './params.js';
 import { toWireOut } from './values.js';
-import { describeError, toErrorValue, type WireOut } from './wire.js';
-import { XmlRpcParseError, XmlRpcValueError, encodeXmlRpcFault, encodeXmlRpcResponse, parseXmlRpcCall } from './xmlrpc.js';
+import { IllFormedStringError, NestingLimitError, describeError, singleLine, toErrorValue, type WireOut } from './wire.js';
+import { XmlRpcValueError, encodeXmlRpcFault, encodeXmlRpcResponse, parseXmlRpcCall } from './xmlrpc.js';
 
 export { type RpcParams } from './params.js';
 
@@ -80,10 +83,14 @@ export function detectFormat(body: Buffer, contentType: string | undefined): 'xm
   return 'json';
 }
 
-function decodeUtf8(body: Buffer): string {
+/** The body as text, or undefined when its bytes are not UTF-8 (never replaced by U+FFFD). */
+function decodeUtf8(body: Buffer): string | undefined {
+  if (!isUtf8(body)) return undefined;
   const text = body.toString('utf8');
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
+
+const NOT_UTF8 = 'body is not valid UTF-8';
 
 function xmlReply(body: string, status = 200, close = false): HttpReply {
   const r: HttpReply = { status, headers: { 'Content-Type': XML_CONTENT_TYPE }, body };
@@ -113,9 +120,9 @@ export function xmlSuccess(value: WireOut): WireOut {
   ]);
 }
 
-function internalOutcome(message: string): RpcOutcome & { ok: false } {
+function internalOutcome(message: string, code = JSONRPC_SERVER_ERROR): RpcOutcome & { ok: false } {
   const error: WireOut = ['Internal_error', message];
-  return { ok: false, error, code: JSONRPC_SERVER_ERROR, message: `Internal_error: ${message}` };
+  return { ok: false, error, code, message: `Internal_error: ${message}` };
 }
 
 /** Runs the dispatcher; anything it throws becomes a Failure (never a crash). */
@@ -134,7 +141,7 @@ async function runDispatch(dispatch: Dispatcher, req: RpcRequest): Promise<RpcOu
 }
 
 function errorMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  return singleLine(e instanceof Error ? e.message : String(e));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -154,13 +161,16 @@ async function handleXml(text: string, dispatch: Dispatcher): Promise<HttpReply>
     const call = parseXmlRpcCall(text);
     req = { method: call.method, params: classifyParams(call.params), format: 'xml' };
   } catch (e) {
+    // Well-formed XML that breaks a limit or holds a string the API cannot store: a Failure (§2.3).
+    if (e instanceof NestingLimitError || e instanceof IllFormedStringError) {
+      return xmlReply(encodeXmlOutcome(internalOutcome(e.message)));
+    }
     if (e instanceof XmlRpcValueError) {
       req = { method: e.method, params: { form: 'malformed' }, format: 'xml' };
-    } else if (e instanceof XmlRpcParseError) {
-      return xmlReply(encodeXmlRpcFault(XMLRPC_PARSE_ERROR, `parse error: ${e.message}`));
     } else {
-      // e.g. RangeError on pathological input: still a parse error, never a crash
-      return xmlReply(encodeXmlRpcFault(XMLRPC_PARSE_ERROR, `parse error: ${errorMessage(e)}`));
+      // A parser's message may quote the body; a RangeError on pathological input is still a
+      // parse error, never a crash.
+      return xmlReply(encodeXmlRpcFault(XMLRPC_PARSE_ERROR, `parse error: ${singleLine(errorMessage(e))}`));
     }
   }
   return xmlReply(encodeXmlOutcome(await runDispatch(dispatch, req)));
@@ -186,6 +196,8 @@ function encodeJsonOutcome(call: JsonRpcCall, outcome: RpcOutcome): string {
 
 async function runEntry(entry: JsonRpcEntry, dispatch: Dispatcher): Promise<string> {
   if (entry.kind === 'invalid') return encodeJsonRpcInvalid(entry.version, entry.reason);
+  // Arguments holding a string the API cannot store: refused before any method sees them.
+  if (entry.refusal) return encodeJsonOutcome(entry, internalOutcome(entry.refusal.message, JSONRPC_INVALID_PARAMS));
   const outcome = await runDispatch(dispatch, {
     method: entry.method,
     params: entry.params,
@@ -200,6 +212,9 @@ async function handleJson(text: string, dispatch: Dispatcher): Promise<HttpReply
   switch (msg.kind) {
     case 'invalid':
       return jsonReply(encodeJsonRpcInvalid(msg.version, msg.reason));
+    case 'too-deep':
+      // Answered as an unparseable body (§2.4: v1, id null), with the limit's own message.
+      return jsonReply(encodeJsonRpcFailure('1.0', null, ['Internal_error', msg.message], JSONRPC_INVALID_REQUEST, `Internal_error: ${msg.message}`));
     case 'single':
       return jsonReply(await runEntry(msg.entry, dispatch));
     case 'batch': {
@@ -228,6 +243,12 @@ export async function handleRpcBody(
   const format = detectFormat(body, contentType);
   try {
     const text = decodeUtf8(body);
+    if (text === undefined) {
+      // Not text at all: unparseable, in either format (§2.3, §2.4).
+      return format === 'xml'
+        ? xmlReply(encodeXmlRpcFault(XMLRPC_PARSE_ERROR, `parse error: ${NOT_UTF8}`))
+        : jsonReply(encodeJsonRpcInvalid('1.0', NOT_UTF8));
+    }
     return format === 'xml' ? await handleXml(text, dispatch) : await handleJson(text, dispatch);
   } catch (e) {
     // Last resort: a bug in a codec must not take the connection down with it.

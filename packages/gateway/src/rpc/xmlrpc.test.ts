@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RpcDouble, type WireOut } from './wire.js';
+import { IllFormedStringError, MAX_WIRE_NESTING, NestingLimitError, RpcDouble, type WireOut } from './wire.js';
 import {
   XmlRpcParseError,
   XmlRpcValueError,
@@ -15,6 +15,14 @@ import {
 const call = (params: string, method = 'VM.start') =>
   `<?xml version="1.0"?><methodCall><methodName>${method}</methodName><params>${params}</params></methodCall>`;
 const one = (value: string) => parseXmlRpcCall(call(`<param>${value}</param>`)).params[0];
+function errorOf(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
 /** Strips whitespace between tags. */
 const squash = (s: string) => s.replace(/>\s+</g, '><').trim();
 
@@ -141,9 +149,58 @@ describe('parseXmlRpcCall: values', () => {
     }
   });
 
-  it('reports very deep nesting as malformed params, not a crash', () => {
-    const deep = '<value><array><data>'.repeat(400) + '<value>x</value>' + '</data></array></value>'.repeat(400);
-    expect(() => parseXmlRpcCall(call(`<param>${deep}</param>`))).toThrow(XmlRpcValueError);
+});
+
+/** `n` arrays nested in one another, the innermost holding a string. */
+const nestedArrays = (n: number) => '<value><array><data>'.repeat(n) + '<value>x</value>' + '</data></array></value>'.repeat(n);
+/** `n` structs nested in one another under the key `k`. */
+const nestedStructs = (n: number) =>
+  '<value><struct><member><name>k</name>'.repeat(n) + '<value>x</value>' + '</member></struct></value>'.repeat(n);
+
+describe('parseXmlRpcCall: the nesting limit', () => {
+  it('accepts arrays and structs nested exactly MAX_WIRE_NESTING deep', () => {
+    expect(() => parseXmlRpcCall(call(`<param>${nestedArrays(MAX_WIRE_NESTING)}</param>`))).not.toThrow();
+    expect(() => parseXmlRpcCall(call(`<param>${nestedStructs(MAX_WIRE_NESTING)}</param>`))).not.toThrow();
+    let v: unknown = parseXmlRpcCall(call(`<param>${nestedStructs(MAX_WIRE_NESTING)}</param>`)).params[0];
+    for (let i = 0; i < MAX_WIRE_NESTING; i++) v = (v as Record<string, unknown>)['k'];
+    expect(v).toBe('x');
+  });
+
+  it('refuses one level more with NestingLimitError, and far more without a stack overflow', () => {
+    for (const body of [nestedArrays(MAX_WIRE_NESTING + 1), nestedStructs(MAX_WIRE_NESTING + 1), nestedArrays(100_000)]) {
+      const err = errorOf(() => parseXmlRpcCall(call(`<param>${body}</param>`)));
+      expect(err).toBeInstanceOf(NestingLimitError);
+      expect((err as Error).message).toBe(`request nesting exceeds ${MAX_WIRE_NESTING} levels`);
+    }
+  });
+
+  it('refuses deep nesting of any elements, not only arrays and structs', () => {
+    const junk = '<value>'.repeat(100_000) + '</value>'.repeat(100_000);
+    expect(errorOf(() => parseXmlRpcCall(call(`<param>${junk}</param>`)))).toBeInstanceOf(NestingLimitError);
+    expect(errorOf(() => parseXmlRpcValue(nestedArrays(MAX_WIRE_NESTING + 1)))).toBeInstanceOf(NestingLimitError);
+  });
+});
+
+describe('parseXmlRpcCall: only well-formed Unicode gets through', () => {
+  it('refuses character references and characters XML cannot carry as parse errors', () => {
+    for (const text of ['&#xD800;', '&#55296;', 'a&#xDC00;b', '&#xDC00;&#xD800;', '&#0;', '&#xFFFE;', '\u0000', '\uFFFE']) {
+      const body = call(`<param><value>${text}</value></param>`);
+      expect(errorOf(() => parseXmlRpcCall(body)), text).toBeInstanceOf(XmlRpcParseError);
+    }
+    // A character reference to a real character is fine.
+    expect(one('<value>&#x1F600;&#233;</value>')).toBe('\u{1F600}\u00e9');
+  });
+
+  it('refuses <base64> whose bytes are not UTF-8, with the path of the argument', () => {
+    const cesu = Buffer.from([0x61, 0xed, 0xa0, 0x80]).toString('base64'); // "a" + a surrogate written as UTF-8
+    const named = errorOf(() =>
+      parseXmlRpcCall(call(`<param><value><struct><member><name>vm</name><value><struct><member><name>xsdata</name><value><array><data><value>ok</value><value><base64>${cesu}</base64></value></data></array></value></member></struct></value></member></struct></value></param>`)),
+    );
+    expect(named).toBeInstanceOf(IllFormedStringError);
+    expect((named as Error).message).toBe('Type error at vm.xsdata[1]: expected a well-formed Unicode string');
+    const positional = errorOf(() => parseXmlRpcCall(call(`<param><value>dbg</value></param><param><value><base64>${cesu}</base64></value></param>`)));
+    expect((positional as IllFormedStringError).path).toBe('params[1]');
+    expect(one(`<value><base64>${Buffer.from('h\u00e9').toString('base64')}</base64></value>`)).toBe('h\u00e9');
   });
 });
 

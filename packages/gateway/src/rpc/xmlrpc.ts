@@ -7,8 +7,9 @@
  * Decoding is lenient (every accept form of §3) and produces `WireIn`: structs are null-prototype
  * objects. Encoding is strict and produces the emit forms of §3 from `WireOut`.
  */
+import { isUtf8 } from 'node:buffer';
 import { SaxesParser } from 'saxes';
-import { RpcDouble, type WireIn, type WireOut } from './wire.js';
+import { IllFormedStringError, MAX_WIRE_NESTING, NestingLimitError, RpcDouble, wirePath, type WireIn, type WireOut } from './wire.js';
 
 /** The body is not well-formed XML, or is not a `<methodCall>` with a `<methodName>`. */
 export class XmlRpcParseError extends Error {
@@ -47,56 +48,62 @@ interface XNode {
   text: string;
 }
 
-/** Deeper element nesting than this is not built (the document is reported as malformed). */
-const MAX_DEPTH = 512;
+/**
+ * Elements a document may nest per level of `<array>`/`<struct>` (`<value><array><data>`,
+ * `<value><struct><member>`), plus the envelope and a leaf: deeper element nesting cannot be
+ * XML-RPC within the nesting limit, whatever the elements are called.
+ */
+const ELEMENTS_PER_LEVEL = 3;
+const ENVELOPE_ELEMENTS = 8;
 
 class Malformed extends Error {}
 
-interface Tree {
-  root: XNode;
-  /** Set when the tree was truncated (too deep). */
-  truncated: boolean;
+function isContainer(name: string): boolean {
+  const local = localName(name);
+  return local === 'array' || local === 'struct';
 }
 
-function parseTree(text: string): Tree {
+/**
+ * Builds the element tree. Throws `XmlRpcParseError` for text that is not well-formed XML (saxes
+ * also refuses every character XML cannot carry: lone surrogates, NUL, `&#xD800;`), and
+ * `NestingLimitError` as soon as `<array>`/`<struct>` values nest more than `maxNesting` deep.
+ */
+function parseTree(text: string, maxNesting: number = MAX_WIRE_NESTING): XNode {
   if (text.trim() === '') throw new XmlRpcParseError('unexpected end of input');
   const parser = new SaxesParser({ xmlns: false, position: true });
   const stack: XNode[] = [];
   let root: XNode | undefined;
-  let skipped = 0; // depth below the truncation point
-  let truncated = false;
+  let containers = 0;
+  const maxElements = ELEMENTS_PER_LEVEL * maxNesting + ENVELOPE_ELEMENTS;
   parser.on('doctype', () => {
     throw new XmlRpcParseError('DOCTYPE is not allowed');
   });
   // saxes reports a self-closing tag as an opentag followed by a closetag.
   parser.on('opentag', (tag) => {
-    if (skipped > 0 || stack.length >= MAX_DEPTH) {
-      skipped++;
-      truncated = true;
-      return;
-    }
+    if (isContainer(tag.name) && ++containers > maxNesting) throw new NestingLimitError(maxNesting);
+    if (stack.length >= maxElements) throw new NestingLimitError(maxNesting);
     const node: XNode = { name: tag.name, children: [], text: '' };
     if (stack.length === 0) root = node;
     else stack[stack.length - 1]!.children.push(node);
     stack.push(node);
   });
   parser.on('closetag', () => {
-    if (skipped > 0) skipped--;
-    else stack.pop();
+    const node = stack.pop();
+    if (node && isContainer(node.name)) containers--;
   });
   const onText = (t: string): void => {
-    if (skipped === 0 && stack.length > 0) stack[stack.length - 1]!.text += t;
+    if (stack.length > 0) stack[stack.length - 1]!.text += t;
   };
   parser.on('text', onText);
   parser.on('cdata', onText);
   try {
     parser.write(text).close();
   } catch (e) {
-    if (e instanceof XmlRpcParseError) throw e;
+    if (e instanceof XmlRpcParseError || e instanceof NestingLimitError) throw e;
     throw new XmlRpcParseError(e instanceof Error ? e.message : String(e));
   }
   if (root === undefined) throw new XmlRpcParseError('no root element');
-  return { root, truncated };
+  return root;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -133,6 +140,18 @@ function numberOrText(text: string, re: RegExp): number | string {
   return n === 0 ? 0 : n; // no -0
 }
 
+/** `decode()` with the path of an ill-formed string it meets made relative to `segment`. */
+function within<T>(segment: string | number, decode: () => T): T {
+  try {
+    return decode();
+  } catch (e) {
+    if (!(e instanceof IllFormedStringError)) throw e;
+    const rest = e.path;
+    const head = wirePath('', segment);
+    throw new IllFormedStringError(rest === '' ? head : rest.startsWith('[') ? `${head}${rest}` : `${head}.${rest}`);
+  }
+}
+
 function decodeValue(node: XNode): WireIn {
   if (node.name !== 'value') throw new Malformed(`expected <value>, found <${node.name}>`);
   if (node.children.length === 0) return node.text; // untagged string; <value/> is ''
@@ -160,8 +179,12 @@ function decodeValue(node: XNode): WireIn {
     case 'nil':
       leafText(typed);
       return null;
-    case 'base64':
-      return Buffer.from(leafText(typed), 'base64').toString('utf8');
+    case 'base64': {
+      // Decoded to UTF-8 text (§3): bytes that are not UTF-8 are refused, never replaced.
+      const bytes = Buffer.from(leafText(typed), 'base64');
+      if (!isUtf8(bytes)) throw new IllFormedStringError('');
+      return bytes.toString('utf8');
+    }
     case 'struct': {
       const out = Object.create(null) as { [key: string]: WireIn };
       for (const member of elements(typed)) {
@@ -175,7 +198,7 @@ function decodeValue(node: XNode): WireIn {
         }
         if (name === undefined) throw new Malformed('<member> without <name>');
         if (value === undefined) throw new Malformed('<member> without <value>');
-        out[name] = decodeValue(value); // duplicate names: the last wins
+        out[name] = within(name, () => decodeValue(value)); // duplicate names: the last wins
       }
       return out;
     }
@@ -183,7 +206,7 @@ function decodeValue(node: XNode): WireIn {
       const parts = elements(typed);
       if (parts.length === 0) return []; // <array/>: lenient
       if (parts.length > 1 || parts[0]!.name !== 'data') throw new Malformed('<array> must hold one <data>');
-      return elements(parts[0]!).map(decodeValue);
+      return elements(parts[0]!).map((v, i) => within(i, () => decodeValue(v)));
     }
     default:
       throw new Malformed(`unknown value type <${typed.name}>`);
@@ -192,8 +215,7 @@ function decodeValue(node: XNode): WireIn {
 
 /** Decodes one `<value>` element given as text (tests and tools). */
 export function parseXmlRpcValue(text: string): WireIn {
-  const { root, truncated } = parseTree(text);
-  if (truncated) throw new XmlRpcParseError('nesting too deep');
+  const root = parseTree(text);
   try {
     return decodeValue(root);
   } catch (e) {
@@ -207,32 +229,36 @@ export function parseXmlRpcValue(text: string): WireIn {
 
 /**
  * Parses a `<methodCall>`. Throws `XmlRpcParseError` when the text is not well-formed XML or not a
- * `<methodCall>` with a non-empty `<methodName>`, and `XmlRpcValueError` (carrying the method) when
+ * `<methodCall>` with a non-empty `<methodName>`, `NestingLimitError` when values nest too deep,
+ * `IllFormedStringError` when a `<base64>` string is not UTF-8 (path as in the named form:
+ * `debug_info`, `vm.name`; else `params[i]…`), and `XmlRpcValueError` (carrying the method) when
  * the params are not XML-RPC values.
  */
 export function parseXmlRpcCall(text: string): XmlRpcCall {
-  const { root, truncated } = parseTree(text);
+  const root = parseTree(text);
   if (root.name !== 'methodCall') throw new XmlRpcParseError(`expected <methodCall>, found <${root.name}>`);
   const nameNode = root.children.find((c) => c.name === 'methodName');
   const method = nameNode === undefined || nameNode.children.length > 0 ? '' : nameNode.text.trim();
   if (method === '') throw new XmlRpcParseError('<methodCall> has no <methodName>');
-  if (truncated) throw new XmlRpcValueError(method, 'nesting too deep');
   try {
-    let params: WireIn[] = [];
+    let paramNodes: XNode[] = [];
     let seenName = false;
     let seenParams = false;
     for (const child of elements(root)) {
       if (child.name === 'methodName' && !seenName) seenName = true;
       else if (child.name === 'params' && !seenParams) {
         seenParams = true;
-        params = elements(child).map((param) => {
+        paramNodes = elements(child).map((param) => {
           if (param.name !== 'param') throw new Malformed(`expected <param>, found <${param.name}>`);
           const vs = elements(param);
           if (vs.length !== 1) throw new Malformed('<param> must hold one <value>');
-          return decodeValue(vs[0]!);
+          return vs[0]!;
         });
       } else throw new Malformed(`unexpected <${child.name}> in <methodCall>`);
     }
+    // Paths of the named form (one struct) start at its keys, as the argument decoder's do.
+    const named = paramNodes.length === 1 && paramNodes[0]!.children.length === 1 && localName(paramNodes[0]!.children[0]!.name) === 'struct';
+    const params = paramNodes.map((v, i) => (named ? decodeValue(v) : within('params', () => within(i, () => decodeValue(v)))));
     return { method, params };
   } catch (e) {
     if (e instanceof Malformed) throw new XmlRpcValueError(method, e.message);
@@ -242,8 +268,7 @@ export function parseXmlRpcCall(text: string): XmlRpcCall {
 
 /** Parses a `<methodResponse>` (clients and tests). Throws `XmlRpcParseError` on anything else. */
 export function parseXmlRpcResponse(text: string): XmlRpcResponse {
-  const { root, truncated } = parseTree(text);
-  if (truncated) throw new XmlRpcParseError('nesting too deep');
+  const root = parseTree(text);
   if (root.name !== 'methodResponse') throw new XmlRpcParseError(`expected <methodResponse>, found <${root.name}>`);
   try {
     const kids = elements(root);

@@ -1,0 +1,63 @@
+/**
+ * Regressions the fuzz suite (test/fuzz) found in method handlers: each answered a hostile but
+ * well-formed request with something other than API.md's errors.
+ */
+import { describe, expect, it } from 'vitest';
+import { XenopsError } from '@xenops/core';
+import type { CallContext, MethodSpec } from './method.js';
+import { debugMethods } from './debug.js';
+import { hostMethods } from './host.js';
+import { metadataMethods } from './metadata.js';
+
+/** A call context for handlers that must fail before they touch the gateway. */
+const call = { gateway: {} as CallContext['gateway'], dbg: 'fuzz', dialect: 'xenopsd' } as CallContext;
+const handler = (methods: readonly MethodSpec[], name: string) => methods.find((m) => m.name === name)!.handler!;
+
+async function errorValueOf(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof XenopsError) return e.value;
+    throw e;
+  }
+  throw new Error('the call succeeded');
+}
+
+describe('fuzz regressions', () => {
+  it('DEBUG.trigger with a command named like an Object.prototype member is an unknown command (§8.3), not a guest action', async () => {
+    const trigger = handler(debugMethods, 'DEBUG.trigger');
+    for (const cmd of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      expect(await errorValueOf(trigger(call, { cmd, args: ['vm'] })), cmd).toEqual(['Unimplemented', cmd]);
+    }
+  });
+
+  it('VM.import_metadata of text that is not JSON: the parser\'s quote of it stays one well-formed line', async () => {
+    const importMetadata = handler(metadataMethods, 'VM.import_metadata');
+    for (const text of ['\u{1F600}', 'a\nb', '{"vm":\n']) {
+      const [tag, message] = (await errorValueOf(importMetadata(call, { metadata: text }))) as [string, string];
+      expect(tag).toBe('Internal_error');
+      expect(message.startsWith('import_metadata: the metadata is not valid JSON: ')).toBe(true);
+      expect(message.isWellFormed(), message).toBe(true);
+      expect(message).not.toMatch(/[\r\n]/);
+    }
+    expect(await errorValueOf(importMetadata(call, { metadata: '{"vm":{"id":"\\ud800"}}' }))).toEqual([
+      'Internal_error',
+      'Type error at metadata.vm.id: expected a well-formed Unicode string',
+    ]);
+    expect(await errorValueOf(importMetadata(call, { metadata: '['.repeat(100_000) }))).toEqual(['Internal_error', 'request nesting exceeds 64 levels']);
+  });
+
+  it('HOST.combine_cpu_policies and HOST.is_compatible refuse a malformed featureset with §6.3\'s type error', async () => {
+    const combine = handler(hostMethods, 'HOST.combine_cpu_policies');
+    expect(await errorValueOf(combine(call, { policy1: 'xyz', policy2: '' }))).toEqual([
+      'Internal_error',
+      `Type error at policy1: expected a CPU featureset (words of 8 hex digits joined by '-'), got "xyz"`,
+    ]);
+    const compatible = handler(hostMethods, 'HOST.is_compatible');
+    const long = `${'0'.repeat(8)}-${'\u{1F600}'.repeat(100)}`;
+    const [, message] = (await errorValueOf(compatible(call, { vm_policy: '00000003', host_policy: long }))) as [string, string];
+    expect(message.startsWith('Type error at host_policy: expected a CPU featureset')).toBe(true);
+    expect(message.isWellFormed()).toBe(true);
+    expect(message.length).toBeLessThan(200);
+  });
+});
