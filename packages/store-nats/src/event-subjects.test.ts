@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { StoreUnavailableError } from '../event-log.js';
+import { StoreUnavailableError } from '@xenops/core';
 import { eventKindSubjects, eventStreamDescription, eventSubjectOf, layoutOfStream, streamKeyOfSubject, type EventSubjectLayout } from './event-subjects.js';
 
 /** NATS subject matching: `*` one token, `>` one or more trailing tokens. */

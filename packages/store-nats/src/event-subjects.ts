@@ -14,8 +14,7 @@
  * and read back at open; a stream without the marker is layout 1. Snapshots and restores of the
  * stream keep its configuration, so they keep its layout.
  */
-import { StoreUnavailableError } from '../event-log.js';
-import { escapeSubjectToken, unescapeSubjectToken } from '../subject-token.js';
+import { escapeSubjectToken, StoreUnavailableError, unescapeSubjectToken } from '@xenops/core';
 
 export type EventSubjectLayout = 1 | 2;
 

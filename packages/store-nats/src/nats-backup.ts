@@ -24,10 +24,17 @@
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { StoreUnavailableError } from '../event-log.js';
-import type { SnapshotStore } from '../snapshot-store.js';
-import type { BackupOptions, StoreBackup } from '../stores.js';
-import { BACKUP_FORMAT, BACKUP_VERSION, BackupWriter, type BackupHeader, type BackupSnapshotEntry } from '../backup/backup-file.js';
+import {
+  BACKUP_FORMAT,
+  BACKUP_VERSION,
+  BackupWriter,
+  StoreUnavailableError,
+  type BackupHeader,
+  type BackupOptions,
+  type BackupSnapshotEntry,
+  type SnapshotStore,
+  type StoreBackup,
+} from '@xenops/core';
 import { unavailable, type NatsNames } from './nats-names.js';
 
 const SNAPSHOT_CHUNK_BYTES = 128 * 1024;

@@ -1,8 +1,7 @@
 /** Names of the NATS resources of one prefix, and the error helpers every NATS store shares. */
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { PermissionViolationError } from '@nats-io/transport-node';
-import { StorePermissionError, StoreUnavailableError } from '../event-log.js';
-import { escapeSubjectToken } from '../subject-token.js';
+import { escapeSubjectToken, StorePermissionError, StoreUnavailableError } from '@xenops/core';
 import { CURRENT_EVENT_SUBJECT_LAYOUT, eventSubjectOf, type EventSubjectLayout } from './event-subjects.js';
 
 /** Names of every NATS resource derived from a prefix. */

@@ -19,8 +19,8 @@ import {
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, setSha256Backend, type ObjectStore } from '@nats-io/obj';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { StorePermissionError } from '../event-log.js';
-import type { NatsStoreOptions } from '../stores.js';
+import { StorePermissionError } from '@xenops/core';
+import type { NatsStoreOptions } from './nats-store-options.js';
 import { CURRENT_EVENT_SUBJECT_LAYOUT, eventStreamDescription, layoutOfStream, type EventSubjectLayout } from './event-subjects.js';
 import { connectNats } from './nats-connection.js';
 import { natsNames, unavailable, type NatsNames } from './nats-names.js';

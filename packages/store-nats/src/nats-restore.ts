@@ -5,9 +5,8 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { RestoreError, type BackupFile } from '../backup/backup-file.js';
-import type { RestoreSummary } from '../embedded/embedded-backup.js';
-import type { NatsStoreOptions } from '../stores.js';
+import { RestoreError, type BackupFile, type RestoreSummary } from '@xenops/core';
+import type { NatsStoreOptions } from './nats-store-options.js';
 import { API_TIMEOUT_MS, apiReply, describeApiError } from './nats-backup.js';
 import { natsNames, unavailable } from './nats-names.js';
 import { openNatsStores } from './nats-stores.js';

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { Base64UrlPaddedCodec, type ObjectInfo, type ObjectStore } from '@nats-io/obj';
-import { StoreUnavailableError } from '../event-log.js';
-import type { Snapshot, SnapshotStore } from '../snapshot-store.js';
+import { StoreUnavailableError, type Snapshot, type SnapshotStore } from '@xenops/core';
 import { isWrongLastSequence, kvKey, unavailable, type NatsNames } from './nats-names.js';
 
 /**

@@ -11,27 +11,26 @@ import { type ConsumerMessages, type JetStreamClient, type JetStreamManager, typ
 import {
   BusRemoteError,
   BusTimeoutError,
-  DEFAULT_BUS_TIMEOUT_MS,
-  NoResponderError,
-  type CommandBus,
-} from '../command-bus.js';
-import {
   ConcurrencyError,
+  DEFAULT_BUS_TIMEOUT_MS,
+  Delivery,
+  NoResponderError,
+  outboundWindowOf,
   StoreUnavailableError,
   type AppendRequest,
+  type CommandBus,
   type EventLog,
+  type OutboundWindow,
   type StoredMessage,
   type Subscription,
-} from '../event-log.js';
-import type { NatsStoreOptions, Stores } from '../stores.js';
-import { Delivery } from '../tail-util.js';
+} from '@xenops/core';
+import type { NatsStoreOptions, NatsStores } from './nats-store-options.js';
 import { streamKeyOfSubject, type EventSubjectLayout } from './event-subjects.js';
 import { connectNats } from './nats-connection.js';
 import { openNatsResources } from './nats-resources.js';
 import { isWrongLastSequence, natsNames, unavailable, type NatsNames } from './nats-names.js';
 import { NatsSnapshotStore } from './nats-snapshot-store.js';
 import { backupNats } from './nats-backup.js';
-import { outboundWindowOf, type OutboundWindow } from './outbound-window.js';
 
 export { kvKey, natsNames, type NatsNames } from './nats-names.js';
 
@@ -349,7 +348,7 @@ const TAIL_PULL_EXPIRES_MS = 5_000;
  * by reconnecting forever (operations in the meantime fail with StoreUnavailableError after the
  * JetStream timeout, 5 s).
  */
-export async function openNatsStores(opts: NatsStoreOptions): Promise<Stores> {
+export async function openNatsStores(opts: NatsStoreOptions): Promise<NatsStores> {
   const names = natsNames(opts.prefix);
   const nc = await connectNats(opts.servers, opts, {
     name: opts.name ?? 'xenops',

@@ -7,9 +7,8 @@
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { collect } from '../contract.suite.js';
-import { ConcurrencyError } from '../event-log.js';
-import { escapeSubjectToken } from '../subject-token.js';
+import { collect } from '@xenops/core/testing';
+import { ConcurrencyError, escapeSubjectToken } from '@xenops/core';
 import { natsNames, openNatsStores } from './nats-stores.js';
 
 const NATS_URL = process.env.XENOPS_TEST_NATS ?? 'nats://127.0.0.1:4222';

@@ -15,7 +15,7 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { StoreUnavailableError } from './event-log.js';
+import { StoreUnavailableError } from '@xenops/core';
 import { DataDirInUseError } from './store-errors.js';
 
 export const LOCK_FILE = 'xenopsd.lock';

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DataDirInUseError, StoreCorruptError } from '../store-errors.js';
+import { DataDirInUseError, StoreCorruptError } from './store-errors.js';
 import { openEmbeddedStores } from './embedded-stores.js';
 
 const dirs: string[] = [];

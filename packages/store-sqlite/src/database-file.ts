@@ -5,9 +5,9 @@
 import { closeSync, existsSync, fstatSync, fsyncSync, linkSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { recordedHolderPid, recordHolder } from '../data-dir-lock.js';
-import { StoreUnavailableError } from '../event-log.js';
-import { DataDirInUseError, StoreCorruptError } from '../store-errors.js';
+import { StoreUnavailableError } from '@xenops/core';
+import { recordedHolderPid, recordHolder } from './data-dir-lock.js';
+import { DataDirInUseError, StoreCorruptError } from './store-errors.js';
 
 type DB = Database.Database;
 

@@ -8,11 +8,21 @@
 import { closeSync, createReadStream, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { LOCK_FILE, lockDataDir, PID_FILE, type DataDirLock } from '../data-dir-lock.js';
-import { StoreUnavailableError } from '../event-log.js';
-import { StoreCorruptError } from '../store-errors.js';
-import type { BackupOptions, StoreBackup } from '../stores.js';
-import { BACKUP_FORMAT, BACKUP_VERSION, BackupFileError, BackupWriter, RestoreError, type BackupFile, type BackupHeader } from '../backup/backup-file.js';
+import {
+  BACKUP_FORMAT,
+  BACKUP_VERSION,
+  BackupFileError,
+  BackupWriter,
+  RestoreError,
+  StoreUnavailableError,
+  type BackupFile,
+  type BackupHeader,
+  type BackupOptions,
+  type RestoreSummary,
+  type StoreBackup,
+} from '@xenops/core';
+import { LOCK_FILE, lockDataDir, PID_FILE, type DataDirLock } from './data-dir-lock.js';
+import { StoreCorruptError } from './store-errors.js';
 import { checkHeader, DB_FILE, fsyncPath, SCHEMA_VERSION, validateStore } from './database-file.js';
 
 type DB = Database.Database;
@@ -90,13 +100,6 @@ export async function backupEmbedded(db: DB, dataDir: string, opts: BackupOption
     }
   }
   return { header, bytes: bytes() };
-}
-
-export interface RestoreSummary {
-  /** Where it went: the database file, or the NATS stream. */
-  readonly target: string;
-  readonly first_seq: number;
-  readonly head_seq: number;
 }
 
 /** What an interrupted restore (or a refused one) leaves behind: not content, so not in the way. */

@@ -3,21 +3,22 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import {
   ConcurrencyError,
+  Delivery,
+  InProcessCommandBus,
   StoreUnavailableError,
+  StoreWriteError,
   type AppendRequest,
   type EventLog,
+  type Snapshot,
+  type SnapshotStore,
   type StoredMessage,
+  type Stores,
   type Subscription,
-} from '../event-log.js';
-import type { Snapshot, SnapshotStore } from '../snapshot-store.js';
-import type { EmbeddedStoreOptions, Stores } from '../stores.js';
-import { forgetHolder } from '../data-dir-lock.js';
-import { StoreWriteError } from '../store-errors.js';
+} from '@xenops/core';
+import { forgetHolder } from './data-dir-lock.js';
 import { closedDatabase, DB_FILE, openDatabase } from './database-file.js';
 import { backupEmbedded, removeStaleCopies } from './embedded-backup.js';
 import { isStorageFailure, sqliteWriteError } from './sqlite-write-error.js';
-import { InProcessCommandBus } from '../in-process-bus.js';
-import { Delivery } from '../tail-util.js';
 
 type DB = Database.Database;
 
@@ -378,6 +379,11 @@ class EmbeddedSnapshotStore implements SnapshotStore {
   async close(): Promise<void> {
     this.closed = true;
   }
+}
+
+export interface EmbeddedStoreOptions {
+  /** Directory holding the SQLite database (created if missing). */
+  readonly dataDir: string;
 }
 
 export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<Stores> {

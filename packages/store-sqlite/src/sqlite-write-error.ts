@@ -1,6 +1,5 @@
 /** What a failed SQLite write means for the embedded store, as a StoreWriteError. */
-import { StoreUnavailableError } from '../event-log.js';
-import { StoreWriteError } from '../store-errors.js';
+import { StoreUnavailableError, StoreWriteError } from '@xenops/core';
 
 function sqliteCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;

@@ -1,9 +1,11 @@
 /**
  * Typed failures of the data dir and the embedded store. Each is a StoreUnavailableError (so
  * every existing handler still catches it) with a stable `code` for programs and a message that
- * names the file, says what is wrong and what the operator can do.
+ * names the file, says what is wrong and what the operator can do. They belong to this adapter,
+ * not to the ports: only the SQLite-based data-dir lock and the SQLite file raise them (the
+ * port-level StoreWriteError lives in core).
  */
-import { StoreUnavailableError } from './event-log.js';
+import { StoreUnavailableError } from '@xenops/core';
 
 /** Another live process holds the data dir's lock. */
 export class DataDirInUseError extends StoreUnavailableError {
@@ -45,25 +47,5 @@ export class StoreCorruptError extends StoreUnavailableError {
         `(xenops restore FILE --data-dir DIR into an empty data dir) or move it away to start with an empty log`,
       options,
     );
-  }
-}
-
-export type StoreWriteFailure = 'disk-full' | 'io-error' | 'read-only' | 'other';
-
-/**
- * An append (or another write) could not be made durable. `disk-full` and `read-only` leave the
- * store consistent and clear once a write succeeds again; after `io-error` the outcome of the
- * failed commit is unknown, so the store refuses every later write until the service restarts.
- */
-export class StoreWriteError extends StoreUnavailableError {
-  override readonly name: string = 'StoreWriteError';
-  readonly code: string;
-  constructor(
-    readonly failure: StoreWriteFailure,
-    message: string,
-    options?: { cause?: unknown; code?: string },
-  ) {
-    super(message, options);
-    this.code = options?.code ?? 'STORE_WRITE_FAILED';
   }
 }

@@ -1,27 +1,28 @@
 /**
  * Connecting to NATS with the credentials and TLS files of the command line, shared by xenopsd's
- * stores and the `xenops` CLI's `--nats` transport. A failure says, in one line, which URL, which
- * method (creds, nkey, TLS, none) and the server's or TLS library's reason, as a typed error:
- * {@link NatsAuthenticationError} or {@link NatsUnreachableError}.
+ * stores (@xenops/store-nats) and the clients' `--nats` transport. A failure says, in one line,
+ * which URL, which method (creds, nkey, TLS, none) and the server's or TLS library's reason, as a
+ * typed error: {@link NatsAuthenticationError} or {@link NatsUnreachableError}.
+ *
+ * Core depends on no NATS library: the caller passes the nats.js transport module
+ * (`@nats-io/transport-node`), which it loads itself (the CLI only when `--nats` is used).
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
-import {
-  AuthorizationError,
-  connect,
-  ConnectionError,
-  credsAuthenticator,
-  nkeyAuthenticator,
-  nkeys,
-  TimeoutError,
-  UserAuthenticationExpiredError,
-  type Authenticator,
-  type NatsConnection,
-  type NodeConnectionOptions,
-} from '@nats-io/transport-node';
-import { StoreUnavailableError } from '../event-log.js';
+import { StoreUnavailableError } from '../store/event-log.js';
 import { NatsAuthenticationError, NatsUnreachableError } from './nats-errors.js';
+
+/** The parts of nats.js's transport module (`@nats-io/transport-node`) a connection needs. */
+export interface NatsClientModule<C> {
+  connect(options: object): Promise<C>;
+  credsAuthenticator(creds: Uint8Array): unknown;
+  nkeyAuthenticator(seed: Uint8Array): unknown;
+  readonly nkeys: { fromSeed(seed: Uint8Array): unknown };
+}
+
+/** Connection options, as nats.js takes them (`NodeConnectionOptions`). */
+type ConnectionOptions = { readonly timeout?: number; readonly [option: string]: unknown };
 
 /** The security files of a NATS connection (flags `--nats-creds`, `--nats-nkey`, `--nats-tls-*`). */
 export interface NatsSecurityOptions {
@@ -44,9 +45,9 @@ function describeNatsSecurity(o: NatsSecurityOptions): string {
 }
 
 /** Connection options carrying the credentials and TLS settings (files read now). */
-async function natsSecurityOptions(o: NatsSecurityOptions): Promise<Partial<NodeConnectionOptions>> {
-  const out: Partial<NodeConnectionOptions> = {};
-  const auths: Authenticator[] = [];
+async function natsSecurityOptions(nats: NatsClientModule<unknown>, o: NatsSecurityOptions): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  const auths: unknown[] = [];
   if (o.credsFile) {
     const creds = await readSecurityFile('creds file', o.credsFile);
     const text = creds.toString('utf8');
@@ -54,8 +55,8 @@ async function natsSecurityOptions(o: NatsSecurityOptions): Promise<Partial<Node
     if (!/-----BEGIN NATS USER JWT-----\s*\S+/.test(text) || !seed) {
       throw new NatsAuthenticationError(`the creds file ${o.credsFile} holds no user JWT and seed (expected the -----BEGIN NATS USER JWT----- and -----BEGIN USER NKEY SEED----- blocks)`);
     }
-    checkSeed(seed, `the creds file ${o.credsFile}`);
-    auths.push(credsAuthenticator(creds));
+    checkSeed(nats, seed, `the creds file ${o.credsFile}`);
+    auths.push(nats.credsAuthenticator(creds));
   }
   if (o.nkeyFile) {
     const seed = (await readSecurityFile('nkey file', o.nkeyFile))
@@ -64,8 +65,8 @@ async function natsSecurityOptions(o: NatsSecurityOptions): Promise<Partial<Node
       .map((l) => l.trim())
       .find((l) => l.startsWith('SU'));
     if (!seed) throw new NatsAuthenticationError(`no user nkey seed (a line starting with SU) in the nkey file ${o.nkeyFile}`);
-    checkSeed(seed, `the nkey file ${o.nkeyFile}`);
-    auths.push(nkeyAuthenticator(new TextEncoder().encode(seed)));
+    checkSeed(nats, seed, `the nkey file ${o.nkeyFile}`);
+    auths.push(nats.nkeyAuthenticator(new TextEncoder().encode(seed)));
   }
   if (auths.length > 0) out.authenticator = auths.length === 1 ? auths[0]! : auths;
   if (o.tlsCaFile || o.tlsCertFile || o.tlsKeyFile) {
@@ -89,9 +90,9 @@ async function natsSecurityOptions(o: NatsSecurityOptions): Promise<Partial<Node
 }
 
 /** A damaged seed would otherwise surface as an odd error of the connection. */
-function checkSeed(seed: string, where: string): void {
+function checkSeed(nats: NatsClientModule<unknown>, seed: string, where: string): void {
   try {
-    nkeys.fromSeed(new TextEncoder().encode(seed));
+    nats.nkeys.fromSeed(new TextEncoder().encode(seed));
   } catch (err) {
     throw new NatsAuthenticationError(`${where} holds a damaged nkey seed (${(err as Error).message})`, { cause: err });
   }
@@ -117,21 +118,22 @@ const CONNECT_TIMEOUT_MS = 5_000;
  * server reachable, rejects at once with a typed error instead of retrying. `options` adds to or
  * overrides the connection options (reconnect policy, name, inbox prefix...).
  */
-export async function connectNats(
+export async function connectNatsWith<C>(
+  nats: NatsClientModule<C>,
   servers: string,
   security: NatsSecurityOptions,
-  options: Partial<NodeConnectionOptions> = {},
-): Promise<NatsConnection> {
+  options: ConnectionOptions = {},
+): Promise<C> {
   const list = servers
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  const securityOpts = await natsSecurityOptions(security);
+  const securityOpts = await natsSecurityOptions(nats, security);
   try {
     // waitOnFirstConnect stays false: the first attempt at every server decides.
-    return await connect({ timeout: CONNECT_TIMEOUT_MS, ...options, ...securityOpts, servers: list, waitOnFirstConnect: false });
+    return await nats.connect({ timeout: CONNECT_TIMEOUT_MS, ...options, ...securityOpts, servers: list, waitOnFirstConnect: false });
   } catch (err) {
-    if (err instanceof TimeoutError) throw await diagnoseTimeout(err, list, servers, security, options.timeout ?? CONNECT_TIMEOUT_MS);
+    if (isNatsError(err, 'TimeoutError')) throw await diagnoseTimeout(err, list, servers, security, options.timeout ?? CONNECT_TIMEOUT_MS);
     throw classifyConnectError(err, servers, security);
   }
 }
@@ -140,7 +142,7 @@ export async function connectNats(
  * A connection that timed out: when a server asks for TLS client certificates (`tls_verify` in
  * the INFO it sends in clear before TLS) and none was given, that is why.
  */
-async function diagnoseTimeout(err: TimeoutError, urls: string[], servers: string, security: NatsSecurityOptions, ms: number): Promise<StoreUnavailableError> {
+async function diagnoseTimeout(err: Error, urls: string[], servers: string, security: NatsSecurityOptions, ms: number): Promise<StoreUnavailableError> {
   if (!security.tlsCertFile) {
     const infos = await Promise.all(urls.map((u) => serverInfo(u, 2_000)));
     if (infos.some((i) => i?.tls_verify === true)) {
@@ -192,7 +194,7 @@ function serverInfo(url: string, timeoutMs: number): Promise<Record<string, unkn
 function classifyConnectError(err: unknown, servers: string, security: NatsSecurityOptions): StoreUnavailableError {
   if (err instanceof StoreUnavailableError) return err;
   const reason = err instanceof Error ? err.message : String(err);
-  if (err instanceof AuthorizationError || err instanceof UserAuthenticationExpiredError) {
+  if (isNatsError(err, 'AuthorizationError') || isNatsError(err, 'UserAuthenticationExpiredError')) {
     const method = security.credsFile ? 'creds' : security.nkeyFile ? 'nkey' : 'none';
     const hint = method === 'none' ? ' (it wants credentials: give --nats-creds or --nats-nkey)' : expiryHint(security);
     return new NatsAuthenticationError(`NATS at ${servers} refused ${describeNatsSecurity(security)} (${method}): ${reason}${hint}`, { cause: err });
@@ -204,11 +206,16 @@ function classifyConnectError(err: unknown, servers: string, security: NatsSecur
       { cause: err },
     );
   }
-  if (err instanceof ConnectionError || isNetworkFailure(err)) {
+  if (isNatsError(err, 'ConnectionError') || isNetworkFailure(err)) {
     const cause = err instanceof Error && err.cause instanceof Error ? ` (${err.cause.message})` : '';
     return new NatsUnreachableError(`cannot reach NATS at ${servers}: ${reason}${cause}`, { cause: err });
   }
   return new StoreUnavailableError(`cannot connect to NATS at ${servers}: ${reason}`, { cause: err });
+}
+
+/** nats.js's error classes name themselves: the module's classes are not ours to import here. */
+function isNatsError(err: unknown, name: 'AuthorizationError' | 'ConnectionError' | 'TimeoutError' | 'UserAuthenticationExpiredError'): err is Error {
+  return err instanceof Error && err.name === name;
 }
 
 const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|CERT_|ERR_OSSL_)/;

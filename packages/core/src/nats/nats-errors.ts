@@ -1,5 +1,5 @@
 /** Why a NATS connection could not be made, as typed errors a caller can tell apart (exit codes). */
-import { StoreUnavailableError } from '../event-log.js';
+import { StoreUnavailableError } from '../store/event-log.js';
 
 /**
  * NATS and this client could not establish who is who: the server refused the credentials

@@ -1,5 +1,3 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-
 /**
  * Holds a connection's NATS sends until the end of the event-loop turn, then issues them together.
  *
@@ -47,10 +45,13 @@ export class OutboundWindow {
   };
 }
 
-const windows = new WeakMap<NatsConnection, OutboundWindow>();
+const windows = new WeakMap<object, OutboundWindow>();
 
-/** The window of a connection: everybody sending on it shares the same one. */
-export function outboundWindowOf(nc: NatsConnection): OutboundWindow {
+/**
+ * The window of a connection (a nats.js `NatsConnection`, or any object standing for one):
+ * everybody sending on it shares the same one.
+ */
+export function outboundWindowOf(nc: object): OutboundWindow {
   let w = windows.get(nc);
   if (!w) {
     w = new OutboundWindow();

@@ -1,12 +1,13 @@
 /**
- * The contract every implementation of the storage ports must pass (embedded and NATS).
+ * The contract every implementation of the storage ports must pass (embedded and NATS). Each
+ * store package runs it on its own store (`@xenops/core/testing`, a test-only entry point).
  * `open` must return a fresh, empty, isolated store each time it is called; the suite closes it.
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusRemoteError, BusTimeoutError, NoResponderError } from './command-bus.js';
-import { ConcurrencyError, StoreUnavailableError, type StoredMessage } from './event-log.js';
-import type { Stores } from './stores.js';
+import { BusRemoteError, BusTimeoutError, NoResponderError } from '../store/command-bus.js';
+import { ConcurrencyError, StoreUnavailableError, type StoredMessage } from '../store/event-log.js';
+import type { Stores } from '../store/stores.js';
 import { UndecodableEventError, withCheckedAppends } from '../events/checked-event-log.js';
 import { decodeBatch, encodeBatch } from '../events/codec.js';
 

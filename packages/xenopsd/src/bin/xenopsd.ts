@@ -3,6 +3,7 @@ import { ConfigError, parseDaemonArgs, USAGE } from '../daemon/config.js';
 import { startDaemon, VERSION, type Daemon } from '../daemon/daemon.js';
 import { ExitStatus, startFailureStatus } from '../daemon/exit-status.js';
 import { runOneShot } from '../daemon/one-shot.js';
+import { restoreFailureOf } from '../daemon/restore.js';
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} xenopsd[${process.pid}]: ${line}\n`);
@@ -29,10 +30,12 @@ async function main(): Promise<number> {
   }
   if (config.oneShot) {
     try {
-      await runOneShot({ ...config, oneShot: config.oneShot }, (text) => process.stdout.write(text));
+      await runOneShot({ ...config, oneShot: config.oneShot }, (text) => process.stdout.write(text), log);
       return ExitStatus.OK;
     } catch (e) {
-      log(`${config.oneShot.action} failed: ${(e as Error).message}`);
+      // `--restore --json` reports on stdout only: its caller (xenops restore) words the failure.
+      if (config.oneShot.action === 'restore' && config.oneShot.json) process.stdout.write(`${JSON.stringify({ error: restoreFailureOf(e) })}\n`);
+      else log(`${config.oneShot.action} failed: ${(e as Error).message}`);
       return startFailureStatus(e);
     }
   }

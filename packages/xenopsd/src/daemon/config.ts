@@ -7,6 +7,28 @@ import { LIMIT_OPTIONS, LIMITS_USAGE, parseLimitFlags } from './limit-flags.js';
 
 export type Role = 'gateway' | 'agent' | 'all';
 
+/** The NATS server, namespace and security files of the command line. */
+export interface NatsFlags {
+  readonly servers: string;
+  readonly prefix: string;
+  readonly credsFile?: string;
+  readonly nkeyFile?: string;
+  readonly tlsCaFile?: string;
+  readonly tlsCertFile?: string;
+  readonly tlsKeyFile?: string;
+}
+
+/** `--restore FILE`: where to (exactly one of `dataDir` and `nats`), and how to report. */
+export interface RestoreAction {
+  readonly action: 'restore';
+  readonly file: string;
+  readonly dataDir?: string;
+  /** The prefix is absent unless `--nats-prefix` was given: the backup's is the default. */
+  readonly nats?: Omit<NatsFlags, 'prefix'> & { readonly prefix?: string };
+  /** `--json`: progress and outcome as JSON lines on stdout, nothing on stderr. */
+  readonly json: boolean;
+}
+
 /** Everything xenopsd needs to start, resolved from flags, environment and defaults (API.md §2.1). */
 export interface DaemonConfig {
   readonly listen?: { readonly host: string; readonly port: number };
@@ -14,15 +36,7 @@ export interface DaemonConfig {
   readonly socketMode: number;
   readonly dataDir: string;
   readonly hostId: string;
-  readonly nats?: {
-    readonly servers: string;
-    readonly prefix: string;
-    readonly credsFile?: string;
-    readonly nkeyFile?: string;
-    readonly tlsCaFile?: string;
-    readonly tlsCertFile?: string;
-    readonly tlsKeyFile?: string;
-  };
+  readonly nats?: NatsFlags;
   readonly role: Role;
   /** NATS mode: the JSON-RPC subject (§2.7); absent = env XENOPS_QUEUE, else org.xen.xapi.xenops.classic. */
   readonly queue?: string;
@@ -34,9 +48,13 @@ export interface DaemonConfig {
   readonly limits: GatewayLimits;
   /**
    * A one-shot action instead of serving: create the prefix's NATS resources and exit
-   * (`--nats-setup`), or print the NATS permissions of a role and exit (`--nats-permissions`).
+   * (`--nats-setup`), print the NATS permissions of a role and exit (`--nats-permissions`), or
+   * restore a backup into a new store and exit (`--restore`).
    */
-  readonly oneShot?: { readonly action: 'nats-setup' } | { readonly action: 'nats-permissions'; readonly role: Role; readonly prefix: string };
+  readonly oneShot?:
+    | { readonly action: 'nats-setup' }
+    | { readonly action: 'nats-permissions'; readonly role: Role; readonly prefix: string }
+    | RestoreAction;
 }
 
 /** A command-line or configuration mistake: printed as one line with a hint, exit status 2. */
@@ -77,14 +95,19 @@ Options:
   --nats-permissions ROLE
                         print the nats-server permissions ROLE (gateway, agent or all) needs
                         for --nats-prefix, --host-id, --queue and --retention-days, and exit
+  --restore FILE        restore the backup FILE (from xenops backup) into a new store and exit:
+                        an empty --data-dir DIR, or --nats URL where the backup's prefix is free
+                        (--nats-prefix, if given, must be the backup's); nothing is overwritten
+  --json                with --restore: progress and outcome as JSON lines on stdout
   -h, --help            show this help
   --version             print the version
 
 ${LIMITS_USAGE}
 Exit status: 0 stopped cleanly, 1 cannot start or stopped with an error, 2 bad command line
 or configuration, 3 NATS refused access (credentials, TLS or permissions), 4 NATS unreachable,
-65 the embedded store's file is damaged or not a xenops store, 75 the data dir is in use by
-another xenopsd.
+65 the embedded store's file (or the backup to restore) is damaged or not a xenops file,
+66 the backup to restore does not exist, 73 the restore's target is not empty, 75 the data dir
+is in use by another xenopsd.
 
 Examples:
   xenopsd                                          # embedded, http://127.0.0.1:8440
@@ -115,6 +138,8 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
         'nats-tls-key': { type: 'string' },
         'nats-setup': { type: 'boolean' },
         'nats-permissions': { type: 'string' },
+        restore: { type: 'string' },
+        json: { type: 'boolean' },
         role: { type: 'string' },
         queue: { type: 'string' },
         'pool-size': { type: 'string' },
@@ -156,6 +181,16 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (v['nats-setup'] && permissionsRole) throw new ConfigError('--nats-setup and --nats-permissions are two separate actions: give one');
   if (v['nats-setup'] && !natsUrl) throw new ConfigError('--nats-setup needs --nats URL');
   if (!v['nats-tls-cert'] !== !v['nats-tls-key']) throw new ConfigError('a TLS client certificate needs both --nats-tls-cert and --nats-tls-key');
+  const security = {
+    ...(v['nats-creds'] ? { credsFile: v['nats-creds'] } : {}),
+    ...(v['nats-nkey'] ? { nkeyFile: v['nats-nkey'] } : {}),
+    ...(v['nats-tls-ca'] ? { tlsCaFile: v['nats-tls-ca'] } : {}),
+    ...(v['nats-tls-cert'] ? { tlsCertFile: v['nats-tls-cert'] } : {}),
+    ...(v['nats-tls-key'] ? { tlsKeyFile: v['nats-tls-key'] } : {}),
+  };
+  const restore = v.restore !== undefined ? restoreAction(v.restore, v['data-dir'], v.nats, v['nats-prefix'], security, v.json === true) : undefined;
+  if (restore && (v['nats-setup'] || permissionsRole)) throw new ConfigError('--restore is an action of its own: give it without --nats-setup or --nats-permissions');
+  if (v.json && !restore) throw new ConfigError('--json goes with --restore only');
 
   return {
     ...(listenText === 'off' ? {} : { listen: parseListen(listenText) }),
@@ -168,11 +203,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
           nats: {
             servers: natsUrl,
             prefix,
-            ...(v['nats-creds'] ? { credsFile: v['nats-creds'] } : {}),
-            ...(v['nats-nkey'] ? { nkeyFile: v['nats-nkey'] } : {}),
-            ...(v['nats-tls-ca'] ? { tlsCaFile: v['nats-tls-ca'] } : {}),
-            ...(v['nats-tls-cert'] ? { tlsCertFile: v['nats-tls-cert'] } : {}),
-            ...(v['nats-tls-key'] ? { tlsKeyFile: v['nats-tls-key'] } : {}),
+            ...security,
           },
         }
       : {}),
@@ -184,6 +215,30 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     limits,
     ...(v['nats-setup'] ? { oneShot: { action: 'nats-setup' as const } } : {}),
     ...(permissionsRole ? { oneShot: { action: 'nats-permissions' as const, role: permissionsRole, prefix } } : {}),
+    ...(restore ? { oneShot: restore } : {}),
+  };
+}
+
+/**
+ * `--restore FILE` and its target, given on the command line only (never taken from the
+ * environment or a default: a restore writes where it is told).
+ */
+function restoreAction(
+  file: string,
+  dataDir: string | undefined,
+  natsUrl: string | undefined,
+  prefix: string | undefined,
+  security: Omit<NatsFlags, 'servers' | 'prefix'>,
+  json: boolean,
+): RestoreAction {
+  if (file === '') throw new ConfigError('--restore needs the backup FILE');
+  if (dataDir !== undefined && natsUrl !== undefined) throw new ConfigError('give either --data-dir DIR (embedded) or --nats URL (NATS), not both');
+  if (dataDir === undefined && natsUrl === undefined) throw new ConfigError('restore needs a target: --data-dir DIR for an embedded store, or --nats URL for NATS');
+  return {
+    action: 'restore',
+    file: resolve(file),
+    ...(dataDir !== undefined ? { dataDir: resolve(dataDir) } : { nats: { servers: natsUrl!, ...(prefix !== undefined ? { prefix } : {}), ...security } }),
+    json,
   };
 }
 

@@ -1,7 +1,9 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { HostAgent } from '@xenops/actors';
-import { lockDataDir, openEmbeddedStores, openNatsStores, sharedFoldSnapshotLoader, withCheckedAppends, type Stores } from '@xenops/core';
-import { Gateway, isLoopbackAddress } from '@xenops/gateway';
+import { sharedFoldSnapshotLoader, withCheckedAppends } from '@xenops/core';
+import { Gateway, isLoopbackAddress, type GatewayStores } from '@xenops/gateway';
+import { openNatsStores } from '@xenops/store-nats';
+import { lockDataDir, openEmbeddedStores } from '@xenops/store-sqlite';
 import { ConfigError, readToken, type DaemonConfig } from './config.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -25,7 +27,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   // holds its lock; a NATS agent keeps nothing there and takes none.
   const lock = !config.nats || serveHttp ? lockDataDir(config.dataDir) : undefined;
 
-  let opened: Stores;
+  let opened: GatewayStores;
   try {
     opened = config.nats
       ? await openNatsStores({ ...config.nats, name: `xenopsd ${config.role} ${config.hostId}`, role: config.role, log })

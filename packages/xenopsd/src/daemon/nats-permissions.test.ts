@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { natsNames, Streams } from '@xenops/core';
+import { Streams } from '@xenops/core';
 import { CHANGE_SUBJECT_ROOT, CLASSIC_QUEUE, GATEWAY_QUEUE_GROUP, REFRESH_STREAM } from '@xenops/gateway';
+import { natsNames } from '@xenops/store-nats';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseDaemonArgs } from './config.js';
 import { natsPermissionsText, natsRolePermissions, type NatsPermissions } from './nats-permissions.js';

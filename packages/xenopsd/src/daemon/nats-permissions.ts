@@ -15,8 +15,9 @@
  *   `xenops-gateway`); with `--retention-days` it also purges the event stream.
  * Creating the stream and the buckets is not part of either role: `xenopsd --nats-setup`.
  */
-import { escapeSubjectToken, natsNames } from '@xenops/core';
+import { escapeSubjectToken } from '@xenops/core';
 import { CHANGE_SUBJECT_ROOT, CLASSIC_QUEUE, GATEWAY_QUEUE_GROUP } from '@xenops/gateway';
+import { natsNames } from '@xenops/store-nats';
 import type { Role } from './config.js';
 
 export interface RolePermissionOptions {
