@@ -5,3 +5,4 @@
  */
 export { AWKWARD_KEYS, collect, describeStoreContract, waitFor } from './store-contract.suite.js';
 export { batch, damagedLog, foldMessages, GARBAGE, msg, vmConfig } from './damaged-log.js';
+export { describeArchitecture, importsOf, packageOf, violationOf, type ImportRules, type ImportSite } from './architecture.js';
