@@ -2,7 +2,7 @@
  * `xenops backup` and `xenops restore` (issue 11): a consistent copy of a running service's store
  * in one checked file, and its restore onto a fresh service.
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { BackupFileError, readBackupFile, type BackupFile } from '@xenops/core';
 import { HttpTransport } from '../client/http.js';
@@ -210,7 +210,9 @@ export const restore: Command = {
       ...flag('nats-nkey'),
       ...flag('nats-tls-ca'),
     ];
-    const check = new ByteProgress(ctx.io.stderr, 'checking', !ctx.json, existsSync(file) ? statSync(file).size : undefined);
+    // Each bar starts with its phase in xenopsd (not with xenopsd's own start): a quick phase
+    // stays quiet off a terminal.
+    let check: ByteProgress | undefined;
     let progress: ByteProgress | undefined;
     let written = 0;
     let outcome: RestoreOutcome | undefined;
@@ -223,10 +225,12 @@ export const restore: Command = {
         return; // not ours (a warning of the runtime, say)
       }
       if ('progress' in line) {
-        if (line.progress.phase === 'checking') check.update(line.progress.bytes);
-        else {
+        if (line.progress.phase === 'checking') {
+          check ??= new ByteProgress(ctx.io.stderr, 'checking', !ctx.json, line.progress.total);
+          check.update(line.progress.bytes);
+        } else {
           if (!progress) {
-            check.finish(0);
+            check?.finish(0);
             progress = new ByteProgress(ctx.io.stderr, 'restore', !ctx.json, line.progress.total);
           }
           written = line.progress.bytes;
@@ -236,7 +240,7 @@ export const restore: Command = {
       else if ('error' in line) failure = line.error;
     }).finally(() => {
       if (progress) progress.finish(written);
-      else check.finish(0);
+      else check?.finish(0);
     });
     if (failure) throw restoreFailure(failure);
     if (!outcome) throw new CliError(`xenopsd --restore ended with status ${status} and no outcome`, ExitCode.GENERIC);
