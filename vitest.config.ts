@@ -1,16 +1,22 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url));
+const src = (path: string) => fileURLToPath(new URL(`./packages/${path}`, import.meta.url));
+const pkg = (name: string) => ({ find: new RegExp(`^@xenops/${name}$`), replacement: src(`${name}/src/index.ts`) });
 
 export default defineConfig({
   resolve: {
     // Unit tests run the TypeScript sources; end-to-end tests spawn the built binaries.
-    alias: {
-      '@xenops/core': pkg('core'),
-      '@xenops/actors': pkg('actors'),
-      '@xenops/gateway': pkg('gateway'),
-    },
+    alias: [
+      pkg('core'),
+      // Test-only entry point (the store contract suite): sources, never built.
+      { find: /^@xenops\/core\/testing$/, replacement: src('core/src/testing/index.ts') },
+      pkg('store-sqlite'),
+      pkg('store-nats'),
+      pkg('actors'),
+      pkg('gateway'),
+      pkg('client'),
+    ],
   },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],

@@ -397,7 +397,8 @@ async function runMode(mode) {
       await svc.stop();
       log(`[${mode}] replay: growing the log to ${O.replayEvents} events (copies of the template appended through core's EventLog + encodeBatch)`);
       const build = await growLog(
-        (core) => (mode === 'nats' ? core.openNatsStores({ servers: O.natsUrl, prefix: cfg.prefix, name: 'bench log builder' }) : core.openEmbeddedStores({ dataDir: cfg.dataDir })),
+        ({ sqlite, nats }) =>
+          mode === 'nats' ? nats.openNatsStores({ servers: O.natsUrl, prefix: cfg.prefix, name: 'bench log builder' }) : sqlite.openEmbeddedStores({ dataDir: cfg.dataDir }),
         O.replayEvents,
         { progress: log, deadlineMs: O.limitMs },
       );

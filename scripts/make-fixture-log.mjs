@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = path.join(ROOT, 'packages/cli/dist/bin/xenopsd.js');
+const BIN = path.join(ROOT, 'packages/xenopsd/dist/bin/xenopsd.js');
 const CORE = path.join(ROOT, 'packages/core/dist/index.js');
 const HOST_ID = 'fixture-host';
 const args = process.argv.slice(2);

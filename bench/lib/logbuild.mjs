@@ -2,7 +2,7 @@
 // add, start, unpause, shutdown, remove, Task.destroy), then appends copies of its vm/ and task/
 // messages straight into the same store through the project's EventLog (core's encodeBatch), with
 // fresh VM ids and task ids remapped to the seqs the copies get. Runs while no service is up.
-const CORE = new URL('../../packages/core/dist/index.js', import.meta.url).href;
+const built = (pkg) => new URL(`../../packages/${pkg}/dist/index.js`, import.meta.url).href;
 
 function remap(value, vmMap, taskMap) {
   if (typeof value === 'string') return vmMap.get(value) ?? value;
@@ -20,11 +20,12 @@ function remap(value, vmMap, taskMap) {
 
 /**
  * Appends copies of the template until the log holds `targetEvents` events.
- * `openStores()` opens the (stopped) service's stores. Returns {events, messages, seconds, copies}.
+ * `openStores({ sqlite, nats })` opens the (stopped) service's stores with the store package of its
+ * mode (@xenops/store-sqlite or @xenops/store-nats). Returns {events, messages, seconds, copies}.
  */
 export async function growLog(openStores, targetEvents, { inFlight = 1000, progress = () => {}, deadlineMs = 300_000 } = {}) {
-  const core = await import(CORE);
-  const stores = await openStores(core);
+  const [core, sqlite, nats] = await Promise.all([import(built('core')), import(built('store-sqlite')), import(built('store-nats'))]);
+  const stores = await openStores({ sqlite, nats });
   const t0 = performance.now();
   try {
     const log = stores.log;

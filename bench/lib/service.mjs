@@ -5,7 +5,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const DAEMON = `${ROOT}packages/cli/dist/bin/xenopsd.js`;
+const DAEMON = `${ROOT}packages/xenopsd/dist/bin/xenopsd.js`;
 
 export function freePort() {
   return new Promise((resolve, reject) => {

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startOwnNatsServer, type OwnNatsServer } from '../support/own-nats.js';
 import { X, type RpcClient } from '../support/rpc.js';
 import { xenopsdVm } from '../support/vms.js';
-import { cleanupAll, makeTempDir, NATS_URL, REPO_ROOT, spawnXenopsd, type Xenopsd } from '../support/xenopsd.js';
+import { cleanupAll, makeTempDir, NATS_URL, REPO_ROOT, runXenopsdToExit, spawnXenopsd, type Xenopsd } from '../support/xenopsd.js';
 
 const XENOPS_BIN = path.join(REPO_ROOT, 'packages/cli/dist/bin/xenops.js');
 const owned: OwnNatsServer[] = [];
@@ -234,6 +234,18 @@ describe('xenops backup and restore refuse bad input', () => {
     expect(await xenops(['restore', file, '--data-dir', dir, '--nats', NATS_URL])).toMatchObject({ code: 2, stderr: expect.stringContaining('not both') });
     const notEmpty = await xenops(['restore', file, '--data-dir', dir]);
     expect(notEmpty).toMatchObject({ code: 4, stderr: expect.stringMatching(new RegExp(`^xenops restore: data dir ${dir} is not empty \\(it holds .*\\): a restore never overwrites`)) });
+
+    // xenops restore runs xenopsd --restore, which an operator may run too: plain words, and the
+    // exit statuses of xenopsd --help.
+    const direct = path.join(dir, 'direct');
+    const restored = await runXenopsdToExit(['--restore', file, '--data-dir', direct]);
+    expect(restored).toMatchObject({ code: 0, stderr: '' });
+    expect(restored.stdout).toMatch(new RegExp(`^Restored seqs 1\\.\\.\\d+ from ${file} into ${path.join(direct, 'xenops.db')}\nStart the service on it with: xenopsd --data-dir ${direct}\n$`));
+    const refused = await runXenopsdToExit(['--restore', file, '--data-dir', direct]);
+    expect(refused.code).toBe(73);
+    expect(refused.stderr).toContain(`restore failed: data dir ${direct} is not empty`);
+    expect(await runXenopsdToExit(['--restore', path.join(dir, 'nope.xbk'), '--data-dir', path.join(dir, 'd5')])).toMatchObject({ code: 66 });
+    expect(await runXenopsdToExit(['--restore', truncated, '--data-dir', path.join(dir, 'd6')])).toMatchObject({ code: 65 });
 
     // backup: never over an existing file unless asked, HTTP only.
     const exists = await xenops(['--url', service.url!, 'backup', file]);

@@ -234,7 +234,7 @@ describe.concurrent.each(['embedded', 'nats'] as const)('xenops against the %s s
     try {
       const name = `follow-${uniqueSuffix()}`;
       expectOk(await x('add', await xlFile(name, `name = "${name}"\nmemory = 256\nvcpus = 1\n`)));
-      await expect.poll(() => out, { timeout: 10_000 }).toMatch(/^\d\d:\d\d:\d\d seq \d+ VM \S+ configuration registered \(name "follow-/m);
+      await expect.poll(() => out, { timeout: 10_000 }).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d seq \\d+ ${name}: VM \\S+ configuration registered \\(name "${name}"\\)`, 'm'));
     } finally {
       child.kill('SIGINT');
     }
@@ -269,7 +269,8 @@ describe.concurrent.each(['embedded', 'nats'] as const)('xenops against the %s s
     expectOk(await x('add', await xlFile('audited', 'name = "audited"\nmemory = 256\nvcpus = 1\n')));
     const history = await x('log');
     expect(history.code).toBe(0);
-    expect(history.stdout).toMatch(/^\d\d:\d\d:\d\d seq \d+ VM \S+ configuration registered/m);
+    // Entries of a VM name it (issue 12).
+    expect(history.stdout).toMatch(/^\d\d:\d\d:\d\d seq \d+ audited: VM \S+ configuration registered \(name "audited"\)/m);
     const logJson = await x('log', '--json', '--until', '5');
     expect(logJson.code).toBe(0);
     const entries = logJson.stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; event: string; dbg: string });

@@ -7,7 +7,8 @@
  * is refused naming the seq, and another VM goes through a whole lifecycle.
  */
 import { connect } from '@nats-io/transport-node';
-import { decodeReply, encodeCommand, natsNames, type CommandReply } from '@xenops/core';
+import { decodeReply, encodeCommand, type CommandReply } from '@xenops/core';
+import { natsNames } from '@xenops/store-nats';
 import { afterAll, describe, expect, it } from 'vitest';
 import { damageEmbeddedLog, healthz, metricsText, publishGarbage, xenops, type LoggedMessage } from '../support/damage.js';
 import { httpRequest, RpcClient, X, waitTask } from '../support/rpc.js';

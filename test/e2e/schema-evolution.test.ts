@@ -12,7 +12,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeBatch, foldMessage, openEmbeddedStores, powerStateOf, type TaskRecord, type VmAggregate } from '@xenops/core';
+import { decodeBatch, foldMessage, powerStateOf, type TaskRecord, type VmAggregate } from '@xenops/core';
+import { openEmbeddedStores } from '@xenops/store-sqlite';
 import { httpRequest, X, type XenopsdTask } from '../support/rpc.js';
 import { makeTempDir, REPO_ROOT, spawnXenopsd, stopAll, type Xenopsd } from '../support/xenopsd.js';
 

@@ -12,7 +12,8 @@
  */
 import http from 'node:http';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { decodeReply, natsNames } from '@xenops/core';
+import { decodeReply } from '@xenops/core';
+import { natsNames } from '@xenops/store-nats';
 import { seedMethods, xenopsdMethods } from '@xenops/gateway';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';

@@ -9,18 +9,9 @@ import { createWriteStream } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
-import {
-  BackupFileError,
-  lockDataDir,
-  openEmbeddedStores,
-  openNatsStores,
-  readBackupFile,
-  restoreEmbeddedBackup,
-  restoreNatsBackup,
-  RestoreError,
-  type StoreBackup,
-  type Stores,
-} from '@xenops/core';
+import { BackupFileError, readBackupFile, RestoreError, type StoreBackup, type Stores } from '@xenops/core';
+import { lockDataDir, openEmbeddedStores, restoreEmbeddedBackup } from '@xenops/store-sqlite';
+import { openNatsStores, restoreNatsBackup } from '@xenops/store-nats';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startOwnNatsServer, type OwnNatsServer } from '../support/own-nats.js';
 import { cleanupAll, makeTempDir, NATS_URL, trackNatsPrefix, uniquePrefix } from '../support/xenopsd.js';

@@ -5,7 +5,8 @@
  * returns; after an I/O error the outcome of the commit is unknown, so the log takes no more writes
  * until it is reopened, and the reopened log holds exactly what was acknowledged.
  */
-import { openEmbeddedStores, StoreWriteError, type Stores } from '@xenops/core';
+import { StoreWriteError, type Stores } from '@xenops/core';
+import { openEmbeddedStores } from '@xenops/store-sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mountTmpfs, type Tmpfs } from '../support/tmpfs.js';
 import { makeTempDir, stopAll } from '../support/xenopsd.js';

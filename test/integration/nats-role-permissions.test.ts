@@ -7,8 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openNatsStores, setupNatsResources, StorePermissionError, Streams, type Stores } from '@xenops/core';
-import { formatNatsPermissions, natsRolePermissions } from '../../packages/cli/src/daemon/nats-permissions.js';
+import { StorePermissionError, Streams, type Stores } from '@xenops/core';
+import { openNatsStores, setupNatsResources } from '@xenops/store-nats';
+import { formatNatsPermissions, natsRolePermissions } from '../../packages/xenopsd/src/daemon/nats-permissions.js';
 import { startOwnNatsServer, type OwnNatsServer } from '../support/own-nats.js';
 import { makeNkeyUser, natsServerConfig, type NkeyUser } from '../support/secure-nats.js';
 import { stopAll, uniquePrefix } from '../support/xenopsd.js';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { natsNames } from '@xenops/core';
+import { natsNames } from '@xenops/store-nats';
 import { httpRequest } from './rpc.js';
 import { NATS_URL, REPO_ROOT } from './xenopsd.js';
 

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { RpcClient, type Codec, type Endpoint } from './rpc.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const XENOPSD_BIN = path.join(REPO_ROOT, 'packages/cli/dist/bin/xenopsd.js');
+export const XENOPSD_BIN = path.join(REPO_ROOT, 'packages/xenopsd/dist/bin/xenopsd.js');
 export const NATS_URL = process.env.XENOPS_TEST_NATS ?? 'nats://127.0.0.1:4222';
 const READY_TIMEOUT_MS = 20_000;
 

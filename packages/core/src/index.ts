@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './idl/index.js';
 export * from './store/index.js';
+export * from './nats/index.js';
 export * from './events/audit.js';
 export * from './events/event.js';
 export * from './events/codec.js';

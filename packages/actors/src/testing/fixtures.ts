@@ -2,10 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  emptyVm,
   evolveTask,
   evolveVm,
-  emptyVm,
-  openEmbeddedStores,
   readMessage,
   taskIdOf,
   VmT,
@@ -16,6 +15,7 @@ import {
   type VmAggregate,
   type VmConfig,
 } from '@xenops/core';
+import { openEmbeddedStores } from '@xenops/store-sqlite';
 
 /** A minimal valid HVM configuration (API.md §10's example). */
 export function vmConfig(id: string, overrides: Partial<VmConfig> = {}): VmConfig {

@@ -94,6 +94,6 @@ export class CheckedEventLog implements EventLog {
 }
 
 /** The same stores with the event log behind {@link CheckedEventLog} (every process that appends uses this). */
-export function withCheckedAppends(stores: Stores): Stores {
+export function withCheckedAppends<S extends Stores>(stores: S): S {
   return { ...stores, log: new CheckedEventLog(stores.log) };
 }

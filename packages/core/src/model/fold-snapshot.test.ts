@@ -1,9 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { serialize } from 'node:v8';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openEmbeddedStores } from '../store/embedded/embedded-stores.js';
+import type { Snapshot, SnapshotStore } from '../store/snapshot-store.js';
 import type { LogEvent } from '../events/event.js';
 import {
   decodeFoldSnapshot,
@@ -15,34 +12,43 @@ import {
 } from './fold-snapshot.js';
 import { emptyVm, evolveVm } from './vm-aggregate.js';
 
+/** The SnapshotStore port in memory: the loader needs nothing more (the stores pass the contract suite). */
+class MemorySnapshots implements SnapshotStore {
+  private readonly entries = new Map<string, Snapshot>();
+  async get(key: string): Promise<Snapshot | undefined> {
+    return this.entries.get(key);
+  }
+  async put(key: string, snapshot: Snapshot): Promise<void> {
+    if ((this.entries.get(key)?.seq ?? -1) < snapshot.seq) this.entries.set(key, snapshot);
+  }
+  async delete(key: string): Promise<void> {
+    this.entries.delete(key);
+  }
+  async close(): Promise<void> {}
+}
+
 describe('sharedFoldSnapshotLoader', () => {
   it('fetches and decodes once for its consumers, then loads afresh', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'xenops-fold-'));
-    const stores = await openEmbeddedStores({ dataDir: dir });
-    try {
-      const snap: FoldSnapshot = { seq: 7, vms: [emptyVm('a')], tasks: [], domids: [], hosts: [], observers: {} };
-      await saveFoldSnapshot(stores.snapshots, snap);
-      let gets = 0;
-      const get = stores.snapshots.get.bind(stores.snapshots);
-      stores.snapshots.get = (key) => {
-        gets++;
-        return get(key);
-      };
-      const load = sharedFoldSnapshotLoader(stores.snapshots, 2);
-      const [first, second] = await Promise.all([load(), load()]);
-      expect(gets).toBe(1);
-      expect(second).toBe(first);
-      expect(first?.seq).toBe(7);
-      expect(first?.vms.map((v) => v.id)).toEqual(['a']);
-      // Both consumers took it: a later call reads the store again (and nothing is held).
-      const third = await load();
-      expect(gets).toBe(2);
-      expect(third).not.toBe(first);
-      expect(third?.seq).toBe(7);
-    } finally {
-      await stores.close();
-      await rm(dir, { recursive: true, force: true });
-    }
+    const snapshots = new MemorySnapshots();
+    const snap: FoldSnapshot = { seq: 7, vms: [emptyVm('a')], tasks: [], domids: [], hosts: [], observers: {} };
+    await saveFoldSnapshot(snapshots, snap);
+    let gets = 0;
+    const get = snapshots.get.bind(snapshots);
+    snapshots.get = (key) => {
+      gets++;
+      return get(key);
+    };
+    const load = sharedFoldSnapshotLoader(snapshots, 2);
+    const [first, second] = await Promise.all([load(), load()]);
+    expect(gets).toBe(1);
+    expect(second).toBe(first);
+    expect(first?.seq).toBe(7);
+    expect(first?.vms.map((v) => v.id)).toEqual(['a']);
+    // Both consumers took it: a later call reads the store again (and nothing is held).
+    const third = await load();
+    expect(gets).toBe(2);
+    expect(third).not.toBe(first);
+    expect(third?.seq).toBe(7);
   });
 });
 

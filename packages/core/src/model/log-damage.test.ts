@@ -1,79 +1,14 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { batch, damagedLog, foldMessages as fold, GARBAGE, msg, vmConfig as config } from '../testing/damaged-log.js';
 import { XenopsError } from '../errors.js';
-import { encodeBatch, type PendingEvent } from '../events/codec.js';
-import { Streams, type EventBody } from '../events/event.js';
-import { VmT } from '../idl/index.js';
-import { openEmbeddedStores } from '../store/embedded/embedded-stores.js';
-import type { StoredMessage } from '../store/event-log.js';
 import { decide } from './decide.js';
-import { foldBase } from './fold-base.js';
-import { decodeFoldSnapshot, encodeFoldSnapshot, FOLD_SNAPSHOT_SCHEMA, saveFoldSnapshot, type FoldSnapshot } from './fold-snapshot.js';
+import { decodeFoldSnapshot, encodeFoldSnapshot, FOLD_SNAPSHOT_SCHEMA, type FoldSnapshot } from './fold-snapshot.js';
 import { foldStoredMessageSteps } from './fold-steps.js';
-import { damagedMessage, findDamage, foldVmMessage, noteDamage, quarantineError, quarantinesOf, readMessage, type DamagedMessage } from './log-damage.js';
-import { foldMessage, replayLog, type FoldState } from './replay.js';
+import { damagedMessage, foldVmMessage, noteDamage, quarantineError, quarantinesOf, readMessage, type DamagedMessage } from './log-damage.js';
+import { foldMessage } from './replay.js';
 import { emptyVm, type VmAggregate } from './vm-aggregate.js';
 import { serialize } from 'node:v8';
 import { gzipSync } from 'node:zlib';
-
-/** Bytes that are not an EventBatch (protobuf: wire type 4 at offset 1). */
-const GARBAGE = new TextEncoder().encode('this is not an event batch');
-
-const config = (id: string) =>
-  VmT.decode(
-    {
-      id,
-      ssidref: 0,
-      xsdata: {},
-      platformdata: {},
-      bios_strings: {},
-      ty: ['PV', { boot: ['Direct', {}] }],
-      suppress_spurious_page_faults: false,
-      memory_static_max: 1,
-      memory_dynamic_max: 1,
-      memory_dynamic_min: 1,
-      vcpu_max: 1,
-      vcpus: 1,
-      scheduler_params: { affinity: [] },
-      on_crash: [],
-      on_shutdown: [],
-      on_reboot: [],
-      pci_msitranslate: false,
-      pci_power_mgmt: false,
-    },
-    'vm',
-  );
-
-const audit = { dbg: 't', timeMs: 0, host: 'h', actor: 'test' };
-const batch = (...bodies: EventBody[]) => encodeBatch(bodies.map((body): PendingEvent => ({ audit, body })));
-const msg = (seq: number, stream: string, data: Uint8Array): StoredMessage => ({ seq, stream, data });
-
-/**
- * A log of two VMs, `a` and `b`, where seq 3 (a task creation on `a`) is damaged; `a`'s stream
- * goes on after it (a start, a task created and ended), and `b` has its own task at seq 4.
- */
-function damagedLog(): StoredMessage[] {
-  return [
-    msg(1, Streams.vm('a'), batch({ type: 'VmAdded', vmId: 'a', config: config('a') })),
-    msg(2, Streams.vm('b'), batch({ type: 'VmAdded', vmId: 'b', config: config('b') })),
-    msg(3, Streams.vm('a'), GARBAGE),
-    msg(4, Streams.vm('b'), batch({ type: 'TaskCreated', vmId: 'b', operation: { kind: 'VM.pause' }, host: 'h', ctimeMs: 0 })),
-    msg(5, Streams.vm('a'), batch({ type: 'TaskCreated', vmId: 'a', operation: { kind: 'VM.pause' }, host: 'h', ctimeMs: 0 })),
-    msg(6, Streams.vm('a'), batch({ type: 'TaskFailed', taskId: '5', error: 'x', cancelPointsSeen: 0, duration: 0 }, { type: 'VmRemoved', vmId: 'a' })),
-    msg(7, Streams.task('4'), GARBAGE),
-    msg(8, Streams.host('h'), GARBAGE),
-    msg(9, Streams.barriers(), GARBAGE),
-  ];
-}
-
-const fold = (messages: readonly StoredMessage[]): FoldState & { damage: DamagedMessage[] } => {
-  const state = { vms: new Map<string, VmAggregate>(), tasks: new Map(), damage: [] as DamagedMessage[] };
-  for (const m of messages) foldMessage(state, m.stream, m.seq, m.data);
-  return state;
-};
 
 describe('damagedMessage', () => {
   it('attributes a message by its stream key, and gives the error without the repeated seq', () => {
@@ -215,65 +150,5 @@ describe('fold snapshots and damage', () => {
     // A malformed report is dropped, never trusted.
     const odd = gzipSync(serialize({ schema: FOLD_SNAPSHOT_SCHEMA, ...old, damage: 'x' }));
     expect((await decodeFoldSnapshot(odd))?.damage).toBeUndefined();
-  });
-});
-
-describe('on the embedded store, damaged on disk', () => {
-  /** A store holding `damagedLog()`'s good messages, with the damaged rows overwritten in the file afterwards. */
-  async function damagedStore() {
-    const dir = await mkdtemp(join(tmpdir(), 'xenops-damage-'));
-    const log = damagedLog();
-    const stores = await openEmbeddedStores({ dataDir: dir });
-    // Appended intact (a later version may refuse to append bytes it cannot decode), then damaged.
-    for (const m of log) await stores.log.append({ stream: m.stream, data: m.data === GARBAGE ? batch({ type: 'VmRefreshed', vmId: 'x' }) : m.data });
-    await stores.close();
-    const db = new Database(join(dir, 'xenops.db'));
-    const damage = db.prepare('UPDATE events SET data = ? WHERE seq = ?');
-    for (const m of log) if (m.data === GARBAGE) damage.run(Buffer.from(GARBAGE), m.seq);
-    db.close();
-    return { dir, stores: await openEmbeddedStores({ dataDir: dir }) };
-  }
-
-  it('replayLog reports the damage and folds the rest; findDamage finds exactly the damaged seqs', async () => {
-    const { dir, stores } = await damagedStore();
-    try {
-      const replayed = await replayLog(stores.log);
-      expect(replayed.damage).toEqual(fold(damagedLog()).damage);
-      expect(replayed.seq).toBe(9);
-      expect(replayed.vms.get('a')?.quarantine?.seq).toBe(3);
-      expect(replayed.vms.get('b')?.queue).toHaveLength(1);
-      const found: number[] = [];
-      for await (const d of findDamage(stores.log, 0, 8)) found.push(d.seq);
-      expect(found).toEqual([3, 7, 8]);
-    } finally {
-      await stores.close();
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-
-  it('once retention truncated the damage away, the covering snapshot still carries it and the quarantine', async () => {
-    const { dir, stores } = await damagedStore();
-    try {
-      const before = await replayLog(stores.log);
-      await saveFoldSnapshot(stores.snapshots, {
-        seq: before.seq,
-        vms: [...before.vms.values()],
-        tasks: [...before.tasks.values()],
-        domids: [],
-        hosts: [],
-        observers: {},
-        damage: before.damage,
-      });
-      await stores.log.append({ stream: Streams.vm('b'), data: batch({ type: 'VmRefreshed', vmId: 'b' }) });
-      await stores.log.truncateBefore(10);
-      const base = await foldBase(stores.log, stores.snapshots);
-      expect(base.damage.map((d) => d.seq)).toEqual([3, 7, 8, 9]);
-      const after = await replayLog(stores.log, undefined, stores.snapshots);
-      expect(after.damage).toEqual(before.damage);
-      expect(after.vms.get('a')?.quarantine?.seq).toBe(3);
-    } finally {
-      await stores.close();
-      await rm(dir, { recursive: true, force: true });
-    }
   });
 });

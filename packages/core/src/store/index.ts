@@ -15,34 +15,22 @@ export {
   NoResponderError,
   type CommandBus,
 } from './command-bus.js';
-export type { BackupOptions, EmbeddedStoreOptions, NatsStoreOptions, StoreBackup, StoreMode, Stores } from './stores.js';
+export type { BackupOptions, StoreBackup, StoreMode, Stores } from './stores.js';
 export {
   BACKUP_FORMAT,
   BACKUP_VERSION,
   BackupFileError,
+  BackupWriter,
   readBackupFile,
   RestoreError,
   type BackupFile,
   type BackupFileProblem,
   type BackupHeader,
   type BackupMode,
+  type BackupSnapshotEntry,
+  type RestoreSummary,
 } from './backup/backup-file.js';
-export { restoreEmbeddedBackup, type RestoreSummary } from './embedded/embedded-backup.js';
-export { restoreNatsBackup } from './nats/nats-restore.js';
 export { escapeSubjectToken, unescapeSubjectToken } from './subject-token.js';
-export { openEmbeddedStores } from './embedded/embedded-stores.js';
-export { lockDataDir, LOCK_FILE, PID_FILE, type DataDirLock } from './data-dir-lock.js';
-export {
-  DataDirInUseError,
-  StoreCorruptError,
-  StoreWriteError,
-  type StoreCorruptReason,
-  type StoreWriteFailure,
-} from './store-errors.js';
+export { StoreWriteError, type StoreWriteFailure } from './store-errors.js';
 export { InProcessCommandBus } from './in-process-bus.js';
-export { kvKey, natsNames, openNatsStores, type NatsNames } from './nats/nats-stores.js';
-export { outboundWindowOf, type OutboundWindow } from './nats/outbound-window.js';
-export { CURRENT_EVENT_SUBJECT_LAYOUT, eventSubjectOf, streamKeyOfSubject, type EventSubjectLayout } from './nats/event-subjects.js';
-export { NatsAuthenticationError, NatsUnreachableError } from './nats/nats-errors.js';
-export { setupNatsResources } from './nats/nats-resources.js';
-export { connectNats, type NatsSecurityOptions } from './nats/nats-connection.js';
+export { Delivery } from './tail-util.js';

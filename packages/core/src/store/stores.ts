@@ -1,20 +1,16 @@
-import type { NatsConnection } from '@nats-io/transport-node';
 import type { BackupHeader } from './backup/backup-file.js';
 import type { CommandBus } from './command-bus.js';
 import type { EventLog } from './event-log.js';
-import type { NatsSecurityOptions } from './nats/nats-connection.js';
 import type { SnapshotStore } from './snapshot-store.js';
 
 export type StoreMode = 'embedded' | 'nats';
 
-/** The three storage ports, opened together and closed together. */
+/**
+ * The three storage ports, opened together and closed together. An adapter may add what only it
+ * has (the NATS stores add their connection, see @xenops/store-nats's NatsStores).
+ */
 export interface Stores {
   readonly mode: StoreMode;
-  /**
-   * NATS mode only: the connection, for the gateway's public subjects (the JSON-RPC subject of
-   * API.md §2.7 and the change records of §9.4), which are not namespaced by the prefix.
-   */
-  readonly nats?: NatsConnection;
   readonly log: EventLog;
   readonly snapshots: SnapshotStore;
   readonly bus: CommandBus;
@@ -41,30 +37,4 @@ export interface StoreBackup {
    * them to the end or stop with `return()` (a copy left behind is removed at the next open).
    */
   readonly bytes: AsyncIterable<Uint8Array>;
-}
-
-export interface EmbeddedStoreOptions {
-  /** Directory holding the SQLite database (created if missing). */
-  readonly dataDir: string;
-}
-
-export interface NatsStoreOptions extends NatsSecurityOptions {
-  /** e.g. `nats://127.0.0.1:4222`; several comma-separated URLs are allowed. */
-  readonly servers: string;
-  /**
-   * Namespace of every NATS resource: stream `<prefix>_EVENTS` on subjects `<prefix>.ev.>`, KV
-   * bucket `<prefix>_snapshots` and object store `<prefix>_snapshots` (big snapshots), command
-   * subjects `<prefix>.cmd.<host>`. Default `xenops`.
-   * Tests use a unique prefix per run.
-   */
-  readonly prefix?: string;
-  /** Connection name shown by the server. */
-  readonly name?: string;
-  /**
-   * The role this connection serves (`gateway`, `agent`, `all`): its replies come on the role's own
-   * inbox subjects (see `natsRolePermissions`). Absent: the client's default `_INBOX`.
-   */
-  readonly role?: string;
-  /** Where notices about the resources found at open go (default: stderr). */
-  readonly log?: (line: string) => void;
 }

@@ -11,6 +11,8 @@ export interface AuditEntry {
   readonly dbg: string;
   readonly event: string;
   readonly vm?: string;
+  /** The VM's name when the event was logged (see logRoute). */
+  readonly vm_name?: string;
   readonly task?: string;
   readonly text: string;
 }
@@ -63,8 +65,12 @@ function parseFilter(url: URL): { since: number; vm?: string; task?: string; lim
  * `GET /log?since=SEQ&vm=ID&task=ID&limit=N`: the audit history (API.md §9.5) as JSON lines, oldest
  * first, every event with seq > since. Served from the log itself, so it works in both modes and
  * while the embedded store is locked by this process.
+ *
+ * Each entry of a VM carries the VM's name (`vm_name`) as the events read so far say (VmAdded
+ * carries the configuration); a VM added before `since` has the name `currentName` gives (the
+ * read model's), which is the one it had then unless it was re-added under another name since.
  */
-export function logRoute(log: EventLog) {
+export function logRoute(log: EventLog, currentName: (vmId: string) => string | undefined = () => undefined) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const filter = parseFilter(new URL(req.url ?? '/', 'http://localhost'));
     if (typeof filter === 'string') {
@@ -74,9 +80,15 @@ export function logRoute(log: EventLog) {
     }
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     let sent = 0;
+    const names = new Map<string, string>();
+    const named = (entry: AuditEntry): AuditEntry => {
+      const name = entry.vm !== undefined ? (names.get(entry.vm) ?? currentName(entry.vm)) : undefined;
+      return name ? { ...entry, vm_name: name } : entry;
+    };
     for await (const m of log.read(filter.since)) {
       const read = readMessage(m);
-      const entries = read.damage ? [damagedEntry(read.damage)] : read.events.map((e) => auditEntry(m.stream, e));
+      for (const e of read.events ?? []) if (e.body.type === 'VmAdded') names.set(e.body.vmId, e.body.config.name);
+      const entries = read.damage ? [damagedEntry(read.damage)] : read.events.map((e) => named(auditEntry(m.stream, e)));
       for (const entry of entries) {
         if (filter.vm && entry.vm !== filter.vm) continue;
         if (filter.task && entry.task !== filter.task) continue;

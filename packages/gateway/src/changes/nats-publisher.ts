@@ -1,8 +1,9 @@
 /** Publishes change records on `xenops.updates.<kind>.<id>` (core NATS, at most once; §9.4). */
-import { outboundWindowOf, type Stores } from '@xenops/core';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { outboundWindowOf } from '@xenops/core';
 import type { ChangeFeed } from './change-feed.js';
 
-export function publishChanges(feed: ChangeFeed, nc: NonNullable<Stores['nats']>, log: (line: string) => void): () => void {
+export function publishChanges(feed: ChangeFeed, nc: NatsConnection, log: (line: string) => void): () => void {
   const encoder = new TextEncoder();
   // Sent with the store's own sends of the same turn: one socket write for all of them.
   const outbound = outboundWindowOf(nc);

@@ -5,7 +5,7 @@
  * not answered. Never throws on bad input. At most `maxInFlight` requests are handled at once;
  * past that a request is answered at once with an error naming the limit.
  */
-import type { Stores } from '@xenops/core';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { DEFAULT_LIMITS, type LimitUsage } from '../limits/limits.js';
 import { encodeJsonRpcFailure, JSONRPC_SERVER_ERROR } from '../rpc/jsonrpc.js';
 import { bodyTooLargeReply, detectFormat, handleRpcBody, MAX_BODY_BYTES, xmlFailure, type Dispatcher } from '../rpc/handler.js';
@@ -42,7 +42,7 @@ export interface NatsRpcService {
   close(graceMs?: number): Promise<void>;
 }
 
-export function startNatsRpc(nc: NonNullable<Stores['nats']>, dispatch: Dispatcher, opts: NatsRpcOptions = {}): NatsRpcService {
+export function startNatsRpc(nc: NatsConnection, dispatch: Dispatcher, opts: NatsRpcOptions = {}): NatsRpcService {
   const subject = opts.subject ?? CLASSIC_QUEUE;
   const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
   const log = opts.log ?? (() => {});

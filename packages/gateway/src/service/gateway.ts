@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { quarantinesOf, type FoldSnapshotLoader, type Stores } from '@xenops/core';
 import { createDispatcher, type CallRecord } from '../dispatch/dispatcher.js';
 import { startHttpServer, type HttpService } from '../http/server.js';
@@ -19,8 +20,15 @@ import { CLASSIC_QUEUE, startNatsRpc, type NatsRpcService } from '../nats-rpc/na
 import { UpdatesService } from '../updates/updates-service.js';
 import { EngineClient } from './engine-client.js';
 
+/**
+ * The stores the gateway serves from; in NATS mode with their connection, for the public subjects
+ * (the JSON-RPC subject of API.md §2.7 and the change records of §9.4), which are not namespaced by
+ * the prefix.
+ */
+export type GatewayStores = Stores & { readonly nats?: NatsConnection };
+
 export interface GatewayOptions {
-  readonly stores: Stores;
+  readonly stores: GatewayStores;
   /** This host's id: where VM.start puts new domains (§7.11). */
   readonly hostId: string;
   readonly version: string;
@@ -132,7 +140,7 @@ export class Gateway {
         '/events': sse.handler,
         '/metrics': async (_req, res) => metrics.serve(res),
         // Extensions for the audit tools (`xenops log`, `xenops verify`): not part of API.md.
-        '/log': logRoute(stores.log),
+        '/log': logRoute(stores.log, (id) => projection.vms.get(id)?.config?.name),
         '/verify': verifyRoute(stores.log, projection, stores.snapshots),
         // `xenops backup`: a consistent copy of the store (extension, like the two above).
         '/backup': backupRoute(stores, opts.version, log),

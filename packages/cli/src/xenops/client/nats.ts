@@ -2,8 +2,8 @@
  * JSON-RPC bodies over NATS request/reply (API.md §2.7): every gateway of a NATS-mode cluster
  * answers on `org.xen.xapi.xenops.classic`.
  */
-import type { NatsConnection } from '@nats-io/transport-node';
-import { connectNats, NatsAuthenticationError, type NatsSecurityOptions } from '@xenops/core';
+import { connectNats, type NatsConnection } from '@xenops/client';
+import { NatsAuthenticationError, type NatsSecurityOptions } from '@xenops/core';
 import { CliError, ExitCode } from '../errors.js';
 import type { Transport } from './transport.js';
 

@@ -16,6 +16,8 @@ interface AuditEntry {
   host: string;
   event: string;
   vm?: string;
+  /** The VM's name when the event was logged (gateways since issue 12). */
+  vm_name?: string;
   task?: string;
   text: string;
 }
@@ -42,7 +44,9 @@ function formatEntry(e: AuditEntry): string {
   // A damaged message has no time: nothing of it can be read.
   const clock = e.time ? e.time.slice(11, 19) : '--:--:--';
   const who = e.dbg ? ` by dbg=${e.dbg.split('\n')[0]}` : '';
-  return `${clock} seq ${e.seq} ${e.text}${who}`;
+  // Names first, as a reader looks for them; the text keeps the uuid.
+  const vm = e.vm_name ? `${e.vm_name}: ` : '';
+  return `${clock} seq ${e.seq} ${vm}${e.text}${who}`;
 }
 
 export const log: Command = {

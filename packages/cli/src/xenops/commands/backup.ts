@@ -2,26 +2,41 @@
  * `xenops backup` and `xenops restore` (issue 11): a consistent copy of a running service's store
  * in one checked file, and its restore onto a fresh service.
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import {
-  BackupFileError,
-  DataDirInUseError,
-  readBackupFile,
-  restoreEmbeddedBackup,
-  restoreNatsBackup,
-  RestoreError,
-  StoreUnavailableError,
-  type BackupFile,
-  type RestoreSummary,
-} from '@xenops/core';
+import { BackupFileError, readBackupFile, type BackupFile } from '@xenops/core';
 import { HttpTransport } from '../client/http.js';
 import type { Command } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError, ExitCode, usageError } from '../errors.js';
 import { ByteProgress } from '../format/progress.js';
 import { formatBytes } from '../format/units.js';
+import { runXenopsd } from '../run-xenopsd.js';
 import { str } from './common.js';
+
+/** What `xenopsd --restore FILE --json` prints (its restore.ts), one JSON object a line. */
+type RestoreLine =
+  | { readonly progress: { readonly phase: 'checking' | 'restore'; readonly bytes: number; readonly total?: number } }
+  | { readonly restored: RestoreOutcome }
+  | { readonly error: RestoreFailure };
+
+interface RestoreOutcome {
+  readonly file: string;
+  readonly mode: 'embedded' | 'nats';
+  readonly prefix: string | null;
+  readonly target: string;
+  readonly first_seq: number;
+  readonly head_seq: number;
+  readonly start: string;
+}
+
+interface RestoreFailure {
+  readonly name: string;
+  readonly code?: string;
+  readonly problem?: string;
+  readonly unavailable?: true;
+  readonly message: string;
+}
 
 /** A pause this long in the middle of a backup is taken for a dead service. */
 const BACKUP_IDLE_TIMEOUT_MS = 120_000;
@@ -34,9 +49,26 @@ function httpOf(ctx: Context): HttpTransport {
   return transport;
 }
 
-function backupFileError(e: BackupFileError): CliError {
-  const hint = e.problem === 'missing' ? '' : e.problem === 'unsupported-version' ? '' : '; it cannot be restored: use another backup';
-  return new CliError(`${e.message}${hint}`, e.problem === 'missing' ? ExitCode.NOT_FOUND : ExitCode.USAGE);
+/** xenopsd's restore failure in the CLI's words and exit codes. */
+function restoreFailure(e: RestoreFailure): CliError {
+  switch (e.name) {
+    case 'BackupFileError': {
+      const hint = e.problem === 'missing' || e.problem === 'unsupported-version' ? '' : '; it cannot be restored: use another backup';
+      return new CliError(`${e.message}${hint}`, e.problem === 'missing' ? ExitCode.NOT_FOUND : ExitCode.USAGE);
+    }
+    case 'DataDirInUseError':
+      return new CliError(e.message, ExitCode.STATE);
+    case 'RestoreError':
+      return new CliError(e.message, e.code === 'TARGET_NOT_EMPTY' ? ExitCode.STATE : e.code === 'WRONG_MODE' ? ExitCode.USAGE : ExitCode.GENERIC);
+    case 'ConfigError':
+      return new CliError(e.message, ExitCode.USAGE);
+    case 'NatsAuthenticationError':
+      return new CliError(`${e.message}; check --nats-creds, --nats-nkey and --nats-tls-ca`, ExitCode.AUTH);
+    case 'NatsUnreachableError':
+      return new CliError(e.message, ExitCode.CONNECTION);
+    default:
+      return new CliError(e.message, e.unavailable && /cannot connect/.test(e.message) ? ExitCode.CONNECTION : ExitCode.GENERIC);
+  }
 }
 
 function seqRange(first: number, head: number): string {
@@ -143,6 +175,8 @@ export const restore: Command = {
     "  NATS      the backup's stream must not exist on the server at URL. JetStream restores a",
     '            stream under its own name, so the prefix is the one the backup was taken from',
     '            (--nats-prefix, if given, must match it).',
+    'The restore itself is done by xenopsd --restore (the one installed with xenops, else the',
+    'one on PATH): the stores belong to the service.',
   ].join('\n'),
   options: {
     'data-dir': { type: 'string', value: 'DIR', description: 'embedded: the (new or empty) data dir to restore into' },
@@ -164,63 +198,58 @@ export const restore: Command = {
     if (dataDir !== undefined && nats !== undefined) throw usageError('give either --data-dir DIR (embedded) or --nats URL (NATS), not both');
     if (dataDir === undefined && nats === undefined) throw usageError('restore needs a target: --data-dir DIR for an embedded store, or --nats URL for NATS');
     const file = resolve(fileArg!);
-
-    let checked: BackupFile;
-    const check = new ByteProgress(ctx.io.stderr, 'checking', !ctx.json, existsSync(file) ? statSync(file).size : undefined);
-    try {
-      checked = await readBackupFile(file, (n) => check.update(n));
-    } catch (e) {
-      if (e instanceof BackupFileError) throw backupFileError(e);
-      throw e;
-    } finally {
-      check.finish(0);
-    }
-    const h = checked.header;
-    if (h.mode === 'nats' && dataDir !== undefined) {
-      throw usageError(`${file} is a backup of the NATS stream of prefix ${h.prefix}, not of an embedded store: restore it with --nats URL`);
-    }
-    if (h.mode === 'embedded' && nats !== undefined) {
-      throw usageError(`${file} is a backup of an embedded store, not of a NATS stream: restore it with --data-dir DIR`);
-    }
-
-    const progress = new ByteProgress(ctx.io.stderr, 'restore', !ctx.json, checked.payloadBytes);
-    let summary: RestoreSummary;
+    const flag = (name: string): string[] => (str(values[name]) !== undefined ? [`--${name}`, str(values[name])!] : []);
+    // The daemon's package restores (the CLI loads no store adapter): progress and outcome come
+    // back as JSON lines; the CLI draws and words them.
+    const args = [
+      '--restore',
+      file,
+      '--json',
+      ...(dataDir !== undefined ? ['--data-dir', resolve(dataDir)] : ['--nats', nats!, ...flag('nats-prefix')]),
+      ...flag('nats-creds'),
+      ...flag('nats-nkey'),
+      ...flag('nats-tls-ca'),
+    ];
+    // Each bar starts with its phase in xenopsd (not with xenopsd's own start): a quick phase
+    // stays quiet off a terminal.
+    let check: ByteProgress | undefined;
+    let progress: ByteProgress | undefined;
     let written = 0;
-    const onBytes = (n: number) => {
-      written = n;
-      progress.update(n);
-    };
-    try {
-      summary =
-        dataDir !== undefined
-          ? await restoreEmbeddedBackup(checked, resolve(dataDir), onBytes)
-          : await restoreNatsBackup(
-              checked,
-              {
-                servers: nats!,
-                ...(str(values['nats-prefix']) !== undefined ? { prefix: str(values['nats-prefix'])! } : {}),
-                ...(str(values['nats-creds']) !== undefined ? { credsFile: str(values['nats-creds'])! } : {}),
-                ...(str(values['nats-nkey']) !== undefined ? { nkeyFile: str(values['nats-nkey'])! } : {}),
-                ...(str(values['nats-tls-ca']) !== undefined ? { tlsCaFile: str(values['nats-tls-ca'])! } : {}),
-              },
-              onBytes,
-            );
-    } catch (e) {
-      if (e instanceof BackupFileError) throw backupFileError(e);
-      if (e instanceof DataDirInUseError) throw new CliError(e.message, ExitCode.STATE);
-      if (e instanceof RestoreError) throw new CliError(e.message, e.code === 'TARGET_NOT_EMPTY' ? ExitCode.STATE : e.code === 'WRONG_MODE' ? ExitCode.USAGE : ExitCode.GENERIC);
-      if (e instanceof StoreUnavailableError) throw new CliError(e.message, /cannot connect/.test(e.message) ? ExitCode.CONNECTION : ExitCode.GENERIC);
-      throw e;
-    } finally {
-      progress.finish(written);
-    }
-    const start =
-      h.mode === 'embedded' ? `xenopsd --data-dir ${resolve(dataDir!)}` : `xenopsd --nats ${nats} --nats-prefix ${h.prefix}`;
+    let outcome: RestoreOutcome | undefined;
+    let failure: RestoreFailure | undefined;
+    const status = await runXenopsd(args, (text) => {
+      let line: RestoreLine;
+      try {
+        line = JSON.parse(text) as RestoreLine;
+      } catch {
+        return; // not ours (a warning of the runtime, say)
+      }
+      if ('progress' in line) {
+        if (line.progress.phase === 'checking') {
+          check ??= new ByteProgress(ctx.io.stderr, 'checking', !ctx.json, line.progress.total);
+          check.update(line.progress.bytes);
+        } else {
+          if (!progress) {
+            check?.finish(0);
+            progress = new ByteProgress(ctx.io.stderr, 'restore', !ctx.json, line.progress.total);
+          }
+          written = line.progress.bytes;
+          progress.update(written);
+        }
+      } else if ('restored' in line) outcome = line.restored;
+      else if ('error' in line) failure = line.error;
+    }).finally(() => {
+      if (progress) progress.finish(written);
+      else check?.finish(0);
+    });
+    if (failure) throw restoreFailure(failure);
+    if (!outcome) throw new CliError(`xenopsd --restore ended with status ${status} and no outcome`, ExitCode.GENERIC);
     if (ctx.json) {
-      ctx.printJson({ file, mode: h.mode, prefix: h.prefix, target: summary.target, first_seq: summary.first_seq, head_seq: summary.head_seq, start });
+      const { file: f, mode, prefix, target, first_seq, head_seq, start } = outcome;
+      ctx.printJson({ file: f, mode, prefix, target, first_seq, head_seq, start });
     } else {
-      ctx.out(`Restored ${seqRange(summary.first_seq, summary.head_seq)} from ${file} into ${summary.target}`);
-      ctx.out(`Start the service on it with: ${start}`);
+      ctx.out(`Restored ${seqRange(outcome.first_seq, outcome.head_seq)} from ${file} into ${outcome.target}`);
+      ctx.out(`Start the service on it with: ${outcome.start}`);
     }
   },
 };

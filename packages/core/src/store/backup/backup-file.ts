@@ -350,3 +350,11 @@ async function* payloadOf(file: string, onPayload?: (n: number) => void): AsyncG
     await reader.close();
   }
 }
+
+/** What a restore wrote (each store adapter restores its own kind of backup). */
+export interface RestoreSummary {
+  /** Where it went: the database file, or the NATS stream. */
+  readonly target: string;
+  readonly first_seq: number;
+  readonly head_seq: number;
+}

@@ -1,0 +1,396 @@
+import {
+  headers as natsHeaders,
+  NoRespondersError,
+  RequestError,
+  TimeoutError,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+} from '@nats-io/transport-node';
+import { type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import {
+  BusRemoteError,
+  BusTimeoutError,
+  ConcurrencyError,
+  DEFAULT_BUS_TIMEOUT_MS,
+  Delivery,
+  NoResponderError,
+  outboundWindowOf,
+  StoreUnavailableError,
+  type AppendRequest,
+  type CommandBus,
+  type EventLog,
+  type OutboundWindow,
+  type StoredMessage,
+  type Subscription,
+} from '@xenops/core';
+import type { NatsStoreOptions, NatsStores } from './nats-store-options.js';
+import { streamKeyOfSubject, type EventSubjectLayout } from './event-subjects.js';
+import { connectNats } from './nats-connection.js';
+import { openNatsResources } from './nats-resources.js';
+import { isWrongLastSequence, natsNames, unavailable, type NatsNames } from './nats-names.js';
+import { NatsSnapshotStore } from './nats-snapshot-store.js';
+import { backupNats } from './nats-backup.js';
+
+export { kvKey, natsNames, type NatsNames } from './nats-names.js';
+
+const ERROR_HEADER = 'Xenops-Error';
+
+class NatsEventLog implements EventLog {
+  private closed = false;
+  private readonly tails = new Set<{ close(): Promise<void> }>();
+  private readonly outbound: OutboundWindow;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly names: NatsNames,
+    /** The subject layout of the stream, fixed when it was created. */
+    private readonly layout: EventSubjectLayout,
+  ) {
+    this.outbound = outboundWindowOf(nc);
+  }
+
+  private check(): void {
+    if (this.closed || this.nc.isClosed()) throw new StoreUnavailableError('the NATS event log is closed');
+  }
+
+  private subjectOf(stream: string): string {
+    return this.names.eventSubject(stream, this.layout);
+  }
+
+  private toStored(m: JsMsg): StoredMessage {
+    return { seq: m.seq, stream: streamKeyOfSubject(this.names.prefix, m.subject, this.layout), data: m.data };
+  }
+
+  async append(req: AppendRequest): Promise<number> {
+    this.check();
+    if (typeof req.stream !== 'string' || req.stream === '') throw new TypeError('append: stream must be a non-empty string');
+    const opts: Parameters<JetStreamClient['publish']>[2] = {};
+    if (req.messageId !== undefined) opts.msgID = req.messageId;
+    if (req.expectedLastSeq !== undefined) opts.expect = { lastSubjectSequence: req.expectedLastSeq };
+    try {
+      const subject = this.subjectOf(req.stream);
+      const ack = await this.outbound.run(() => this.js.publish(subject, req.data, opts));
+      return ack.seq;
+    } catch (err) {
+      if (isWrongLastSequence(err)) throw new ConcurrencyError(req.stream, req.expectedLastSeq ?? 0);
+      // A timed-out publish may still have been stored: retry with the same messageId.
+      throw unavailable(`append to ${req.stream} failed`, err);
+    }
+  }
+
+  async head(): Promise<number> {
+    this.check();
+    try {
+      const si = await this.jsm.streams.info(this.names.stream);
+      return si.state.last_seq;
+    } catch (err) {
+      throw unavailable('head failed', err);
+    }
+  }
+
+  async firstSeq(): Promise<number> {
+    this.check();
+    try {
+      const { first_seq: first, last_seq: last } = (await this.jsm.streams.info(this.names.stream)).state;
+      return first === 0 ? last + 1 : first;
+    } catch (err) {
+      throw unavailable('firstSeq failed', err);
+    }
+  }
+
+  async truncateBefore(seq: number): Promise<void> {
+    this.check();
+    try {
+      const head = (await this.jsm.streams.info(this.names.stream)).state.last_seq;
+      // JetStream's purge up to (not including) a sequence; the newest message always stays.
+      await this.jsm.streams.purge(this.names.stream, { seq: Math.min(seq, head) });
+    } catch (err) {
+      throw unavailable('truncate failed', err);
+    }
+  }
+
+  async lastSeqOf(stream: string): Promise<number> {
+    this.check();
+    try {
+      const m = await this.jsm.streams.getMessage(this.names.stream, { last_by_subj: this.subjectOf(stream) });
+      return m ? m.seq : 0;
+    } catch (err) {
+      throw unavailable(`lastSeqOf ${stream} failed`, err);
+    }
+  }
+
+  /**
+   * Messages with after < seq <= end through an ordered consumer. `filter` is passed as a single
+   * string: nats.js 3.x then sends `filter_subject` (the array form `filter_subjects` needs 2.10).
+   */
+  private async *range(after: number, end: number, filter?: string): AsyncGenerator<StoredMessage> {
+    if (end <= after) return;
+    let messages: ConsumerMessages | undefined;
+    let consumer: { delete(): Promise<boolean> } | undefined;
+    try {
+      try {
+        const c = await this.js.consumers.get(this.names.stream, {
+          opt_start_seq: after + 1,
+          ...(filter !== undefined ? { filter_subjects: filter } : {}),
+        });
+        consumer = c;
+        messages = await c.consume({ max_messages: 1024 });
+      } catch (err) {
+        throw unavailable('read failed', err);
+      }
+      for await (const m of messages) {
+        if (m.seq > end) return;
+        yield this.toStored(m);
+        if (m.seq >= end || m.info.pending === 0) return;
+      }
+    } finally {
+      messages?.stop();
+      consumer?.delete().catch(() => {});
+    }
+  }
+
+  read(afterSeq: number, toSeq?: number): AsyncIterable<StoredMessage> {
+    this.check();
+    // "toSeq defaults to the head at call time": fetch it now, not at the first next().
+    const end = (async () => {
+      const head = await this.head();
+      return toSeq === undefined ? head : Math.min(toSeq, head);
+    })();
+    end.catch(() => {});
+    const self = this;
+    return (async function* () {
+      yield* self.range(afterSeq, await end);
+    })();
+  }
+
+  readStream(stream: string, afterSeq = 0): AsyncIterable<StoredMessage> {
+    this.check();
+    const end = this.lastSeqOf(stream);
+    end.catch(() => {});
+    const self = this;
+    return (async function* () {
+      yield* self.range(afterSeq, await end, self.subjectOf(stream));
+    })();
+  }
+
+  tail(afterSeq: number, handler: (m: StoredMessage) => void | Promise<void>): Subscription {
+    this.check();
+    const delivery = new Delivery();
+    let stopped = false;
+    let messages: ConsumerMessages | undefined;
+    let wake: (() => void) | undefined;
+    const loop = (async () => {
+      let cursor = afterSeq;
+      let failures = 0;
+      while (!stopped && !this.nc.isClosed()) {
+        let consumer: { delete(): Promise<boolean> } | undefined;
+        try {
+          const c = await this.js.consumers.get(this.names.stream, { opt_start_seq: cursor + 1 });
+          consumer = c;
+          if (stopped) break;
+          // A short pull expiry (so a heartbeat every few seconds): after a NATS restart the tail
+          // notices the dead pull within seconds instead of the 30 s default, and resumes.
+          messages = await c.consume({ max_messages: 1024, expires: TAIL_PULL_EXPIRES_MS });
+          if (stopped) break;
+          for await (const m of messages) {
+            if (stopped) break;
+            failures = 0;
+            if (m.seq <= cursor) continue; // after a restart of the consumer
+            await delivery.deliver(handler, this.toStored(m));
+            cursor = m.seq;
+          }
+        } catch (err) {
+          if (stopped || this.nc.isClosed()) break;
+          failures++;
+          if (failures === 1 || failures % 30 === 0) {
+            console.error(`[xenops store] tail of ${this.names.stream} interrupted at seq ${cursor}, retrying:`, err);
+          }
+        } finally {
+          messages?.stop();
+          messages = undefined;
+          consumer?.delete().catch(() => {});
+        }
+        if (!stopped) {
+          // The consumer ended (deleted, server gone, ...): resume from the cursor.
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, Math.min(250 * 2 ** Math.min(failures, 4), 5000));
+          });
+        }
+      }
+    })();
+    const sub = {
+      close: async (): Promise<void> => {
+        if (!stopped) {
+          stopped = true;
+          messages?.stop();
+          wake?.();
+          this.tails.delete(sub);
+        }
+        // A handler is running (maybe the caller): later deliveries are stopped; do not wait.
+        if (!delivery.active) await loop;
+      },
+    };
+    this.tails.add(sub);
+    return sub;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await Promise.all([...this.tails].map((t) => t.close()));
+    this.closed = true;
+  }
+}
+
+class NatsCommandBus implements CommandBus {
+  private closed = false;
+  private readonly subs = new Set<Subscription>();
+  private readonly outbound: OutboundWindow;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly names: NatsNames,
+  ) {
+    this.outbound = outboundWindowOf(nc);
+  }
+
+  async serve(address: string, handler: (request: Uint8Array) => Promise<Uint8Array>): Promise<Subscription> {
+    if (this.closed || this.nc.isClosed()) throw new StoreUnavailableError('the NATS bus is closed');
+    const inflight = new Set<Promise<void>>();
+    const respond = async (msg: Msg): Promise<void> => {
+      let reply: Uint8Array;
+      let opts: { headers: MsgHdrs } | undefined;
+      try {
+        reply = await handler(msg.data);
+      } catch (err) {
+        reply = new TextEncoder().encode(err instanceof Error ? err.message : String(err));
+        opts = { headers: natsHeaders() };
+        opts.headers.set(ERROR_HEADER, '1');
+      }
+      // Awaited: close() waits for the requests in flight, and so for their replies to be sent.
+      await this.outbound.run(async () => void msg.respond(reply, opts));
+    };
+    const sub = this.nc.subscribe(this.names.commandSubject(address), {
+      queue: this.names.queueGroup,
+      callback: (err, msg) => {
+        if (err) return;
+        const p = respond(msg).catch(() => {});
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p));
+      },
+    });
+    try {
+      // The server must know the subscription before serve() returns, or a request sent right
+      // after would find no responder.
+      await this.nc.flush();
+    } catch (err) {
+      sub.unsubscribe();
+      throw unavailable(`serve ${address} failed`, err);
+    }
+    let closing: Promise<void> | undefined;
+    const s: Subscription = {
+      close: () =>
+        (closing ??= (async () => {
+          this.subs.delete(s);
+          if (!this.nc.isClosed() && !sub.isClosed()) {
+            try {
+              await sub.drain();
+            } catch {
+              sub.unsubscribe();
+            }
+          }
+          await Promise.allSettled([...inflight]);
+        })()),
+    };
+    this.subs.add(s);
+    return s;
+  }
+
+  async request(address: string, data: Uint8Array, options?: { timeoutMs?: number }): Promise<Uint8Array> {
+    if (this.closed || this.nc.isClosed()) throw new StoreUnavailableError('the NATS bus is closed');
+    const timeoutMs = options?.timeoutMs ?? DEFAULT_BUS_TIMEOUT_MS;
+    let reply: Msg;
+    try {
+      const subject = this.names.commandSubject(address);
+      reply = await this.outbound.run(() => this.nc.request(subject, data, { timeout: timeoutMs }));
+    } catch (err) {
+      if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+        throw new NoResponderError(address);
+      }
+      if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
+        throw new BusTimeoutError(address, timeoutMs);
+      }
+      throw unavailable(`request to ${address} failed`, err);
+    }
+    if (reply.headers?.get(ERROR_HEADER)) {
+      throw new BusRemoteError(address, new TextDecoder().decode(reply.data));
+    }
+    return reply.data;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.subs].map((s) => s.close()));
+  }
+}
+
+const TAIL_PULL_EXPIRES_MS = 5_000;
+
+/**
+ * Connects to NATS and opens the stream, the KV bucket, the object store (snapshots too big for
+ * one message) and the bus of `opts.prefix`, creating the stream and the buckets when missing (a
+ * user not allowed to create them gets a StorePermissionError naming what is missing: see
+ * `xenopsd --nats-setup`). A server that is down, or refuses the credentials, at open fails fast
+ * with a typed error (NatsUnreachableError, NatsAuthenticationError); later outages are ridden out
+ * by reconnecting forever (operations in the meantime fail with StoreUnavailableError after the
+ * JetStream timeout, 5 s).
+ */
+export async function openNatsStores(opts: NatsStoreOptions): Promise<NatsStores> {
+  const names = natsNames(opts.prefix);
+  const nc = await connectNats(opts.servers, opts, {
+    name: opts.name ?? 'xenops',
+    maxReconnectAttempts: -1,
+    // Every request would otherwise build two Error objects (stack captures) up front in case it
+    // fails: a tenth of the CPU of a NATS-mode cycle (profiled). Our errors say what failed.
+    noAsyncTraces: true,
+    ...(opts.role ? { inboxPrefix: names.inboxPrefix(opts.role) } : {}),
+  });
+  try {
+    const { jsm, js, layout, kv, os } = await openNatsResources(nc, names, opts);
+    const log = new NatsEventLog(nc, js, jsm, names, layout);
+    const snapshots = new NatsSnapshotStore(kv, os, jsm, names, nc.info?.max_payload ?? 1024 * 1024);
+    const bus = new NatsCommandBus(nc, names);
+    let closing: Promise<void> | undefined;
+    return {
+      mode: 'nats',
+      nats: nc,
+      log,
+      snapshots,
+      bus,
+      backup: (backupOpts) => backupNats(nc, jsm, names, snapshots, backupOpts, opts.role ? names.inboxPrefix(opts.role) : undefined),
+      close: () =>
+        (closing ??= (async () => {
+          await bus.close();
+          await log.close();
+          await snapshots.close();
+          if (nc.isClosed()) return;
+          // drain can wait for a server that is gone; bound it.
+          let timer: NodeJS.Timeout | undefined;
+          const drained = nc.drain().then(
+            () => 'drained' as const,
+            () => 'failed' as const,
+          );
+          const t = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 5000)));
+          const outcome = await Promise.race([drained, t]);
+          clearTimeout(timer);
+          if (outcome !== 'drained' && !nc.isClosed()) await nc.close().catch(() => {});
+        })()),
+    };
+  } catch (err) {
+    await nc.close().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,93 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { HostAgent } from '@xenops/actors';
+import { sharedFoldSnapshotLoader, withCheckedAppends } from '@xenops/core';
+import { Gateway, isLoopbackAddress, type GatewayStores } from '@xenops/gateway';
+import { openNatsStores } from '@xenops/store-nats';
+import { lockDataDir, openEmbeddedStores } from '@xenops/store-sqlite';
+import { ConfigError, readToken, type DaemonConfig } from './config.js';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface Daemon {
+  readonly gateway?: Gateway;
+  readonly agent?: HostAgent;
+  /** Graceful stop: no new requests, in-flight work finished (or failed at the drain timeout), stores flushed and closed. */
+  close(): Promise<void>;
+}
+
+/** Starts the parts of xenopsd that the configuration asks for. */
+export async function startDaemon(config: DaemonConfig, log: (line: string) => void, onShutdownRequest: () => void): Promise<Daemon> {
+  const token = config.tokenFile ? readToken(config.tokenFile) : undefined;
+  const serveHttp = config.role !== 'agent';
+  if (serveHttp && config.listen && !isLoopbackAddress(config.listen.host) && !token) {
+    throw new ConfigError(`refusing to listen on non-loopback address ${config.listen.host} without --token-file (requests would be unauthenticated)`);
+  }
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // One service per data dir: every process that uses it (the embedded store, the Unix socket)
+  // holds its lock; a NATS agent keeps nothing there and takes none.
+  const lock = !config.nats || serveHttp ? lockDataDir(config.dataDir) : undefined;
+
+  let opened: GatewayStores;
+  try {
+    opened = config.nats
+      ? await openNatsStores({ ...config.nats, name: `xenopsd ${config.role} ${config.hostId}`, role: config.role, log })
+    : await openEmbeddedStores({ dataDir: config.dataDir });
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
+  // Every append must read back to itself: one bad event cannot make the log unreadable.
+  const stores = withCheckedAppends(opened);
+  log(`store: ${stores.mode}${config.nats ? ` at ${config.nats.servers} (prefix ${config.nats.prefix})` : ` in ${config.dataDir}`}`);
+
+  let agent: HostAgent | undefined;
+  let gateway: Gateway | undefined;
+  // Agent and read model in one process start from the same snapshot: fetch and decode it once.
+  const both = config.role !== 'gateway' && serveHttp;
+  const loadFoldSnapshot = both ? sharedFoldSnapshotLoader(stores.snapshots, 2) : undefined;
+  try {
+    if (config.role !== 'gateway') {
+      agent = await HostAgent.start({
+        stores,
+        hostId: config.hostId,
+        poolSize: config.poolSize,
+        maxQueuedTasks: config.limits.maxQueuedTasks,
+        logger: log,
+        loadFoldSnapshot,
+      });
+    }
+    if (serveHttp) {
+      gateway = await Gateway.start({
+        stores,
+        hostId: config.hostId,
+        version: VERSION,
+        ...(config.listen ? { listen: config.listen } : {}),
+        ...(config.socketPath ? { socketPath: config.socketPath } : {}),
+        socketMode: config.socketMode,
+        ...(token ? { token } : {}),
+        ...(config.queue ? { natsQueue: config.queue } : {}),
+        ...(config.retentionDays !== undefined ? { retentionDays: config.retentionDays } : {}),
+        limits: config.limits,
+        logger: log,
+        onShutdownRequest,
+        loadFoldSnapshot,
+      });
+    }
+  } catch (e) {
+    await agent?.close(0).catch(() => {});
+    await stores.close().catch(() => {});
+    lock?.release();
+    throw e;
+  }
+
+  return {
+    ...(gateway ? { gateway } : {}),
+    ...(agent ? { agent } : {}),
+    async close() {
+      await gateway?.close();
+      await agent?.close();
+      await stores.close();
+      lock?.release();
+    },
+  };
+}
