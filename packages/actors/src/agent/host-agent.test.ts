@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodeBatch, openEmbeddedStores, powerStateOf, Streams, type CommandReply, type Operation, type Stores } from '@xenops/core';
-import type { AtomContext, AtomOutcome } from '../backend/backend.js';
+import { encodeBatch, openEmbeddedStores, powerStateOf, Streams, type CommandReply, type Effect, type Observation, type Operation, type Stores } from '@xenops/core';
+import type { Backend, EffectContext } from '../backend/backend.js';
 import { SimulatorBackend } from '../backend/simulator/simulator.js';
 import { LogView, openTestStores, vmConfig } from '../testing/fixtures.js';
-import { HostAgent, type HostAgentOptions } from './host-agent.js';
+import { HostAgent } from './host-agent.js';
 
 describe('HostAgent on the embedded store', () => {
   let stores: Stores;
@@ -25,16 +25,20 @@ describe('HostAgent on the embedded store', () => {
   });
 
   /** The simulator, with its VM_build (a start's second atom) run through `build`. */
-  const interceptBuild =
-    (build: (ctx: AtomContext, proceed: () => Promise<AtomOutcome>) => Promise<AtomOutcome>): HostAgentOptions['createBackend'] =>
-    (h) => {
-      const sim = new SimulatorBackend(h.hostId, h.domids, h.now);
-      return {
-        name: 'intercepted build',
-        journalsEachAtom: true,
-        perform: (atom, ctx) => (atom.kind === 'VM_build' ? build(ctx, () => sim.perform(atom, ctx)) : sim.perform(atom, ctx)),
-      };
+  const interceptBuild = (build: (ctx: EffectContext, proceed: () => Promise<Observation>) => Promise<Observation>): Backend => {
+    const sim = new SimulatorBackend();
+    return {
+      name: 'intercepted build',
+      capabilities: { debugTriggers: true, journalsEachAtom: true },
+      start: (host) => sim.start(host),
+      close: () => sim.close(),
+      perform: (effect: Effect, ctx: EffectContext) => (effect.kind === 'VM_build' ? build(ctx, () => sim.perform(effect, ctx)) : sim.perform(effect, ctx)),
+      domains: () => sim.domains(),
+      hostFacts: () => sim.hostFacts(),
+      onDomainEvent: (listener) => sim.onDomainEvent(listener),
+      debugTrigger: (cmd, args, vm) => sim.debugTrigger(cmd, args, vm),
     };
+  };
 
   const ok = (r: CommandReply) => {
     if (!r.ok) throw new Error(`command failed: ${JSON.stringify(r.error)}`);
@@ -101,7 +105,7 @@ describe('HostAgent on the embedded store', () => {
       stores,
       hostId: 'h1',
       // Hold the start inside its second atom.
-      createBackend: interceptBuild(async (_ctx, proceed) => {
+      backend: interceptBuild(async (_ctx, proceed) => {
         await gate;
         return proceed();
       }),
@@ -130,7 +134,7 @@ describe('HostAgent on the embedded store', () => {
       stores,
       hostId: 'h1',
       maxQueuedTasks: 2,
-      createBackend: interceptBuild(async (_ctx, proceed) => {
+      backend: interceptBuild(async (_ctx, proceed) => {
         await gate;
         return proceed();
       }),
@@ -147,7 +151,7 @@ describe('HostAgent on the embedded store', () => {
     // Another VM's queue is its own.
     expect(await submit('other', { kind: 'VM.delay', delay: 0 })).toMatch(/^\d+$/);
     // A guest action queues a state check past the limit: it keeps the VM consistent.
-    ok(await agent.execute({ dbg: 't', command: { type: 'RequestGuestAction', vmId: 'q', action: 'crash' } }));
+    ok(await agent.execute({ dbg: 't', command: { type: 'DebugTrigger', cmd: 'crash', args: ['q'] } }));
     await view.until(() => view.vms.get('q')!.queue.length === 3);
     expect(view.vms.get('q')!.queue.at(-1)?.dbg).toBe('internal:check_state');
     release();
@@ -165,7 +169,7 @@ describe('HostAgent on the embedded store', () => {
       hostId: 'h1',
       atomTimeoutMs: 100,
       // A build that never returns and ignores its signal: the limit must still end the task.
-      createBackend: interceptBuild((ctx) => {
+      backend: interceptBuild((ctx) => {
         atomSignal = ctx.signal;
         return new Promise<never>(() => {});
       }),
@@ -224,11 +228,15 @@ describe('HostAgent on the embedded store', () => {
     await allAsleep();
     const last = await stores.log.lastSeqOf(Streams.vm('s2'));
     const audit = { dbg: 'other', timeMs: 0, host: 'elsewhere', actor: 'test' };
-    await stores.log.append({ stream: Streams.vm('s2'), data: encodeBatch([{ audit, body: { type: 'GuestModeChanged', vmId: 's2', mode: 'hang' } }]), expectedLastSeq: last });
+    await stores.log.append({
+      stream: Streams.vm('s2'),
+      data: encodeBatch([{ audit, body: { type: 'VmAdded', vmId: 's2', config: vmConfig('s2', { name: 'renamed elsewhere' }) } }]),
+      expectedLastSeq: last,
+    });
     // The kept state is one message behind: the append is refused, the actor reloaded, the call succeeds.
     const start = await submit('s2', { kind: 'VM.start', paused: true, unpause: false });
     expect((await view.taskEnded(start)).status).toBe('completed');
-    expect(view.vms.get('s2')!.guestMode).toBe('hang');
+    expect(view.vms.get('s2')!.config?.name).toBe('renamed elsewhere');
     expect(powerStateOf(view.vms.get('s2')!)).toBe('Paused');
   });
 

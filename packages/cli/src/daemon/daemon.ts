@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync } from 'node:fs';
-import { HostAgent } from '@xenops/actors';
+import { createBackend, HostAgent } from '@xenops/actors';
 import { lockDataDir, openEmbeddedStores, openNatsStores, sharedFoldSnapshotLoader, withCheckedAppends, type Stores } from '@xenops/core';
 import { Gateway, isLoopbackAddress } from '@xenops/gateway';
 import { ConfigError, readToken, type DaemonConfig } from './config.js';
@@ -48,6 +48,9 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
       agent = await HostAgent.start({
         stores,
         hostId: config.hostId,
+        backend: createBackend(config.backend),
+        dataDir: config.dataDir,
+        crashLoopWindowS: config.crashLoopWindowS,
         poolSize: config.poolSize,
         maxQueuedTasks: config.limits.maxQueuedTasks,
         logger: log,

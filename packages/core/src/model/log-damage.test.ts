@@ -9,7 +9,7 @@ import { Streams, type EventBody } from '../events/event.js';
 import { VmT } from '../idl/index.js';
 import { openEmbeddedStores } from '../store/embedded/embedded-stores.js';
 import type { StoredMessage } from '../store/event-log.js';
-import { decide } from './decide.js';
+import { decide } from '../engine/decide.js';
 import { foldBase } from './fold-base.js';
 import { decodeFoldSnapshot, encodeFoldSnapshot, FOLD_SNAPSHOT_SCHEMA, saveFoldSnapshot, type FoldSnapshot } from './fold-snapshot.js';
 import { foldStoredMessageSteps } from './fold-steps.js';
