@@ -1,4 +1,5 @@
 export { HostAgent, type HostAgentOptions } from './agent/host-agent.js';
+export { agentSnapshotKey } from './agent/agent-state.js';
 export type { Backend, BackendCapabilities, BackendHost, EffectContext, KnownDomain, VmView } from './backend/backend.js';
 export { BACKEND_NAMES, createBackend, UnknownBackendError, type BackendName } from './backend/backends.js';
 export { SimulatorBackend } from './backend/simulator/simulator.js';
