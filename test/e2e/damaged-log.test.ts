@@ -148,6 +148,8 @@ describe('a log damaged on disk after a kill -9, embedded store', () => {
     const running = await c.ok<string>('VM.delay', X({ id: bad, delay: 60 }));
     const queued = await c.ok<string>('VM.start', X({ id: bad, paused: false }));
     await c.ok('DEBUG.trigger', X({ cmd: 'no-ack', args: [bad, 'ignore'] }));
+    // A write after both tasks were queued (a device add does not wait for the queue).
+    await c.ok('VBD.add', X({ vbd: { id: [bad, 'xvdz'] } }));
     await svc.kill9(); // no snapshot: the restart folds the whole log and meets the damage itself
     // The VM's last message (after both tasks were queued) is damaged.
     const damaged = damageEmbeddedLog(svc.dataDir, (messages) => [messages.filter((m) => m.stream === `vm/${bad}`).at(-1)!]);

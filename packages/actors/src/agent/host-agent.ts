@@ -94,6 +94,8 @@ export class HostAgent {
   private readonly workers: ReturnType<typeof pLimit>;
   /** What the agent's last snapshot holds, advanced each time it writes one. */
   private known!: AgentState;
+  /** The seq of the snapshot stored for this agent (-1: none). */
+  private storedSnapshotSeq = -1;
   /** Damage the integrity scan found in the range the start snapshot covers: those VMs are read again from the log. */
   private readonly lateDamage = new Map<string, DamagedMessage>();
   /** Seqs of damaged messages already logged. */
@@ -496,6 +498,7 @@ export class HostAgent {
     let start: FoldStart;
     let origin: string;
     if (own && own.seq <= head && first <= own.seq + 1) {
+      this.storedSnapshotSeq = own.seq;
       start = { state: own, partial: true };
       origin = `its snapshot at seq ${own.seq} and `;
     } else {
@@ -605,11 +608,12 @@ export class HostAgent {
     const { log, snapshots } = this.opts.stores;
     try {
       const head = await log.head();
-      if (head === this.known.seq) return;
+      if (head === this.storedSnapshotSeq) return;
       const { state, report } = await catchUp(log, snapshots, this.hostId, { state: this.known, partial: true }, head);
       for (const d of report.damage) this.reportDamage(d);
       this.known = state;
       await saveAgentSnapshot(snapshots, this.hostId, state);
+      this.storedSnapshotSeq = state.seq;
     } catch (e) {
       this.logger(`agent ${this.hostId}: cannot write its snapshot: ${(e as Error).message}`);
     }
