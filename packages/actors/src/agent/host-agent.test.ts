@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodeBatch, openEmbeddedStores, powerStateOf, Streams, type CommandReply, type Effect, type Observation, type Operation, type Stores } from '@xenops/core';
+import { decodeBatch, encodeBatch, openEmbeddedStores, powerStateOf, Streams, type CommandReply, type Effect, type Observation, type Operation, type Stores } from '@xenops/core';
 import type { Backend, EffectContext } from '../backend/backend.js';
 import { SimulatorBackend } from '../backend/simulator/simulator.js';
 import { LogView, openTestStores, vmConfig } from '../testing/fixtures.js';
@@ -244,6 +244,37 @@ describe('HostAgent on the embedded store', () => {
     const r = await agent.execute({ dbg: 't', command: { type: 'SubmitOperation', vmId: 'nope', operation: { kind: 'VM.pause' } } });
     expect(r).toMatchObject({ ok: false, error: ['Does_not_exist', ['VM', 'nope/config']] });
     expect(view.tasks.size).toBe(0);
+  });
+
+  it('a failed write of the point of no return is logged and stalls the actor, which is reloaded; the task still ends', async () => {
+    await agent.close();
+    const lines: string[] = [];
+    let injected = 0;
+    const log = stores.log;
+    const failing: Stores = {
+      ...stores,
+      log: Object.assign(Object.create(log) as typeof log, {
+        append: (req: Parameters<typeof log.append>[0]) => {
+          const atoms = decodeBatch(0, req.data).map((e) => (e.body.type === 'TaskProgressed' ? e.body.atom : ''));
+          if (atoms.includes('point of no return') && injected++ === 0) return Promise.reject(new Error('injected: the store is unreachable'));
+          return log.append(req);
+        },
+      }),
+    };
+    agent = await HostAgent.start({ stores: failing, hostId: 'h1', logger: (l) => lines.push(l) });
+    ok(await add('nr'));
+    expect((await view.taskEnded(await submit('nr', { kind: 'VM.start', paused: false, unpause: true }))).status).toBe('completed');
+    const suspend = await submit('nr', { kind: 'VM.suspend', disk: ['VDI', 'sr/nr'] });
+    const ended = await view.taskEnded(suspend);
+    expect(injected).toBe(1);
+    expect(lines.join('\n')).toMatch(/vm nr: task \d+: cannot record its point of no return: .*injected: the store is unreachable/);
+    // Not swallowed: the actor stopped trusting its state and was reloaded from the log, which
+    // ends the task it was running as interrupted (every task ends).
+    await view.until(() => lines.some((l) => l.includes('vm nr: reloaded from the log after a failed write')));
+    expect(ended.error).toEqual(['Internal_error', 'Interrupted by service restart']);
+    await view.until(() => [...view.tasks.values()].every((t) => t.status !== 'pending'));
+    // The VM goes on: the next operation runs.
+    expect((await view.taskEnded(await submit('nr', { kind: 'VM.delay', delay: 0 }))).status).toBe('completed');
   });
 
   it('removes a VM with a self-destroying task', async () => {
