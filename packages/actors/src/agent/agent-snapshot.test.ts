@@ -105,8 +105,10 @@ describe('the agent\u2019s own snapshot', () => {
     for (let i = 0; i < 6; i++) ok(await add(a, `n${i}`));
     await view.until(() => true);
     const deadline = Date.now() + 5_000;
-    while (!(await stores.snapshots.get(agentSnapshotKey('h1'))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect((await loadAgentSnapshot(stores.snapshots, 'h1'))?.vms.size).toBeGreaterThanOrEqual(5);
+    const stored = async () => ((await stores.snapshots.get(agentSnapshotKey('h1'))) ? await loadAgentSnapshot(stores.snapshots, 'h1') : undefined);
+    while (((await stored())?.vms.size ?? 0) < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Written while it runs (not at close): at least five messages after the one written at its start.
+    expect((await stored())?.vms.size).toBeGreaterThanOrEqual(5);
     await a.close();
   });
 });

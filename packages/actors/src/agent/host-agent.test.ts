@@ -277,6 +277,28 @@ describe('HostAgent on the embedded store', () => {
     expect((await view.taskEnded(await submit('nr', { kind: 'VM.delay', delay: 0 }))).status).toBe('completed');
   });
 
+  it('with a backend without the debugTriggers capability, every DEBUG.trigger is Unimplemented (§8.4)', async () => {
+    await agent.close();
+    const sim = new SimulatorBackend();
+    const plain: Backend = {
+      name: 'no hooks',
+      capabilities: { debugTriggers: false, journalsEachAtom: false },
+      start: (host) => sim.start(host),
+      close: () => sim.close(),
+      perform: (effect, ctx) => sim.perform(effect, ctx),
+      domains: () => sim.domains(),
+      hostFacts: () => sim.hostFacts(),
+      onDomainEvent: (listener) => sim.onDomainEvent(listener),
+    };
+    agent = await HostAgent.start({ stores, hostId: 'h1', backend: plain });
+    ok(await add('u'));
+    const head = await stores.log.head();
+    for (const [cmd, args] of [['reboot', ['u']], ['no-ack', ['u', 'hang']], ['check-vbd-plug-ordering', ['u']], ['set-cancel-trigger', ['x', '1']], ['explode', []]] as const) {
+      expect(await agent.execute({ dbg: 't', command: { type: 'DebugTrigger', cmd, args } }), cmd).toMatchObject({ ok: false, error: ['Unimplemented', cmd] });
+    }
+    expect(await stores.log.head()).toBe(head);
+  });
+
   it('removes a VM with a self-destroying task', async () => {
     ok(await add('e'));
     const remove = await submit('e', { kind: 'VM.remove', autoDestroy: true });

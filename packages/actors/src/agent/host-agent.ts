@@ -5,6 +5,7 @@ import {
   decideHost,
   decodeCommand,
   DEFAULT_MAX_QUEUED_TASKS,
+  emptyHost,
   emptyVm,
   encodeBatch,
   encodeReply,
@@ -31,6 +32,7 @@ import {
   type DomainEvent,
   type FoldSnapshotLoader,
   type HostInput,
+  type HostState,
   type Stores,
   type Subscription,
   type VmAggregate,
@@ -92,10 +94,19 @@ export class HostAgent {
    */
   private readonly sleepTimers = new Map<string, NodeJS.Timeout>();
   private readonly workers: ReturnType<typeof pLimit>;
-  /** What the agent's last snapshot holds, advanced each time it writes one. */
-  private known!: AgentState;
-  /** The seq of the snapshot stored for this agent (-1: none). */
+  /** This host's settings and cancel triggers, as the log has them and this agent decided them. */
+  private host: HostState = emptyHost();
+  /**
+   * What recovery read, kept until the agent's first snapshot holds it (its VMs are the actors'
+   * own states, so this costs little); later snapshots start from the stored one instead, so the
+   * agent never keeps a second copy of its VMs.
+   */
+  private recovered?: AgentState;
+  /** The seq of the snapshot stored for this agent (-1: none), and when it was written. */
   private storedSnapshotSeq = -1;
+  private storedSnapshotAt = 0;
+  /** Damage the integrity scan found that the stored snapshot does not show yet. */
+  private readonly unsnapshottedDamage = new Map<string, DamagedMessage>();
   /** Damage the integrity scan found in the range the start snapshot covers: those VMs are read again from the log. */
   private readonly lateDamage = new Map<string, DamagedMessage>();
   /** Seqs of damaged messages already logged. */
@@ -209,7 +220,7 @@ export class HostAgent {
    */
   private async submit(request: CommandRequest, command: Extract<Command, { type: 'SubmitOperation' }>): Promise<CommandReply> {
     const key = firstLine(request.dbg);
-    const point = this.known.host.cancelTriggers.find(([d]) => d === key)?.[1];
+    const point = this.host.cancelTriggers.find(([d]) => d === key)?.[1];
     if (point === undefined) return this.executeOnVm(command.vmId, command, request.dbg);
     const armed = { ...command, operation: { ...command.operation, cancelAtPoint: point } };
     const reply = await this.executeOnVm(command.vmId, armed, request.dbg);
@@ -451,11 +462,11 @@ export class HostAgent {
 
   /** Decides a host-level input and appends its facts to `host/<id>` (this agent is its only writer). */
   private async decideForHost(dbg: string, input: HostInput): Promise<CommandReply> {
-    const events = decideHost(this.known.host, input, this.hostId);
+    const events = decideHost(this.host, input, this.hostId);
     if (events.length === 0) return { ok: true, seq: 0, value: null };
     const audit = { dbg, timeMs: this.now(), host: this.hostId, actor: `host/${this.hostId}` };
     const seq = await this.opts.stores.log.append({ stream: Streams.host(this.hostId), data: encodeBatch(events.map((body) => ({ audit, body }))) });
-    for (const body of events) this.known.host = evolveHost(this.known.host, { seq, audit, body });
+    for (const body of events) this.host = evolveHost(this.host, { seq, audit, body });
     if (input.type === 'SetPoolSize') this.setPoolSize(input.size);
     return { ok: true, seq, value: null };
   }
@@ -475,7 +486,7 @@ export class HostAgent {
     return {
       workers: { size: this.workers.concurrency, busy },
       queues,
-      cancel_triggers: Object.fromEntries(this.known.host.cancelTriggers),
+      cancel_triggers: Object.fromEntries(this.host.cancelTriggers),
       actors: { awake: this.actors.size, asleep: this.dormant.size },
       backend: this.backend.name,
     };
@@ -499,23 +510,16 @@ export class HostAgent {
     let origin: string;
     if (own && own.seq <= head && first <= own.seq + 1) {
       this.storedSnapshotSeq = own.seq;
+      this.storedSnapshotAt = this.now();
       start = { state: own, partial: true };
       origin = `its snapshot at seq ${own.seq} and `;
     } else {
-      const fold = await (this.opts.loadFoldSnapshot ?? (() => loadFoldSnapshot(snapshots)))().catch((e: unknown) => {
-        this.logger(`agent ${this.hostId}: cannot load the fold snapshot (${(e as Error).message}); reading the whole log`);
-        return undefined;
-      });
-      if (first > (fold?.seq ?? 0) + 1) {
-        throw new StoreUnavailableError(`the log starts at seq ${first} (retention) but the newest snapshot is at seq ${fold?.seq ?? 0}`);
-      }
-      const usable = fold && fold.seq <= head ? fold : undefined;
-      start = fullStart(usable, this.hostId);
-      origin = usable ? `the snapshot at seq ${usable.seq} and ` : '';
+      ({ start, origin } = await this.fullStart(first, head));
     }
     const { state, report } = await catchUp(log, snapshots, this.hostId, start, head);
     for (const d of report.damage) this.reportDamage(d);
-    this.known = state;
+    this.recovered = state;
+    this.host = state.host;
     if (state.host.poolSize !== undefined) this.setPoolSize(state.host.poolSize);
     const quarantinedVms = [...state.vms.values()].filter((vm) => vm.quarantine).length;
     const refused = quarantinedVms ? `; ${quarantinedVms} quarantined by a damaged log (see xenops verify)` : '';
@@ -525,6 +529,19 @@ export class HostAgent {
     // found by a scan in the background, as the read model does.
     if (start.partial && start.state.seq >= first) this.integrityScan = this.scanCovered(first - 1, start.state.seq);
     return state;
+  }
+
+  /** Where a fold starts without a usable snapshot of the agent's own: the read models' fold snapshot, or the whole log. */
+  private async fullStart(first: number, head: number): Promise<{ start: FoldStart; origin: string }> {
+    const fold = await (this.opts.loadFoldSnapshot ?? (() => loadFoldSnapshot(this.opts.stores.snapshots)))().catch((e: unknown) => {
+      this.logger(`agent ${this.hostId}: cannot load the fold snapshot (${(e as Error).message}); reading the whole log`);
+      return undefined;
+    });
+    if (first > (fold?.seq ?? 0) + 1) {
+      throw new StoreUnavailableError(`the log starts at seq ${first} (retention) but the newest snapshot is at seq ${fold?.seq ?? 0}`);
+    }
+    const usable = fold && fold.seq <= head ? fold : undefined;
+    return { start: fullStart(usable, this.hostId), origin: usable ? `the snapshot at seq ${usable.seq} and ` : '' };
   }
 
   /**
@@ -582,8 +599,7 @@ export class HostAgent {
         this.reportDamage(d);
         if (d.vm === undefined) continue;
         this.lateDamage.set(d.vm, d);
-        const vm = this.known.vms.get(d.vm);
-        if (vm && !vm.quarantine) this.known.vms.set(d.vm, quarantined(vm, d));
+        this.unsnapshottedDamage.set(d.vm, d);
         this.dormant.delete(d.vm);
         const actor = await this.actors.get(d.vm)?.catch(() => undefined);
         if (actor?.idle) this.evict(d.vm, actor);
@@ -593,32 +609,60 @@ export class HostAgent {
     }
   }
 
+  /**
+   * The agent's snapshot is due every `snapshotEvery` messages of the log, and at least every
+   * `SNAPSHOT_MAX_AGE_MS` when anything was written since (so that retention, which keeps days,
+   * never cuts the log past it); the first one as soon as the agent has started.
+   */
   private snapshotIfDue(): void {
     if (this.closing || this.snapshotting) return;
     this.snapshotting = (async () => {
       const head = await this.opts.stores.log.head();
-      if (head - this.known.seq >= (this.opts.snapshotEvery ?? 5000)) await this.writeSnapshot();
+      const behind = head - this.storedSnapshotSeq;
+      const old = this.now() - this.storedSnapshotAt >= SNAPSHOT_MAX_AGE_MS;
+      if (this.recovered || behind >= (this.opts.snapshotEvery ?? 5000) || (behind > 0 && old) || this.unsnapshottedDamage.size > 0) await this.writeSnapshot();
     })()
       .catch((e: unknown) => this.logger(`agent ${this.hostId}: cannot write its snapshot: ${(e as Error).message}`))
       .finally(() => (this.snapshotting = undefined));
   }
 
-  /** Folds the log since the last snapshot into what the agent knows, and writes it as its snapshot. */
+  /**
+   * Folds the log since the last snapshot (the stored one, or what recovery read) into a new one,
+   * marks the VMs the integrity scan found damaged, and stores it.
+   */
   private async writeSnapshot(): Promise<void> {
     const { log, snapshots } = this.opts.stores;
     try {
-      const head = await log.head();
-      if (head === this.storedSnapshotSeq) return;
-      const { state, report } = await catchUp(log, snapshots, this.hostId, { state: this.known, partial: true }, head);
+      const [head, first] = await Promise.all([log.head(), log.firstSeq()]);
+      if (head === this.storedSnapshotSeq && this.unsnapshottedDamage.size === 0) {
+        this.recovered = undefined; // the stored snapshot holds it all
+        return;
+      }
+      let base: FoldStart | undefined;
+      const stored = this.recovered ?? (this.storedSnapshotSeq >= 0 ? await loadAgentSnapshot(snapshots, this.hostId) : undefined);
+      // Retention may have cut the log past it: then start again from what covers the cut.
+      if (stored && first <= stored.seq + 1) base = { state: stored, partial: true };
+      base ??= (await this.fullStart(first, head)).start;
+      const { state, report } = await catchUp(log, snapshots, this.hostId, base, head);
       for (const d of report.damage) this.reportDamage(d);
-      this.known = state;
+      const damage = [...this.unsnapshottedDamage];
+      for (const [vmId, d] of damage) {
+        const vm = state.vms.get(vmId);
+        if (vm && !vm.quarantine) state.vms.set(vmId, quarantined(vm, d));
+      }
       await saveAgentSnapshot(snapshots, this.hostId, state);
       this.storedSnapshotSeq = state.seq;
+      this.storedSnapshotAt = this.now();
+      this.recovered = undefined;
+      for (const [vmId, d] of damage) if (this.unsnapshottedDamage.get(vmId) === d) this.unsnapshottedDamage.delete(vmId);
     } catch (e) {
       this.logger(`agent ${this.hostId}: cannot write its snapshot: ${(e as Error).message}`);
     }
   }
 }
+
+/** The longest an agent goes without a snapshot while the log moves (see `snapshotIfDue`). */
+const SNAPSHOT_MAX_AGE_MS = 10 * 60_000;
 
 /** The VM a command is about. */
 function vmOf(command: Exclude<Command, { type: 'SetPoolSize' | 'SetHostSetting' | 'Diagnose' | 'HostFacts' | 'DebugTrigger' }>): string {

@@ -148,6 +148,8 @@ export class VmActor {
 
   /** Stops starting queued tasks and waits for the running one (if any) to end. */
   async drain(timeoutMs: number): Promise<boolean> {
+    // A machine that stalled (a failed write) has stopped: it runs nothing any more.
+    if (this.machine.getSnapshot().status !== 'active') return true;
     this.machine.send({ type: 'agent.draining' });
     if (!this.busy) return true;
     let timer: NodeJS.Timeout | undefined;

@@ -25,14 +25,6 @@ import type { CallContext } from './method.js';
 const QUEUED_CALL_TIMEOUT_MS = 1_200_000;
 
 /**
- * The host whose agent decides for a VM: its owner (§9.7), or for a free VM this gateway's host
- * (where VM.start puts new domains, §7.11).
- */
-export function hostOf(call: CallContext, vm: VmAggregate | undefined): string {
-  return ownerOf(vm) ?? call.gateway.hostId;
-}
-
-/**
  * Refuses early a call on a VM quarantined by a damaged log (its agent refuses it too): before
  * `Does_not_exist`, since whether the VM exists is exactly what the damage may hide.
  */
