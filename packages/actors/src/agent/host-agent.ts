@@ -120,7 +120,6 @@ export class HostAgent {
   private unsubscribeDomainEvents?: () => void;
   private snapshotTimer?: NodeJS.Timeout;
   private snapshotting?: Promise<void>;
-  private integrityScan?: Promise<void>;
   private closing = false;
 
   private constructor(private readonly opts: HostAgentOptions) {
@@ -168,7 +167,7 @@ export class HostAgent {
     const drained = await Promise.all(actors.map(async (a) => (a.status === 'fulfilled' ? a.value.drain(drainTimeoutMs) : true)));
     const aborted = drained.filter((ok) => !ok).length;
     for (const a of actors) if (a.status === 'fulfilled') a.value.stop();
-    await this.integrityScan;
+    // The integrity scan is not awaited: on a long log it takes a while, and the next start scans again.
     await this.snapshotting;
     await this.writeSnapshot();
     await this.backend.close().catch((e: unknown) => this.logger(`agent ${this.hostId}: closing the ${this.backend.name} backend failed: ${(e as Error).message}`));
@@ -527,7 +526,7 @@ export class HostAgent {
     this.logger(`agent ${this.hostId}: recovered ${state.vms.size} VM(s) from ${origin}${report.messages} log message(s); ${working} with unfinished work${refused}`);
     // Messages its own snapshot covers were readable when it was taken; a file damaged since is
     // found by a scan in the background, as the read model does.
-    if (start.partial && start.state.seq >= first) this.integrityScan = this.scanCovered(first - 1, start.state.seq);
+    if (start.partial && start.state.seq >= first) void this.scanCovered(first - 1, start.state.seq);
     return state;
   }
 

@@ -15,7 +15,8 @@ async function trigger(call: CallContext, cmd: string, args: readonly string[]):
   const command = { type: 'DebugTrigger', cmd, args } as const;
   const vmId = VM_TRIGGERS.has(cmd) ? args[0] : undefined;
   if (vmId !== undefined) await sendToOwner(call, vmId, command, { orAnyAgent: true });
-  else await call.gateway.engine.send(call.gateway.hostId, call.dbg, command, { orAnyAgent: true });
+  // A cancel trigger is a fact of this host (the tasks its agent creates); any agent can say a command is unknown.
+  else await call.gateway.engine.send(call.gateway.hostId, call.dbg, command, { orAnyAgent: cmd !== 'set-cancel-trigger' });
   return null;
 }
 
