@@ -23,7 +23,10 @@ const refusal = (vm: string, seq: number) => [
   expect.stringMatching(new RegExp(`^VM ${vm} cannot be used: its log is damaged at seq ${seq} \\(undecodable event batch: .+\\); see xenops verify$`)),
 ];
 
-/** A VM with a disk, and a finished task destroyed by Task.destroy (a `task/<id>` message); returns the task id. */
+/**
+ * A VM with a disk, a finished task destroyed by Task.destroy (a message of its VM's stream), an
+ * UPDATES barrier (a message of a stream only gateways write) and a host fact; returns the task id.
+ */
 async function populate(c: RpcClient, bad: string, other: string): Promise<string> {
   await c.ok('VM.add', X({ vm: xenopsdVm(bad) }));
   await c.ok('VBD.add', X({ vbd: { id: [bad, 'xvda'], backend: ['Local', '/dev/null'] } }));
@@ -31,6 +34,7 @@ async function populate(c: RpcClient, bad: string, other: string): Promise<strin
   const t = await c.ok<string>('VM.start', X({ id: other, paused: true }));
   expect((await waitTask(c, t)).state[0]).toBe('Completed');
   await c.ok('Task.destroy', X({ id: t }));
+  await c.ok('UPDATES.inject_barrier', X({ vm_id: other, id: 1 }));
   // A host-level fact (`host/<id>`).
   await c.ok('HOST.send_debug_keys', X({ debug_keys: 'q' }));
   return t;
@@ -50,7 +54,9 @@ async function expectDegradedAndServing(url: string, c: RpcClient, mode: string,
   expect(health.body.damaged).toEqual(
     damaged.map((d) => {
       const [kind, id] = [d.stream.slice(0, d.stream.indexOf('/')), d.stream.slice(d.stream.indexOf('/') + 1)];
-      return { seq: d.seq, stream: d.stream, [kind]: id, error: expect.stringMatching(/^undecodable event batch: /) };
+      // A message of a gateway stream (UPDATES) belongs to no VM, task or host.
+      const owner = ['vm', 'task', 'host'].includes(kind) ? { [kind]: id } : {};
+      return { seq: d.seq, stream: d.stream, ...owner, error: expect.stringMatching(/^undecodable event batch: /) };
     }),
   );
 
@@ -104,10 +110,10 @@ describe('a log damaged on disk, embedded store', () => {
     const bad = vmId('bad');
     const destroyed = await populate(svc.client(), bad, vmId('other'));
     expect(await svc.stop()).toBe(0); // a graceful stop: a fold snapshot at the head covers everything
-    // The VBD.add of the bad VM (its second message), the task's destroy and the host's fact.
+    // The VBD.add of the bad VM (its second message), the barrier and the host's fact.
     const damaged = damageEmbeddedLog(svc.dataDir, (messages) => [
       messages.filter((m) => m.stream === `vm/${bad}`)[1]!,
-      messages.find((m) => m.stream === `task/${destroyed}`)!,
+      messages.find((m) => m.stream === 'updates/barriers')!,
       messages.find((m) => m.stream === `host/${svc.hostId}`)!,
     ]);
     expect(damaged.every((m) => m !== undefined)).toBe(true);
@@ -143,6 +149,8 @@ describe('a log damaged on disk after a kill -9, embedded store', () => {
     const running = await c.ok<string>('VM.delay', X({ id: bad, delay: 60 }));
     const queued = await c.ok<string>('VM.start', X({ id: bad, paused: false }));
     await c.ok('DEBUG.trigger', X({ cmd: 'no-ack', args: [bad, 'ignore'] }));
+    // A write after both tasks were queued (a device add does not wait for the queue).
+    await c.ok('VBD.add', X({ vbd: { id: [bad, 'xvdz'] } }));
     await svc.kill9(); // no snapshot: the restart folds the whole log and meets the damage itself
     // The VM's last message (after both tasks were queued) is damaged.
     const damaged = damageEmbeddedLog(svc.dataDir, (messages) => [messages.filter((m) => m.stream === `vm/${bad}`).at(-1)!]);

@@ -232,8 +232,8 @@ function encodeBody(r: FuzzRequest): Buffer {
 // ---------------------------------------------------------------------------------------------
 // Agent command messages (the bus protocol of core/model/command.ts, written byte by byte)
 
-const COMMAND_TYPES = ['AddVm', 'AddDevice', 'RemoveDevice', 'ImportVm', 'SubmitOperation', 'CancelTask', 'DestroyTaskOnFinish', 'RequestGuestAction', 'SetGuestMode', 'SetPoolSize', 'SetCancelTrigger', 'Diagnose', 'Nope'];
-const FIELD_NAMES = ['vmId', 'taskId', 'kind', 'dev', 'config', 'operation', 'metadataJson', 'refuseExisting', 'action', 'mode', 'size', 'dbg', 'point'];
+const COMMAND_TYPES = ['AddVm', 'AddDevice', 'RemoveDevice', 'ImportVm', 'SubmitOperation', 'CancelTask', 'DestroyTaskOnFinish', 'DestroyTask', 'DebugTrigger', 'SetPoolSize', 'SetHostSetting', 'Diagnose', 'HostFacts', 'Nope'];
+const FIELD_NAMES = ['vmId', 'taskId', 'taskIds', 'kind', 'dev', 'config', 'operation', 'metadataJson', 'refuseExisting', 'cmd', 'args', 'key', 'value', 'size'];
 
 function varint(n: number): Buffer {
   const out: number[] = [];
@@ -275,9 +275,12 @@ function wellFormedCommand(pool: Pool, vmConfig: FVal): fc.Arbitrary<FVal> {
     fc.record({ type: fc.constant('RemoveDevice'), vmId: vm, kind: fc.constantFrom('vbd', 'vif', 'pci', 'vgpu', 'vusb'), dev }),
     fc.record({ type: fc.constant('SubmitOperation'), vmId: vm, operation }),
     fc.record({ type: fc.constantFrom('CancelTask', 'DestroyTaskOnFinish'), vmId: vm, taskId: task }),
-    fc.record({ type: fc.constant('RequestGuestAction'), vmId: vm, action: fc.constantFrom('reboot', 'halt', 'crash', 'suspend', 'soft_reset') }),
-    fc.record({ type: fc.constant('SetGuestMode'), vmId: vm, mode: fc.constantFrom('normal', 'ignore') }),
-    fc.record({ type: fc.constant('SetCancelTrigger'), dbg: oddString, point: fc.integer({ min: 1, max: 5 }) }),
+    fc.record({ type: fc.constant('DestroyTask'), vmId: vm, taskIds: fc.array(task, { minLength: 1, maxLength: 3 }) }),
+    fc.record({ type: fc.constant('DebugTrigger'), cmd: fc.constantFrom('reboot', 'halt', 'crash', 'check-vbd-plug-ordering'), args: vm.map((v) => [v]) }),
+    fc.record({ type: fc.constant('DebugTrigger'), cmd: fc.constant('no-ack'), args: fc.tuple(vm, fc.constantFrom('normal', 'ignore')) }),
+    fc.record({ type: fc.constant('DebugTrigger'), cmd: fc.constant('set-cancel-trigger'), args: fc.tuple(oddString, fc.integer({ min: 1, max: 5 }).map(String)) }),
+    fc.record({ type: fc.constant('SetHostSetting'), key: fc.constantFrom('debug_keys', 'numa_affinity_policy'), value: oddString }),
+    fc.constant({ type: 'HostFacts' }),
     fc.record({ type: fc.constant('SetPoolSize'), size: fc.integer({ min: 1, max: 16 }) }),
     fc.constant({ type: 'Diagnose' }),
     fc.record({ type: fc.constant('ImportVm'), vmId: vm, metadataJson: oddString, refuseExisting: fc.boolean() }),

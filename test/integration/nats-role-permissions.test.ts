@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentSnapshotKey } from '@xenops/actors';
 import { StorePermissionError, Streams, type Stores } from '@xenops/core';
 import { openNatsStores, setupNatsResources } from '@xenops/store-nats';
 import { formatNatsPermissions, natsRolePermissions } from '../../packages/xenopsd/src/daemon/nats-permissions.js';
@@ -66,7 +67,21 @@ describe('stores opened with exactly a role’s permissions', () => {
     expect(server.output).not.toMatch(/Violation/);
   });
 
-  it('the agent may not write snapshots, nor the gateway append to a VM stream, nor purge the log without retention: refused at once', async () => {
+  it('the agent writes its own snapshot, small or big (object store), and the gateway reads it', async () => {
+    const gateway = await open('gateway', gatewayUser);
+    const agent = await open('agent', agentUser);
+    const key = agentSnapshotKey(hostId);
+    await agent.snapshots.put(key, { seq: 3, data: new Uint8Array([1, 2, 3]) });
+    expect((await gateway.snapshots.get(key))?.seq).toBe(3);
+    const big = randomBytes(3 * 1024 * 1024);
+    await agent.snapshots.put(key, { seq: 7, data: big });
+    expect(Buffer.compare(Buffer.from((await gateway.snapshots.get(key))!.data), big)).toBe(0);
+    await agent.snapshots.put(key, { seq: 8, data: new Uint8Array([4]) }); // replaces: deletes the object
+    expect([...(await agent.snapshots.get(key))!.data]).toEqual([4]);
+    expect(server.output).not.toMatch(/Violation/);
+  });
+
+  it('the agent may not write other snapshots, nor the gateway append to a VM or host stream, nor purge the log without retention: refused at once', async () => {
     const gateway = await open('gateway', gatewayUser);
     const agent = await open('agent', agentUser);
     const t0 = Date.now();
@@ -80,6 +95,10 @@ describe('stores opened with exactly a role’s permissions', () => {
     expect((append as Error).message).toBe(`append to vm/v1 failed: these NATS credentials may not publish to ${prefix}.ev.vm.v1 (permissions violation)`);
     const purge = await gateway.log.truncateBefore(head).catch((e: unknown) => e);
     expect(purge).toBeInstanceOf(StorePermissionError);
+    // docs/streams.md: a host's stream is its agent's; task/<id> streams are written by nobody any more
+    await expect(gateway.log.append({ stream: Streams.host(hostId), data: new Uint8Array(1) })).rejects.toBeInstanceOf(StorePermissionError);
+    await expect(gateway.log.append({ stream: Streams.task('1'), data: new Uint8Array(1) })).rejects.toBeInstanceOf(StorePermissionError);
+    await expect(agent.snapshots.put(agentSnapshotKey('host-b'), { seq: 1, data: new Uint8Array(1) })).rejects.toBeInstanceOf(StorePermissionError);
     // the agent writes VM streams and its own host's, nobody else's
     expect(await agent.log.append({ stream: Streams.vm('v1'), data: new Uint8Array(1) })).toBe(head + 1);
     expect(await agent.log.append({ stream: Streams.host(hostId), data: new Uint8Array(1) })).toBe(head + 2);

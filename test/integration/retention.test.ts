@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { HostAgent } from '@xenops/actors';
-import { encodeBatch, replayLog, Streams, XenopsError, type Stores } from '@xenops/core';
+import { decodeBatch, encodeBatch, replayLog, Streams, XenopsError, type Stores } from '@xenops/core';
 import { openEmbeddedStores } from '@xenops/store-sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Projection } from '../../packages/gateway/src/read-model/projection.js';
 import { RetentionJanitor } from '../../packages/gateway/src/retention/janitor.js';
 import { TaskReaper } from '../../packages/gateway/src/retention/task-reaper.js';
+import { EngineClient } from '../../packages/gateway/src/service/engine-client.js';
 import { vmConfig } from '../../packages/actors/src/testing/fixtures.js';
 
 const audit = { dbg: 't', timeMs: 0, host: 'h1', actor: 'test' };
@@ -87,10 +88,21 @@ describe('retention', () => {
     await end('vm1', recent, day0 + 86_400_000);
     const projection = new Projection(stores.log);
     await projection.start();
-    const reaper = new TaskReaper(stores.log, projection, { hostId: 'h1' });
+    // The destruction is a fact of the task's VM: the reaper asks its owner's agent to record it.
+    const agent = await HostAgent.start({ stores, hostId: 'h1' });
+    const reaper = new TaskReaper(new EngineClient(stores.bus, projection), projection, { hostId: 'h1' });
     expect(await reaper.run(day0 + 86_400_000 + 2_000)).toBe(1);
     await projection.waitFor(await stores.log.head());
     expect([...projection.tasks.keys()].sort()).toEqual([String(recent), String(pending)].sort());
+    // Written by the agent on the VM's stream, not by the gateway.
+    const last = await stores.log.lastSeqOf(Streams.vm('vm0'));
+    let events: ReturnType<typeof decodeBatch> = [];
+    for await (const m of stores.log.read(last - 1, last)) events = decodeBatch(m.seq, m.data);
+    expect(events.map((e) => [e.body.type, e.audit.actor, e.audit.dbg])).toEqual([
+      ['VmOwnerChanged', 'vm/vm0', 'internal:task_retention'],
+      ['TaskDestroyed', 'vm/vm0', 'internal:task_retention'],
+    ]);
+    await agent.close();
     await projection.close();
   });
 

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodeBatch, powerStateOf, Streams, type CommandReply, type Operation, type Stores } from '@xenops/core';
+import { decodeBatch, encodeBatch, powerStateOf, Streams, type CommandReply, type Effect, type Observation, type Operation, type Stores } from '@xenops/core';
 import { openEmbeddedStores } from '@xenops/store-sqlite';
-import type { AtomContext, AtomOutcome } from '../backend/backend.js';
+import type { Backend, EffectContext } from '../backend/backend.js';
 import { SimulatorBackend } from '../backend/simulator/simulator.js';
 import { LogView, openTestStores, vmConfig } from '../testing/fixtures.js';
-import { HostAgent, type HostAgentOptions } from './host-agent.js';
+import { HostAgent } from './host-agent.js';
 
 describe('HostAgent on the embedded store', () => {
   let stores: Stores;
@@ -26,16 +26,20 @@ describe('HostAgent on the embedded store', () => {
   });
 
   /** The simulator, with its VM_build (a start's second atom) run through `build`. */
-  const interceptBuild =
-    (build: (ctx: AtomContext, proceed: () => Promise<AtomOutcome>) => Promise<AtomOutcome>): HostAgentOptions['createBackend'] =>
-    (h) => {
-      const sim = new SimulatorBackend(h.hostId, h.domids, h.now);
-      return {
-        name: 'intercepted build',
-        journalsEachAtom: true,
-        perform: (atom, ctx) => (atom.kind === 'VM_build' ? build(ctx, () => sim.perform(atom, ctx)) : sim.perform(atom, ctx)),
-      };
+  const interceptBuild = (build: (ctx: EffectContext, proceed: () => Promise<Observation>) => Promise<Observation>): Backend => {
+    const sim = new SimulatorBackend();
+    return {
+      name: 'intercepted build',
+      capabilities: { debugTriggers: true, journalsEachAtom: true },
+      start: (host) => sim.start(host),
+      close: () => sim.close(),
+      perform: (effect: Effect, ctx: EffectContext) => (effect.kind === 'VM_build' ? build(ctx, () => sim.perform(effect, ctx)) : sim.perform(effect, ctx)),
+      domains: () => sim.domains(),
+      hostFacts: () => sim.hostFacts(),
+      onDomainEvent: (listener) => sim.onDomainEvent(listener),
+      debugTrigger: (cmd, args, vm) => sim.debugTrigger(cmd, args, vm),
     };
+  };
 
   const ok = (r: CommandReply) => {
     if (!r.ok) throw new Error(`command failed: ${JSON.stringify(r.error)}`);
@@ -102,7 +106,7 @@ describe('HostAgent on the embedded store', () => {
       stores,
       hostId: 'h1',
       // Hold the start inside its second atom.
-      createBackend: interceptBuild(async (_ctx, proceed) => {
+      backend: interceptBuild(async (_ctx, proceed) => {
         await gate;
         return proceed();
       }),
@@ -131,7 +135,7 @@ describe('HostAgent on the embedded store', () => {
       stores,
       hostId: 'h1',
       maxQueuedTasks: 2,
-      createBackend: interceptBuild(async (_ctx, proceed) => {
+      backend: interceptBuild(async (_ctx, proceed) => {
         await gate;
         return proceed();
       }),
@@ -148,7 +152,7 @@ describe('HostAgent on the embedded store', () => {
     // Another VM's queue is its own.
     expect(await submit('other', { kind: 'VM.delay', delay: 0 })).toMatch(/^\d+$/);
     // A guest action queues a state check past the limit: it keeps the VM consistent.
-    ok(await agent.execute({ dbg: 't', command: { type: 'RequestGuestAction', vmId: 'q', action: 'crash' } }));
+    ok(await agent.execute({ dbg: 't', command: { type: 'DebugTrigger', cmd: 'crash', args: ['q'] } }));
     await view.until(() => view.vms.get('q')!.queue.length === 3);
     expect(view.vms.get('q')!.queue.at(-1)?.dbg).toBe('internal:check_state');
     release();
@@ -166,7 +170,7 @@ describe('HostAgent on the embedded store', () => {
       hostId: 'h1',
       atomTimeoutMs: 100,
       // A build that never returns and ignores its signal: the limit must still end the task.
-      createBackend: interceptBuild((ctx) => {
+      backend: interceptBuild((ctx) => {
         atomSignal = ctx.signal;
         return new Promise<never>(() => {});
       }),
@@ -225,11 +229,15 @@ describe('HostAgent on the embedded store', () => {
     await allAsleep();
     const last = await stores.log.lastSeqOf(Streams.vm('s2'));
     const audit = { dbg: 'other', timeMs: 0, host: 'elsewhere', actor: 'test' };
-    await stores.log.append({ stream: Streams.vm('s2'), data: encodeBatch([{ audit, body: { type: 'GuestModeChanged', vmId: 's2', mode: 'hang' } }]), expectedLastSeq: last });
+    await stores.log.append({
+      stream: Streams.vm('s2'),
+      data: encodeBatch([{ audit, body: { type: 'VmAdded', vmId: 's2', config: vmConfig('s2', { name: 'renamed elsewhere' }) } }]),
+      expectedLastSeq: last,
+    });
     // The kept state is one message behind: the append is refused, the actor reloaded, the call succeeds.
     const start = await submit('s2', { kind: 'VM.start', paused: true, unpause: false });
     expect((await view.taskEnded(start)).status).toBe('completed');
-    expect(view.vms.get('s2')!.guestMode).toBe('hang');
+    expect(view.vms.get('s2')!.config?.name).toBe('renamed elsewhere');
     expect(powerStateOf(view.vms.get('s2')!)).toBe('Paused');
   });
 
@@ -237,6 +245,59 @@ describe('HostAgent on the embedded store', () => {
     const r = await agent.execute({ dbg: 't', command: { type: 'SubmitOperation', vmId: 'nope', operation: { kind: 'VM.pause' } } });
     expect(r).toMatchObject({ ok: false, error: ['Does_not_exist', ['VM', 'nope/config']] });
     expect(view.tasks.size).toBe(0);
+  });
+
+  it('a failed write of the point of no return is logged and stalls the actor, which is reloaded; the task still ends', async () => {
+    await agent.close();
+    const lines: string[] = [];
+    let injected = 0;
+    const log = stores.log;
+    const failing: Stores = {
+      ...stores,
+      log: Object.assign(Object.create(log) as typeof log, {
+        append: (req: Parameters<typeof log.append>[0]) => {
+          const atoms = decodeBatch(0, req.data).map((e) => (e.body.type === 'TaskProgressed' ? e.body.atom : ''));
+          if (atoms.includes('point of no return') && injected++ === 0) return Promise.reject(new Error('injected: the store is unreachable'));
+          return log.append(req);
+        },
+      }),
+    };
+    agent = await HostAgent.start({ stores: failing, hostId: 'h1', logger: (l) => lines.push(l) });
+    ok(await add('nr'));
+    expect((await view.taskEnded(await submit('nr', { kind: 'VM.start', paused: false, unpause: true }))).status).toBe('completed');
+    const suspend = await submit('nr', { kind: 'VM.suspend', disk: ['VDI', 'sr/nr'] });
+    const ended = await view.taskEnded(suspend);
+    expect(injected).toBe(1);
+    expect(lines.join('\n')).toMatch(/vm nr: task \d+: cannot record its point of no return: .*injected: the store is unreachable/);
+    // Not swallowed: the actor stopped trusting its state and was reloaded from the log, which
+    // ends the task it was running as interrupted (every task ends).
+    await view.until(() => lines.some((l) => l.includes('vm nr: reloaded from the log after a failed write')));
+    expect(ended.error).toEqual(['Internal_error', 'Interrupted by service restart']);
+    await view.until(() => [...view.tasks.values()].every((t) => t.status !== 'pending'));
+    // The VM goes on: the next operation runs.
+    expect((await view.taskEnded(await submit('nr', { kind: 'VM.delay', delay: 0 }))).status).toBe('completed');
+  });
+
+  it('with a backend without the debugTriggers capability, every DEBUG.trigger is Unimplemented (§8.4)', async () => {
+    await agent.close();
+    const sim = new SimulatorBackend();
+    const plain: Backend = {
+      name: 'no hooks',
+      capabilities: { debugTriggers: false, journalsEachAtom: false },
+      start: (host) => sim.start(host),
+      close: () => sim.close(),
+      perform: (effect, ctx) => sim.perform(effect, ctx),
+      domains: () => sim.domains(),
+      hostFacts: () => sim.hostFacts(),
+      onDomainEvent: (listener) => sim.onDomainEvent(listener),
+    };
+    agent = await HostAgent.start({ stores, hostId: 'h1', backend: plain });
+    ok(await add('u'));
+    const head = await stores.log.head();
+    for (const [cmd, args] of [['reboot', ['u']], ['no-ack', ['u', 'hang']], ['check-vbd-plug-ordering', ['u']], ['set-cancel-trigger', ['x', '1']], ['explode', []]] as const) {
+      expect(await agent.execute({ dbg: 't', command: { type: 'DebugTrigger', cmd, args } }), cmd).toMatchObject({ ok: false, error: ['Unimplemented', cmd] });
+    }
+    expect(await stores.log.head()).toBe(head);
   });
 
   it('removes a VM with a self-destroying task', async () => {

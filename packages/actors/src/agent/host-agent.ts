@@ -1,4 +1,8 @@
 import {
+  ANY_AGENT,
+  checkDebugTriggerVm,
+  debugTriggerTarget,
+  decideHost,
   decodeCommand,
   DEFAULT_MAX_QUEUED_TASKS,
   emptyHost,
@@ -9,28 +13,36 @@ import {
   evolveHost,
   firstLine,
   foldBase,
+  findDamage,
   foldVmMessage,
   isLive,
   loadFoldSnapshot,
-  readMessage,
+  notOwnerError,
+  ownerNamedBy,
+  ownerOf,
+  quarantined,
   StoreUnavailableError,
   Streams,
   toErrorValue,
+  XenopsError,
+  type Command,
   type CommandReply,
   type CommandRequest,
   type DamagedMessage,
-  type EventBody,
+  type DomainEvent,
   type FoldSnapshotLoader,
-  type PendingEvent,
+  type HostInput,
+  type HostState,
   type Stores,
   type Subscription,
   type VmAggregate,
+  type VmInput,
 } from '@xenops/core';
 import pLimit from 'p-limit';
-import type { Backend } from '../backend/backend.js';
-import { DomidAllocator } from '../backend/simulator/domids.js';
+import type { Backend, KnownDomain } from '../backend/backend.js';
 import { SimulatorBackend } from '../backend/simulator/simulator.js';
 import { VmActor } from '../vm/vm-actor.js';
+import { catchUp, fullStart, loadAgentSnapshot, saveAgentSnapshot, type AgentState, type FoldStart } from './agent-state.js';
 
 export interface HostAgentOptions {
   readonly stores: Stores;
@@ -39,9 +51,11 @@ export interface HostAgentOptions {
   readonly poolSize?: number;
   readonly logger?: (line: string) => void;
   readonly now?: () => number;
-  /** The hypervisor backend; default the simulator. */
-  readonly createBackend?: (host: { readonly hostId: string; readonly domids: DomidAllocator; readonly now: () => number }) => Backend;
-  /** Where recovery gets the fold snapshot (default: loads it from the store). */
+  /** The hypervisor backend, not started yet (the agent starts and closes it); default the simulator. */
+  readonly backend?: Backend;
+  /** The agent's data directory (the backend keeps its own little state there); absent: nothing is kept on disk. */
+  readonly dataDir?: string;
+  /** Where recovery gets the fold snapshot when the agent has no snapshot of its own (default: loads it from the store). */
   readonly loadFoldSnapshot?: FoldSnapshotLoader;
   /** How long a VM's actor stays up with nothing to do before it is put to sleep (default 2 s). */
   readonly idleActorSleepMs?: number;
@@ -49,13 +63,19 @@ export interface HostAgentOptions {
   readonly atomTimeoutMs?: number;
   /** Tasks that may wait on one VM's queue before a caller's operation is refused (default 1000). */
   readonly maxQueuedTasks?: number;
+  /** Engine setting `crash_loop_window_s` (§7.5; default 120). */
+  readonly crashLoopWindowS?: number;
+  /** Messages of the log between two snapshots of the agent (default 5000). */
+  readonly snapshotEvery?: number;
+  /** How often the agent looks whether a snapshot is due (default 30 s). */
+  readonly snapshotCheckMs?: number;
 }
 
-const VM_STREAM_PREFIX = 'vm/';
-
 /**
- * The host agent: owns the VM actors of one host, serves their commands on the bus, and on start
- * restores them from the log, failing the tasks a previous process left executing (§7.1).
+ * The host agent: owns the VM actors of one host, serves their commands on the bus (its host's
+ * address, and the address every agent serves for commands any agent may decide), and on start
+ * restores itself from its own snapshot and the log after it, has the backend adopt or check the
+ * domains the log knows, and fails the tasks a previous process left executing (§7.1).
  */
 export class HostAgent {
   private readonly actors = new Map<string, Promise<VmActor>>();
@@ -74,23 +94,39 @@ export class HostAgent {
    */
   private readonly sleepTimers = new Map<string, NodeJS.Timeout>();
   private readonly workers: ReturnType<typeof pLimit>;
-  private readonly domids = new DomidAllocator();
-  /** Armed cancel triggers by task dbg (DEBUG set-cancel-trigger), rebuilt from the log on start. */
-  private readonly cancelTriggers = new Map<string, number>();
+  /** This host's settings and cancel triggers, as the log has them and this agent decided them. */
+  private host: HostState = emptyHost();
+  /**
+   * What recovery read, kept until the agent's first snapshot holds it (its VMs are the actors'
+   * own states, so this costs little); later snapshots start from the stored one instead, so the
+   * agent never keeps a second copy of its VMs.
+   */
+  private recovered?: AgentState;
+  /** The seq of the snapshot stored for this agent (-1: none), and when it was written. */
+  private storedSnapshotSeq = -1;
+  private storedSnapshotAt = 0;
+  /** Damage the integrity scan found that the stored snapshot does not show yet. */
+  private readonly unsnapshottedDamage = new Map<string, DamagedMessage>();
+  /** Damage the integrity scan found in the range the start snapshot covers: those VMs are read again from the log. */
+  private readonly lateDamage = new Map<string, DamagedMessage>();
   /** Seqs of damaged messages already logged. */
   private readonly reportedDamage = new Set<number>();
+  /** DEBUG.trigger calls in progress, by VM: the domain events they cause carry their dbg and are awaited. */
+  private readonly triggers = new Map<string, { readonly dbg: string; readonly handled: Array<Promise<number>> }>();
   private readonly backend: Backend;
   private readonly logger: (line: string) => void;
   private readonly now: () => number;
-  private subscription?: Subscription;
+  private subscriptions: Subscription[] = [];
+  private unsubscribeDomainEvents?: () => void;
+  private snapshotTimer?: NodeJS.Timeout;
+  private snapshotting?: Promise<void>;
   private closing = false;
 
   private constructor(private readonly opts: HostAgentOptions) {
     this.workers = pLimit(opts.poolSize ?? 16);
     this.logger = opts.logger ?? (() => {});
     this.now = opts.now ?? Date.now;
-    const createBackend = opts.createBackend ?? ((h) => new SimulatorBackend(h.hostId, h.domids, h.now));
-    this.backend = createBackend({ hostId: opts.hostId, domids: this.domids, now: this.now });
+    this.backend = opts.backend ?? new SimulatorBackend();
   }
 
   get hostId(): string {
@@ -99,9 +135,14 @@ export class HostAgent {
 
   static async start(opts: HostAgentOptions): Promise<HostAgent> {
     const agent = new HostAgent(opts);
-    await agent.recover();
-    agent.subscription = await opts.stores.bus.serve(opts.hostId, (data) => agent.handle(data));
-    agent.logger(`agent ${opts.hostId}: serving commands`);
+    const state = await agent.recover();
+    await agent.startBackend(state);
+    await agent.resume(state);
+    const handler = (data: Uint8Array) => agent.handle(data);
+    agent.subscriptions = [await opts.stores.bus.serve(opts.hostId, handler), await opts.stores.bus.serve(ANY_AGENT, handler)];
+    agent.snapshotTimer = setInterval(() => agent.snapshotIfDue(), opts.snapshotCheckMs ?? 30_000);
+    agent.snapshotTimer.unref();
+    agent.logger(`agent ${opts.hostId}: serving commands (backend ${agent.backend.name})`);
     return agent;
   }
 
@@ -110,19 +151,26 @@ export class HostAgent {
     this.workers.concurrency = size;
   }
 
-  /** Stops taking commands, lets running operations finish (or fails them after the timeout). */
+  /**
+   * Stops taking commands, lets running operations finish (or fails them after the timeout),
+   * writes the agent's snapshot and closes the backend.
+   */
   async close(drainTimeoutMs = 10_000): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    clearInterval(this.snapshotTimer);
     for (const timer of this.sleepTimers.values()) clearTimeout(timer);
     this.sleepTimers.clear();
-    await this.subscription?.close();
+    await Promise.all(this.subscriptions.map((s) => s.close()));
+    this.unsubscribeDomainEvents?.();
     const actors = await Promise.allSettled([...this.actors.values()]);
-    const drained = await Promise.all(
-      actors.map(async (a) => (a.status === 'fulfilled' ? a.value.drain(drainTimeoutMs) : true)),
-    );
+    const drained = await Promise.all(actors.map(async (a) => (a.status === 'fulfilled' ? a.value.drain(drainTimeoutMs) : true)));
     const aborted = drained.filter((ok) => !ok).length;
     for (const a of actors) if (a.status === 'fulfilled') a.value.stop();
+    // The integrity scan is not awaited: on a long log it takes a while, and the next start scans again.
+    await this.snapshotting;
+    await this.writeSnapshot();
+    await this.backend.close().catch((e: unknown) => this.logger(`agent ${this.hostId}: closing the ${this.backend.name} backend failed: ${(e as Error).message}`));
     this.logger(`agent ${this.hostId}: stopped (${aborted} operation(s) aborted at the drain timeout)`);
   }
 
@@ -136,54 +184,69 @@ export class HostAgent {
     return encodeReply(await this.execute(request));
   }
 
-  /** Runs a command on its VM's actor, reloading the actor when another writer got there first. */
-  async execute(incoming: CommandRequest): Promise<CommandReply> {
-    let request = incoming;
+  /** Runs a command: on the host (settings, DEBUG, facts) or on its VM's actor. */
+  async execute(request: CommandRequest): Promise<CommandReply> {
     if (this.closing) return { ok: false, seq: 0, error: ['Internal_error', `agent ${this.hostId} is shutting down`] };
-    let { command } = request;
-    switch (command.type) {
-      case 'SetPoolSize': {
-        const size = command.size;
-        return this.recordHostSetting(request.dbg, 'pool_size', size, () => this.setPoolSize(size));
-      }
-      case 'SetCancelTrigger':
-        return this.recordHostEvent(request.dbg, { type: 'CancelTriggerSet', dbg: command.dbg, point: command.point });
-      case 'Diagnose':
-        return { ok: true, seq: 0, value: await this.diagnose() };
-      case 'SubmitOperation': {
-        // DEBUG set-cancel-trigger (§8.3): the next task whose dbg (first line) matches uses it up.
-        const key = firstLine(request.dbg);
-        const point = this.cancelTriggers.get(key);
-        if (point !== undefined) {
-          this.cancelTriggers.delete(key);
-          command = { ...command, operation: { ...command.operation, cancelAtPoint: point } };
-          request = { ...request, command };
-          const reply = await this.executeOnVm(command.vmId, request);
-          // One-shot: the trigger is used up by this task even if it ends before point n.
-          if (reply.ok) await this.recordHostEvent(request.dbg, { type: 'CancelTriggerUsed', dbg: key, taskId: String(reply.value) });
-          else this.cancelTriggers.set(key, point);
-          return reply;
+    const { command, dbg } = request;
+    try {
+      switch (command.type) {
+        case 'SetPoolSize': {
+          const size = command.size;
+          return await this.decideForHost(dbg, { type: 'SetPoolSize', size });
         }
-        break;
+        case 'SetHostSetting':
+          return await this.decideForHost(dbg, { type: 'SetHostSetting', key: command.key, value: command.value });
+        case 'Diagnose':
+          return { ok: true, seq: 0, value: await this.diagnose() };
+        case 'HostFacts':
+          return { ok: true, seq: 0, value: await this.backend.hostFacts() };
+        case 'DebugTrigger':
+          return await this.debugTrigger(dbg, command.cmd, command.args);
+        case 'SubmitOperation':
+          return await this.submit(request, command);
+        default:
+          return await this.executeOnVm(vmOf(command), command, dbg);
       }
+    } catch (e) {
+      this.logger(`agent ${this.hostId}: command ${command.type} failed: ${(e as Error).message}`);
+      return { ok: false, seq: 0, error: toErrorValue(e) };
     }
-    const vmId = command.type === 'AddVm' ? command.config.id : command.type === 'AddDevice' ? command.device.config.id[0] : command.vmId;
-    return this.executeOnVm(vmId, request);
   }
 
-  private async executeOnVm(vmId: string, request: CommandRequest): Promise<CommandReply> {
+  /**
+   * SubmitOperation. DEBUG set-cancel-trigger (§8.3): the next task whose dbg (first line) matches
+   * an armed trigger uses it up, even if it ends before the point.
+   */
+  private async submit(request: CommandRequest, command: Extract<Command, { type: 'SubmitOperation' }>): Promise<CommandReply> {
+    const key = firstLine(request.dbg);
+    const point = this.host.cancelTriggers.find(([d]) => d === key)?.[1];
+    if (point === undefined) return this.executeOnVm(command.vmId, command, request.dbg);
+    const armed = { ...command, operation: { ...command.operation, cancelAtPoint: point } };
+    const reply = await this.executeOnVm(command.vmId, armed, request.dbg);
+    if (reply.ok) await this.decideForHost(request.dbg, { type: 'UseCancelTrigger', dbg: key, taskId: String(reply.value) });
+    return reply;
+  }
+
+  /** Decides an input on its VM's actor, reloading the actor when its state turns out stale. */
+  private async executeOnVm(vmId: string, input: VmInput, dbg: string): Promise<CommandReply> {
     this.inflight.set(vmId, (this.inflight.get(vmId) ?? 0) + 1);
     try {
       for (let attempt = 1; ; attempt++) {
         const actor = await this.actorFor(vmId);
         try {
-          return await actor.handle(request);
+          const reply = await actor.handle(input, dbg);
+          // Refused as another host's: make sure that is what the log says, not a stale state.
+          if (!reply.ok && attempt < 3 && ownerNamedBy(reply.error) !== undefined && (await this.isStale(actor))) {
+            this.evict(vmId, actor);
+            continue;
+          }
+          return reply;
         } catch (e) {
           if (actor.stalled && attempt < 3) {
             this.evict(vmId, actor);
             continue;
           }
-          this.logger(`agent ${this.hostId}: command ${request.command.type} on vm ${vmId} failed: ${(e as Error).message}`);
+          this.logger(`agent ${this.hostId}: ${input.type} on vm ${vmId} failed: ${(e as Error).message}`);
           return { ok: false, seq: 0, error: toErrorValue(e) };
         }
       }
@@ -195,6 +258,80 @@ export class HostAgent {
         this.scheduleSleep(vmId);
       }
     }
+  }
+
+  /** Whether the log has messages of the VM's stream that the actor has not folded. */
+  private async isStale(actor: VmActor): Promise<boolean> {
+    return (await this.opts.stores.log.lastSeqOf(Streams.vm(actor.id))) !== actor.state.version;
+  }
+
+  /**
+   * DEBUG.trigger (§8.3): the engine checks the command, its arguments, the VM and its domain;
+   * the backend carries out the guest's part; set-cancel-trigger is a fact of this host. The
+   * domain events a trigger causes are decided before the reply, so the caller reads them.
+   */
+  private async debugTrigger(dbg: string, cmd: string, args: readonly string[]): Promise<CommandReply> {
+    if (!this.backend.capabilities.debugTriggers || !this.backend.debugTrigger) return { ok: false, seq: 0, error: Errors.unimplemented(cmd).value };
+    const target = debugTriggerTarget(cmd, args);
+    if (target instanceof XenopsError) return { ok: false, seq: 0, error: target.value };
+    if (target.kind === 'cancel-trigger') return this.decideForHost(dbg, { type: 'SetCancelTrigger', dbg: target.dbg, point: target.point });
+    const { vmId } = target;
+    this.inflight.set(vmId, (this.inflight.get(vmId) ?? 0) + 1);
+    try {
+      let actor = await this.actorFor(vmId);
+      const owner = ownerOf(actor.state);
+      if (owner !== undefined && owner !== this.hostId && (await this.isStale(actor))) {
+        this.evict(vmId, actor);
+        actor = await this.actorFor(vmId);
+      }
+      const vm = actor.state;
+      const refused = checkDebugTriggerVm(vm, target.needsDomain);
+      if (refused) return { ok: false, seq: vm.version, error: refused.value };
+      const owned = ownerOf(vm);
+      if (owned !== undefined && owned !== this.hostId) return { ok: false, seq: vm.version, error: notOwnerError(vmId, owned, this.hostId).value };
+      const cause = { dbg, handled: [] as Array<Promise<number>> };
+      this.triggers.set(vmId, cause);
+      try {
+        await this.backend.debugTrigger(cmd, args, vm);
+      } finally {
+        this.triggers.delete(vmId);
+      }
+      const seqs = await Promise.all(cause.handled);
+      return { ok: true, seq: Math.max(vm.version, ...seqs), value: null };
+    } catch (e) {
+      return { ok: false, seq: 0, error: toErrorValue(e) };
+    } finally {
+      const n = (this.inflight.get(vmId) ?? 1) - 1;
+      if (n > 0) this.inflight.set(vmId, n);
+      else {
+        this.inflight.delete(vmId);
+        this.scheduleSleep(vmId);
+      }
+    }
+  }
+
+  /** A domain event the backend reported: decided on the VM's actor (§7.5); resolves with the seq it was written at. */
+  private onDomainEvent(e: DomainEvent): void {
+    const cause = this.triggers.get(e.vmId);
+    const handled = this.decideDomainEvent(e, cause?.dbg ?? 'internal:domain_event');
+    cause?.handled.push(handled);
+  }
+
+  private async decideDomainEvent(e: DomainEvent, dbg: string): Promise<number> {
+    if (this.closing) return 0;
+    let input: VmInput;
+    if (e.kind === 'guest') input = { type: 'GuestEvent', action: e.action };
+    else {
+      const domain = (await this.actorFor(e.vmId)).state.domain;
+      if (!domain) return 0;
+      input = { type: 'Reconcile', observed: { vmId: e.vmId, domid: domain.domid, paused: e.kind === 'paused' } };
+    }
+    const reply = await this.executeOnVm(e.vmId, input, dbg);
+    if (!reply.ok) {
+      this.logger(`agent ${this.hostId}: vm ${e.vmId}: domain event ${e.kind === 'guest' ? e.action : e.kind} not acted on: ${JSON.stringify(reply.error)}`);
+      return 0;
+    }
+    return reply.seq;
   }
 
   private scheduleSleep(vmId: string): void {
@@ -219,7 +356,7 @@ export class HostAgent {
         this.actors.delete(vmId);
         actor.stop();
         // A removed VM's history stays in the log; a new actor for its id reads it from there.
-        if (isLive(actor.state)) this.dormant.set(vmId, actor.state);
+        if (isLive(actor.state) && !this.lateDamage.has(vmId)) this.dormant.set(vmId, actor.state);
       },
       () => undefined,
     );
@@ -228,7 +365,8 @@ export class HostAgent {
   private actorFor(vmId: string, restored?: VmAggregate): Promise<VmActor> {
     let actor = this.actors.get(vmId);
     if (!actor) {
-      const known = restored ?? this.dormant.get(vmId);
+      // Damage found behind the start snapshot: what is known of this VM may be wrong; read it again.
+      const known = this.lateDamage.has(vmId) ? undefined : (restored ?? this.dormant.get(vmId));
       this.dormant.delete(vmId);
       actor = this.restore(vmId, known);
       this.actors.set(vmId, actor);
@@ -266,7 +404,7 @@ export class HostAgent {
     this.dormant.delete(vmId); // its state is not trusted: the next actor reads the log
   }
 
-  /** Folds the VM's stream, fails a task this host left executing, and starts the actor. */
+  /** Folds the VM's stream (unless its state is known), starts its actor, and fails a task this host left executing. */
   private async restore(vmId: string, known?: VmAggregate): Promise<VmActor> {
     let vm = known ?? emptyVm(vmId);
     if (!known) {
@@ -287,6 +425,7 @@ export class HostAgent {
         // Truncated away: the next append expects the stream's last seq as the log knows it (0).
         vm = { ...vm, version: last };
       }
+      this.lateDamage.delete(vmId);
     }
     const actor = new VmActor(vm, {
       hostId: this.hostId,
@@ -297,6 +436,7 @@ export class HostAgent {
       logger: this.logger,
       atomTimeoutMs: this.opts.atomTimeoutMs,
       maxQueuedTasks: this.opts.maxQueuedTasks ?? DEFAULT_MAX_QUEUED_TASKS,
+      crashLoopWindowS: this.opts.crashLoopWindowS,
       onStalled: (stalled) => this.revive(vmId, stalled),
       // A task that ended with no command in flight.
       onIdle: () => this.scheduleSleep(vmId),
@@ -304,22 +444,8 @@ export class HostAgent {
     // A quarantined VM's stream is never written again: its interrupted task stays as the log left it.
     const interrupted = vm.quarantine ? undefined : vm.running;
     if (interrupted && interrupted.host === this.hostId) {
-      const audit = { dbg: interrupted.dbg, timeMs: this.now(), host: this.hostId, actor: `host/${this.hostId}` };
-      const events: PendingEvent[] = [
-        { audit, body: { type: 'TaskFailed', taskId: interrupted.taskId, error: Errors.interruptedByRestart().value, cancelPointsSeen: 0, duration: 0 } },
-        ...(interrupted.operation.autoDestroy ? [{ audit, body: { type: 'TaskDestroyed' as const, taskId: interrupted.taskId } }] : []),
-        {
-          audit: { ...audit, dbg: 'internal:check_state' },
-          body: {
-            type: 'TaskCreated',
-            vmId,
-            operation: { kind: 'VM.check_state', reason: 'interrupted by service restart', autoDestroy: true },
-            host: this.hostId,
-            ctimeMs: this.now(),
-          },
-        },
-      ];
-      await actor.append(events);
+      const reply = await actor.handle({ type: 'Recover' }, interrupted.dbg);
+      if (!reply.ok) throw new XenopsError(reply.error);
       this.logger(`agent ${this.hostId}: vm ${vmId}: task ${interrupted.taskId} failed: interrupted by service restart`);
     }
     return actor;
@@ -333,18 +459,15 @@ export class HostAgent {
     this.logger(`agent ${this.hostId}: the log is damaged at seq ${d.seq} (${d.stream}): ${d.error}${quarantine}`);
   }
 
-  /** Appends a host-level fact to `host/<id>` (this agent is its only writer) and applies it. */
-  private async recordHostEvent(dbg: string, body: EventBody, apply?: () => void): Promise<CommandReply> {
+  /** Decides a host-level input and appends its facts to `host/<id>` (this agent is its only writer). */
+  private async decideForHost(dbg: string, input: HostInput): Promise<CommandReply> {
+    const events = decideHost(this.host, input, this.hostId);
+    if (events.length === 0) return { ok: true, seq: 0, value: null };
     const audit = { dbg, timeMs: this.now(), host: this.hostId, actor: `host/${this.hostId}` };
-    const seq = await this.opts.stores.log.append({ stream: Streams.host(this.hostId), data: encodeBatch([{ audit, body }]) });
-    if (body.type === 'CancelTriggerSet') this.cancelTriggers.set(body.dbg, body.point);
-    else if (body.type === 'CancelTriggerUsed') this.cancelTriggers.delete(body.dbg);
-    apply?.();
+    const seq = await this.opts.stores.log.append({ stream: Streams.host(this.hostId), data: encodeBatch(events.map((body) => ({ audit, body }))) });
+    for (const body of events) this.host = evolveHost(this.host, { seq, audit, body });
+    if (input.type === 'SetPoolSize') this.setPoolSize(input.size);
     return { ok: true, seq, value: null };
-  }
-
-  private recordHostSetting(dbg: string, key: string, value: unknown, apply: () => void): Promise<CommandReply> {
-    return this.recordHostEvent(dbg, { type: 'HostSettingChanged', hostId: this.hostId, key, value }, apply);
   }
 
   /** get_diagnostics: what this agent is doing now. */
@@ -362,68 +485,197 @@ export class HostAgent {
     return {
       workers: { size: this.workers.concurrency, busy },
       queues,
-      cancel_triggers: Object.fromEntries(this.cancelTriggers),
+      cancel_triggers: Object.fromEntries(this.host.cancelTriggers),
       actors: { awake: this.actors.size, asleep: this.dormant.size },
+      backend: this.backend.name,
     };
   }
 
   /**
-   * Reads the log once, from the latest fold snapshot if there is one: domids in use on this host,
-   * this host's settings, and VMs with work left for this host.
+   * Reads what this host knows: its own snapshot and the log after it; without one (a first
+   * start, or a snapshot retention outran), the fold snapshot of the read models, or the whole log.
    */
-  private async recover(): Promise<void> {
+  private async recover(): Promise<AgentState> {
     const { log, snapshots } = this.opts.stores;
-    const vms = new Map<string, VmAggregate>();
-    let host = emptyHost();
-    let from = 0;
-    const snapshot = await (this.opts.loadFoldSnapshot ?? (() => loadFoldSnapshot(snapshots)))().catch((e: unknown) => {
+    const [own, first, head] = await Promise.all([
+      loadAgentSnapshot(snapshots, this.hostId).catch((e: unknown) => {
+        this.logger(`agent ${this.hostId}: cannot load its snapshot (${(e as Error).message}); reading the log`);
+        return undefined;
+      }),
+      log.firstSeq(),
+      log.head(),
+    ]);
+    let start: FoldStart;
+    let origin: string;
+    if (own && own.seq <= head && first <= own.seq + 1) {
+      this.storedSnapshotSeq = own.seq;
+      this.storedSnapshotAt = this.now();
+      start = { state: own, partial: true };
+      origin = `its snapshot at seq ${own.seq} and `;
+    } else {
+      ({ start, origin } = await this.fullStart(first, head));
+    }
+    const { state, report } = await catchUp(log, snapshots, this.hostId, start, head);
+    for (const d of report.damage) this.reportDamage(d);
+    this.recovered = state;
+    this.host = state.host;
+    if (state.host.poolSize !== undefined) this.setPoolSize(state.host.poolSize);
+    const quarantinedVms = [...state.vms.values()].filter((vm) => vm.quarantine).length;
+    const refused = quarantinedVms ? `; ${quarantinedVms} quarantined by a damaged log (see xenops verify)` : '';
+    const working = [...state.vms.values()].filter((vm) => hasWorkHere(vm, this.hostId)).length;
+    this.logger(`agent ${this.hostId}: recovered ${state.vms.size} VM(s) from ${origin}${report.messages} log message(s); ${working} with unfinished work${refused}`);
+    // Messages its own snapshot covers were readable when it was taken; a file damaged since is
+    // found by a scan in the background, as the read model does.
+    if (start.partial && start.state.seq >= first) void this.scanCovered(first - 1, start.state.seq);
+    return state;
+  }
+
+  /** Where a fold starts without a usable snapshot of the agent's own: the read models' fold snapshot, or the whole log. */
+  private async fullStart(first: number, head: number): Promise<{ start: FoldStart; origin: string }> {
+    const fold = await (this.opts.loadFoldSnapshot ?? (() => loadFoldSnapshot(this.opts.stores.snapshots)))().catch((e: unknown) => {
       this.logger(`agent ${this.hostId}: cannot load the fold snapshot (${(e as Error).message}); reading the whole log`);
       return undefined;
     });
-    const first = await log.firstSeq();
-    if (first > (snapshot?.seq ?? 0) + 1) {
-      throw new StoreUnavailableError(`the log starts at seq ${first} (retention) but the newest fold snapshot is at seq ${snapshot?.seq ?? 0}`);
+    if (first > (fold?.seq ?? 0) + 1) {
+      throw new StoreUnavailableError(`the log starts at seq ${first} (retention) but the newest snapshot is at seq ${fold?.seq ?? 0}`);
     }
-    if (snapshot && snapshot.seq <= (await log.head())) {
-      for (const vm of snapshot.vms) vms.set(vm.id, vm);
-      for (const [h, domid] of snapshot.domids) if (h === this.hostId) this.domids.observe(domid);
-      for (const [h, state] of snapshot.hosts) if (h === this.hostId) host = state;
-      from = snapshot.seq;
+    const usable = fold && fold.seq <= head ? fold : undefined;
+    return { start: fullStart(usable, this.hostId), origin: usable ? `the snapshot at seq ${usable.seq} and ` : '' };
+  }
+
+  /**
+   * Starts the backend with the domains the log says this host has, then reconciles: a domain
+   * the backend does not have (or has otherwise) is decided on its VM's actor.
+   */
+  private async startBackend(state: AgentState): Promise<void> {
+    const knownDomains: KnownDomain[] = [];
+    for (const vm of state.vms.values()) {
+      const d = vm.domain;
+      if (!d || d.host !== this.hostId || vm.quarantine) continue;
+      const pluggedVbds = [...vm.devices.vbd].filter(([, e]) => e.plugged).map(([dev]) => dev);
+      knownDomains.push({ vmId: vm.id, domid: d.domid, paused: d.paused, pluggedVbds });
     }
-    let messages = 0;
-    for await (const m of log.read(from)) {
-      messages++;
-      if (m.stream === Streams.host(this.hostId)) {
-        // A damaged setting or trigger is lost (reported); the host goes on with the others.
-        const read = readMessage(m);
-        if (read.damage) this.reportDamage(read.damage);
-        else for (const event of read.events) host = evolveHost(host, event);
-        continue;
-      }
-      if (!m.stream.startsWith(VM_STREAM_PREFIX)) continue;
-      const vmId = m.stream.slice(VM_STREAM_PREFIX.length);
-      // One immutable update per message, as every other fold of the log.
-      const folded = foldVmMessage(vms.get(vmId) ?? emptyVm(vmId), m);
-      if (folded.damage) this.reportDamage(folded.damage);
-      for (const event of folded.events) {
-        if (event.body.type === 'DomainCreated' && event.body.host === this.hostId) this.domids.observe(event.body.domid);
-      }
-      vms.set(vmId, folded.vm);
+    await this.backend.start({
+      hostId: this.hostId,
+      ...(this.opts.dataDir !== undefined ? { dataDir: this.opts.dataDir } : {}),
+      logger: this.logger,
+      now: this.now,
+      lastDomid: state.lastDomid,
+      knownDomains,
+    });
+    this.unsubscribeDomainEvents = this.backend.onDomainEvent((e) => this.onDomainEvent(e));
+    const observed = new Map((await this.backend.domains()).map((d) => [d.vmId, d]));
+    for (const known of knownDomains) {
+      const o = observed.get(known.vmId);
+      observed.delete(known.vmId);
+      if (o && o.domid === known.domid && o.paused === known.paused) continue;
+      const vm = state.vms.get(known.vmId)!;
+      const reply = await this.executeOnVmRestored(vm, { type: 'Reconcile', ...(o ? { observed: o } : {}) });
+      this.logger(`agent ${this.hostId}: vm ${known.vmId}: domain ${known.domid} ${o ? 'differs from the log' : 'is gone'}; ${reply.ok ? 'recorded' : `not recorded: ${JSON.stringify(reply.error)}`}`);
     }
-    for (const [dbg, point] of host.cancelTriggers) this.cancelTriggers.set(dbg, point);
-    if (host.poolSize !== undefined) this.setPoolSize(host.poolSize);
-    const origin = snapshot && from > 0 ? `the snapshot at seq ${from} and ` : '';
-    let resumed = 0;
-    let quarantined = 0;
-    for (const vm of vms.values()) {
-      if (vm.quarantine) quarantined++;
-      const mine = (vm.running?.host ?? vm.queue[0]?.host) === this.hostId;
+    for (const o of observed.values()) this.logger(`agent ${this.hostId}: the ${this.backend.name} backend has domain ${o.domid} of VM ${o.vmId}, which the log does not give this host`);
+  }
+
+  /** Starts the actors of the VMs with unfinished work on this host (their queued tasks run, an interrupted one fails). */
+  private async resume(state: AgentState): Promise<void> {
+    for (const vm of state.vms.values()) {
       // Nothing runs on a quarantined VM: its queued work stays queued, every command is refused.
-      if (!mine || vm.quarantine) continue;
-      resumed++;
+      if (vm.quarantine || !hasWorkHere(vm, this.hostId)) continue;
       await this.actorFor(vm.id, vm);
     }
-    const refused = quarantined ? `; ${quarantined} quarantined by a damaged log (see xenops verify)` : '';
-    this.logger(`agent ${this.hostId}: recovered ${vms.size} VM(s) from ${origin}${messages} log message(s); ${resumed} with unfinished work${refused}`);
   }
+
+  private executeOnVmRestored(vm: VmAggregate, input: VmInput): Promise<CommandReply> {
+    void this.actorFor(vm.id, vm);
+    return this.executeOnVm(vm.id, input, 'internal:reconcile');
+  }
+
+  /** The integrity scan of what the start snapshot covers: damaged VMs are read again from the log. */
+  private async scanCovered(afterSeq: number, toSeq: number): Promise<void> {
+    try {
+      for await (const d of findDamage(this.opts.stores.log, afterSeq, toSeq)) {
+        if (this.closing) return;
+        this.reportDamage(d);
+        if (d.vm === undefined) continue;
+        this.lateDamage.set(d.vm, d);
+        this.unsnapshottedDamage.set(d.vm, d);
+        this.dormant.delete(d.vm);
+        const actor = await this.actors.get(d.vm)?.catch(() => undefined);
+        if (actor?.idle) this.evict(d.vm, actor);
+      }
+    } catch (e) {
+      if (!this.closing) this.logger(`agent ${this.hostId}: the integrity scan of seqs ${afterSeq + 1}..${toSeq} stopped: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * The agent's snapshot is due every `snapshotEvery` messages of the log, and at least every
+   * `SNAPSHOT_MAX_AGE_MS` when anything was written since (so that retention, which keeps days,
+   * never cuts the log past it); the first one as soon as the agent has started.
+   */
+  private snapshotIfDue(): void {
+    if (this.closing || this.snapshotting) return;
+    this.snapshotting = (async () => {
+      const head = await this.opts.stores.log.head();
+      const behind = head - this.storedSnapshotSeq;
+      const old = this.now() - this.storedSnapshotAt >= SNAPSHOT_MAX_AGE_MS;
+      if (this.recovered || behind >= (this.opts.snapshotEvery ?? 5000) || (behind > 0 && old) || this.unsnapshottedDamage.size > 0) await this.writeSnapshot();
+    })()
+      .catch((e: unknown) => this.logger(`agent ${this.hostId}: cannot write its snapshot: ${(e as Error).message}`))
+      .finally(() => (this.snapshotting = undefined));
+  }
+
+  /**
+   * Folds the log since the last snapshot (the stored one, or what recovery read) into a new one,
+   * marks the VMs the integrity scan found damaged, and stores it.
+   */
+  private async writeSnapshot(): Promise<void> {
+    const { log, snapshots } = this.opts.stores;
+    try {
+      const [head, first] = await Promise.all([log.head(), log.firstSeq()]);
+      if (head === this.storedSnapshotSeq && this.unsnapshottedDamage.size === 0) {
+        this.recovered = undefined; // the stored snapshot holds it all
+        return;
+      }
+      let base: FoldStart | undefined;
+      const stored = this.recovered ?? (this.storedSnapshotSeq >= 0 ? await loadAgentSnapshot(snapshots, this.hostId) : undefined);
+      // Retention may have cut the log past it: then start again from what covers the cut.
+      if (stored && first <= stored.seq + 1) base = { state: stored, partial: true };
+      base ??= (await this.fullStart(first, head)).start;
+      const { state, report } = await catchUp(log, snapshots, this.hostId, base, head);
+      for (const d of report.damage) this.reportDamage(d);
+      const damage = [...this.unsnapshottedDamage];
+      for (const [vmId, d] of damage) {
+        const vm = state.vms.get(vmId);
+        if (vm && !vm.quarantine) state.vms.set(vmId, quarantined(vm, d));
+      }
+      await saveAgentSnapshot(snapshots, this.hostId, state);
+      this.storedSnapshotSeq = state.seq;
+      this.storedSnapshotAt = this.now();
+      this.recovered = undefined;
+      for (const [vmId, d] of damage) if (this.unsnapshottedDamage.get(vmId) === d) this.unsnapshottedDamage.delete(vmId);
+    } catch (e) {
+      this.logger(`agent ${this.hostId}: cannot write its snapshot: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** The longest an agent goes without a snapshot while the log moves (see `snapshotIfDue`). */
+const SNAPSHOT_MAX_AGE_MS = 10 * 60_000;
+
+/** The VM a command is about. */
+function vmOf(command: Exclude<Command, { type: 'SetPoolSize' | 'SetHostSetting' | 'Diagnose' | 'HostFacts' | 'DebugTrigger' }>): string {
+  switch (command.type) {
+    case 'AddVm':
+      return command.config.id;
+    case 'AddDevice':
+      return command.device.config.id[0];
+    default:
+      return command.vmId;
+  }
+}
+
+/** Queued or running work of this host: its actor must run (or fail) it. */
+function hasWorkHere(vm: VmAggregate, hostId: string): boolean {
+  return (vm.running !== undefined || vm.queue.length > 0) && ownerOf(vm) === hostId;
 }

@@ -1,11 +1,8 @@
-import type { EventBody, VmAggregate } from '@xenops/core';
-import type { Atom } from '../operations/atom.js';
+import type { DomainEvent, Effect, HostFacts, Observation, ObservedDomain, VmAggregate } from '@xenops/core';
 
-/** What a backend needs to perform one atom. */
-export interface AtomContext {
-  /** The VM as the log knows it right before the atom. */
-  readonly vm: VmAggregate;
-  /** Aborted when the task is cancelled; waits end at once. */
+/** What a backend gets while it performs one effect. */
+export interface EffectContext {
+  /** Aborted when the task is cancelled (before its point of no return) or its atom's limit passes: waits end at once. */
   readonly signal: AbortSignal;
   /** Called when a wait begins: a cancellation point (§7.1). Throws when the task is cancelled. */
   readonly cancelPoint: () => void;
@@ -13,25 +10,67 @@ export interface AtomContext {
   readonly markNonCancellable: () => void;
 }
 
-/** What an atom did: the facts to record, and for the last atom of some operations a result. */
-export interface AtomOutcome {
-  readonly events: EventBody[];
-  /** The task's result (xenopsd-encoded wire value), e.g. run_script's `{rc, stdout, stderr}`. */
-  readonly result?: unknown;
+/** A domain the log says exists on this host, for a backend to adopt or check at start. */
+export interface KnownDomain {
+  readonly vmId: string;
+  readonly domid: number;
+  readonly paused: boolean;
+  /** The VM's VBDs plugged now (names). */
+  readonly pluggedVbds: readonly string[];
+}
+
+/** What a backend is told when it starts. */
+export interface BackendHost {
+  readonly hostId: string;
+  /** The agent's data directory: where a backend keeps the little state of its own it has (absent: nowhere). */
+  readonly dataDir?: string;
+  readonly logger: (line: string) => void;
+  readonly now: () => number;
+  /** The highest domid this host has used, as the log shows: new domains get higher ones (§8.1). */
+  readonly lastDomid: number;
+  /** The domains the log says this host has. */
+  readonly knownDomains: readonly KnownDomain[];
+}
+
+/** The VM as `debugTrigger` sees it. */
+export type VmView = Pick<VmAggregate, 'id' | 'config' | 'domain' | 'devices'>;
+
+export interface BackendCapabilities {
+  /** DEBUG.trigger's guest hooks (API.md §8.3). Without them every DEBUG.trigger is Unimplemented. */
+  readonly debugTriggers: boolean;
+  /**
+   * True for a backend whose effects act on the world (QEMU, Xen): each atom's facts are written
+   * before the next atom runs, so a crash never leaves an effect unrecorded. False for the
+   * simulator, whose effects leave nothing outside the log: a task's steps may share one message,
+   * and a crash before it is written simply means the steps never happened.
+   */
+  readonly journalsEachAtom: boolean;
 }
 
 /**
- * A hypervisor backend. It performs atoms and reports what happened as events (facts); it never
- * writes the log itself. The agent appends the facts and folds them into the VM's state.
+ * A hypervisor backend (xenopsd's `B.*`): it performs effects the engine decided and reports what
+ * it observed; it never writes the log and never decides a domain rule (atom-semantics.ts does).
+ * It also reports what it did not cause (domain events), what exists (for reconciliation at
+ * start) and facts about its host.
  */
 export interface Backend {
+  /** As `xenopsd --backend` names it: `simulator`, `qemu`. */
   readonly name: string;
+  readonly capabilities: BackendCapabilities;
+  start(host: BackendHost): Promise<void>;
+  /** Ends everything the backend runs for itself (timers, watchers, files open); domains stay. */
+  close(): Promise<void>;
+  perform(effect: Effect, ctx: EffectContext): Promise<Observation>;
+  /** The domains that exist on this host now. */
+  domains(): Promise<readonly ObservedDomain[]>;
+  hostFacts(): Promise<HostFacts>;
+  /** Domain events the backend did not cause; returns the unsubscribe. */
+  onDomainEvent(listener: (e: DomainEvent) => void): () => void;
   /**
-   * True for a backend whose atoms act on the world (QEMU, Xen): each atom's facts are written
-   * before the next atom runs, so a crash never leaves an effect unrecorded. False for the
-   * simulator, whose atoms are nothing but facts: a task's steps may share one message, and a
-   * crash before it is written simply means the steps never happened.
+   * DEBUG.trigger's guest hooks (§8.3), after the engine checked the arguments, the VM and its
+   * domain: `reboot`, `halt`, `crash` (a domain event, emitted before the returned promise
+   * settles), `no-ack` (args `[vm, mode]`), `check-vbd-plug-ordering`. Present with the
+   * `debugTriggers` capability only.
    */
-  readonly journalsEachAtom: boolean;
-  perform(atom: Atom, ctx: AtomContext): Promise<AtomOutcome>;
+  debugTrigger?(cmd: string, args: readonly string[], vm: VmView): Promise<void>;
 }

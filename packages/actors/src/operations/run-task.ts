@@ -1,25 +1,32 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  atomMayWait,
+  atomWeight,
   Errors,
+  prepareAtom,
   toErrorValue,
-  wireToJson,
   XenopsError,
-  type Audit,
-  type EventBody,
+  type Atom,
+  type Decision,
+  type EngineInput,
   type PendingEvent,
+  type PerformedAtom,
   type QueuedTask,
   type VmAggregate,
-  type WireOut,
 } from '@xenops/core';
-import type { Backend } from '../backend/backend.js';
-import { atomMayWait, atomWeight, describeAtom } from './atom.js';
+import type { Backend, EffectContext } from '../backend/backend.js';
 import { AtomDeadline, AtomTimeoutError } from './atom-deadline.js';
 import { TaskJournal } from './task-journal.js';
-import { isGuestShutdownFailure, planOperation } from './plan.js';
 
-/** The VM actor as seen by a running task: its current state and its serialized log writer. */
+/** The VM actor as seen by a running task: its state, its decider and its serialized log writer. */
 export interface TaskHost {
   readonly hostId: string;
+  /** The VM as the log knows it. */
   readonly vm: VmAggregate;
+  /** Set once a write of the VM's stream failed: the actor is reloaded from the log. */
+  readonly stalled: boolean;
+  /** The VM's decider against `vm`, with the audit of a step of the task whose dbg is `dbg`. */
+  decide(vm: VmAggregate, input: EngineInput, dbg: string): { readonly decision: Decision; readonly events: PendingEvent[] } | XenopsError;
   append(events: readonly PendingEvent[]): Promise<number>;
 }
 
@@ -31,106 +38,106 @@ export interface RunTaskOptions {
   readonly now?: () => number;
   /** Each atom's time limit (API.md §7.2: 1200 s); tests shorten it. */
   readonly atomTimeoutMs?: number;
+  readonly logger?: (line: string) => void;
 }
 
 /**
- * Executes one task: records its start, expands the operation into atoms, performs them one by
- * one with a cancellation point before each, records progress after each, and ends the task.
- * Never throws for operation failures: they end the task `Failed`. Throws only when the log
- * cannot be written (the agent then reloads the actor).
+ * Executes one task: asks the VM's decider to start it (which expands its operation into atoms),
+ * then for each atom makes a cancellation point, prepares it (the engine's rules), has the backend
+ * perform its effect, and asks the decider to record what was observed; a failure asks it to
+ * fail the task. Every event comes from the decider; this function only drives. Never throws for
+ * operation failures: they end the task `Failed`. Throws only when the log cannot be written
+ * (the agent then reloads the actor).
  */
 export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<void> {
   const { host, backend, signal } = opts;
   const now = opts.now ?? Date.now;
-  const audit = (): Audit => ({ dbg: task.dbg, timeMs: now(), host: host.hostId, actor: `task/${task.taskId}` });
-  const ev = (body: EventBody): PendingEvent => ({ audit: audit(), body });
+  const { taskId } = task;
   const startedMs = now();
   const elapsed = () => (now() - startedMs) / 1000;
   let cancelPointsSeen = 0;
   let cancellable = true;
-  const journal = new TaskJournal(host, backend.journalsEachAtom);
-  // Task.destroy_on_finish may arrive while the task runs: read it when the task ends.
-  const destroyOnFinish = () => {
-    const vm = host.vm;
-    return (vm.running?.taskId === task.taskId ? vm.running : vm.queue.find((t) => t.taskId === task.taskId))?.destroyOnFinish;
+  const journal = new TaskJournal(host, task.dbg, backend.capabilities.journalsEachAtom);
+  const decided = (d: Decision | XenopsError): Decision => {
+    if (d instanceof XenopsError) throw d;
+    return d;
   };
-  const ending = (body: EventBody): PendingEvent[] =>
-    task.operation.autoDestroy || destroyOnFinish()
-      ? [ev(body), ev({ type: 'TaskDestroyed', taskId: task.taskId })]
-      : [ev(body)];
 
-  const plan = planOperation(task.operation, host.vm);
-  if (!plan.ok) {
-    await host.append([
-      ev({ type: 'TaskStarted', taskId: task.taskId, startedMs }),
-      ...ending({ type: 'TaskFailed', taskId: task.taskId, error: plan.error.value, cancelPointsSeen, duration: 0 }),
-    ]);
+  const start = decided(await journal.decide({ type: 'StartTask', taskId, startedMs }));
+  const plan = start.plan;
+  if (!plan) {
+    // Refused by its precondition, or nothing to do: it has already ended.
+    await journal.flush();
     return;
   }
-  await journal.record([ev({ type: 'TaskStarted', taskId: task.taskId, startedMs })]);
 
   const deadline = new AtomDeadline(opts.atomTimeoutMs);
   // Until the point of no return an atom's waits end on Task.cancel or at its limit; after, only at its limit.
-  const cancelOrDeadline = AbortSignal.any([signal, deadline.signal]);
+  const cancelled = new AbortController();
+  const onCancel = () => {
+    if (cancellable) cancelled.abort(signal.reason);
+  };
+  signal.addEventListener('abort', onCancel, { once: true });
+  if (signal.aborted) onCancel();
+  const atomSignal = AbortSignal.any([cancelled.signal, deadline.signal]);
   const cancelPoint = () => {
     cancelPointsSeen++;
     const triggered = task.operation.cancelAtPoint === cancelPointsSeen;
-    if (cancellable && (signal.aborted || triggered)) throw Errors.cancelled(task.taskId);
+    if (cancellable && (signal.aborted || triggered)) throw Errors.cancelled(taskId);
   };
+  const totalWeight = plan.atoms.reduce((sum, a) => sum + atomWeight(a), 0);
+  let doneWeight = 0;
+  const progressNow = () => (totalWeight === 0 ? 0 : doneWeight / totalWeight);
   // The point of no return is recorded at once, so Task.stat shows it while the atom still runs.
   const markNonCancellable = () => {
     if (!cancellable) return;
     cancellable = false;
-    void journal.record([ev({ type: 'TaskProgressed', taskId: task.taskId, progress: progressNow(), cancelPointsSeen, cancellable: false, atom: 'point of no return' })]);
-    journal.flush().catch(() => {
-        /* the end of the task records cancellable: false anyway */
-      });
+    void (async () => {
+      await journal.decide({ type: 'PointOfNoReturn', taskId, progress: progressNow(), cancelPointsSeen });
+      await journal.flush();
+    })().catch((e: unknown) => {
+      // A failed write stalls the actor (it is reloaded from the log, and this task then ends as
+      // interrupted); a batch the log refused is lost, and the task's end records the rest.
+      opts.logger?.(`task ${taskId}: cannot record its point of no return: ${(e as Error).message}`);
+    });
   };
+  const ctx: EffectContext = { signal: atomSignal, cancelPoint, markNonCancellable };
   let resultJson = '';
-  const totalWeight = plan.atoms.reduce((sum, a) => sum + atomWeight(a), 0);
-  let doneWeight = 0;
-  const progressNow = () => (totalWeight === 0 ? 0 : doneWeight / totalWeight);
   try {
     for (let i = 0; i < plan.atoms.length; i++) {
       const atom = plan.atoms[i]!;
       cancelPoint();
       if (atomMayWait(atom)) await journal.flush();
-      let facts: EventBody[];
-      try {
-        const ctx = { vm: journal.vm, signal: cancellable ? cancelOrDeadline : deadline.signal, cancelPoint, markNonCancellable };
-        const outcome = await deadline.run(() => backend.perform(atom, ctx));
-        facts = outcome.events;
-        if (outcome.result !== undefined) resultJson = wireToJson(outcome.result as WireOut);
-      } catch (e) {
-        const error = asXenopsError(e, task.taskId, signal);
-        if (!(atom.kind === 'VM_shutdown_domain' && fallsBackToHard(task) && isGuestShutdownFailure(error))) throw error;
-        facts = [];
-      }
+      const performed = await deadline.run(() => perform(atom, journal.vm, backend, ctx));
       doneWeight += atomWeight(atom);
-      const progress = totalWeight === 0 ? 1 : doneWeight / totalWeight;
-      const last = i === plan.atoms.length - 1;
-      const tail: PendingEvent[] = last
-        ? ending({ type: 'TaskCompleted', taskId: task.taskId, duration: elapsed(), resultJson, cancelPointsSeen })
-        : [ev({ type: 'TaskProgressed', taskId: task.taskId, progress, cancelPointsSeen, cancellable, atom: describeAtom(atom) })];
-      await journal.record([...facts.map(ev), ...tail]);
-    }
-    if (plan.atoms.length === 0) {
-      await journal.record(ending({ type: 'TaskCompleted', taskId: task.taskId, duration: elapsed(), resultJson: '', cancelPointsSeen }));
+      const step = decided(
+        await journal.decide({
+          type: 'AtomPerformed',
+          taskId,
+          performed,
+          progress: totalWeight === 0 ? 1 : doneWeight / totalWeight,
+          cancelPointsSeen,
+          cancellable,
+          last: i === plan.atoms.length - 1,
+          duration: elapsed(),
+          resultJson,
+        }),
+      );
+      resultJson = step.resultJson ?? resultJson;
     }
     await journal.flush();
   } catch (e) {
-    if (e instanceof LogWriteError) throw e.cause;
-    const error = asXenopsError(e, task.taskId, signal);
-    const undo: PendingEvent[] = [];
+    if (e instanceof LogWriteError) throw e;
+    const error = asXenopsError(e, taskId, signal);
+    const undone: PerformedAtom[] = [];
     if (plan.compensate?.length) {
       // The undo atoms have limits of their own: the task's may be what just expired.
       const undoDeadline = new AtomDeadline(opts.atomTimeoutMs);
+      const undoCtx: EffectContext = { signal: undoDeadline.signal, cancelPoint: () => {}, markNonCancellable };
       try {
         for (const atom of plan.compensate) {
           try {
-            const ctx = { vm: journal.vm, signal: undoDeadline.signal, cancelPoint: () => {}, markNonCancellable };
-            const outcome = await undoDeadline.run(() => backend.perform(atom, ctx));
-            undo.push(...outcome.events.map(ev));
+            undone.push(await undoDeadline.run(() => perform(atom, journal.vm, backend, undoCtx)));
           } catch {
             // best effort: the task fails with its own error either way
           }
@@ -139,30 +146,42 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
         undoDeadline.dispose();
       }
     }
-    const events = [...undo, ...ending({ type: 'TaskFailed', taskId: task.taskId, error: error.value, cancelPointsSeen, duration: elapsed() })];
-    if (plan.onFailure === 'check') {
-      events.push({
-        audit: { ...audit(), dbg: 'internal:check_state', actor: `vm/${host.vm.id}` },
-        body: {
-          type: 'TaskCreated',
-          vmId: host.vm.id,
-          operation: { kind: 'VM.check_state', reason: `${task.operation.kind} failed`, autoDestroy: true },
-          host: host.hostId,
-          ctimeMs: now(),
-        },
-      });
-    }
-    await journal.record(events);
+    decided(
+      await journal.decide({
+        type: 'TaskFailed',
+        taskId,
+        error: error.value,
+        cancelPointsSeen,
+        duration: elapsed(),
+        undone,
+        checkState: plan.onFailure === 'check',
+      }),
+    );
     await journal.flush();
   } finally {
+    signal.removeEventListener('abort', onCancel);
     deadline.dispose();
   }
 }
 
-/** The seed dialect's clean shutdown and reboot fall back to a hard power-off (§7.4). */
-function fallsBackToHard(task: QueuedTask): boolean {
-  const op = task.operation;
-  return (op.kind === 'VM.shutdown' || op.kind === 'VM.reboot') && op.fallbackToHard;
+/**
+ * Carries out one atom against the VM as the task sees it: the engine's rules say how (or refuse
+ * it), the backend performs the effect, the engine waits for a delay.
+ */
+async function perform(atom: Atom, vm: VmAggregate, backend: Backend, ctx: EffectContext): Promise<PerformedAtom> {
+  const step = prepareAtom(atom, vm);
+  if (step instanceof XenopsError) throw step;
+  switch (step.kind) {
+    case 'effect':
+      return { atom, step, observation: await backend.perform(step.effect, ctx) };
+    case 'wait':
+      // VM.delay (§7.1): the wait is a cancellation point of its own.
+      ctx.cancelPoint();
+      await sleep(step.seconds * 1000, undefined, { signal: ctx.signal });
+      return { atom, step };
+    case 'facts':
+      return { atom, step };
+  }
 }
 
 /** Marks a failure to write the log, so it is not mistaken for an operation failure. */

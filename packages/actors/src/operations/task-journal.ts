@@ -1,19 +1,24 @@
-import { evolveVmAll, type PendingEvent, type VmAggregate } from '@xenops/core';
+import { evolveVmAll, XenopsError, type Decision, type EngineInput, type PendingEvent, type VmAggregate } from '@xenops/core';
 import type { TaskHost } from './run-task.js';
 
 /**
- * Where a running task's facts go. With a backend that journals each atom they are written at
- * once. Otherwise they are gathered and written in as few messages as possible (before a wait,
- * at the point of no return, at the end): fewer writes for the same history, since every event
- * is kept, in order.
+ * Where a running task's decisions go. Each step is decided by the VM's decider (through the
+ * actor) against the VM as the task sees it: the log's state plus the facts not written yet.
+ * With a backend that journals each atom they are written at once; otherwise they are gathered
+ * and written in as few messages as possible (before a wait, at the point of no return, at the
+ * end): fewer writes for the same history, since every event is kept, in order.
  */
 export class TaskJournal {
   private pending: PendingEvent[] = [];
   /** `vm` as last computed, for the host state it was computed from (atoms read it often). */
   private view: { readonly base: VmAggregate; vm: VmAggregate } | undefined;
+  /** A write that failed: the log may now differ from what the actor believes, so nothing more is written. */
+  private failure?: Error;
 
   constructor(
     private readonly host: TaskHost,
+    /** The task's debug string: the audit of what its steps decide. */
+    private readonly dbg: string,
     private readonly writeEachStep: boolean,
   ) {}
 
@@ -25,7 +30,17 @@ export class TaskJournal {
     return this.view.vm;
   }
 
-  async record(events: readonly PendingEvent[]): Promise<void> {
+  /** Decides one step of the task and records its events; a refusal is returned, nothing recorded. */
+  async decide(input: EngineInput): Promise<Decision | XenopsError> {
+    this.throwIfFailed();
+    const decided = this.host.decide(this.vm, input, this.dbg);
+    if (decided instanceof XenopsError) return decided;
+    await this.record(decided.events);
+    return decided.decision;
+  }
+
+  private async record(events: readonly PendingEvent[]): Promise<void> {
+    if (events.length === 0) return;
     this.pending.push(...events);
     // Keep the view current without refolding everything gathered so far.
     if (this.view && this.view.base === this.host.vm) this.view.vm = foldPending(this.view.vm, events);
@@ -34,10 +49,21 @@ export class TaskJournal {
 
   /** Writes what was gathered; the swap is synchronous, so concurrent flushes keep the order. */
   async flush(): Promise<void> {
+    this.throwIfFailed();
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
-    await this.host.append(batch);
+    try {
+      await this.host.append(batch);
+    } catch (e) {
+      // The actor stalls on such a failure and is reloaded from the log: this task writes no more.
+      if (this.host.stalled) this.failure = e as Error;
+      throw e;
+    }
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
   }
 }
 

@@ -7,10 +7,13 @@ import {
   UndecodableEventError,
   XenopsError,
   type CommandReply,
-  type CommandRequest,
+  type DecideContext,
+  type Decision,
+  type EngineInput,
   type EventLog,
   type PendingEvent,
   type VmAggregate,
+  type VmInput,
 } from '@xenops/core';
 import pLimit from 'p-limit';
 import { createActor, type Actor } from 'xstate';
@@ -30,6 +33,8 @@ export interface VmActorDeps {
   readonly atomTimeoutMs?: number;
   /** Tasks that may wait on the queue before a caller's operation is refused; absent: no bound. */
   readonly maxQueuedTasks?: number;
+  /** Engine setting `crash_loop_window_s` (§7.5; default 120). */
+  readonly crashLoopWindowS?: number;
   /** Called once when the actor can no longer trust its state (a write failed): the agent reloads it. */
   readonly onStalled?: (actor: VmActor) => void;
   /** Called (synchronously, from the machine) each time the actor stops executing. */
@@ -93,18 +98,35 @@ export class VmActor {
     return !this.stalled && !this.busy && this.running === undefined && this.inExclusive === 0 && !workLeft;
   }
 
-  /** Decides a command against the current state and appends its events before replying. */
-  handle(request: CommandRequest): Promise<CommandReply> {
+  /**
+   * Decides a command of the bus (or an input of the engine: recovery, a domain event) against
+   * the current state and appends its events before replying.
+   */
+  handle(input: VmInput, dbg: string): Promise<CommandReply> {
     return this.exclusive(async () => {
-      const { hostId, maxQueuedTasks } = this.deps;
-      const decision = decide(this.decisionState(), request.command, { hostId, nowMs: this.deps.now(), maxQueuedTasks });
+      const decision = decide(this.decisionState(), input, this.context());
       if (decision instanceof XenopsError) return { ok: false, seq: this.vm.version, error: decision.value };
       if (decision.events.length === 0) return { ok: true, seq: this.vm.version, value: decision.reply(this.vm.version) };
-      const audit = { dbg: request.dbg, timeMs: this.deps.now(), host: this.deps.hostId, actor: `vm/${this.vm.id}` };
-      const seq = await this.appendUnlocked(withAudit(decision.events, audit));
+      const seq = await this.appendUnlocked(withAudit(decision.events, this.audit(dbg)));
       if (decision.abortRunning && this.running) this.running.abort.abort();
       return { ok: true, seq, value: decision.reply(seq) };
     });
+  }
+
+  private context(): DecideContext {
+    const { hostId, maxQueuedTasks, crashLoopWindowS } = this.deps;
+    return { hostId, nowMs: this.deps.now(), maxQueuedTasks, crashLoopWindowS };
+  }
+
+  private audit(dbg: string) {
+    return { dbg, timeMs: this.deps.now(), host: this.deps.hostId, actor: `vm/${this.vm.id}` };
+  }
+
+  /** A step of the running task, decided against the task's view of the VM (its facts not written yet included). */
+  private decideStep(vm: VmAggregate, input: EngineInput, dbg: string): { decision: Decision; events: PendingEvent[] } | XenopsError {
+    const decision = decide(vm, input, this.context());
+    if (decision instanceof XenopsError) return decision;
+    return { decision, events: withAudit(decision.events, this.audit(dbg)) };
   }
 
   /**
@@ -126,6 +148,8 @@ export class VmActor {
 
   /** Stops starting queued tasks and waits for the running one (if any) to end. */
   async drain(timeoutMs: number): Promise<boolean> {
+    // A machine that stalled (a failed write) has stopped: it runs nothing any more.
+    if (this.machine.getSnapshot().status !== 'active') return true;
     this.machine.send({ type: 'agent.draining' });
     if (!this.busy) return true;
     let timer: NodeJS.Timeout | undefined;
@@ -198,6 +222,10 @@ export class VmActor {
           get vm() {
             return actor.vm;
           },
+          get stalled() {
+            return actor.stalled;
+          },
+          decide: (vm, input, dbg) => this.decideStep(vm, input, dbg),
           append: (events) => this.append(events),
         };
         await runTask(task, {
@@ -206,6 +234,7 @@ export class VmActor {
           signal: abort.signal,
           now: this.deps.now,
           atomTimeoutMs: this.deps.atomTimeoutMs,
+          logger: (line) => this.deps.logger(`vm ${this.vm.id}: ${line}`),
         });
       } finally {
         this.running = undefined;

@@ -85,6 +85,7 @@ const body: fc.Arbitrary<EventBody> = fc.oneof(
   fc.record({ type: fc.constant('VmAdded' as const), vmId: text, config: vm }),
   fc.record({ type: fc.constant('VmRemoved' as const), vmId: text }),
   fc.record({ type: fc.constant('GuestModeChanged' as const), vmId: text, mode: fc.constantFrom('normal' as const, 'ignore' as const, 'hang' as const) }),
+  fc.record({ type: fc.constant('VmOwnerChanged' as const), vmId: text, host: text, previousHost: text }),
   fc.record({ type: fc.constant('TaskCreated' as const), vmId: text, operation, host: text, ctimeMs: nat }),
   fc.record({ type: fc.constant('TaskStarted' as const), taskId: text, startedMs: nat }),
   fc.record({ type: fc.constant('TaskProgressed' as const), taskId: text, progress: fc.double({ min: 0, max: 1, noNaN: true }), cancelPointsSeen: uint32, cancellable: fc.boolean(), atom: text }),

@@ -59,6 +59,8 @@ function bodyToProto(body: EventBody): ProtoBody {
       return ['vmRemoved', { vmId: body.vmId }];
     case 'GuestModeChanged':
       return ['guestModeChanged', { vmId: body.vmId, mode: body.mode }];
+    case 'VmOwnerChanged':
+      return ['vmOwnerChanged', { vmId: body.vmId, host: body.host, previousHost: body.previousHost }];
     case 'TaskCreated':
       // In the decoder's key order, whatever order the operation was built in: the text must read
       // back to itself (the log refuses batches that do not).
@@ -189,6 +191,10 @@ function fromProto(seq: number, ev: xenops.v1.Event): EventBody | undefined {
       return { type: 'VmRemoved', vmId: str(ev.vmRemoved!.vmId) };
     case 'guestModeChanged':
       return { type: 'GuestModeChanged', vmId: str(ev.guestModeChanged!.vmId), mode: str(ev.guestModeChanged!.mode) as GuestMode };
+    case 'vmOwnerChanged': {
+      const b = ev.vmOwnerChanged!;
+      return { type: 'VmOwnerChanged', vmId: str(b.vmId), host: str(b.host), previousHost: str(b.previousHost) };
+    }
     case 'taskCreated': {
       const b = ev.taskCreated!;
       let operation;

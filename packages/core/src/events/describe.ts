@@ -13,6 +13,8 @@ export function describeEvent(body: EventBody, seq: number): string {
       return `VM ${body.vmId} removed`;
     case 'GuestModeChanged':
       return `VM ${body.vmId} guest now answers shutdown requests: ${body.mode}`;
+    case 'VmOwnerChanged':
+      return `VM ${body.vmId} now owned by host ${body.host}${body.previousHost ? ` (was ${body.previousHost})` : ''}`;
     case 'TaskCreated':
       return `VM ${body.vmId} ${body.operation.kind.replace(/^VM\./, '')} requested: task ${seq} queued on host ${body.host}`;
     case 'TaskStarted':

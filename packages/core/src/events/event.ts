@@ -17,7 +17,10 @@ export type DomainType = 'Domain_HVM' | 'Domain_PV' | 'Domain_PVinPVH' | 'Domain
 export type EventBody =
   | { readonly type: 'VmAdded'; readonly vmId: string; readonly config: VmConfig }
   | { readonly type: 'VmRemoved'; readonly vmId: string }
+  /** Written by logs before issue 12 (the simulator's guest mode now lives in the simulator): decoded, folded to nothing. */
   | { readonly type: 'GuestModeChanged'; readonly vmId: string; readonly mode: GuestMode }
+  /** The VM's owner changed: only `host`'s agent writes its stream from this event on (`previousHost` '' for none). */
+  | { readonly type: 'VmOwnerChanged'; readonly vmId: string; readonly host: string; readonly previousHost: string }
   | { readonly type: 'TaskCreated'; readonly vmId: string; readonly operation: Operation; readonly host: string; readonly ctimeMs: number }
   | { readonly type: 'TaskStarted'; readonly taskId: string; readonly startedMs: number }
   | {

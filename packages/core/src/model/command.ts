@@ -4,7 +4,6 @@ import { VmT, type Type, type VmConfig } from '../idl/index.js';
 import { DEVICE_TYPES, isDeviceKind, type DeviceConfig, type DeviceKind } from './devices.js';
 import { wireToJson } from '../idl/wire.js';
 import { IllFormedStringError, NestingLimitError, parseUntrustedJson, singleLine } from '../idl/wire-checks.js';
-import type { GuestAction, GuestMode } from '../events/event.js';
 import { decodeOperation, type Operation } from './operation.js';
 
 /** What a gateway asks a host agent to decide (carried on the command bus). */
@@ -22,16 +21,24 @@ export type Command =
   | { readonly type: 'CancelTask'; readonly vmId: string; readonly taskId: string }
   /** Task.destroy_on_finish of a task that has not ended yet. */
   | { readonly type: 'DestroyTaskOnFinish'; readonly vmId: string; readonly taskId: string }
-  /** DEBUG.trigger reboot/halt/crash: the guest asks for an action by itself (§7.5, §8.3). */
-  | { readonly type: 'RequestGuestAction'; readonly vmId: string; readonly action: GuestAction }
-  /** DEBUG.trigger no-ack: how the simulated guest answers shutdown requests (§8.2). */
-  | { readonly type: 'SetGuestMode'; readonly vmId: string; readonly mode: GuestMode }
+  /** Task.destroy (one task) and the task reaper (every expired task of the VM): the records go. */
+  | { readonly type: 'DestroyTask'; readonly vmId: string; readonly taskIds: readonly string[] }
+  /** DEBUG.trigger (API.md §8.3): checked by the engine, carried out by the backend (or the host, set-cancel-trigger). */
+  | { readonly type: 'DebugTrigger'; readonly cmd: string; readonly args: readonly string[] }
   /** HOST.set_worker_pool_size: addressed to the host, not to a VM. */
   | { readonly type: 'SetPoolSize'; readonly size: number }
-  /** DEBUG.trigger set-cancel-trigger: the next task created with this dbg cancels itself at `point`. */
-  | { readonly type: 'SetCancelTrigger'; readonly dbg: string; readonly point: number }
+  /** HOST.send_debug_keys, HOST.update_guest_agent_features, HOST.set_numa_affinity_policy: a stored host setting. */
+  | { readonly type: 'SetHostSetting'; readonly key: string; readonly value: unknown }
   /** get_diagnostics: the agent's worker pool and queues. */
-  | { readonly type: 'Diagnose' };
+  | { readonly type: 'Diagnose' }
+  /** HOST.stat, HOST.get_total_memory_mib, HOST.get_console_data: the backend's host facts. */
+  | { readonly type: 'HostFacts' };
+
+/** Commands addressed to a host agent as a whole rather than to one VM's actor. */
+export type HostCommand = Extract<Command, { type: 'SetPoolSize' | 'SetHostSetting' | 'Diagnose' | 'HostFacts' | 'DebugTrigger' }>;
+
+/** Settings HOST.* calls store (`SetHostSetting`); anything else is refused at decoding. */
+export const HOST_SETTING_KEYS: ReadonlySet<string> = new Set(['debug_keys', 'guest_agent_features', 'numa_affinity_policy']);
 
 export interface CommandRequest {
   readonly dbg: string;
@@ -122,19 +129,25 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
     case 'CancelTask':
     case 'DestroyTaskOnFinish':
       return { dbg, command: { type: o.type, vmId: str('vmId'), taskId: str('taskId') } };
-    case 'RequestGuestAction': {
-      const action = str('action');
-      if (!['reboot', 'halt', 'crash', 'suspend', 'soft_reset'].includes(action)) throw new CommandDecodeError(`unknown guest action ${action}`);
-      return { dbg, command: { type: 'RequestGuestAction', vmId: str('vmId'), action: action as GuestAction } };
+    case 'DestroyTask': {
+      const ids = o.taskIds;
+      if (!Array.isArray(ids) || ids.length === 0 || !ids.every((t) => typeof t === 'string' && t !== '')) {
+        throw new CommandDecodeError('DestroyTask: taskIds must be a non-empty list of task ids');
+      }
+      return { dbg, command: { type: 'DestroyTask', vmId: str('vmId'), taskIds: ids as string[] } };
     }
-    case 'SetGuestMode': {
-      const mode = str('mode');
-      if (!['normal', 'ignore', 'hang'].includes(mode)) throw new CommandDecodeError(`unknown guest mode ${mode}`);
-      return { dbg, command: { type: 'SetGuestMode', vmId: str('vmId'), mode: mode as GuestMode } };
+    case 'DebugTrigger': {
+      const args = o.args;
+      if (typeof o.cmd !== 'string' || !Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
+        throw new CommandDecodeError('DebugTrigger: cmd must be a string and args a list of strings');
+      }
+      return { dbg, command: { type: 'DebugTrigger', cmd: o.cmd, args: args as string[] } };
     }
-    case 'SetCancelTrigger':
-      if (typeof o.dbg !== 'string' || !Number.isSafeInteger(o.point) || (o.point as number) < 1) throw new CommandDecodeError('SetCancelTrigger: dbg and a point of at least 1 are required');
-      return { dbg, command: { type: 'SetCancelTrigger', dbg: o.dbg, point: o.point as number } };
+    case 'SetHostSetting':
+      if (typeof o.key !== 'string' || !HOST_SETTING_KEYS.has(o.key)) throw new CommandDecodeError(`SetHostSetting: unknown setting ${JSON.stringify(o.key)}`);
+      return { dbg, command: { type: 'SetHostSetting', key: o.key, value: o.value ?? null } };
+    case 'HostFacts':
+      return { dbg, command: { type: 'HostFacts' } };
     case 'Diagnose':
       return { dbg, command: { type: 'Diagnose' } };
     case 'SetPoolSize':

@@ -58,11 +58,6 @@ export function deviceDneKey(kind: DeviceKind, vmId: string, dev: string): [stri
   return [kind === 'pci' ? 'PCI' : 'VM', `${vmId}/${kind}.${dev}`];
 }
 
-/** The device name part of a device id `[vm, dev]`. */
-export function deviceName(device: DeviceConfig): string {
-  return device.config.id[1];
-}
-
 export function isDeviceKind(s: string): s is DeviceKind {
   return (DEVICE_KINDS as readonly string[]).includes(s);
 }

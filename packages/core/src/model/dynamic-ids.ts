@@ -90,8 +90,8 @@ function deviceEffects(_event: LogEvent, before: VmAggregate | undefined, after:
   return { signals, removes };
 }
 
-/** Fields of the VM aggregate invisible to `VM.stat` (queue bookkeeping; devices are objects of their own). */
-const INVISIBLE_VM_FIELDS = new Set<string>(['queue', 'running', 'version', 'guestMode', 'devices']);
+/** Fields of the VM aggregate invisible to `VM.stat` (queue bookkeeping, who writes it; devices are objects of their own). */
+const INVISIBLE_VM_FIELDS = new Set<string>(['queue', 'running', 'version', 'owner', 'devices']);
 
 /** Whether anything `VM.stat` can show differs between two aggregates (by reference: the fold is immutable). */
 function vmVisiblyChanged(before: VmAggregate | undefined, after: VmAggregate): boolean {

@@ -32,9 +32,11 @@ export interface FoldSnapshot {
 
 /**
  * Bumped whenever the shape of any folded state changes: an old snapshot is then ignored (the
- * log is replayed from scratch instead), never misread.
+ * log is replayed from scratch instead), never misread, unless `decodeFoldSnapshot` knows how to
+ * bring it up to date (a truncated log has nothing else to start from).
+ * 2 (issue 12): VMs have `owner`; `guestMode` and `domain.vbdPlugOrder` moved to the simulator.
  */
-export const FOLD_SNAPSHOT_SCHEMA = 1;
+export const FOLD_SNAPSHOT_SCHEMA = 2;
 export const FOLD_SNAPSHOT_KEY = 'fold';
 
 const gzipAsync = promisify(gzip);
@@ -62,9 +64,10 @@ export async function encodeFoldSnapshot(s: FoldSnapshot): Promise<Uint8Array> {
 export async function decodeFoldSnapshot(data: Uint8Array): Promise<FoldSnapshot | undefined> {
   try {
     const v = deserialize(isGzip(data) ? await gunzipAsync(data) : data) as FoldSnapshot & { schema?: number };
-    if (v?.schema !== FOLD_SNAPSHOT_SCHEMA || typeof v.seq !== 'number' || !Array.isArray(v.vms) || !Array.isArray(v.tasks)) return undefined;
-    // A clone has its own empty device tables per VM; a fold shares one (devices.ts).
-    const vms = v.vms.map((vm) => {
+    if ((v?.schema !== FOLD_SNAPSHOT_SCHEMA && v?.schema !== 1) || typeof v.seq !== 'number' || !Array.isArray(v.vms) || !Array.isArray(v.tasks)) return undefined;
+    const vms = v.vms.map((stored) => {
+      const vm = v.schema === 1 ? fromSchema1(stored) : stored;
+      // A clone has its own empty device tables per VM; a fold shares one (devices.ts).
       const devices = internDevices(vm.devices);
       return devices === vm.devices ? vm : { ...vm, devices };
     });
@@ -73,6 +76,14 @@ export async function decodeFoldSnapshot(data: Uint8Array): Promise<FoldSnapshot
   } catch {
     return undefined;
   }
+}
+
+/** A VM of a schema 1 snapshot: the simulator's guest mode and VBD plug order are not the model's any more. */
+function fromSchema1(vm: VmAggregate): VmAggregate {
+  const { guestMode: _mode, ...rest } = vm as VmAggregate & { guestMode?: unknown };
+  if (!rest.domain) return rest;
+  const { vbdPlugOrder: _order, ...domain } = rest.domain as typeof rest.domain & { vbdPlugOrder?: unknown };
+  return { ...rest, domain };
 }
 
 /** The latest usable snapshot, or undefined (none, unreadable, or from another schema). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { batch, damagedLog, foldMessages as fold, GARBAGE, msg, vmConfig as config } from '../testing/damaged-log.js';
 import { XenopsError } from '../errors.js';
-import { decide } from './decide.js';
+import { decide } from '../engine/decide.js';
 import { decodeFoldSnapshot, encodeFoldSnapshot, FOLD_SNAPSHOT_SCHEMA, type FoldSnapshot } from './fold-snapshot.js';
 import { foldStoredMessageSteps } from './fold-steps.js';
 import { damagedMessage, foldVmMessage, noteDamage, quarantineError, quarantinesOf, readMessage, type DamagedMessage } from './log-damage.js';

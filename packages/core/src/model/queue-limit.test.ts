@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EventBody, LogEvent } from '../events/event.js';
 import { XenopsError } from '../errors.js';
-import { decide } from './decide.js';
+import { decide } from '../engine/decide.js';
 import { isQueueFull } from './queue-limit.js';
 import { emptyVm, evolveVm, type VmAggregate } from './vm-aggregate.js';
 

@@ -1,6 +1,6 @@
 import { current, enableMapSet, produce, setAutoFreeze, type Draft } from 'immer';
 import type { PowerState } from '../errors.js';
-import type { Console, DomainRecord, EventBody, GuestMode, LogEvent, SuspendImage } from '../events/event.js';
+import type { Console, DomainRecord, EventBody, LogEvent, SuspendImage } from '../events/event.js';
 import { dictMerge } from '../idl/dict.js';
 import type { VmConfig } from '../idl/index.js';
 import { emptyDevices, type DeviceEntry, type VmDevices } from './devices.js';
@@ -28,8 +28,6 @@ export interface Domain extends DomainRecord {
   readonly consoles: readonly Console[];
   readonly startTime: number;
   readonly shutdownAcknowledged?: 'poweroff' | 'reboot';
-  /** Names of the VBDs plugged since the domain was created, in plug order (DEBUG check-vbd-plug-ordering). */
-  readonly vbdPlugOrder: readonly string[];
 }
 
 export interface QueuedTask {
@@ -49,7 +47,11 @@ export interface VmAggregate {
   readonly domain?: Domain;
   /** Set by VM_save, consumed by a resume reaching VM_mark_survivable, dropped by a shutdown. */
   readonly suspendImage?: SuspendImage;
-  readonly guestMode: GuestMode;
+  /**
+   * The host whose agent last claimed the VM (`VmOwnerChanged`): only it writes the stream. While
+   * the VM has nothing running anywhere it is free (`ownerOf`) and any agent may claim it.
+   */
+  readonly owner?: string;
   readonly devices: VmDevices;
   /** Accepted tasks that have not started, in arrival order (FIFO, §7.2). */
   readonly queue: readonly QueuedTask[];
@@ -62,7 +64,7 @@ export interface VmAggregate {
 }
 
 export function emptyVm(id: string): VmAggregate {
-  return { id, guestMode: 'normal', devices: emptyDevices(), queue: [], version: 0 };
+  return { id, devices: emptyDevices(), queue: [], version: 0 };
 }
 
 /** Folds one event of the VM's own stream. Pure; events of other VMs are ignored. */
@@ -88,6 +90,8 @@ export function evolveVmAll(state: VmAggregate, events: readonly LogEvent[]): Vm
  */
 export const VM_NEUTRAL: ReadonlySet<EventBody['type']> = new Set<EventBody['type']>([
   'GuestActionRequested',
+  // Old logs' simulator guest modes: the simulator keeps them now.
+  'GuestModeChanged',
   'HostSettingChanged',
   'CancelTriggerSet',
   'CancelTriggerUsed',
@@ -115,10 +119,9 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
       delete vm.domain;
       delete vm.suspendImage;
       vm.devices = emptyDevices();
-      vm.guestMode = 'normal';
       return;
-    case 'GuestModeChanged':
-      vm.guestMode = body.mode;
+    case 'VmOwnerChanged':
+      vm.owner = body.host;
       return;
     case 'TaskCreated':
       // Push on the draft: spreading it would make immer proxy and walk every queued task.
@@ -158,7 +161,6 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
         xsdata: body.xsdata,
         consoles: body.consoles,
         startTime: body.startTime,
-        vbdPlugOrder: [],
       };
       return;
     case 'DomainBuilt':
@@ -214,7 +216,6 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
       if (entry) {
         table.set(body.dev, { ...entry, plugged: true, ...(body.diskNumber === undefined ? {} : { diskNumber: body.diskNumber }) });
       }
-      if (body.kind === 'vbd' && domain) domain.vbdPlugOrder = [...domain.vbdPlugOrder, body.dev];
       return;
     }
     case 'DeviceUnplugged': {

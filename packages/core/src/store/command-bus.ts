@@ -39,5 +39,12 @@ export class BusRemoteError extends Error {
   }
 }
 
+/**
+ * The address every agent serves besides its host's: a command any agent may decide (one for a
+ * free VM) goes there when the host it was meant for has no agent. No host id is empty, so no
+ * host's address is this one.
+ */
+export const ANY_AGENT = '';
+
 /** Default request timeout of both bus implementations. */
 export const DEFAULT_BUS_TIMEOUT_MS = 10_000;

@@ -9,6 +9,7 @@ export {
 } from './event-log.js';
 export type { Snapshot, SnapshotStore } from './snapshot-store.js';
 export {
+  ANY_AGENT,
   BusRemoteError,
   BusTimeoutError,
   DEFAULT_BUS_TIMEOUT_MS,

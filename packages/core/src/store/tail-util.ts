@@ -29,7 +29,3 @@ export class Delivery {
     }
   }
 }
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

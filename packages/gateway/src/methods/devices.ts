@@ -44,7 +44,7 @@ import { ArgumentError, type ArgSpec } from '../dispatch/args.js';
 import { readView } from '../read-model/history.js';
 import { devicePair } from '../read-model/device-views.js';
 import { method, type CallContext, type MethodSpec } from './method.js';
-import { refuseQuarantined, sendOrDecide, submitOperation } from './vm-calls.js';
+import { refuseQuarantined, sendToOwner, submitOperation } from './vm-calls.js';
 
 const deviceId: ArgSpec = { key: 'id', type: DeviceIdT };
 const asOf: ArgSpec = { key: 'as_of', type: option(int), namedOnly: true };
@@ -77,7 +77,7 @@ async function addDevice(call: CallContext, raw: DeviceConfig): Promise<DeviceId
   }
   refuseQuarantined(call, vmId);
   if (!call.gateway.projection.vms.get(vmId)?.config) throw Errors.doesNotExist('VM', vmId);
-  return (await sendOrDecide(call, vmId, { type: 'AddDevice', device: device! })) as DeviceId;
+  return (await sendToOwner(call, vmId, { type: 'AddDevice', device: device! }, { orAnyAgent: true })) as DeviceId;
 }
 
 function requireDevice(call: CallContext, kind: DeviceKind, [vmId, dev]: DeviceId) {
@@ -118,7 +118,7 @@ function commonMethods(kind: DeviceKind): MethodSpec[] {
     method(`${module}.remove`, [deviceId], unit, async (call, a) => {
       const [vmId, dev] = a.id as DeviceId;
       requireDevice(call, kind, [vmId, dev]);
-      await sendOrDecide(call, vmId, { type: 'RemoveDevice', vmId, kind, dev });
+      await sendToOwner(call, vmId, { type: 'RemoveDevice', vmId, kind, dev }, { orAnyAgent: true });
       return null;
     }),
   ];

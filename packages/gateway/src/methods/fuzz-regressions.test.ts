@@ -3,7 +3,7 @@
  * well-formed request with something other than API.md's errors.
  */
 import { describe, expect, it } from 'vitest';
-import { XenopsError } from '@xenops/core';
+import { debugTriggerTarget, XenopsError, type Command } from '@xenops/core';
 import type { CallContext, MethodSpec } from './method.js';
 import { debugMethods } from './debug.js';
 import { hostMethods } from './host.js';
@@ -26,9 +26,23 @@ async function errorValueOf(p: Promise<unknown>): Promise<unknown> {
 describe('fuzz regressions', () => {
   it('DEBUG.trigger with a command named like an Object.prototype member is an unknown command (§8.3), not a guest action', async () => {
     const trigger = handler(debugMethods, 'DEBUG.trigger');
+    const sent: Array<[string, Command]> = [];
+    // The engine's verdict on the command (what the agent answers), as the gateway's host's agent would give it.
+    const engine = {
+      send: async (host: string, _dbg: string, command: Command) => {
+        sent.push([host, command]);
+        const c = command as Extract<Command, { type: 'DebugTrigger' }>;
+        const target = debugTriggerTarget(c.cmd, c.args);
+        if (target instanceof XenopsError) throw target;
+        return null;
+      },
+    };
+    const routed = { ...call, gateway: { hostId: 'h', engine, projection: { vms: new Map() } } as unknown as CallContext['gateway'] };
     for (const cmd of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
-      expect(await errorValueOf(trigger(call, { cmd, args: ['vm'] })), cmd).toEqual(['Unimplemented', cmd]);
+      expect(await errorValueOf(trigger(routed, { cmd, args: ['vm'] })), cmd).toEqual(['Unimplemented', cmd]);
     }
+    // Not routed as a trigger about VM `vm`: to this gateway's host, as any command it does not know.
+    expect(sent.map(([host]) => host)).toEqual(['h', 'h', 'h', 'h']);
   });
 
   it('VM.import_metadata of text that is not JSON: the parser\'s quote of it stays one well-formed line', async () => {

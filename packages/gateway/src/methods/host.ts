@@ -7,56 +7,33 @@ import {
   list,
   NumaAffinityPolicyT,
   option,
-  Streams,
   string,
   unit,
-  type HostInfo,
+  type HostFacts,
 } from '@xenops/core';
 import type { ArgSpec } from '../dispatch/args.js';
 import { combinePolicies, formatFeatureset, isCompatible, parseFeatureset } from './featureset.js';
 import { updatesOf } from '../updates/updates-service.js';
 import { method, type CallContext, type MethodSpec } from './method.js';
-import { writeAsGateway } from './vm-calls.js';
 
 const unitArg: ArgSpec = { key: 'unit', type: unit };
 
-/** The simulator's host (API.md §8.1): counts 0, strings "unknown", empty featuresets. */
-const SIMULATED_HOST: HostInfo = {
-  cpu_info: {
-    cpu_count: 0,
-    socket_count: 0,
-    threads_per_core: 0,
-    vendor: 'unknown',
-    speed: 'unknown',
-    modelname: 'unknown',
-    family: 'unknown',
-    model: 'unknown',
-    stepping: 'unknown',
-    flags: 'unknown',
-    features: '',
-    features_pv: '',
-    features_hvm: '',
-    features_pv_host: '',
-    features_hvm_host: '',
-  },
-  hypervisor: { version: 'unknown', capabilities: 'unknown' },
-  chipset_info: { iommu: false, hvm: true },
-};
-
-const TOTAL_MEMORY_MIB = 1048576;
-
-/** Stores a host setting in the log (`host/<id>` facts are otherwise written by its agent). */
+/** Stores a host setting: a fact of `host/<id>`, which only that host's agent writes. */
 async function recordSetting(call: CallContext, key: string, value: unknown): Promise<null> {
-  const { hostId } = call.gateway;
-  await writeAsGateway(call, Streams.host(hostId), [{ type: 'HostSettingChanged', hostId, key, value }]);
+  await call.gateway.engine.send(call.gateway.hostId, call.dbg, { type: 'SetHostSetting', key, value });
   return null;
+}
+
+/** The facts of this host as its agent's backend reports them (API.md §8.1, §8.4). */
+async function hostFacts(call: CallContext): Promise<HostFacts> {
+  return (await call.gateway.engine.send(call.gateway.hostId, call.dbg, { type: 'HostFacts' })) as HostFacts;
 }
 
 /** HOST.* (API.md §5.1) and get_diagnostics (§7.11). */
 export const hostMethods: readonly MethodSpec[] = [
-  method('HOST.stat', [], HostT, async () => SIMULATED_HOST),
-  method('HOST.get_console_data', [], string, async () => 'xenops-ts simulator'),
-  method('HOST.get_total_memory_mib', [], int, async () => TOTAL_MEMORY_MIB),
+  method('HOST.stat', [], HostT, async (call) => (await hostFacts(call)).host),
+  method('HOST.get_console_data', [], string, async (call) => (await hostFacts(call)).consoleData),
+  method('HOST.get_total_memory_mib', [], int, async (call) => (await hostFacts(call)).totalMemoryMib),
   method('HOST.send_debug_keys', [{ key: 'debug_keys', type: string }], unit, (call, a) => recordSetting(call, 'debug_keys', a.debug_keys)),
   method('HOST.set_worker_pool_size', [{ key: 'pool_size', type: int }], unit, async (call, a) => {
     const size = a.pool_size as number;

@@ -1,12 +1,9 @@
 import {
-  ConcurrencyError,
-  decide,
-  emptyVm,
   encodeBatch,
   Errors,
+  ownerNamedBy,
+  ownerOf,
   quarantineError,
-  StorePermissionError,
-  withAudit,
   XenopsError,
   type Audit,
   type Command,
@@ -27,11 +24,6 @@ import type { CallContext } from './method.js';
 /** How long an S/q call waits for its task (§7.2). */
 const QUEUED_CALL_TIMEOUT_MS = 1_200_000;
 
-/** The host whose agent runs a VM's next operation: where its domain or queued work lives, else ours. */
-export function hostOf(call: CallContext, vm: VmAggregate | undefined): string {
-  return vm?.domain?.host ?? vm?.running?.host ?? vm?.queue.at(-1)?.host ?? call.gateway.hostId;
-}
-
 /**
  * Refuses early a call on a VM quarantined by a damaged log (its agent refuses it too): before
  * `Does_not_exist`, since whether the VM exists is exactly what the damage may hide.
@@ -49,55 +41,33 @@ export function registeredVm(call: CallContext, vmId: string): VmAggregate {
   return vm;
 }
 
-/**
- * `add` never waits for an agent (§7.2): with none serving the host, the gateway records the
- * decision itself, guarded by the stream's last seq like any other writer.
- */
+/** `add` never waits for a queue (§7.2); with no agent on this host, any agent decides it (the VM is free). */
 export async function addVm(call: CallContext, config: VmConfig, refuseExisting: boolean): Promise<string> {
-  return (await sendOrDecide(call, config.id, { type: 'AddVm', config, refuseExisting })) as string;
+  return (await sendToOwner(call, config.id, { type: 'AddVm', config, refuseExisting }, { orAnyAgent: true })) as string;
 }
 
 /** VM.import_metadata of a new VM (or seed, refusing an existing one): one decision of the VM's actor. */
 export async function importVm(call: CallContext, vmId: string, metadataJson: string, refuseExisting: boolean): Promise<string> {
   const command: Command = { type: 'ImportVm', vmId, metadataJson, refuseExisting };
-  return (await sendOrDecide(call, vmId, command)) as string;
-}
-
-/** Sends a synchronous VM command to its agent; without one, the gateway decides it itself. */
-export async function sendOrDecide(call: CallContext, vmId: string, command: Command): Promise<unknown> {
-  refuseQuarantined(call, vmId);
-  const vm = call.gateway.projection.vms.get(vmId);
-  try {
-    return await call.gateway.engine.send(hostOf(call, vm), call.dbg, command);
-  } catch (e) {
-    if (!(e instanceof NoAgentError)) throw e;
-    try {
-      return await decideInGateway(call, vmId, command);
-    } catch (denied) {
-      // Per-role NATS permissions keep gateways out of VM streams: then only an agent may decide.
-      if (!(denied instanceof StorePermissionError)) throw denied;
-      throw Errors.internal(`no agent for host ${e.host}, and this gateway may not record the decision itself (${denied.message})`);
-    }
-  }
+  return (await sendToOwner(call, vmId, command, { orAnyAgent: true })) as string;
 }
 
 /**
- * Runs the pure decider against the read model and appends its events. Used only when no agent
- * serves the VM's host; a concurrent writer makes the append fail, and the read model is retried.
+ * Sends a command about a VM to the agent that owns it (a free VM: this gateway's host's, or with
+ * `orAnyAgent` any agent when this host has none). An agent that turns out to own it no more (this
+ * read model was behind) refuses it: the call is routed again once the read model has caught up.
  */
-async function decideInGateway(call: CallContext, vmId: string, command: Command): Promise<unknown> {
-  const { projection, log, hostId } = call.gateway;
+export async function sendToOwner(call: CallContext, vmId: string, command: Command, opts: { readonly orAnyAgent?: boolean } = {}): Promise<unknown> {
+  refuseQuarantined(call, vmId);
+  const { projection, engine } = call.gateway;
   for (let attempt = 1; ; attempt++) {
-    const vm = projection.vms.get(vmId) ?? emptyVm(vmId);
-    const decision = decide(vm, command, { hostId, nowMs: Date.now() });
-    if (decision instanceof XenopsError) throw decision;
+    const vm = projection.vms.get(vmId);
+    const owner = ownerOf(vm);
     try {
-      const seq = await log.append({ stream: Streams.vm(vmId), data: encodeBatch(withAudit(decision.events, gatewayAudit(call))), expectedLastSeq: vm.version });
-      await projection.waitFor(seq);
-      return decision.reply(seq);
+      return await engine.send(owner ?? call.gateway.hostId, call.dbg, command, { orAnyAgent: owner === undefined && opts.orAnyAgent === true });
     } catch (e) {
-      if (!(e instanceof ConcurrencyError) || attempt >= 3) throw e;
-      await projection.waitFor(await log.head());
+      if (attempt > 1 || !(e instanceof XenopsError) || ownerNamedBy(e.value) === undefined) throw e;
+      await projection.waitFor(await call.gateway.log.head());
     }
   }
 }
@@ -106,7 +76,7 @@ function gatewayAudit(call: CallContext): Audit {
   return { dbg: call.dbg, timeMs: Date.now(), host: call.gateway.hostId, actor: 'gateway' };
 }
 
-/** Appends facts the gateway writes itself (audit actor `gateway`) and waits until the read model shows them. */
+/** Appends facts to a stream only gateways write (audit actor `gateway`) and waits until the read model shows them. */
 export async function writeAsGateway(call: CallContext, stream: string, bodies: readonly EventBody[]): Promise<number> {
   const audit = gatewayAudit(call);
   const seq = await call.gateway.log.append({ stream, data: encodeBatch(bodies.map((body) => ({ audit, body }))) });
@@ -122,12 +92,13 @@ export async function submitOperation(
   opts: { readonly mayCreate?: boolean } = {},
 ): Promise<string> {
   refuseQuarantined(call, vmId);
-  const vm = opts.mayCreate ? call.gateway.projection.vms.get(vmId) : registeredVm(call, vmId);
+  if (!opts.mayCreate) registeredVm(call, vmId);
   try {
-    return (await call.gateway.engine.send(hostOf(call, vm), call.dbg, { type: 'SubmitOperation', vmId, operation })) as string;
+    return (await sendToOwner(call, vmId, { type: 'SubmitOperation', vmId, operation })) as string;
   } catch (e) {
     if (!(e instanceof NoAgentError)) throw e;
-    // The call still returns a task (§5): one write creates it and fails it with the reason.
+    // The call still returns a task (§5): one write, on the stream of such tasks, creates it and
+    // fails it with the reason.
     const seq = await writeAsGateway(call, Streams.task('unrouted'), [
       { type: 'TaskCreated', vmId, operation, host: e.host, ctimeMs: Date.now() },
       { type: 'TaskFailed', taskId: '', error: e.value, cancelPointsSeen: 0, duration: 0 },
@@ -182,7 +153,7 @@ export async function cancelTask(call: CallContext, id: string): Promise<null> {
   const task = await taskRecord(call, id);
   if (task.status !== 'pending') return null; // cancelling a finished task is a no-op (§7.1)
   refuseQuarantined(call, task.vmId);
-  await call.gateway.engine.send(task.host, call.dbg, { type: 'CancelTask', vmId: task.vmId, taskId: id });
+  await sendToOwner(call, task.vmId, { type: 'CancelTask', vmId: task.vmId, taskId: id });
   return null;
 }
 
@@ -191,13 +162,16 @@ export async function destroyTaskOnFinish(call: CallContext, id: string): Promis
   const task = await taskRecord(call, id);
   if (task.status !== 'pending') return destroyTask(call, id);
   refuseQuarantined(call, task.vmId);
-  await call.gateway.engine.send(task.host, call.dbg, { type: 'DestroyTaskOnFinish', vmId: task.vmId, taskId: id });
+  await sendToOwner(call, task.vmId, { type: 'DestroyTaskOnFinish', vmId: task.vmId, taskId: id });
   return null;
 }
 
-/** Deletes the task record; a running operation keeps running and its outcome is still logged. */
+/**
+ * Deletes the task record; a running operation keeps running and its outcome is still logged.
+ * The VM's owner records it (a free VM's: any agent), like everything else about the VM.
+ */
 export async function destroyTask(call: CallContext, id: string): Promise<null> {
-  await taskRecord(call, id);
-  await writeAsGateway(call, Streams.task(id), [{ type: 'TaskDestroyed', taskId: id }]);
+  const task = await taskRecord(call, id);
+  await sendToOwner(call, task.vmId, { type: 'DestroyTask', vmId: task.vmId, taskIds: [id] }, { orAnyAgent: true });
   return null;
 }

@@ -136,8 +136,8 @@ describe('Projection on a log damaged on disk', () => {
     stores = await openEmbeddedStores({ dataDir: dir });
     await append('a', { type: 'VmAdded', vmId: 'a', config: config('a') }); // 1
     await append('b', { type: 'VmAdded', vmId: 'b', config: config('b') }); // 2
-    await append('a', { type: 'GuestModeChanged', vmId: 'a', mode: 'ignore' }); // 3
-    await append('b', { type: 'GuestModeChanged', vmId: 'b', mode: 'hang' }); // 4
+    await append('a', { type: 'VmAdded', vmId: 'a', config: { ...config('a'), name: 'a-ignore' } }); // 3
+    await append('b', { type: 'VmAdded', vmId: 'b', config: { ...config('b'), name: 'b-hang' } }); // 4
   });
   afterEach(async () => {
     await stores.close();
@@ -152,15 +152,15 @@ describe('Projection on a log damaged on disk', () => {
     expect(projection.healthy).toBe(true);
     expect(projection.seq).toBe(4);
     expect(projection.damage).toEqual([{ seq: 3, stream: 'vm/a', vm: 'a', error: expect.stringMatching(/^undecodable event batch: /) }]);
-    expect(projection.vms.get('a')).toMatchObject({ guestMode: 'normal', version: 1, quarantine: { seq: 3 } });
-    expect(projection.vms.get('b')).toMatchObject({ guestMode: 'hang', version: 4 });
+    expect(projection.vms.get('a')).toMatchObject({ config: { name: config('a').name }, version: 1, quarantine: { seq: 3 } });
+    expect(projection.vms.get('b')).toMatchObject({ config: { name: 'b-hang' }, version: 4 });
     expect(projection.vms.get('b')?.quarantine).toBeUndefined();
     expect(lines.join('\n')).toMatch(/the log is damaged at seq 3 \(vm\/a\): undecodable event batch: .*; VM a is quarantined/);
     // Later messages of the damaged stream change nothing; others go on.
-    await append('a', { type: 'GuestModeChanged', vmId: 'a', mode: 'hang' });
-    await projection.waitFor(await append('b', { type: 'GuestModeChanged', vmId: 'b', mode: 'normal' }));
-    expect(projection.vms.get('a')).toMatchObject({ guestMode: 'normal', version: 1 });
-    expect(projection.vms.get('b')?.guestMode).toBe('normal');
+    await append('a', { type: 'VmAdded', vmId: 'a', config: { ...config('a'), name: 'a-hang' } });
+    await projection.waitFor(await append('b', { type: 'VmAdded', vmId: 'b', config: { ...config('b'), name: 'b-normal' } }));
+    expect(projection.vms.get('a')).toMatchObject({ config: { name: config('a').name }, version: 1 });
+    expect(projection.vms.get('b')?.config?.name).toBe('b-normal');
     // The same as a replay from scratch.
     const replayed = await replayLog(stores.log);
     expect(isDeepStrictEqual(projection.vms, replayed.vms)).toBe(true);
@@ -194,7 +194,7 @@ describe('Projection on a log damaged on disk', () => {
     for (let i = 0; i < 100 && second.damage.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(second.damage.map((d) => [d.seq, d.stream, d.vm])).toEqual([[3, 'vm/a', 'a']]);
     // The snapshot's state (intact when it was taken) stays, quarantined.
-    expect(second.vms.get('a')).toMatchObject({ guestMode: 'ignore', quarantine: { seq: 3 } });
+    expect(second.vms.get('a')).toMatchObject({ config: { name: 'a-ignore' }, quarantine: { seq: 3 } });
     expect(second.vms.get('b')?.quarantine).toBeUndefined();
     expect(lines.join('\n')).toMatch(/restored the snapshot at seq 4/);
     await second.close();

@@ -1,4 +1,5 @@
 import {
+  ANY_AGENT,
   BusTimeoutError,
   decodeReply,
   encodeCommand,
@@ -11,7 +12,7 @@ import {
 } from '@xenops/core';
 import type { Projection } from '../read-model/projection.js';
 
-/** No agent serves the host: the caller may record the outcome in the log itself. */
+/** No agent serves the host (nor, when any would do, any other host). */
 export class NoAgentError extends XenopsError {
   constructor(readonly host: string) {
     super(['Internal_error', `no agent for host ${host}`]);
@@ -32,12 +33,19 @@ export class EngineClient {
 
   /**
    * Sends a command to the agent of `host` and returns its value once the projection has folded
-   * the write (read-your-writes). Agent-side refusals are thrown as XenopsError.
+   * the write (read-your-writes). Agent-side refusals are thrown as XenopsError. `orAnyAgent`: a
+   * command any agent may decide (for a free VM) goes to any agent when `host` has none.
    */
-  async send(host: string, dbg: string, command: Command): Promise<unknown> {
+  async send(host: string, dbg: string, command: Command, opts: { readonly orAnyAgent?: boolean } = {}): Promise<unknown> {
     let raw: Uint8Array;
+    const data = encodeCommand({ dbg, command });
     try {
-      raw = await this.bus.request(host, encodeCommand({ dbg, command }), { timeoutMs: this.timeoutMs });
+      try {
+        raw = await this.bus.request(host, data, { timeoutMs: this.timeoutMs });
+      } catch (e) {
+        if (!(e instanceof NoResponderError && opts.orAnyAgent)) throw e;
+        raw = await this.bus.request(ANY_AGENT, data, { timeoutMs: this.timeoutMs });
+      }
     } catch (e) {
       if (e instanceof NoResponderError) throw new NoAgentError(host);
       if (e instanceof BusTimeoutError) throw Errors.internal(`agent of host ${host} did not answer within ${this.timeoutMs / 1000} s`);

@@ -162,7 +162,7 @@ export class Gateway {
         throw e;
       }
     }
-    const reaper = new TaskReaper(stores.log, projection, { hostId: opts.hostId, logger: log });
+    const reaper = new TaskReaper(engine, projection, { hostId: opts.hostId, logger: log });
     reaper.start();
     let janitor: RetentionJanitor | undefined;
     if (opts.retentionDays !== undefined) {

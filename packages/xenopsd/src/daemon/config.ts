@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { BACKEND_NAMES } from '@xenops/actors';
 import type { GatewayLimits } from '@xenops/gateway';
 import { LIMIT_OPTIONS, LIMITS_USAGE, parseLimitFlags } from './limit-flags.js';
 
@@ -42,6 +43,10 @@ export interface DaemonConfig {
   readonly queue?: string;
   readonly tokenFile?: string;
   readonly poolSize: number;
+  /** The hypervisor backend the agent drives (`--backend`, default simulator). */
+  readonly backend: string;
+  /** Engine setting `crash_loop_window_s` (API.md §7.5; `--crash-loop-window-s`, default 120). */
+  readonly crashLoopWindowS: number;
   /** Retention period in days; absent: keep every event. */
   readonly retentionDays?: number;
   /** Resource limits and HTTP timeouts (`--max-*`, `--*-timeout`). */
@@ -65,7 +70,7 @@ export class ConfigError extends Error {
 export const USAGE = `Usage: xenopsd [options]
 
 Runs the xenops service: the gateway (XML-RPC / JSON-RPC over HTTP and a Unix socket) and the
-host agent with the simulator backend. Without --nats everything runs in this process with a
+host agent with its backend (the simulator by default). Without --nats everything runs in this process with a
 durable embedded log in --data-dir; with --nats the log, snapshots and commands live in NATS
 JetStream and --role splits gateway and agent into separate processes.
 
@@ -88,6 +93,10 @@ Options:
   --queue NAME          NATS subject of the JSON-RPC service (env XENOPS_QUEUE;
                         default org.xen.xapi.xenops.classic)
   --pool-size N         operations running at once on this host (default 16)
+  --backend NAME        the agent's hypervisor backend: ${BACKEND_NAMES.join(', ')} (default simulator)
+  --crash-loop-window-s S
+                        a guest that crashes within S seconds of its start is not restarted
+                        (on_crash Start becomes Shutdown; default 120)
   --retention-days D    delete log events older than D days once a snapshot covers them
                         (default: keep every event)
   --nats-setup          create the NATS stream, KV bucket and object store of --nats-prefix
@@ -143,6 +152,8 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
         role: { type: 'string' },
         queue: { type: 'string' },
         'pool-size': { type: 'string' },
+        backend: { type: 'string' },
+        'crash-loop-window-s': { type: 'string' },
         'retention-days': { type: 'string' },
         ...LIMIT_OPTIONS,
         help: { type: 'boolean', short: 'h' },
@@ -167,6 +178,10 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (!/^[A-Za-z0-9_-]+$/.test(prefix)) throw new ConfigError(`--nats-prefix may contain only letters, digits, "_" and "-": "${prefix}"`);
   const socketMode = parseMode(v['socket-mode'] ?? '0600');
   const poolSize = parsePositiveInt('--pool-size', v['pool-size'] ?? '16');
+  const backend = v.backend ?? 'simulator';
+  if (!(BACKEND_NAMES as readonly string[]).includes(backend)) throw new ConfigError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, not "${backend}"`);
+  const crashLoopText = v['crash-loop-window-s'] ?? '120';
+  if (!/^\d+(\.\d+)?$/.test(crashLoopText)) throw new ConfigError(`--crash-loop-window-s expects a number of seconds (e.g. 120 or 0.5), got "${crashLoopText}"`);
   const retention = v['retention-days'];
   if (retention !== undefined && !(/^\d+(\.\d+)?$/.test(retention))) {
     throw new ConfigError(`--retention-days expects a number of days (e.g. 30 or 0.5), got "${retention}"`);
@@ -211,6 +226,8 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     ...(v.queue ? { queue: v.queue } : {}),
     ...(v['token-file'] ? { tokenFile: resolve(v['token-file']) } : {}),
     poolSize,
+    backend,
+    crashLoopWindowS: Number(crashLoopText),
     ...(retention !== undefined ? { retentionDays: Number(retention) } : {}),
     limits,
     ...(v['nats-setup'] ? { oneShot: { action: 'nats-setup' as const } } : {}),

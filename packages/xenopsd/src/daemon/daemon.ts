@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync } from 'node:fs';
-import { HostAgent } from '@xenops/actors';
+import { createBackend, HostAgent } from '@xenops/actors';
 import { sharedFoldSnapshotLoader, withCheckedAppends } from '@xenops/core';
 import { Gateway, isLoopbackAddress, type GatewayStores } from '@xenops/gateway';
 import { openNatsStores } from '@xenops/store-nats';
@@ -50,6 +50,9 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
       agent = await HostAgent.start({
         stores,
         hostId: config.hostId,
+        backend: createBackend(config.backend),
+        dataDir: config.dataDir,
+        crashLoopWindowS: config.crashLoopWindowS,
         poolSize: config.poolSize,
         maxQueuedTasks: config.limits.maxQueuedTasks,
         logger: log,

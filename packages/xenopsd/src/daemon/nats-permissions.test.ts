@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { Streams } from '@xenops/core';
+import { agentSnapshotKey } from '@xenops/actors';
+import { ANY_AGENT, Streams } from '@xenops/core';
 import { CHANGE_SUBJECT_ROOT, CLASSIC_QUEUE, GATEWAY_QUEUE_GROUP, REFRESH_STREAM } from '@xenops/gateway';
-import { natsNames } from '@xenops/store-nats';
+import { kvKey, natsNames } from '@xenops/store-nats';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseDaemonArgs } from './config.js';
 import { natsPermissionsText, natsRolePermissions, type NatsPermissions } from './nats-permissions.js';
@@ -48,19 +49,25 @@ describe('per-role NATS permissions', () => {
     expect(mayPublish(gateway, n.eventSubject(Streams.vm('x'), 1))).toBe(false);
   });
 
-  it('the streams the gateway writes today are allowed to it and not to the agent; host streams to both, for their own host only', () => {
-    for (const key of [Streams.task('12'), Streams.task('unrouted'), Streams.barriers(), REFRESH_STREAM]) {
+  it('the streams only gateways write are allowed to the gateway and not to the agent; a host stream to its own agent only (docs/streams.md)', () => {
+    for (const key of [Streams.task('unrouted'), Streams.barriers(), REFRESH_STREAM]) {
       expect(mayPublish(gateway, n.eventSubject(key)), key).toBe(true);
       expect(mayPublish(agent, n.eventSubject(key)), key).toBe(false);
     }
-    expect(mayPublish(gateway, n.eventSubject(Streams.host(hostId)))).toBe(true);
+    // task/<id> streams are read in old logs and written by nobody any more.
+    expect(mayPublish(gateway, n.eventSubject(Streams.task('12')))).toBe(false);
+    expect(mayPublish(agent, n.eventSubject(Streams.task('12')))).toBe(false);
+    expect(mayPublish(gateway, n.eventSubject(Streams.host(hostId)))).toBe(false);
     expect(mayPublish(agent, n.eventSubject(Streams.host(hostId)))).toBe(true);
     expect(mayPublish(gateway, n.eventSubject(Streams.host('host-b')))).toBe(false);
     expect(mayPublish(agent, n.eventSubject(Streams.host('host-b')))).toBe(false);
   });
 
-  it('commands: the gateway sends to any host; the agent serves its own, in its queue group only', () => {
+  it('commands: the gateway sends to any host; the agent serves its own and any agent’s, in its queue group only', () => {
     expect(mayPublish(gateway, n.commandSubject('host-b'))).toBe(true);
+    expect(mayPublish(gateway, n.commandSubject(ANY_AGENT))).toBe(true);
+    expect(maySubscribe(agent, n.commandSubject(ANY_AGENT), n.queueGroup)).toBe(true);
+    expect(maySubscribe(agent, n.commandSubject(ANY_AGENT))).toBe(false);
     expect(mayPublish(agent, n.commandSubject(hostId))).toBe(false);
     expect(maySubscribe(agent, n.commandSubject(hostId), n.queueGroup)).toBe(true);
     expect(maySubscribe(agent, n.commandSubject(hostId))).toBe(false);
@@ -78,14 +85,17 @@ describe('per-role NATS permissions', () => {
     expect(maySubscribe(q, CLASSIC_QUEUE, GATEWAY_QUEUE_GROUP)).toBe(false);
   });
 
-  it('snapshots: both read, only the gateway writes; only a gateway with retention purges the log; nobody creates or deletes streams', () => {
+  it('snapshots: both read, the gateway writes its read model’s, the agent its own only; only a gateway with retention purges the log; nobody creates or deletes streams', () => {
     for (const p of [gateway, agent]) {
       expect(mayPublish(p, `$JS.API.DIRECT.GET.${n.kvStream}.$KV.${n.kvBucket}.fold`)).toBe(true);
       expect(mayPublish(p, `$JS.API.CONSUMER.CREATE.${n.stream}.c1.${prefix}.ev.vm.x`)).toBe(true);
     }
     expect(mayPublish(gateway, `$KV.${n.kvBucket}.fold`)).toBe(true);
     expect(mayPublish(agent, `$KV.${n.kvBucket}.fold`)).toBe(false);
-    expect(mayPublish(agent, `$O.${n.objectBucket}.C.abc`)).toBe(false);
+    expect(mayPublish(agent, `$KV.${n.kvBucket}.${kvKey(agentSnapshotKey(hostId))}`)).toBe(true);
+    expect(mayPublish(agent, `$KV.${n.kvBucket}.${kvKey(agentSnapshotKey('host-b'))}`)).toBe(false);
+    // A big snapshot goes to the object store, whose object names are not the key's.
+    expect(mayPublish(agent, `$O.${n.objectBucket}.C.abc`)).toBe(true);
     const purge = `$JS.API.STREAM.PURGE.${n.stream}`;
     expect(mayPublish(gateway, purge)).toBe(false);
     expect(mayPublish(natsRolePermissions({ role: 'gateway', prefix, hostId, retention: true }), purge)).toBe(true);

@@ -7,17 +7,20 @@
  * What each role does on NATS (event subjects in layout 2, see core's event-subjects.ts):
  * - both read the prefix's event stream (ordered consumers, last message of a subject), the KV
  *   bucket and the object store of snapshots, and get their replies on their role's own inbox;
- * - the agent appends to VM streams (`<prefix>.ev.vm.>`) and its host's stream, and answers the
- *   commands of its host (`<prefix>.cmd.<host>`, queue group `xenops-agent`);
- * - the gateway sends commands to any host's agent, appends only to task, UPDATES and its host's
- *   streams (never to a VM's), writes the snapshots of its read model, publishes change records
+ * - the agent appends to VM streams (`<prefix>.ev.vm.>`) and its host's stream, answers the
+ *   commands of its host (`<prefix>.cmd.<host>`) and those any agent may take (`<prefix>.cmd.%`),
+ *   in queue group `xenops-agent`, and writes its own snapshot (`agent/<host>`);
+ * - the gateway sends commands to any host's agent, appends only to the streams gateways alone
+ *   write (UPDATES barriers and refreshes, `task/unrouted`; never a VM's or a host's, see
+ *   docs/streams.md), writes the snapshots of its read model, publishes change records
  *   (`xenops.updates.>`, §9.4) and answers JSON-RPC on the §2.7 subject (queue group
  *   `xenops-gateway`); with `--retention-days` it also purges the event stream.
  * Creating the stream and the buckets is not part of either role: `xenopsd --nats-setup`.
  */
-import { escapeSubjectToken } from '@xenops/core';
+import { agentSnapshotKey } from '@xenops/actors';
+import { ANY_AGENT, escapeSubjectToken, Streams } from '@xenops/core';
 import { CHANGE_SUBJECT_ROOT, CLASSIC_QUEUE, GATEWAY_QUEUE_GROUP } from '@xenops/gateway';
-import { natsNames } from '@xenops/store-nats';
+import { kvKey, natsNames } from '@xenops/store-nats';
 import type { Role } from './config.js';
 
 export interface RolePermissionOptions {
@@ -60,29 +63,28 @@ export function natsRolePermissions(o: RolePermissionOptions): NatsPermissions {
     `$JS.API.STREAM.MSG.GET.${n.objectStream}`,
     ...consumers(n.objectStream),
   ];
-  const agent = [`${ev('vm')}.>`, `${ev('host')}.${host}`];
+  const snapshots = [`$O.${n.objectBucket}.>`, `$JS.API.STREAM.PURGE.${n.objectStream}`];
+  const agent = [`${ev('vm')}.>`, `${ev('host')}.${host}`, `$KV.${n.kvBucket}.${kvKey(agentSnapshotKey(o.hostId))}`, ...snapshots];
   const gateway = [
-    `${ev('task')}.>`,
+    n.eventSubject(Streams.task('unrouted')),
     `${ev('updates')}.>`,
-    `${ev('host')}.${host}`,
     `${o.prefix}.cmd.*`,
     `$KV.${n.kvBucket}.>`,
-    `$O.${n.objectBucket}.>`,
-    `$JS.API.STREAM.PURGE.${n.objectStream}`,
+    ...snapshots,
     // GET /backup (`xenops backup`): a snapshot of the event stream, acked chunk by chunk.
     `$JS.API.STREAM.SNAPSHOT.${n.stream}`,
     `$JS.SNAPSHOT.ACK.${n.stream}.>`,
     ...(o.retention ? [`$JS.API.STREAM.PURGE.${n.stream}`] : []),
     `${CHANGE_SUBJECT_ROOT}.>`,
   ];
-  const serveAgent = `${n.commandSubject(o.hostId)} ${n.queueGroup}`;
+  const serveAgent = [`${n.commandSubject(o.hostId)} ${n.queueGroup}`, `${n.commandSubject(ANY_AGENT)} ${n.queueGroup}`];
   const serveGateway = `${o.rpcSubject ?? CLASSIC_QUEUE} ${GATEWAY_QUEUE_GROUP}`;
   const inbox = `${n.inboxPrefix(o.role)}.>`;
   const isAgent = o.role !== 'gateway';
   const isGateway = o.role !== 'agent';
   return {
     publish: unique([...reading, ...(isAgent ? agent : []), ...(isGateway ? gateway : [])]),
-    subscribe: unique([inbox, ...(isAgent ? [serveAgent] : []), ...(isGateway ? [serveGateway] : [])]),
+    subscribe: unique([inbox, ...(isAgent ? serveAgent : []), ...(isGateway ? [serveGateway] : [])]),
     allowResponses: true,
   };
 }

@@ -1,4 +1,8 @@
-import { deviceDneKey, Errors, physicalPowerStateOf, type Action, type Operation, type PowerState, type VmAggregate, type XenopsError } from '@xenops/core';
+import { Errors, type PowerState, type XenopsError } from '../errors.js';
+import type { Action } from '../idl/index.js';
+import { deviceDneKey } from '../model/devices.js';
+import type { Operation } from '../model/operation.js';
+import { physicalPowerStateOf, type VmAggregate } from '../model/vm-aggregate.js';
 import type { Atom } from './atom.js';
 import { plugDevicesAtoms, plugPcisAtoms, teardownAtoms, vbdPlugAtoms, vifPlugAtoms } from './devices-plan.js';
 

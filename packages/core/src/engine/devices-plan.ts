@@ -1,4 +1,5 @@
-import type { Pci, Vbd, Vif, VmAggregate } from '@xenops/core';
+import type { Pci, Vbd, Vif } from '../idl/index.js';
+import type { VmAggregate } from '../model/vm-aggregate.js';
 import type { Atom } from './atom.js';
 
 const byName = <T extends { config: { id: readonly [string, string] } }>(a: T, b: T) =>

@@ -1,4 +1,4 @@
-import type { DiskRef, VifSettableField } from '@xenops/core';
+import type { DiskRef, VifSettableField } from '../model/operation.js';
 
 /**
  * Atoms: the indivisible backend steps of API.md §7.3. An operation is a list of atoms; a backend
