@@ -8,7 +8,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
-import { ConcurrencyError, StoreUnavailableError, type StoredMessage, type Stores } from '@xenops/core';
+import { BusPayloadTooLargeError, ConcurrencyError, StoreUnavailableError, type StoredMessage, type Stores } from '@xenops/core';
 import { collect, describeStoreContract, waitFor } from '@xenops/core/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { kvKey, natsNames, openNatsStores } from './index.js';
@@ -176,6 +176,21 @@ describe('nats store specifics', () => {
     expect(dec(await b.bus.request('host-a', enc('x')))).toBe('a got x');
     await srv.close();
     await tail.close();
+  });
+
+  it('refuses a request bigger than the server\'s max_payload with a typed error, before sending it', async () => {
+    const s = track(await openNatsTest(uniquePrefix()));
+    let served = 0;
+    const srv = await s.bus.serve('host-big', async () => {
+      served++;
+      return enc('ok');
+    });
+    const err = await s.bus.request('host-big', new Uint8Array(2 * 1024 * 1024)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BusPayloadTooLargeError);
+    expect(err).toMatchObject({ address: 'host-big', size: 2 * 1024 * 1024, maxPayload: 1024 * 1024 });
+    expect(dec(await s.bus.request('host-big', enc('small')))).toBe('ok');
+    expect(served).toBe(1);
+    await srv.close();
   });
 
   /** The messages of the object store of `prefix`: chunks and metadata subjects with their counts. */

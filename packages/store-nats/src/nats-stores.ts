@@ -10,6 +10,7 @@ import {
 import { type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import {
   BusRemoteError,
+  BusPayloadTooLargeError,
   BusTimeoutError,
   ConcurrencyError,
   DEFAULT_BUS_TIMEOUT_MS,
@@ -312,6 +313,9 @@ class NatsCommandBus implements CommandBus {
   async request(address: string, data: Uint8Array, options?: { timeoutMs?: number }): Promise<Uint8Array> {
     if (this.closed || this.nc.isClosed()) throw new StoreUnavailableError('the NATS bus is closed');
     const timeoutMs = options?.timeoutMs ?? DEFAULT_BUS_TIMEOUT_MS;
+    // Checked here so the caller gets a typed refusal, not the client's generic argument error.
+    const maxPayload = this.nc.info?.max_payload;
+    if (maxPayload !== undefined && data.length > maxPayload) throw new BusPayloadTooLargeError(address, data.length, maxPayload);
     let reply: Msg;
     try {
       const subject = this.names.commandSubject(address);

@@ -28,6 +28,18 @@ export class BusTimeoutError extends Error {
   }
 }
 
+/** The request does not fit in one message of the bus (NATS: the server's `max_payload`). */
+export class BusPayloadTooLargeError extends Error {
+  override readonly name = 'BusPayloadTooLargeError';
+  constructor(
+    readonly address: string,
+    readonly size: number,
+    readonly maxPayload: number,
+  ) {
+    super(`a request of ${size} bytes to ${address} exceeds the bus's limit of ${maxPayload} bytes`);
+  }
+}
+
 /** The server's handler threw: the requester gets the handler's message. */
 export class BusRemoteError extends Error {
   override readonly name = 'BusRemoteError';

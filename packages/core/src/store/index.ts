@@ -11,6 +11,7 @@ export type { Snapshot, SnapshotStore } from './snapshot-store.js';
 export {
   ANY_AGENT,
   BusRemoteError,
+  BusPayloadTooLargeError,
   BusTimeoutError,
   DEFAULT_BUS_TIMEOUT_MS,
   NoResponderError,

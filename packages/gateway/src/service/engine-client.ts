@@ -1,5 +1,6 @@
 import {
   ANY_AGENT,
+  BusPayloadTooLargeError,
   BusTimeoutError,
   decodeReply,
   encodeCommand,
@@ -48,6 +49,10 @@ export class EngineClient {
       }
     } catch (e) {
       if (e instanceof NoResponderError) throw new NoAgentError(host);
+      // API.md §2.7: the NATS server's max_payload bounds a request as the 16 MiB limit does.
+      if (e instanceof BusPayloadTooLargeError) {
+        throw Errors.internal(`request body exceeds ${e.maxPayload} bytes (the NATS server's max_payload) as a command to the agent of host ${host}`);
+      }
       if (e instanceof BusTimeoutError) throw Errors.internal(`agent of host ${host} did not answer within ${this.timeoutMs / 1000} s`);
       throw Errors.internal(`cannot reach the agent of host ${host}: ${(e as Error).message}`);
     }
