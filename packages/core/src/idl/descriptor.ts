@@ -36,6 +36,7 @@
  */
 import { Errors, type XenopsError } from '../errors.js';
 import { RpcDouble, isWireStruct, type WireOut, type WireStruct } from './wire.js';
+import { wirePath } from './wire-checks.js';
 
 export type Dialect = 'xenopsd' | 'seed' | 'internal';
 
@@ -152,6 +153,7 @@ export function joinPath(path: string, segment: string | number): string {
   if (typeof segment === 'number') return `${path}[${segment}]`;
   return path ? `${path}.${segment}` : segment;
 }
+
 
 // ---------------------------------------------------------------------------------------------
 // Struct access over the shapes parsers give (null-prototype objects) and encoders give (Maps)
@@ -431,7 +433,7 @@ export function dict<T>(value: Type<T>): DictType<T> {
       if (!entries) throw typeError(path, `dict<${value.name}>`, w);
       // Duplicate keys: the last value wins, at the position of the first occurrence.
       const out = new Map<string, T>();
-      for (const [k, x] of entries) out.set(k, value.decode(x, joinPath(path, k)));
+      for (const [k, x] of entries) out.set(k, value.decode(x, wirePath(path, k))) // the client's keys: kept single-line and short;
       return [...out.entries()];
     },
     encode(v, d) {
