@@ -1,10 +1,11 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createBackend, HostAgent } from '@xenops/actors';
 import { sharedFoldSnapshotLoader, withCheckedAppends } from '@xenops/core';
-import { Gateway, isLoopbackAddress, type GatewayStores } from '@xenops/gateway';
-import { openNatsStores } from '@xenops/store-nats';
+import { CLASSIC_QUEUE, Gateway, isLoopbackAddress, type GatewayStores } from '@xenops/gateway';
+import { natsNames, openNatsStores } from '@xenops/store-nats';
 import { lockDataDir, openEmbeddedStores } from '@xenops/store-sqlite';
 import { ConfigError, readToken, type DaemonConfig } from './config.js';
+import { registerForDiscovery, type Discovery } from './discovery.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -42,6 +43,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
 
   let agent: HostAgent | undefined;
   let gateway: Gateway | undefined;
+  let discovery: Discovery | undefined;
   // Agent and read model in one process start from the same snapshot: fetch and decode it once.
   const both = config.role !== 'gateway' && serveHttp;
   const loadFoldSnapshot = both ? sharedFoldSnapshotLoader(stores.snapshots, 2) : undefined;
@@ -76,7 +78,25 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         loadFoldSnapshot,
       });
     }
+    if (config.nats && opened.nats) {
+      const names = natsNames(config.nats.prefix);
+      discovery = await registerForDiscovery({
+        nc: opened.nats,
+        role: config.role,
+        hostId: config.hostId,
+        prefix: config.nats.prefix,
+        version: VERSION,
+        serves: {
+          ...(gateway ? { rpc_subject: config.queue ?? CLASSIC_QUEUE } : {}),
+          ...(gateway?.tcpAddress ? { http: `${gateway.tcpAddress.host}:${gateway.tcpAddress.port}` } : {}),
+          ...(agent ? { command_subject: names.commandSubject(config.hostId), backend: config.backend } : {}),
+        },
+        status: () => ({ store: stores.mode, ...(agent ? { backend: config.backend } : {}) }),
+        log,
+      });
+    }
   } catch (e) {
+    await gateway?.close().catch(() => {});
     await agent?.close(0).catch(() => {});
     await stores.close().catch(() => {});
     lock?.release();
@@ -87,6 +107,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     ...(gateway ? { gateway } : {}),
     ...(agent ? { agent } : {}),
     async close() {
+      await discovery?.stop();
       await gateway?.close();
       await agent?.close();
       await stores.close();
