@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { XenopsError } from '../errors.js';
-import { dict, list, record, field, string } from './descriptor.js';
+import { dict, list, record, string } from './descriptor.js';
 
 /** Decoding errors quote paths that hold the client's own dict keys: §6.3 messages stay one line. */
 describe('type error paths through dicts', () => {
-  const features = list(record('Feature', { parameters: field('parameters', dict(string)) }));
+  const features = list(record('Feature', { parameters: dict(string) }));
 
   function messageOf(wire: unknown): string {
     try {
