@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createBackend, HostAgent } from '@xenops/actors';
 import { sharedFoldSnapshotLoader, withCheckedAppends } from '@xenops/core';
-import { CLASSIC_QUEUE, Gateway, isLoopbackAddress, type GatewayStores } from '@xenops/gateway';
+import { appendLatencyHistogram, CLASSIC_QUEUE, Gateway, isLoopbackAddress, type GatewayStores } from '@xenops/gateway';
 import { natsNames, openNatsStores } from '@xenops/store-nats';
 import { lockDataDir, openEmbeddedStores } from '@xenops/store-sqlite';
 import { ConfigError, readToken, type DaemonConfig } from './config.js';
@@ -37,8 +37,10 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     lock?.release();
     throw e;
   }
-  // Every append must read back to itself: one bad event cannot make the log unreadable.
-  const stores = withCheckedAppends(opened);
+  // Every append must read back to itself: one bad event cannot make the log unreadable. Every
+  // writer of this process appends through that gate, so it is also where append latency is seen.
+  const appendLatency = appendLatencyHistogram();
+  const stores = withCheckedAppends(opened, appendLatency.observeAppend);
   log(`store: ${stores.mode}${config.nats ? ` at ${config.nats.servers} (prefix ${config.nats.prefix})` : ` in ${config.dataDir}`}`);
 
   let agent: HostAgent | undefined;
@@ -75,6 +77,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         limits: config.limits,
         logger: log,
         onShutdownRequest,
+        metricFamilies: [appendLatency],
         loadFoldSnapshot,
       });
     }
