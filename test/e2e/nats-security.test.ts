@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Svcm } from '@nats-io/services';
 import { connect, credsAuthenticator, nkeyAuthenticator, PermissionViolationError, type NatsConnection } from '@nats-io/transport-node';
 import { natsNames } from '@xenops/store-nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -242,6 +243,10 @@ describe('nkey users, each role with exactly the permissions xenopsd --nats-perm
     } finally {
       await rpc.close();
     }
+    // Both roles answer NATS-native discovery (the micro protocol) on exactly their set.
+    const found: string[] = [];
+    for await (const s of await new Svcm(adminNc).client().ping('xenopsd')) if (s.metadata?.prefix === prefix) found.push(s.metadata.role!);
+    expect(found.sort()).toEqual(['agent', 'gateway']);
     // The server refused nothing the roles did.
     expect(server.output).not.toMatch(/Violation/);
   });

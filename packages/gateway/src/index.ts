@@ -2,6 +2,7 @@ export { Gateway, type GatewayOptions, type GatewayStores } from './service/gate
 export { isLoopbackAddress } from './http/server.js';
 export { DEFAULT_LIMITS, MAX_HEADER_BYTES, type GatewayLimits, type LimitUsage } from './limits/limits.js';
 export { Projection } from './read-model/projection.js';
+export { appendLatencyHistogram, type MetricFamily } from './metrics/gateway-metrics.js';
 export { createDispatcher, METHOD_COUNTS, type CallRecord } from './dispatch/dispatcher.js';
 export * from './rpc/xmlrpc.js';
 export { handleRpcBody } from './rpc/handler.js';

@@ -52,9 +52,18 @@ function differingEvent(data: Uint8Array, decoded: readonly PendingEvent[]): str
   return `it re-encodes to ${again.length} bytes instead of ${data.length}`;
 }
 
-/** An EventLog whose appends pass {@link assertBatchRoundTrips} first; everything else is the inner log's. */
+/** Told of every append that reached the store: how long it took and whether it was stored (for metrics). */
+export type AppendObserver = (stream: string, seconds: number, stored: boolean) => void;
+
+/**
+ * An EventLog whose appends pass {@link assertBatchRoundTrips} first; everything else is the inner
+ * log's. Being every writer's gate, it is also where an append's latency is seen.
+ */
 export class CheckedEventLog implements EventLog {
-  constructor(private readonly inner: EventLog) {}
+  constructor(
+    private readonly inner: EventLog,
+    private readonly observeAppend?: AppendObserver,
+  ) {}
 
   append(req: AppendRequest): Promise<number> {
     try {
@@ -62,7 +71,19 @@ export class CheckedEventLog implements EventLog {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.inner.append(req);
+    const observe = this.observeAppend;
+    if (!observe) return this.inner.append(req);
+    const started = performance.now();
+    return this.inner.append(req).then(
+      (seq) => {
+        observe(req.stream, (performance.now() - started) / 1000, true);
+        return seq;
+      },
+      (e: unknown) => {
+        observe(req.stream, (performance.now() - started) / 1000, false);
+        throw e;
+      },
+    );
   }
   head(): Promise<number> {
     return this.inner.head();
@@ -94,6 +115,6 @@ export class CheckedEventLog implements EventLog {
 }
 
 /** The same stores with the event log behind {@link CheckedEventLog} (every process that appends uses this). */
-export function withCheckedAppends<S extends Stores>(stores: S): S {
-  return { ...stores, log: new CheckedEventLog(stores.log) };
+export function withCheckedAppends<S extends Stores>(stores: S, observeAppend?: AppendObserver): S {
+  return { ...stores, log: new CheckedEventLog(stores.log, observeAppend) };
 }

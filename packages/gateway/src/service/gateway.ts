@@ -15,7 +15,7 @@ import { ChangeFeed } from '../changes/change-feed.js';
 import { publishChanges } from '../changes/nats-publisher.js';
 import { createSseService, type SseService } from '../changes/sse.js';
 import { DEFAULT_LIMITS, type GatewayLimits, type LimitUsage } from '../limits/limits.js';
-import { GatewayMetrics } from '../metrics/gateway-metrics.js';
+import { GatewayMetrics, type MetricFamily } from '../metrics/gateway-metrics.js';
 import { CLASSIC_QUEUE, startNatsRpc, type NatsRpcService } from '../nats-rpc/nats-rpc.js';
 import { UpdatesService } from '../updates/updates-service.js';
 import { EngineClient } from './engine-client.js';
@@ -51,6 +51,8 @@ export interface GatewayOptions {
   readonly loadFoldSnapshot?: FoldSnapshotLoader;
   /** Resource limits and timeouts (README "Limits"); each absent one has its default. */
   readonly limits?: Partial<GatewayLimits>;
+  /** Metric families of the process that `/metrics` shows besides the gateway's own (e.g. append latency). */
+  readonly metricFamilies?: readonly MetricFamily[];
 }
 
 /**
@@ -112,6 +114,7 @@ export class Gateway {
       log: stores.log,
       updatesWaiters: () => updates.waiterCount,
       sseClients: () => sse.clientCount,
+      ...(opts.metricFamilies ? { families: opts.metricFamilies } : {}),
       limits: (): LimitUsage[] => [
         ...(http?.connectionUsage() ?? []),
         updates.waiterUsage,

@@ -1,10 +1,11 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createBackend, HostAgent } from '@xenops/actors';
 import { sharedFoldSnapshotLoader, withCheckedAppends } from '@xenops/core';
-import { Gateway, isLoopbackAddress, type GatewayStores } from '@xenops/gateway';
-import { openNatsStores } from '@xenops/store-nats';
+import { appendLatencyHistogram, CLASSIC_QUEUE, Gateway, isLoopbackAddress, type GatewayStores } from '@xenops/gateway';
+import { natsNames, openNatsStores } from '@xenops/store-nats';
 import { lockDataDir, openEmbeddedStores } from '@xenops/store-sqlite';
 import { ConfigError, readToken, type DaemonConfig } from './config.js';
+import { registerForDiscovery, type Discovery } from './discovery.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -36,12 +37,15 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     lock?.release();
     throw e;
   }
-  // Every append must read back to itself: one bad event cannot make the log unreadable.
-  const stores = withCheckedAppends(opened);
+  // Every append must read back to itself: one bad event cannot make the log unreadable. Every
+  // writer of this process appends through that gate, so it is also where append latency is seen.
+  const appendLatency = appendLatencyHistogram();
+  const stores = withCheckedAppends(opened, appendLatency.observeAppend);
   log(`store: ${stores.mode}${config.nats ? ` at ${config.nats.servers} (prefix ${config.nats.prefix})` : ` in ${config.dataDir}`}`);
 
   let agent: HostAgent | undefined;
   let gateway: Gateway | undefined;
+  let discovery: Discovery | undefined;
   // Agent and read model in one process start from the same snapshot: fetch and decode it once.
   const both = config.role !== 'gateway' && serveHttp;
   const loadFoldSnapshot = both ? sharedFoldSnapshotLoader(stores.snapshots, 2) : undefined;
@@ -73,10 +77,29 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         limits: config.limits,
         logger: log,
         onShutdownRequest,
+        metricFamilies: [appendLatency],
         loadFoldSnapshot,
       });
     }
+    if (config.nats && opened.nats) {
+      const names = natsNames(config.nats.prefix);
+      discovery = await registerForDiscovery({
+        nc: opened.nats,
+        role: config.role,
+        hostId: config.hostId,
+        prefix: config.nats.prefix,
+        version: VERSION,
+        serves: {
+          ...(gateway ? { rpc_subject: config.queue ?? CLASSIC_QUEUE } : {}),
+          ...(gateway?.tcpAddress ? { http: `${gateway.tcpAddress.host}:${gateway.tcpAddress.port}` } : {}),
+          ...(agent ? { command_subject: names.commandSubject(config.hostId), backend: config.backend } : {}),
+        },
+        status: () => ({ store: stores.mode, ...(agent ? { backend: config.backend } : {}) }),
+        log,
+      });
+    }
   } catch (e) {
+    await gateway?.close().catch(() => {});
     await agent?.close(0).catch(() => {});
     await stores.close().catch(() => {});
     lock?.release();
@@ -87,6 +110,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     ...(gateway ? { gateway } : {}),
     ...(agent ? { agent } : {}),
     async close() {
+      await discovery?.stop();
       await gateway?.close();
       await agent?.close();
       await stores.close();

@@ -14,7 +14,8 @@
  *   write (UPDATES barriers and refreshes, `task/unrouted`; never a VM's or a host's, see
  *   docs/streams.md), writes the snapshots of its read model, publishes change records
  *   (`xenops.updates.>`, §9.4) and answers JSON-RPC on the §2.7 subject (queue group
- *   `xenops-gateway`); with `--retention-days` it also purges the event stream.
+ *   `xenops-gateway`); with `--retention-days` it also purges the event stream;
+ * - both answer the NATS micro protocol (`$SRV.*`, discovery.ts) and their status endpoint.
  * Creating the stream and the buckets is not part of either role: `xenopsd --nats-setup`.
  */
 import { agentSnapshotKey } from '@xenops/actors';
@@ -22,6 +23,7 @@ import { ANY_AGENT, escapeSubjectToken, Streams } from '@xenops/core';
 import { CHANGE_SUBJECT_ROOT, CLASSIC_QUEUE, GATEWAY_QUEUE_GROUP } from '@xenops/gateway';
 import { kvKey, natsNames } from '@xenops/store-nats';
 import type { Role } from './config.js';
+import { DISCOVERY_PROTOCOL_SUBJECTS, statusSubject } from './discovery.js';
 
 export interface RolePermissionOptions {
   readonly role: Role;
@@ -84,7 +86,14 @@ export function natsRolePermissions(o: RolePermissionOptions): NatsPermissions {
   const isGateway = o.role !== 'agent';
   return {
     publish: unique([...reading, ...(isAgent ? agent : []), ...(isGateway ? gateway : [])]),
-    subscribe: unique([inbox, ...(isAgent ? serveAgent : []), ...(isGateway ? [serveGateway] : [])]),
+    subscribe: unique([
+      inbox,
+      ...(isAgent ? serveAgent : []),
+      ...(isGateway ? [serveGateway] : []),
+      // NATS-native discovery (discovery.ts): the micro protocol's subjects and the status endpoint.
+      ...DISCOVERY_PROTOCOL_SUBJECTS,
+      statusSubject(o.prefix, o.role, o.hostId),
+    ]),
     allowResponses: true,
   };
 }
