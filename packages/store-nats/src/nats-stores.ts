@@ -19,6 +19,7 @@ import {
   outboundWindowOf,
   StoreUnavailableError,
   type AppendRequest,
+  type BusRequestOptions,
   type CommandBus,
   type EventLog,
   type OutboundWindow,
@@ -246,6 +247,12 @@ class NatsEventLog implements EventLog {
   }
 }
 
+function headersOf(values: Readonly<Record<string, string>>): MsgHdrs {
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(values)) h.set(k, v);
+  return h;
+}
+
 class NatsCommandBus implements CommandBus {
   private closed = false;
   private readonly subs = new Set<Subscription>();
@@ -310,7 +317,7 @@ class NatsCommandBus implements CommandBus {
     return s;
   }
 
-  async request(address: string, data: Uint8Array, options?: { timeoutMs?: number }): Promise<Uint8Array> {
+  async request(address: string, data: Uint8Array, options?: BusRequestOptions): Promise<Uint8Array> {
     if (this.closed || this.nc.isClosed()) throw new StoreUnavailableError('the NATS bus is closed');
     const timeoutMs = options?.timeoutMs ?? DEFAULT_BUS_TIMEOUT_MS;
     // Checked here so the caller gets a typed refusal, not the client's generic argument error.
@@ -319,7 +326,8 @@ class NatsCommandBus implements CommandBus {
     let reply: Msg;
     try {
       const subject = this.names.commandSubject(address);
-      reply = await this.outbound.run(() => this.nc.request(subject, data, { timeout: timeoutMs }));
+      const headers = options?.headers ? headersOf(options.headers) : undefined;
+      reply = await this.outbound.run(() => this.nc.request(subject, data, { timeout: timeoutMs, ...(headers ? { headers } : {}) }));
     } catch (err) {
       if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
         throw new NoResponderError(address);

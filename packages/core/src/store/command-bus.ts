@@ -6,9 +6,18 @@ import type { Subscription } from './event-log.js';
  */
 export interface CommandBus {
   serve(address: string, handler: (request: Uint8Array) => Promise<Uint8Array>): Promise<Subscription>;
-  /** Throws NoResponderError when nothing serves `address`, BusTimeoutError after `timeoutMs`. */
-  request(address: string, data: Uint8Array, options?: { timeoutMs?: number }): Promise<Uint8Array>;
+  /**
+   * Throws NoResponderError when nothing serves `address`, BusTimeoutError after `timeoutMs`.
+   * `headers` travel with the request where the transport has headers (NATS), for tools that read
+   * them (e.g. `traceparent`); the handler gets the data only.
+   */
+  request(address: string, data: Uint8Array, options?: BusRequestOptions): Promise<Uint8Array>;
   close(): Promise<void>;
+}
+
+export interface BusRequestOptions {
+  readonly timeoutMs?: number;
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export class NoResponderError extends Error {

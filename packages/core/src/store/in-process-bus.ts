@@ -3,6 +3,7 @@ import {
   BusTimeoutError,
   DEFAULT_BUS_TIMEOUT_MS,
   NoResponderError,
+  type BusRequestOptions,
   type CommandBus,
 } from './command-bus.js';
 import { StoreUnavailableError, type Subscription } from './event-log.js';
@@ -37,7 +38,7 @@ export class InProcessCommandBus implements CommandBus {
     };
   }
 
-  async request(address: string, data: Uint8Array, options?: { timeoutMs?: number }): Promise<Uint8Array> {
+  async request(address: string, data: Uint8Array, options?: BusRequestOptions): Promise<Uint8Array> {
     if (this.closed) throw new StoreUnavailableError('the in-process bus is closed');
     const entry = this.servers.get(address);
     if (!entry || entry.handlers.length === 0) throw new NoResponderError(address);

@@ -15,6 +15,7 @@ export {
   BusTimeoutError,
   DEFAULT_BUS_TIMEOUT_MS,
   NoResponderError,
+  type BusRequestOptions,
   type CommandBus,
 } from './command-bus.js';
 export type { BackupOptions, StoreBackup, StoreMode, Stores } from './stores.js';

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { describeEvent, readMessage, type DamagedMessage, type EventLog, type LogEvent } from '@xenops/core';
+import { describeEvent, readMessage, traceparentOfDbg, type DamagedMessage, type EventLog, type LogEvent } from '@xenops/core';
 
 /** One audit entry as `GET /log` serves it (one JSON object per line). */
 export interface AuditEntry {
@@ -9,6 +9,8 @@ export interface AuditEntry {
   readonly host: string;
   readonly actor: string;
   readonly dbg: string;
+  /** The W3C trace context the call's debug string carries (its last line), if any. */
+  readonly traceparent?: string;
   readonly event: string;
   readonly vm?: string;
   /** The VM's name when the event was logged (see logRoute). */
@@ -19,6 +21,7 @@ export interface AuditEntry {
 
 export function auditEntry(stream: string, e: LogEvent): AuditEntry {
   const body = e.body as { vmId?: string; taskId?: string };
+  const traceparent = traceparentOfDbg(e.audit.dbg);
   const vm = body.vmId ?? (stream.startsWith('vm/') ? stream.slice(3) : undefined);
   const task = e.body.type === 'TaskCreated' ? String(e.seq) : body.taskId;
   return {
@@ -28,6 +31,7 @@ export function auditEntry(stream: string, e: LogEvent): AuditEntry {
     host: e.audit.host,
     actor: e.audit.actor,
     dbg: e.audit.dbg,
+    ...(traceparent ? { traceparent } : {}),
     event: e.body.type,
     ...(vm ? { vm } : {}),
     ...(task ? { task } : {}),

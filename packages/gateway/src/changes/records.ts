@@ -13,6 +13,7 @@ import {
   dynamicIdKey,
   dynamicIdsOf,
   escapeSubjectToken,
+  traceparentOfDbg,
   wireToJson,
   vmOfDynamicId,
   type DeviceKind,
@@ -104,6 +105,9 @@ export function recordsOfMessage(seq: number, steps: readonly FoldStep[]): Chang
       ['host', audit.host],
       ['actor', audit.actor],
     ]);
+    // The call's trace context (W3C), when its debug string carries one: follow one call across processes.
+    const traceparent = traceparentOfDbg(audit.dbg);
+    if (traceparent) record.set('traceparent', traceparent);
     out.push({ seq, kind, id, vmId: vmOfDynamicId(id), json: wireToJson(record), subject: changeSubject(id) });
   }
   return out;

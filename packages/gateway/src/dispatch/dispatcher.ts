@@ -1,4 +1,4 @@
-import { describeError, ErrorT, toErrorValue, type ErrorValue } from '@xenops/core';
+import { describeError, ErrorT, toErrorValue, withTraceparent, type ErrorValue } from '@xenops/core';
 import { JSONRPC_INVALID_PARAMS, JSONRPC_METHOD_NOT_FOUND, JSONRPC_SERVER_ERROR } from '../rpc/jsonrpc.js';
 import type { Dispatcher, RpcOutcome } from '../rpc/handler.js';
 import type { GatewayContext, MethodSpec } from '../methods/method.js';
@@ -40,7 +40,7 @@ export function createDispatcher(gateway: GatewayContext, onCall?: (record: Call
     const started = process.hrtime.bigint();
     const route = routeCall(req.method, req.params);
     const dialect = 'observer' in route ? 'observer' : route.dialect;
-    const outcome = await dispatch(gateway, req.method, route, req.params, req.callerGone);
+    const outcome = await dispatch(gateway, req.method, route, req.params, req.callerGone, req.traceparent);
     onCall?.({
       method: outcome.method,
       dialect,
@@ -57,6 +57,7 @@ async function dispatch(
   route: ReturnType<typeof routeCall>,
   params: Parameters<Dispatcher>[0]['params'],
   callerGone: (() => AbortSignal) | undefined,
+  traceparent: string | undefined,
 ): Promise<{ method: string; result: RpcOutcome }> {
   // Observer.*: tracing configuration, accepted and ignored (§5.3).
   if ('observer' in route) return { method: 'Observer', result: { ok: true, value: null } };
@@ -66,7 +67,9 @@ async function dispatch(
   if (!spec.handler) return { method: spec.name, result: failure(['Unimplemented', spec.name], dialect, JSONRPC_SERVER_ERROR) };
   try {
     const args = decodeArgs(params, spec.args);
-    const value = await spec.handler({ gateway, dbg: args.dbg, dialect, callerGone }, args.values);
+    // A trace context from the transport travels in the debug string, as xapi carries it.
+    const dbg = traceparent === undefined ? args.dbg : withTraceparent(args.dbg, traceparent);
+    const value = await spec.handler({ gateway, dbg, dialect, callerGone }, args.values);
     return { method: spec.name, result: { ok: true, value: spec.result ? spec.result.encode(value, dialect) : null } };
   } catch (e) {
     const code = e instanceof ArgumentError ? JSONRPC_INVALID_PARAMS : JSONRPC_SERVER_ERROR;

@@ -244,7 +244,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const body = Buffer.concat(chunks, total);
       chunks.length = 0;
       let gone: AbortSignal | undefined;
-      handleRpcBody(body, contentType, opts.dispatch, () => (gone ??= callerGone(res))).then(
+      handleRpcBody(body, contentType, opts.dispatch, () => (gone ??= callerGone(res)), traceparentOf(req)).then(
         (reply) => sendReply(req, res, reply),
         (e: unknown) => {
           // handleRpcBody never rejects; this is a last resort
@@ -464,4 +464,10 @@ async function removeStaleSocket(path: string): Promise<void> {
   await unlink(path).catch((e: NodeJS.ErrnoException) => {
     if (e.code !== 'ENOENT') throw e;
   });
+}
+
+/** The request's `traceparent` header; repeated ones arrive joined and are then invalid (ignored, as W3C asks). */
+function traceparentOf(req: IncomingMessage): string | undefined {
+  const h = req.headers.traceparent;
+  return typeof h === 'string' ? h : undefined;
 }

@@ -6,6 +6,7 @@
  * past that a request is answered at once with an error naming the limit.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
+import { TRACEPARENT_HEADER } from '@xenops/core';
 import { DEFAULT_LIMITS, type LimitUsage } from '../limits/limits.js';
 import { encodeJsonRpcFailure, JSONRPC_SERVER_ERROR } from '../rpc/jsonrpc.js';
 import { bodyTooLargeReply, detectFormat, handleRpcBody, MAX_BODY_BYTES, xmlFailure, type Dispatcher } from '../rpc/handler.js';
@@ -62,10 +63,12 @@ export function startNatsRpc(nc: NatsConnection, dispatch: Dispatcher, opts: Nat
     }
   };
 
-  const handle = async (data: Uint8Array, reply: string | undefined): Promise<void> => {
+  const handle = async (data: Uint8Array, reply: string | undefined, traceparent: string | undefined): Promise<void> => {
     const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const answer =
-      body.length > maxBody ? bodyTooLargeReply(body.subarray(0, SNIFF_BYTES), undefined, maxBody) : await handleRpcBody(body, undefined, dispatch);
+      body.length > maxBody
+        ? bodyTooLargeReply(body.subarray(0, SNIFF_BYTES), undefined, maxBody)
+        : await handleRpcBody(body, undefined, dispatch, undefined, traceparent);
     if (!reply) return;
     try {
       nc.publish(reply, answer.body);
@@ -91,7 +94,7 @@ export function startNatsRpc(nc: NatsConnection, dispatch: Dispatcher, opts: Nat
         refuse(msg.data, msg.reply);
         return;
       }
-      const p = handle(msg.data, msg.reply).catch((e: unknown) => log(`nats-rpc: request failed: ${(e as Error).message}`));
+      const p = handle(msg.data, msg.reply, msg.headers?.get(TRACEPARENT_HEADER) || undefined).catch((e: unknown) => log(`nats-rpc: request failed: ${(e as Error).message}`));
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
     },

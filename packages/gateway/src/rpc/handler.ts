@@ -33,6 +33,8 @@ export interface RpcRequest {
    * measurable on the hot path.
    */
   callerGone?: () => AbortSignal;
+  /** The W3C trace context the transport carried (HTTP or NATS header `traceparent`), unchecked. */
+  traceparent?: string;
 }
 
 export type RpcOutcome =
@@ -238,8 +240,9 @@ export async function handleRpcBody(
   contentType: string | undefined,
   dispatchAll: Dispatcher,
   callerGone?: () => AbortSignal,
+  traceparent?: string,
 ): Promise<HttpReply> {
-  const dispatch: Dispatcher = callerGone ? (req) => dispatchAll({ ...req, callerGone }) : dispatchAll;
+  const dispatch: Dispatcher = callerGone || traceparent ? (req) => dispatchAll({ ...req, callerGone, traceparent }) : dispatchAll;
   const format = detectFormat(body, contentType);
   try {
     const text = decodeUtf8(body);

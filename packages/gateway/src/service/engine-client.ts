@@ -7,6 +7,8 @@ import {
   Errors,
   isQueueFull,
   NoResponderError,
+  TRACEPARENT_HEADER,
+  traceparentOfDbg,
   XenopsError,
   type Command,
   type CommandBus,
@@ -40,12 +42,14 @@ export class EngineClient {
   async send(host: string, dbg: string, command: Command, opts: { readonly orAnyAgent?: boolean } = {}): Promise<unknown> {
     let raw: Uint8Array;
     const data = encodeCommand({ dbg, command });
+    const traceparent = traceparentOfDbg(dbg);
+    const options = { timeoutMs: this.timeoutMs, ...(traceparent ? { headers: { [TRACEPARENT_HEADER]: traceparent } } : {}) };
     try {
       try {
-        raw = await this.bus.request(host, data, { timeoutMs: this.timeoutMs });
+        raw = await this.bus.request(host, data, options);
       } catch (e) {
         if (!(e instanceof NoResponderError && opts.orAnyAgent)) throw e;
-        raw = await this.bus.request(ANY_AGENT, data, { timeoutMs: this.timeoutMs });
+        raw = await this.bus.request(ANY_AGENT, data, options);
       }
     } catch (e) {
       if (e instanceof NoResponderError) throw new NoAgentError(host);
