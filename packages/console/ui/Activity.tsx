@@ -27,7 +27,8 @@ export function Activity() {
 function ActionRow({ a }: { a: Action }) {
   const s = useConsole();
   const task = a.taskId ? (s.tasks.get(a.taskId) ?? s.destroyed.get(a.taskId)) : undefined;
-  const status = task ? taskStatus(task) : a.error ? { word: 'failed' as const, progress: 1, detail: a.error } : { word: 'completed' as const, progress: 1, detail: '' };
+  // A task not seen on the change stream yet is pending at 0 %.
+  const status = task ? taskStatus(task) : a.error ? { word: 'failed' as const, progress: 1, detail: a.error } : { word: 'pending' as const, progress: 0, detail: '' };
   return (
     <div class={`action ${status.word}`} data-task={a.taskId ?? ''}>
       <span class="what">

@@ -131,6 +131,22 @@ class ConsoleState {
 
 export const consoleState = new ConsoleState();
 
+/** Resolves with the task once it has ended (as the change stream tells it). */
+export function taskEnded(id: string): Promise<Task> {
+  return new Promise((resolve) => {
+    const check = (): boolean => {
+      const t = consoleState.tasks.get(id) ?? consoleState.destroyed.get(id);
+      if (!t || t.state[0] === 'Pending') return false;
+      resolve(t);
+      return true;
+    };
+    if (check()) return;
+    const stop = consoleState.subscribe(() => {
+      if (check()) stop();
+    });
+  });
+}
+
 /** Re-renders the caller whenever the console's state changed (at most once a frame). */
 export function useConsole(): ConsoleState {
   const [, setRevision] = useState(consoleState.revision);
