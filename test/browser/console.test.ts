@@ -78,7 +78,6 @@ describe('web console', () => {
     await expect.poll(() => row(page, id).getAttribute('data-power'), { timeout: 10_000 }).toBe('Running');
     expect(await row(page, id).locator('.host').textContent()).toBe(service.hostId);
     expect(await page.locator('[data-feed]').getAttribute('data-feed')).toBe('live');
-    if (SCREENSHOTS) await page.screenshot({ path: path.join(REPO_ROOT, 'docs/console-vms.png') });
     await page.close();
   });
 
@@ -87,6 +86,10 @@ describe('web console', () => {
     const b = await addVm('filter-beta');
     await startAndRun(b);
     const page = await openConsole(service.url!);
+    await expect.poll(() => row(page, b).getAttribute('data-power')).toBe('Running');
+    // An embedded service is one host: every VM is on it from the first render (API.md §9.7).
+    expect(await row(page, a).locator('.host').textContent()).toBe(service.hostId);
+    if (SCREENSHOTS) await page.screenshot({ path: path.join(REPO_ROOT, 'docs/console-vms.png') });
     await page.fill('input[name=filter-name]', 'filter-');
     await expect.poll(() => page.locator('.row.vm').count()).toBe(2);
     await page.selectOption('select[name=filter-state]', 'Running');

@@ -75,7 +75,8 @@ class ConsoleState {
       // The head first: the lists are at least that new, and the feed replays what came after.
       const head = await call<number>('UPDATES.last_id');
       const [vms, tasks] = await Promise.all([call<Array<[VmConfig, VmState]>>('VM.list'), call<Task[]>('Task.list')]);
-      this.vms = new Map(vms.map(([config, state]) => [config.id, { config, state, seq: head }]));
+      const hostOf = await vmHosts();
+      this.vms = new Map(vms.map(([config, state]) => [config.id, { config, state, seq: head, host: hostOf(config.id) }]));
       this.tasks = new Map(tasks.map((t) => [t.id, t]));
       this.seq = head;
       this.load = 'ready';
@@ -126,6 +127,22 @@ class ConsoleState {
   dismiss(a: Action): void {
     this.actions = this.actions.filter((x) => x !== a);
     this.changed();
+  }
+}
+
+/**
+ * The host of each VM at load time: from `HOST.list` (API.md §9.7, each host's `vms`) where the
+ * service has it; an embedded service is one host (§9.7), named by `get_diagnostics`. Otherwise
+ * unknown until the VM's next change record names the host that wrote it.
+ */
+async function vmHosts(): Promise<(vm: string) => string | undefined> {
+  try {
+    const hosts = await call<Array<{ id: string; vms: string[] }>>('HOST.list');
+    const owner = new Map(hosts.flatMap((h) => h.vms.map((vm) => [vm, h.id] as const)));
+    return (vm) => owner.get(vm);
+  } catch {
+    const d = JSON.parse(await call<string>('get_diagnostics')) as { host?: string; mode?: string };
+    return () => (d.mode === 'embedded' ? d.host : undefined);
   }
 }
 
