@@ -16,6 +16,7 @@ export default defineConfig({
       pkg('actors'),
       pkg('gateway'),
       pkg('client'),
+      pkg('console'),
     ],
   },
   test: {

@@ -17,7 +17,10 @@ export interface HttpServerOptions {
   socketPath?: string;
   /** Mode of the Unix socket file. Default 0o600. */
   socketMode?: number;
-  /** When set, every TCP request except `GET /healthz` needs `Authorization: Bearer <token>`. */
+  /**
+   * When set, every TCP request except `GET /healthz` and the `publicRoutes` needs
+   * `Authorization: Bearer <token>`.
+   */
   token?: string;
   /** Default 16777216 (§2.1). */
   maxBodyBytes?: number;
@@ -34,6 +37,8 @@ export interface HttpServerOptions {
   dispatch: Dispatcher;
   /** `GET` routes by path (the query string is not part of the match). */
   routes?: Record<string, RouteHandler>;
+  /** `GET` routes that hold no data and need no token (the web console's files: the page then asks for it). */
+  publicRoutes?: Record<string, RouteHandler>;
   log?: (line: string) => void;
 }
 
@@ -164,7 +169,8 @@ function callerGone(res: ServerResponse): AbortSignal {
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpService> {
   const maxBody = opts.maxBodyBytes ?? MAX_BODY_BYTES;
   const log = opts.log ?? (() => {});
-  const routes = new Map(Object.entries(opts.routes ?? {}));
+  const routes = new Map(Object.entries({ ...opts.publicRoutes, ...opts.routes }));
+  const publicPaths = new Set(['/healthz', ...Object.keys(opts.publicRoutes ?? {})]);
   const tokenDigest = opts.token !== undefined ? sha256(opts.token) : undefined;
   const maxConnections = opts.maxConnections ?? DEFAULT_LIMITS.maxConnections;
   const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs;
@@ -264,7 +270,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     res.on('error', () => {});
     responses.set(req.socket, res);
     const path = pathnameOf(req.url);
-    if (!viaSocket && tokenDigest !== undefined && !(req.method === 'GET' && path === '/healthz')) {
+    if (!viaSocket && tokenDigest !== undefined && !(req.method === 'GET' && publicPaths.has(path))) {
       const verdict = bearerMatches(req.headers['authorization'], tokenDigest);
       if (verdict !== 'ok') {
         const peer = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;

@@ -16,6 +16,7 @@ import { publishChanges } from '../changes/nats-publisher.js';
 import { createSseService, type SseService } from '../changes/sse.js';
 import { DEFAULT_LIMITS, type GatewayLimits, type LimitUsage } from '../limits/limits.js';
 import { GatewayMetrics, type MetricFamily } from '../metrics/gateway-metrics.js';
+import { staticAssetRoutes } from '../http/static-assets.js';
 import { CLASSIC_QUEUE, startNatsRpc, type NatsRpcService } from '../nats-rpc/nats-rpc.js';
 import { UpdatesService } from '../updates/updates-service.js';
 import { EngineClient } from './engine-client.js';
@@ -51,6 +52,8 @@ export interface GatewayOptions {
   readonly loadFoldSnapshot?: FoldSnapshotLoader;
   /** Resource limits and timeouts (README "Limits"); each absent one has its default. */
   readonly limits?: Partial<GatewayLimits>;
+  /** The built web console's directory (`@xenops/console`), served at `GET /ui`; absent: no console. */
+  readonly consoleDir?: string;
   /** Metric families of the process that `/metrics` shows besides the gateway's own (e.g. append latency). */
   readonly metricFamilies?: readonly MetricFamily[];
 }
@@ -138,6 +141,8 @@ export class Gateway {
       keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
       dispatch,
       log,
+      // The console's files need no token: they hold no data, and the page asks for the token.
+      ...(opts.consoleDir ? { publicRoutes: staticAssetRoutes(opts.consoleDir, '/ui') } : {}),
       routes: {
         '/healthz': async (_req, res) => healthz(res, context),
         '/events': sse.handler,

@@ -4,6 +4,7 @@ import { startDaemon, VERSION, type Daemon } from '../daemon/daemon.js';
 import { ExitStatus, startFailureStatus } from '../daemon/exit-status.js';
 import { runOneShot } from '../daemon/one-shot.js';
 import { restoreFailureOf } from '../daemon/restore.js';
+import { consoleIsBuilt } from '@xenops/console';
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} xenopsd[${process.pid}]: ${line}\n`);
@@ -85,6 +86,10 @@ async function main(): Promise<number> {
     `ready: ${config.nats ? 'nats' : 'embedded'} mode, role ${config.role}, host ${config.hostId}` +
       (where.length ? `, serving ${where.join(' and ')}` : ''),
   );
+  if (daemon.gateway?.tcpAddress) {
+    const url = `http://${formatHost(daemon.gateway.tcpAddress.host)}:${daemon.gateway.tcpAddress.port}/ui`;
+    log(consoleIsBuilt() ? `web console: ${url}` : `web console: not built (npm run build), so ${url} answers 404`);
+  }
   return -1; // keep running until a signal
 }
 

@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createBackend, HostAgent } from '@xenops/actors';
+import { CONSOLE_ASSETS_DIR, consoleIsBuilt } from '@xenops/console';
 import { sharedFoldSnapshotLoader, withCheckedAppends } from '@xenops/core';
 import { appendLatencyHistogram, CLASSIC_QUEUE, Gateway, isLoopbackAddress, type GatewayStores } from '@xenops/gateway';
 import { natsNames, openNatsStores } from '@xenops/store-nats';
@@ -78,6 +79,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         logger: log,
         onShutdownRequest,
         metricFamilies: [appendLatency],
+        ...(consoleIsBuilt() ? { consoleDir: CONSOLE_ASSETS_DIR } : {}),
         loadFoldSnapshot,
       });
     }
