@@ -78,6 +78,12 @@ describe('web console', () => {
     await expect.poll(() => row(page, id).getAttribute('data-power'), { timeout: 10_000 }).toBe('Running');
     expect(await row(page, id).locator('.host').textContent()).toBe(service.hostId);
     expect(await page.locator('[data-feed]').getAttribute('data-feed')).toBe('live');
+    // Hosts: one for an embedded service, with the VMs it holds.
+    await page.goto(`${service.url}/ui#/hosts`);
+    const host = page.locator(`.hosts tr[data-host="${service.hostId}"]`);
+    await expect.poll(() => host.count()).toBe(1);
+    expect(Number(await host.locator('td').nth(5).textContent())).toBeGreaterThanOrEqual(1);
+    if (SCREENSHOTS) await page.screenshot({ path: path.join(REPO_ROOT, 'docs/console-hosts.png') });
     await page.close();
   });
 
