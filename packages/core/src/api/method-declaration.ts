@@ -80,3 +80,6 @@ export function tableOf<const L extends readonly AnyMethodDeclaration[]>(methods
   }
   return table as MethodTable<L>;
 }
+
+/** The NATS subject every gateway answers JSON-RPC on (API.md §2.7; xenopsd `--queue` changes it). */
+export const CLASSIC_RPC_SUBJECT = 'org.xen.xapi.xenops.classic';
