@@ -1,8 +1,10 @@
 /**
- * JSON-RPC bodies over HTTP/1.1 (API.md §2.1): on TCP with fetch (`http://host:8440`, with an
- * optional bearer token), or on the service's Unix socket (`<data-dir>/xenopsd.sock`), which
- * fetch cannot reach, with node:http. Also the GET routes of the same server (`/log`, `/verify`,
- * `/backup`).
+ * JSON-RPC bodies over HTTP/1.1 (API.md §2.1): on TCP (`http://host:8440`, with an optional bearer
+ * token) or on the service's Unix socket (`<data-dir>/xenopsd.sock`); also the GET routes of the
+ * same server (`/log`, `/verify`, `/backup`). node:http rather than fetch: fetch cannot reach a
+ * Unix socket, refuses the ports of its "bad port" list (1, 6000, 6667, ...) whatever the server,
+ * and its keep-alive pool holds a short-lived process (the CLI) open after its last call; here a
+ * request has its own connection (`agent: false`), as a blocking `UPDATES.get` needs anyway.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -56,25 +58,11 @@ export class HttpTransport implements Transport {
     return headers;
   }
 
-  private async exchange(method: 'GET' | 'POST', path: string | undefined, body: string | undefined, timeoutMs: number): Promise<string> {
-    if (!this.url) return this.exchangeOnSocket(method, path, body, timeoutMs);
-    const url = path === undefined ? this.url : new URL(path, this.url);
-    let res: Response;
-    let text: string;
-    try {
-      res = await fetch(url, { method, headers: this.headers(body), body, signal: AbortSignal.timeout(timeoutMs) });
-      text = await res.text();
-    } catch (e) {
-      throw connectionError(e, this.describe);
-    }
-    if (res.status !== 200) throw this.statusError(res.status, text);
-    return text;
-  }
-
-  private exchangeOnSocket(method: 'GET' | 'POST', path: string | undefined, body: string | undefined, timeoutMs: number): Promise<string> {
+  private exchange(method: 'GET' | 'POST', path: string | undefined, body: string | undefined, timeoutMs: number): Promise<string> {
     const headers = { ...this.headers(body), ...(body === undefined ? {} : { 'Content-Length': String(Buffer.byteLength(body)) }) };
+    const { mod, options } = this.requestOptions(path);
     return new Promise<string>((resolve, reject) => {
-      const req = http.request({ socketPath: this.target.socketPath, path: path ?? '/', method, headers, agent: false }, (res) => {
+      const req = mod.request({ ...options, method, headers, agent: false }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', (e) => reject(connectionError(e, this.describe)));
@@ -90,16 +78,22 @@ export class HttpTransport implements Transport {
     });
   }
 
+  private requestOptions(path: string | undefined): { mod: typeof http | typeof https; options: http.RequestOptions } {
+    if (!this.url) return { mod: http, options: { socketPath: this.target.socketPath, path: path ?? '/' } };
+    const u = this.url;
+    return {
+      mod: u.protocol === 'https:' ? https : http,
+      options: { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port || (u.protocol === 'https:' ? 443 : 80), path: path ?? (u.pathname || '/') },
+    };
+  }
+
   /**
    * `GET <path>` whose body is passed on chunk by chunk as it arrives (`/backup`): resolves with
    * the response headers once `onChunk` has had the last chunk. `idleTimeoutMs` bounds a pause.
    * A failure of `onChunk` (e.g. the receiver's disk is full) is the one reported.
    */
   download(path: string, idleTimeoutMs: number, onResponse: (headers: http.IncomingHttpHeaders) => void, onChunk: (chunk: Buffer) => void): Promise<void> {
-    const options: http.RequestOptions = this.url
-      ? { host: this.url.hostname.replace(/^\[|\]$/g, ''), port: this.url.port || (this.url.protocol === 'https:' ? 443 : 80), path }
-      : { socketPath: this.target.socketPath, path };
-    const mod = this.url?.protocol === 'https:' ? https : http;
+    const { mod, options } = this.requestOptions(path);
     return new Promise<void>((resolve, reject) => {
       const req = mod.request({ ...options, method: 'GET', headers: this.headers(undefined), agent: false }, (res) => {
         if (res.statusCode !== 200) {
