@@ -183,7 +183,11 @@ export class Projection {
       if (m.seq > this.seqValue + 1) await this.repairGap(m.seq);
       this.apply(m);
     });
-    await this.waitFor(head);
+    // A fold that stopped on the way (see `stop`) still starts: /healthz says so, writes are refused.
+    // Folding the log at the start takes as long as the log is long: no bound there.
+    await this.waitFor(head, Infinity).catch((e: unknown) => {
+      if (!this.failure) throw e;
+    });
   }
 
   private async repairGap(nextSeq: number): Promise<void> {
@@ -314,12 +318,12 @@ export class Projection {
 
   /**
    * Resolves once every message up to `seq` is folded (read-your-writes). Fails with a
-   * `ReadModelBehindError` when the fold has stopped, or has not got there within the timeout.
+   * `ReadModelBehindError` when the fold has stopped, or has not got there within `timeoutMs`
+   * (default: the `waitTimeoutMs` option, 60 s; `Infinity`: no bound).
    */
-  waitFor(seq: number): Promise<void> {
+  waitFor(seq: number, timeoutMs: number = this.opts.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS): Promise<void> {
     if (seq <= this.seqValue) return Promise.resolve();
     if (this.failure) return Promise.reject(this.failure);
-    const timeoutMs = this.opts.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
       const waiter = {
         seq,
@@ -332,10 +336,13 @@ export class Projection {
           reject(e);
         },
       };
-      const timer = setTimeout(() => {
-        this.seqWaiters = this.seqWaiters.filter((w) => w !== waiter);
-        reject(new ReadModelBehindError(`the read model did not reach seq ${seq} within ${timeoutMs / 1000} s (it is at seq ${this.seqValue})`));
-      }, timeoutMs);
+      const timer =
+        timeoutMs === Infinity
+          ? undefined
+          : setTimeout(() => {
+              this.seqWaiters = this.seqWaiters.filter((w) => w !== waiter);
+              reject(new ReadModelBehindError(`the read model did not reach seq ${seq} within ${timeoutMs / 1000} s (it is at seq ${this.seqValue})`));
+            }, timeoutMs);
       this.seqWaiters.push(waiter);
     });
   }
