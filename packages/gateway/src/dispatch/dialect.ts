@@ -1,17 +1,18 @@
-import { seedMethodList } from '@xenops/core';
+import { seedMethodList, type ApiDialect } from '@xenops/core';
 import type { RpcParams } from '../rpc/params.js';
 
 export type { ApiDialect } from '@xenops/core';
-import type { ApiDialect } from '@xenops/core';
 
 /** What §1.1's rules make of a method name: the dialect, or the Observer no-op. */
 export type Route = { readonly dialect: ApiDialect; readonly module: string; readonly name: string } | { readonly observer: true };
 
-/** The seed dialect's methods (§5.4), module lower-cased. */
-const SEED_METHODS = new Set(seedMethodList.map((m) => {
-  const { module, name } = splitMethod(m.name);
-  return `${module.toLowerCase()}.${name}`;
-}));
+/** The seed dialect's methods (§5.4, core's seed table), module lower-cased. */
+const SEED_METHODS = new Set(
+  seedMethodList.map((m) => {
+    const { module, name } = splitMethod(m.name);
+    return `${module.toLowerCase()}.${name}`;
+  }),
+);
 
 export function splitMethod(method: string): { module: string; name: string } {
   const dot = method.indexOf('.');
