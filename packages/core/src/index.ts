@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './idl/index.js';
+export * from './api/index.js';
 export * from './store/index.js';
 export * from './nats/index.js';
 export * from './events/audit.js';

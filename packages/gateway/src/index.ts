@@ -9,8 +9,6 @@ export { handleRpcBody } from './rpc/handler.js';
 export { CLASSIC_QUEUE, GATEWAY_QUEUE_GROUP } from './nats-rpc/nats-rpc.js';
 export { CHANGE_SUBJECT_ROOT } from './changes/records.js';
 export { REFRESH_STREAM } from './updates/updates-service.js';
-// The method tables (§5): tools and the fuzz suite derive their method lists from these.
-export { xenopsdMethods } from './methods/xenopsd.js';
-export { seedMethods } from './methods/seed.js';
-export type { MethodSpec } from './methods/method.js';
-export type { ArgSpec } from './dispatch/args.js';
+// The method tables (§5) live in core; the fuzz suite takes its method lists from here.
+export { xenopsdMethodList as xenopsdMethods, seedMethodList as seedMethods } from '@xenops/core';
+export type { AnyMethodDeclaration as MethodSpec, AnyArgDeclaration as ArgSpec } from '@xenops/core';

@@ -58,10 +58,10 @@ async function deleteNamespace(prefix: string): Promise<void> {
 }
 
 const prefixes: string[] = [];
-async function openNatsTest(prefix = uniquePrefix()): Promise<Stores> {
+async function openNatsTest(prefix = uniquePrefix(), log?: (line: string) => void): Promise<Stores> {
   await adminConnection(); // a clear failure when the server is not there
   prefixes.push(prefix);
-  return openNatsStores({ servers: NATS_URL, prefix, name: `xenops-test-${prefix}` });
+  return openNatsStores({ servers: NATS_URL, prefix, name: `xenops-test-${prefix}`, ...(log ? { log } : {}) });
 }
 
 afterAll(async () => {
@@ -70,7 +70,7 @@ afterAll(async () => {
   await admin.drain();
 });
 
-describeStoreContract('nats', () => openNatsTest());
+describeStoreContract('nats', (log) => openNatsTest(undefined, log));
 
 describe('nats store specifics', () => {
   const opened: Stores[] = [];

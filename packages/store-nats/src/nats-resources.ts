@@ -19,7 +19,7 @@ import {
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, setSha256Backend, type ObjectStore } from '@nats-io/obj';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { StorePermissionError } from '@xenops/core';
+import { stderrStoreLogger, StorePermissionError } from '@xenops/core';
 import type { NatsStoreOptions } from './nats-store-options.js';
 import { CURRENT_EVENT_SUBJECT_LAYOUT, eventStreamDescription, layoutOfStream, type EventSubjectLayout } from './event-subjects.js';
 import { connectNats } from './nats-connection.js';
@@ -95,7 +95,7 @@ export async function openNatsResources(
     if (stream.created) created.push(step);
     const layout = layoutOfStream(names.stream, stream.info.config.description);
     if (layout !== CURRENT_EVENT_SUBJECT_LAYOUT) {
-      (opts.log ?? ((l) => console.error(`[xenops store] ${l}`)))(
+      (opts.log ?? stderrStoreLogger)(
         `the stream ${names.stream} uses event subject layout ${layout} (${names.prefix}.ev.<key>, one token per stream key): ` +
           `it is kept, but NATS permissions cannot tell its VM streams from the others`,
       );

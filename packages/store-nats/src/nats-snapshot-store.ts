@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { Base64UrlPaddedCodec, type ObjectInfo, type ObjectStore } from '@nats-io/obj';
-import { StoreUnavailableError, type Snapshot, type SnapshotStore } from '@xenops/core';
+import { errorText, stderrStoreLogger, StoreUnavailableError, type Snapshot, type SnapshotStore, type StoreLogger } from '@xenops/core';
 import { isWrongLastSequence, kvKey, unavailable, type NatsNames } from './nats-names.js';
 
 /**
@@ -95,11 +95,11 @@ function decodeValue(v: Uint8Array): SnapshotValue {
  * object left behind is swept by a later put of its key), but it is reported, as store tails
  * report theirs.
  */
-async function bestEffort(what: string, work: Promise<unknown>): Promise<void> {
+async function bestEffort(log: StoreLogger, what: string, work: Promise<unknown>): Promise<void> {
   try {
     await work;
   } catch (err) {
-    console.error(`[xenops store] could not ${what} (a later put of that key sweeps what is left):`, err);
+    log(`could not ${what} (a later put of that key sweeps what is left): ${errorText(err)}`);
   }
 }
 
@@ -123,6 +123,7 @@ export class NatsSnapshotStore implements SnapshotStore {
     private readonly jsm: JetStreamManager,
     private readonly names: NatsNames,
     maxPayload: number,
+    private readonly log: StoreLogger = stderrStoreLogger,
   ) {
     this.objStream = `OBJ_${names.objectBucket}`;
     // room for the KV put's headers
@@ -259,15 +260,15 @@ export class NatsSnapshotStore implements SnapshotStore {
           continue;
         }
         // Best effort from here: the snapshot is stored.
-        if (current?.kind === 'object') await bestEffort(`delete the replaced object ${current.object}`, this.deleteObject(current.object));
-        if (own) await bestEffort(`sweep the orphaned objects of ${key}`, this.sweepOrphans(k, own.info.name));
+        if (current?.kind === 'object') await bestEffort(this.log, `delete the replaced object ${current.object}`, this.deleteObject(current.object));
+        if (own) await bestEffort(this.log, `sweep the orphaned objects of ${key}`, this.sweepOrphans(k, own.info.name));
         return;
       }
     } catch (err) {
       throw unavailable(`snapshot put ${key} failed`, err);
     } finally {
       // Lost the race, or failed: our object is nobody's.
-      if (own && !committed) await bestEffort(`delete the uncommitted object ${own.info.name}`, this.deleteObject(own.info.name));
+      if (own && !committed) await bestEffort(this.log, `delete the uncommitted object ${own.info.name}`, this.deleteObject(own.info.name));
     }
   }
 
@@ -314,7 +315,7 @@ export class NatsSnapshotStore implements SnapshotStore {
           if (!isWrongLastSequence(err) || attempt >= 100) throw err;
           continue;
         }
-        if (current?.kind === 'object') await bestEffort(`delete the object ${current.object}`, this.deleteObject(current.object));
+        if (current?.kind === 'object') await bestEffort(this.log, `delete the object ${current.object}`, this.deleteObject(current.object));
         return;
       }
     } catch (err) {

@@ -15,6 +15,9 @@ import {
   ConcurrencyError,
   DEFAULT_BUS_TIMEOUT_MS,
   Delivery,
+  errorText,
+  stderrStoreLogger,
+  type StoreLogger,
   NoResponderError,
   outboundWindowOf,
   StoreUnavailableError,
@@ -50,8 +53,9 @@ class NatsEventLog implements EventLog {
     private readonly names: NatsNames,
     /** The subject layout of the stream, fixed when it was created. */
     private readonly layout: EventSubjectLayout,
+    private readonly log: StoreLogger,
   ) {
-    this.outbound = outboundWindowOf(nc);
+    this.outbound = outboundWindowOf(nc, log);
   }
 
   private check(): void {
@@ -180,7 +184,7 @@ class NatsEventLog implements EventLog {
 
   tail(afterSeq: number, handler: (m: StoredMessage) => void | Promise<void>): Subscription {
     this.check();
-    const delivery = new Delivery();
+    const delivery = new Delivery(this.log);
     let stopped = false;
     let messages: ConsumerMessages | undefined;
     let wake: (() => void) | undefined;
@@ -208,7 +212,7 @@ class NatsEventLog implements EventLog {
           if (stopped || this.nc.isClosed()) break;
           failures++;
           if (failures === 1 || failures % 30 === 0) {
-            console.error(`[xenops store] tail of ${this.names.stream} interrupted at seq ${cursor}, retrying:`, err);
+            this.log(`tail of ${this.names.stream} interrupted at seq ${cursor}, retrying: ${errorText(err)}`);
           }
         } finally {
           messages?.stop();
@@ -261,8 +265,9 @@ class NatsCommandBus implements CommandBus {
   constructor(
     private readonly nc: NatsConnection,
     private readonly names: NatsNames,
+    log: StoreLogger,
   ) {
-    this.outbound = outboundWindowOf(nc);
+    this.outbound = outboundWindowOf(nc, log);
   }
 
   async serve(address: string, handler: (request: Uint8Array) => Promise<Uint8Array>): Promise<Subscription> {
@@ -372,9 +377,10 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<NatsStores
   });
   try {
     const { jsm, js, layout, kv, os } = await openNatsResources(nc, names, opts);
-    const log = new NatsEventLog(nc, js, jsm, names, layout);
-    const snapshots = new NatsSnapshotStore(kv, os, jsm, names, nc.info?.max_payload ?? 1024 * 1024);
-    const bus = new NatsCommandBus(nc, names);
+    const storeLog = opts.log ?? stderrStoreLogger;
+    const log = new NatsEventLog(nc, js, jsm, names, layout, storeLog);
+    const snapshots = new NatsSnapshotStore(kv, os, jsm, names, nc.info?.max_payload ?? 1024 * 1024, storeLog);
+    const bus = new NatsCommandBus(nc, names, storeLog);
     let closing: Promise<void> | undefined;
     return {
       mode: 'nats',

@@ -20,7 +20,7 @@ afterAll(() => {
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
 
-describeStoreContract('embedded', () => openEmbeddedStores({ dataDir: tempDir() }));
+describeStoreContract('embedded', (log) => openEmbeddedStores({ dataDir: tempDir(), log }));
 
 describe('embedded store specifics', () => {
   it('keeps everything across close and reopen; seqs are never reused', async () => {

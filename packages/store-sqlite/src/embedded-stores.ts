@@ -5,6 +5,7 @@ import {
   ConcurrencyError,
   Delivery,
   InProcessCommandBus,
+  stderrStoreLogger,
   StoreUnavailableError,
   StoreWriteError,
   type AppendRequest,
@@ -13,6 +14,7 @@ import {
   type SnapshotStore,
   type StoredMessage,
   type Stores,
+  type StoreLogger,
   type Subscription,
 } from '@xenops/core';
 import { forgetHolder } from './data-dir-lock.js';
@@ -62,6 +64,7 @@ class EmbeddedEventLog implements EventLog {
   constructor(
     private readonly db: DB,
     private readonly file: string,
+    private readonly log: StoreLogger,
   ) {
     this.stmt = {
       byMsgId: db.prepare<[string], { seq: number }>(`SELECT seq FROM events WHERE msg_id = ?`),
@@ -279,7 +282,7 @@ class EmbeddedEventLog implements EventLog {
 
   tail(afterSeq: number, handler: (m: StoredMessage) => void | Promise<void>): Subscription {
     this.check();
-    const delivery = new Delivery();
+    const delivery = new Delivery(this.log);
     let stopped = false;
     let wake: (() => void) | undefined;
     const loop = (async () => {
@@ -384,6 +387,8 @@ class EmbeddedSnapshotStore implements SnapshotStore {
 export interface EmbeddedStoreOptions {
   /** Directory holding the SQLite database (created if missing). */
   readonly dataDir: string;
+  /** Where the store reports what has nobody else to tell, e.g. a failing tail handler (default: stderr). */
+  readonly log?: StoreLogger;
 }
 
 export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<Stores> {
@@ -395,7 +400,7 @@ export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<St
   const db = openDatabase(opts.dataDir);
   removeStaleCopies(opts.dataDir);
   const file = join(opts.dataDir, DB_FILE);
-  const log = new EmbeddedEventLog(db, file);
+  const log = new EmbeddedEventLog(db, file, opts.log ?? stderrStoreLogger);
   const snapshots = new EmbeddedSnapshotStore(db, file);
   const bus = new InProcessCommandBus();
   let closing: Promise<void> | undefined;

@@ -7,8 +7,10 @@ import { CliError, ExitCode } from './errors.js';
 import type { Context } from './context.js';
 import { explain, type ErrorContext } from './explain.js';
 import { Progress } from './format/progress.js';
-import { RpcFailure } from './client/rpc.js';
+import { XenopsTaskFailedError } from '@xenops/client';
+import { cliFailure, RpcFailure } from './client/rpc.js';
 
+/** A Task.t in its wire form (`xenops tasks` prints it as it comes). */
 export interface TaskRecord {
   id: string;
   dbg: string;
@@ -26,8 +28,6 @@ export interface TaskOutcome {
   result?: unknown;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Calls `method`; returns the task id. Call errors are explained with `errCtx`. */
 export async function startTask(ctx: Context, method: string, args: Record<string, unknown>, errCtx: ErrorContext): Promise<string> {
   try {
@@ -38,7 +38,7 @@ export async function startTask(ctx: Context, method: string, args: Record<strin
   }
 }
 
-/** Follows a task to its end with a progress bar labelled `label`. */
+/** Follows a task to its end (the client's waitForTask) with a progress bar labelled `label`. */
 export async function waitTask(ctx: Context, taskId: string, label: string, errCtx: ErrorContext, started = Date.now()): Promise<TaskOutcome> {
   const rpc = ctx.rpc();
   const progress = new Progress(ctx.io.stderr, `${label} (task ${taskId})`, !ctx.json || ctx.io.stderr.isTTY === true);
@@ -57,32 +57,23 @@ export async function waitTask(ctx: Context, taskId: string, label: string, errC
     rpc.call('Task.cancel', { id: taskId }).catch(() => undefined);
   };
   progress.update(0);
-  let delay = 20;
   try {
-    for (;;) {
-      let t: TaskRecord;
-      try {
-        t = await rpc.call<TaskRecord>('Task.stat', { id: taskId });
-      } catch (e) {
-        if (e instanceof RpcFailure) throw explain(e.error, { ...errCtx, op: 'task' });
-        throw e;
-      }
-      const [state, detail] = t.state;
-      if (state === 'Pending') {
-        if (!cancelRequested) progress.update(Number(detail) || 0);
-        await sleep(delay);
-        delay = Math.min(250, delay * 2);
-        continue;
-      }
-      await rpc.call('Task.destroy', { id: taskId }).catch(() => undefined);
-      if (state === 'Completed') {
-        progress.finish(true);
-        const d = detail as { duration: number; result?: unknown };
-        return { task: taskId, elapsed: (Date.now() - started) / 1000, duration: Number(d.duration) || 0, ...(d.result !== undefined ? { result: d.result } : {}) };
-      }
+    const outcome = await rpc.client.waitForTask(taskId, {
+      destroy: true,
+      onProgress: (p) => {
+        if (!cancelRequested) progress.update(p);
+      },
+    });
+    progress.finish(true);
+    return { task: taskId, elapsed: (Date.now() - started) / 1000, duration: outcome.duration, ...(outcome.result !== undefined ? { result: outcome.result } : {}) };
+  } catch (e) {
+    if (e instanceof XenopsTaskFailedError) {
       progress.finish(false);
-      throw explain(detail, { ...errCtx, fromTask: true });
+      throw explain(e.value, { ...errCtx, fromTask: true });
     }
+    const failure = cliFailure(e);
+    if (failure instanceof RpcFailure) throw explain(failure.error, { ...errCtx, op: 'task' });
+    throw failure;
   } finally {
     ctx.interrupt = undefined;
   }

@@ -66,7 +66,11 @@ export interface VbdDecodeContext {
  * can do on its own).
  */
 export function decodeVbd(w: unknown, path: string, ctx: VbdDecodeContext): Vbd {
-  const vbd = VbdT.decode(w, path);
+  return adjustVbdPosition(VbdT.decode(w, path), w, ctx);
+}
+
+/** The HVM rule of `decodeVbd` for a `Vbd.t` already decoded from the wire value `w`. */
+export function adjustVbdPosition(vbd: Vbd, w: unknown, ctx: VbdDecodeContext): Vbd {
   if (ctx.vmIsHvm && vbd.position && isBareDiskNumber(lookupKey(w, 'position')) && vbd.position[1] < 4) {
     return { ...vbd, position: ['Ide', vbd.position[1], 0] };
   }

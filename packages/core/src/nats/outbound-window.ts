@@ -12,6 +12,9 @@
 export class OutboundWindow {
   private pending: (() => void)[] = [];
 
+  /** `log` takes the failures of sends without a reply (nobody else can be told). */
+  constructor(private readonly log: (line: string) => void) {}
+
   /** Runs `send` at the end of this turn, with every other send of the turn; settles as it does. */
   run<T>(send: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -39,7 +42,7 @@ export class OutboundWindow {
         send();
       } catch (err) {
         // `run` reports its own errors; a send without a reply has nobody to tell but the log.
-        console.error('[xenops store] a deferred NATS send failed:', err);
+        this.log(`a deferred NATS send failed: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
   };
@@ -51,10 +54,10 @@ const windows = new WeakMap<object, OutboundWindow>();
  * The window of a connection (a nats.js `NatsConnection`, or any object standing for one):
  * everybody sending on it shares the same one.
  */
-export function outboundWindowOf(nc: object): OutboundWindow {
+export function outboundWindowOf(nc: object, log: (line: string) => void): OutboundWindow {
   let w = windows.get(nc);
   if (!w) {
-    w = new OutboundWindow();
+    w = new OutboundWindow(log);
     windows.set(nc, w);
   }
   return w;

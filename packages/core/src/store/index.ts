@@ -36,4 +36,4 @@ export {
 export { escapeSubjectToken, unescapeSubjectToken } from './subject-token.js';
 export { StoreWriteError, type StoreWriteFailure } from './store-errors.js';
 export { InProcessCommandBus } from './in-process-bus.js';
-export { Delivery } from './tail-util.js';
+export { Delivery, errorText, stderrStoreLogger, type StoreLogger } from './tail-util.js';

@@ -1,5 +1,18 @@
 import type { StoredMessage } from './event-log.js';
 
+/** Where a store reports what has nobody else to tell (a failed tail handler, a failed clean-up). */
+export type StoreLogger = (line: string) => void;
+
+/** The logger of a store whose owner injects none: one line on stderr. */
+export const stderrStoreLogger: StoreLogger = (line) => {
+  process.stderr.write(`[xenops store] ${line}\n`);
+};
+
+/** An error as one line of a log (its stack, if any, is the owner's to print). */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /**
  * Hands a tail's messages to its handler, one at a time, and knows whether one is being handled.
  *
@@ -12,6 +25,9 @@ import type { StoredMessage } from './event-log.js';
 export class Delivery {
   private running = 0;
 
+  /** `log` takes the last-resort report of a failing handler (the store's injected logger). */
+  constructor(private readonly log: StoreLogger) {}
+
   get active(): boolean {
     return this.running > 0;
   }
@@ -23,7 +39,7 @@ export class Delivery {
     } catch (err) {
       // A failing handler must not stop the log for everybody else nor create a gap: the message
       // counts as delivered. The handler owns its errors; this is the last-resort report.
-      console.error(`[xenops store] tail handler failed on seq ${m.seq} (stream ${m.stream}):`, err);
+      this.log(`tail handler failed on seq ${m.seq} (stream ${m.stream}): ${errorText(err)}`);
     } finally {
       this.running--;
     }

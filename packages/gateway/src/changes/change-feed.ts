@@ -21,7 +21,10 @@ export class ChangeFeed {
   private readonly listeners = new Set<ChangeListener>();
 
   /** Attach to the projection; records are built only while somebody listens. */
-  constructor(private readonly projection: Projection) {
+  constructor(
+    private readonly projection: Projection,
+    private readonly logger: (line: string) => void = () => {},
+  ) {
     projection.addObserver((seq, steps) => {
       if (this.listeners.size === 0) return;
       const records = recordsOfMessage(seq, steps);
@@ -29,8 +32,9 @@ export class ChangeFeed {
       for (const l of [...this.listeners]) {
         try {
           l(records);
-        } catch {
-          /* one listener's failure must not affect the others */
+        } catch (e) {
+          // One listener's failure must not affect the others, nor go unnoticed.
+          this.logger(`change feed: a listener failed at seq ${seq}: ${e instanceof Error ? e.message : String(e)}`);
         }
       }
     });

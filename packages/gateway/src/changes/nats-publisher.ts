@@ -6,7 +6,7 @@ import type { ChangeFeed } from './change-feed.js';
 export function publishChanges(feed: ChangeFeed, nc: NatsConnection, log: (line: string) => void): () => void {
   const encoder = new TextEncoder();
   // Sent with the store's own sends of the same turn: one socket write for all of them.
-  const outbound = outboundWindowOf(nc);
+  const outbound = outboundWindowOf(nc, log);
   let warned = false;
   const { unsubscribe } = feed.subscribe((records) => {
     outbound.defer(() => {

@@ -1,8 +1,9 @@
 import { bool, dict, float, int, option, string, unit, XenopsError } from '@xenops/core';
 import { describe, expect, it } from 'vitest';
-import { ArgumentError, decodeArgs, type ArgSpec } from './args.js';
+import type { AnyArgDeclaration } from '@xenops/core';
+import { ArgumentError, decodeArgs } from './args.js';
 
-const specs: ArgSpec[] = [
+const specs: AnyArgDeclaration[] = [
   { key: 'id', type: string },
   { key: 'delay', type: option(float) },
   { key: 'force', type: bool },
@@ -24,7 +25,7 @@ const errorOf = (f: () => unknown): unknown => {
 describe('argument decoding (API.md §2.5)', () => {
   it('matches named keys ignoring case and gives absent arguments their defaults', () => {
     const args = Object.assign(Object.create(null), { DEBUG_INFO: 'ctx', Id: 'vm1', as_of: 7 });
-    expect(decodeArgs({ form: 'named', args }, specs)).toEqual({
+    expect(decodeArgs({ form: 'named', args }, specs)).toMatchObject({
       dbg: 'ctx',
       values: { id: 'vm1', delay: undefined, force: false, xs: [], unit: null, as_of: 7 },
     });
@@ -37,7 +38,7 @@ describe('argument decoding (API.md §2.5)', () => {
 
   it('reads positional arguments in table order, never as_of, and ignores extra ones', () => {
     const r = decodeArgs({ form: 'positional', dbg: 'ctx', args: ['vm1', [2.5], true, {}, null, 99, 100] }, specs);
-    expect(r).toEqual({ dbg: 'ctx', values: { id: 'vm1', delay: 2.5, force: true, xs: [], unit: null, as_of: undefined } });
+    expect(r).toMatchObject({ dbg: 'ctx', values: { id: 'vm1', delay: 2.5, force: true, xs: [], unit: null, as_of: undefined } });
   });
 
   it('names a missing required argument', () => {
@@ -51,5 +52,17 @@ describe('argument decoding (API.md §2.5)', () => {
     expect(e[0]).toBe('Internal_error');
     expect(e[1]).toMatch(/^Type error at force: expected /);
     expect(new ArgumentError(['Internal_error', 'x'])).toBeInstanceOf(XenopsError);
+  });
+});
+
+describe('the wire form of an argument', () => {
+  it('is kept for the rules that need it: named by key ignoring case, positional by table order', () => {
+    const named = decodeArgs({ form: 'named', args: Object.assign(Object.create(null), { ID: 'vm1', Force: true }) }, specs);
+    expect(named.wire('id')).toBe('vm1');
+    expect(named.wire('force')).toBe(true);
+    expect(named.wire('delay')).toBeUndefined();
+    const positional = decodeArgs({ form: 'positional', dbg: 'ctx', args: ['vm1', [2.5]] }, specs);
+    expect(positional.wire('delay')).toEqual([2.5]);
+    expect(positional.wire('as_of')).toBeUndefined();
   });
 });

@@ -1,40 +1,18 @@
+import { seedMethodList, type ApiDialect } from '@xenops/core';
 import type { RpcParams } from '../rpc/params.js';
 
-export type ApiDialect = 'xenopsd' | 'seed';
+export type { ApiDialect } from '@xenops/core';
 
 /** What §1.1's rules make of a method name: the dialect, or the Observer no-op. */
 export type Route = { readonly dialect: ApiDialect; readonly module: string; readonly name: string } | { readonly observer: true };
 
-/** The seed dialect's methods (§5.4), module lower-cased. */
-const SEED_METHODS = new Set([
-  'query.query',
-  ...[
-    'add',
-    'remove',
-    'create',
-    'build',
-    'create_device_model',
-    'destroy',
-    'pause',
-    'unpause',
-    'set_vcpus',
-    'set_shadow_multiplier',
-    'stat',
-    'list',
-    'start',
-    'shutdown',
-    'reboot',
-    'suspend',
-    'resume',
-    's3suspend',
-    's3resume',
-    'migrate',
-    'export_metadata',
-    'import_metadata',
-  ].map((n) => `vm.${n}`),
-  'task.stat',
-  'task.cancel',
-]);
+/** The seed dialect's methods (§5.4, core's seed table), module lower-cased. */
+const SEED_METHODS = new Set(
+  seedMethodList.map((m) => {
+    const { module, name } = splitMethod(m.name);
+    return `${module.toLowerCase()}.${name}`;
+  }),
+);
 
 export function splitMethod(method: string): { module: string; name: string } {
   const dot = method.indexOf('.');

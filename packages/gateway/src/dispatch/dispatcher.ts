@@ -1,9 +1,19 @@
-import { describeError, ErrorT, toErrorValue, withTraceparent, type ErrorValue } from '@xenops/core';
+import {
+  describeError,
+  ErrorT,
+  seedMethodList,
+  toErrorValue,
+  withTraceparent,
+  xenopsdMethodList,
+  type AnyMethodDeclaration,
+  type ArgsOf,
+  type ErrorValue,
+} from '@xenops/core';
 import { JSONRPC_INVALID_PARAMS, JSONRPC_METHOD_NOT_FOUND, JSONRPC_SERVER_ERROR } from '../rpc/jsonrpc.js';
 import type { Dispatcher, RpcOutcome } from '../rpc/handler.js';
-import type { GatewayContext, MethodSpec } from '../methods/method.js';
-import { seedMethods } from '../methods/seed.js';
-import { xenopsdMethods } from '../methods/xenopsd.js';
+import { UNIMPLEMENTED, type CallContext, type GatewayContext, type Handler } from '../methods/method.js';
+import { seedHandlers } from '../methods/seed.js';
+import { xenopsdHandlers } from '../methods/xenopsd.js';
 import { ArgumentError, decodeArgs } from './args.js';
 import { methodKey, routeCall, splitMethod, type ApiDialect } from './dialect.js';
 
@@ -14,18 +24,29 @@ export interface CallRecord {
   readonly seconds: number;
 }
 
-function indexMethods(methods: readonly MethodSpec[]): Map<string, MethodSpec> {
-  const table = new Map<string, MethodSpec>();
-  for (const m of methods) {
-    const { module, name } = splitMethod(m.name);
-    table.set(methodKey(module, name), m);
+/** A method of core's table with the gateway's handler (absent: Unimplemented). */
+interface Entry {
+  readonly declaration: AnyMethodDeclaration;
+  readonly handler?: Handler<AnyMethodDeclaration>;
+}
+
+function indexMethods(
+  declarations: readonly AnyMethodDeclaration[],
+  handlers: { readonly [name: string]: ((call: CallContext, args: never) => Promise<unknown>) | typeof UNIMPLEMENTED },
+): Map<string, Entry> {
+  const table = new Map<string, Entry>();
+  for (const declaration of declarations) {
+    const { module, name } = splitMethod(declaration.name);
+    const handler = handlers[declaration.name];
+    // Each handler was checked against its own declaration (Handlers<T>): here they are one list.
+    table.set(methodKey(module, name), handler === UNIMPLEMENTED || !handler ? { declaration } : { declaration, handler: handler as Handler<AnyMethodDeclaration> });
   }
   return table;
 }
 
-const TABLES: Record<ApiDialect, Map<string, MethodSpec>> = {
-  xenopsd: indexMethods(xenopsdMethods),
-  seed: indexMethods(seedMethods),
+const TABLES: Record<ApiDialect, Map<string, Entry>> = {
+  xenopsd: indexMethods(xenopsdMethodList, xenopsdHandlers),
+  seed: indexMethods(seedMethodList, seedHandlers),
 };
 
 /** The contract's method counts (§1.2), checked by a unit test. */
@@ -62,18 +83,21 @@ async function dispatch(
   // Observer.*: tracing configuration, accepted and ignored (§5.3).
   if ('observer' in route) return { method: 'Observer', result: { ok: true, value: null } };
   const { dialect } = route;
-  const spec = TABLES[dialect].get(methodKey(route.module, route.name));
-  if (!spec) return { method: 'unknown', result: failure(['Unimplemented', received], dialect, JSONRPC_METHOD_NOT_FOUND) };
-  if (!spec.handler) return { method: spec.name, result: failure(['Unimplemented', spec.name], dialect, JSONRPC_SERVER_ERROR) };
+  const entry = TABLES[dialect].get(methodKey(route.module, route.name));
+  if (!entry) return { method: 'unknown', result: failure(['Unimplemented', received], dialect, JSONRPC_METHOD_NOT_FOUND) };
+  const { declaration, handler } = entry;
+  if (!handler) return { method: declaration.name, result: failure(['Unimplemented', declaration.name], dialect, JSONRPC_SERVER_ERROR) };
   try {
-    const args = decodeArgs(params, spec.args);
+    const args = decodeArgs(params, declaration.args);
+    // Decoded by this declaration's own argument types: the values are its ArgsOf.
+    const values = args.values as ArgsOf<AnyMethodDeclaration>;
     // A trace context from the transport travels in the debug string, as xapi carries it.
     const dbg = traceparent === undefined ? args.dbg : withTraceparent(args.dbg, traceparent);
-    const value = await spec.handler({ gateway, dbg, dialect, callerGone }, args.values);
-    return { method: spec.name, result: { ok: true, value: spec.result ? spec.result.encode(value, dialect) : null } };
+    const value = await handler({ gateway, dbg, dialect, callerGone, wireArgument: args.wire }, values);
+    return { method: declaration.name, result: { ok: true, value: declaration.result.encode(value, dialect) } };
   } catch (e) {
     const code = e instanceof ArgumentError ? JSONRPC_INVALID_PARAMS : JSONRPC_SERVER_ERROR;
-    return { method: spec.name, result: failure(toErrorValue(e), dialect, code) };
+    return { method: declaration.name, result: failure(toErrorValue(e), dialect, code) };
   }
 }
 

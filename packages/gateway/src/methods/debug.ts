@@ -1,5 +1,5 @@
-import { list, string, unit } from '@xenops/core';
-import { method, type CallContext, type MethodSpec } from './method.js';
+import type { XenopsdMethods } from '@xenops/core';
+import type { CallContext, SomeHandlers } from './method.js';
 import { sendToOwner } from './vm-calls.js';
 
 /** The DEBUG.trigger commands about a VM (its id first): they go to the VM's owner. */
@@ -20,14 +20,6 @@ async function trigger(call: CallContext, cmd: string, args: readonly string[]):
   return null;
 }
 
-export const debugMethods: readonly MethodSpec[] = [
-  method(
-    'DEBUG.trigger',
-    [
-      { key: 'cmd', type: string },
-      { key: 'args', type: list(string) },
-    ],
-    unit,
-    (call, a) => trigger(call, a.cmd as string, a.args as string[]),
-  ),
-];
+export const debugHandlers = {
+  'DEBUG.trigger': (call, a) => trigger(call, a.cmd, a.args),
+} satisfies SomeHandlers<XenopsdMethods>;

@@ -4,14 +4,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { debugTriggerTarget, XenopsError, type Command } from '@xenops/core';
-import type { CallContext, MethodSpec } from './method.js';
-import { debugMethods } from './debug.js';
-import { hostMethods } from './host.js';
-import { metadataMethods } from './metadata.js';
+import type { CallContext } from './method.js';
+import { debugHandlers } from './debug.js';
+import { hostHandlers } from './host.js';
+import { metadataHandlers } from './metadata.js';
 
 /** A call context for handlers that must fail before they touch the gateway. */
-const call = { gateway: {} as CallContext['gateway'], dbg: 'fuzz', dialect: 'xenopsd' } as CallContext;
-const handler = (methods: readonly MethodSpec[], name: string) => methods.find((m) => m.name === name)!.handler!;
+const call: CallContext = { gateway: {} as CallContext['gateway'], dbg: 'fuzz', dialect: 'xenopsd', wireArgument: () => undefined };
 
 async function errorValueOf(p: Promise<unknown>): Promise<unknown> {
   try {
@@ -25,7 +24,7 @@ async function errorValueOf(p: Promise<unknown>): Promise<unknown> {
 
 describe('fuzz regressions', () => {
   it('DEBUG.trigger with a command named like an Object.prototype member is an unknown command (§8.3), not a guest action', async () => {
-    const trigger = handler(debugMethods, 'DEBUG.trigger');
+    const trigger = debugHandlers['DEBUG.trigger'];
     const sent: Array<[string, Command]> = [];
     // The engine's verdict on the command (what the agent answers), as the gateway's host's agent would give it.
     const engine = {
@@ -46,7 +45,7 @@ describe('fuzz regressions', () => {
   });
 
   it('VM.import_metadata of text that is not JSON: the parser\'s quote of it stays one well-formed line', async () => {
-    const importMetadata = handler(metadataMethods, 'VM.import_metadata');
+    const importMetadata = metadataHandlers['VM.import_metadata'];
     for (const text of ['\u{1F600}', 'a\nb', '{"vm":\n']) {
       const [tag, message] = (await errorValueOf(importMetadata(call, { metadata: text }))) as [string, string];
       expect(tag).toBe('Internal_error');
@@ -62,12 +61,12 @@ describe('fuzz regressions', () => {
   });
 
   it('HOST.combine_cpu_policies and HOST.is_compatible refuse a malformed featureset with §6.3\'s type error', async () => {
-    const combine = handler(hostMethods, 'HOST.combine_cpu_policies');
+    const combine = hostHandlers['HOST.combine_cpu_policies'];
     expect(await errorValueOf(combine(call, { policy1: 'xyz', policy2: '' }))).toEqual([
       'Internal_error',
       `Type error at policy1: expected a CPU featureset (words of 8 hex digits joined by '-'), got "xyz"`,
     ]);
-    const compatible = handler(hostMethods, 'HOST.is_compatible');
+    const compatible = hostHandlers['HOST.is_compatible'];
     const long = `${'0'.repeat(8)}-${'\u{1F600}'.repeat(100)}`;
     const [, message] = (await errorValueOf(compatible(call, { vm_policy: '00000003', host_policy: long }))) as [string, string];
     expect(message.startsWith('Type error at host_policy: expected a CPU featureset')).toBe(true);

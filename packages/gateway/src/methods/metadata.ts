@@ -6,13 +6,13 @@ import {
   normaliseDevice,
   parseUntrustedJson,
   singleLine,
-  string,
-  VmIdT,
   wireToJson,
+  type ApiDialect,
   type Metadata,
+  type SeedMethods,
+  type XenopsdMethods,
 } from '@xenops/core';
-import type { ApiDialect } from '../dispatch/dialect.js';
-import { method, type CallContext, type MethodSpec } from './method.js';
+import type { CallContext, SomeHandlers } from './method.js';
 import { importVm, runQueued, submitOperation } from './vm-calls.js';
 
 /**
@@ -58,10 +58,10 @@ function parseMetadata(text: string, dialect: ApiDialect): Metadata {
 
 const metadataJsonOf = (m: Metadata) => wireToJson(MetadataT.encode(m, 'internal'));
 
-export const metadataMethods: readonly MethodSpec[] = [
-  method('VM.export_metadata', [{ key: 'id', type: VmIdT }], string, async (call, a) => exportMetadata(call, a.id as string)),
-  method('VM.import_metadata', [{ key: 'metadata', type: string }], VmIdT, async (call, a) => {
-    const metadata = parseMetadata(a.metadata as string, 'xenopsd');
+export const metadataHandlers = {
+  'VM.export_metadata': async (call, a) => exportMetadata(call, a.id),
+  'VM.import_metadata': async (call, a) => {
+    const metadata = parseMetadata(a.metadata, 'xenopsd');
     const { id } = metadata.vm;
     // An existing VM is imported on its queue (S/q); a new one is written at once.
     if (call.gateway.projection.vms.get(id)?.config) {
@@ -69,17 +69,17 @@ export const metadataMethods: readonly MethodSpec[] = [
       return id;
     }
     return importVm(call, id, metadataJsonOf(metadata), false);
-  }),
-  method('VM.import_metadata_async', [{ key: 'metadata', type: string }], string, async (call, a) => {
-    const metadata = parseMetadata(a.metadata as string, 'xenopsd');
+  },
+  'VM.import_metadata_async': async (call, a) => {
+    const metadata = parseMetadata(a.metadata, 'xenopsd');
     return submitOperation(call, metadata.vm.id, { kind: 'VM.import_metadata', metadataJson: metadataJsonOf(metadata) }, { mayCreate: true });
-  }),
-];
+  },
+} satisfies SomeHandlers<XenopsdMethods>;
 
-export const seedMetadataMethods: readonly MethodSpec[] = [
-  method('Vm.export_metadata', [{ key: 'id', type: VmIdT }], string, async (call, a) => exportMetadata(call, a.id as string)),
-  method('Vm.import_metadata', [{ key: 'config', type: string }], VmIdT, async (call, a) => {
-    const metadata = parseMetadata(a.config as string, 'seed');
+export const seedMetadataHandlers = {
+  'Vm.export_metadata': async (call, a) => exportMetadata(call, a.id),
+  'Vm.import_metadata': async (call, a) => {
+    const metadata = parseMetadata(a.config, 'seed');
     return importVm(call, metadata.vm.id, metadataJsonOf(metadata), true);
-  }),
-];
+  },
+} satisfies SomeHandlers<SeedMethods>;

@@ -1,6 +1,4 @@
-import type { AnyType, EventLog, StoreMode } from '@xenops/core';
-import type { ArgSpec } from '../dispatch/args.js';
-import type { ApiDialect } from '../dispatch/dialect.js';
+import type { AnyMethodDeclaration, ApiDialect, ArgsOf, EventLog, ResultOf, StoreMode } from '@xenops/core';
 import type { Projection } from '../read-model/projection.js';
 import type { EngineClient } from '../service/engine-client.js';
 
@@ -23,23 +21,23 @@ export interface CallContext {
   readonly dialect: ApiDialect;
   /** A signal aborted when the caller is gone (created on first call; for blocking calls). */
   readonly callerGone?: () => AbortSignal;
+  /**
+   * An argument as it came on the wire, before decoding: for the rare rule that needs what the
+   * type alone cannot tell (a seed VBD position given as a bare integer).
+   */
+  readonly wireArgument: (key: string) => unknown;
 }
 
-export interface MethodSpec {
-  /** As §5 spells it, e.g. `VM.start`; the Unimplemented payload for methods not built yet. */
-  readonly name: string;
-  readonly args: readonly ArgSpec[];
-  /** Encodes the result; absent for methods that answer `unit`. */
-  readonly result?: AnyType;
-  /** Absent: the method exists in the contract but is not implemented yet (`Unimplemented`). */
-  readonly handler?: (call: CallContext, args: Record<string, unknown>) => Promise<unknown>;
-}
+/** Runs one method of the contract (API.md §5) on arguments decoded by its declaration. */
+export type Handler<M extends AnyMethodDeclaration> = (call: CallContext, args: ArgsOf<M>) => Promise<ResultOf<M>>;
 
-export function method(
-  name: string,
-  args: readonly ArgSpec[],
-  result: AnyType | undefined,
-  handler?: MethodSpec['handler'],
-): MethodSpec {
-  return { name, args, ...(result ? { result } : {}), ...(handler ? { handler } : {}) };
-}
+/** A method of the contract not built yet: answers `["Unimplemented", "<name>"]` (§2.6). */
+export const UNIMPLEMENTED = 'Unimplemented';
+
+/** A handler for every method of a dialect's table (or UNIMPLEMENTED): none can be forgotten. */
+export type Handlers<T extends { readonly [name: string]: AnyMethodDeclaration }> = {
+  readonly [N in keyof T]: Handler<T[N]> | typeof UNIMPLEMENTED;
+};
+
+/** Some handlers of a dialect (one module's share of the table). */
+export type SomeHandlers<T extends { readonly [name: string]: AnyMethodDeclaration }> = Partial<Handlers<T>>;

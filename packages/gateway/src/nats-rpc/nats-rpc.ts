@@ -6,13 +6,13 @@
  * past that a request is answered at once with an error naming the limit.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { TRACEPARENT_HEADER } from '@xenops/core';
+import { CLASSIC_RPC_SUBJECT, TRACEPARENT_HEADER } from '@xenops/core';
 import { DEFAULT_LIMITS, type LimitUsage } from '../limits/limits.js';
 import { encodeJsonRpcFailure, JSONRPC_SERVER_ERROR } from '../rpc/jsonrpc.js';
 import { bodyTooLargeReply, detectFormat, handleRpcBody, MAX_BODY_BYTES, xmlFailure, type Dispatcher } from '../rpc/handler.js';
 import { encodeXmlRpcResponse } from '../rpc/xmlrpc.js';
 
-export const CLASSIC_QUEUE = 'org.xen.xapi.xenops.classic';
+export const CLASSIC_QUEUE = CLASSIC_RPC_SUBJECT;
 export const GATEWAY_QUEUE_GROUP = 'xenops-gateway';
 
 export interface NatsRpcOptions {

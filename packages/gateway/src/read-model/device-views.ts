@@ -1,4 +1,4 @@
-import type { DeviceEntry, DeviceKind, Pci, PciState, Vbd, VbdState, Vgpu, VgpuState, Vif, VifState, VmAggregate, Vusb, VusbState } from '@xenops/core';
+import type { DeviceConfigs, DeviceEntry, DeviceKind, Pci, PciState, Vbd, VbdState, Vgpu, VgpuState, Vif, VifState, VmAggregate, Vusb, VusbState } from '@xenops/core';
 
 /** Vbd.state (§4.4): what is plugged shows its QoS and medium. */
 export function vbdStateOf(e: DeviceEntry<Vbd>): VbdState {
@@ -37,18 +37,32 @@ export function vusbStateOf(_e: DeviceEntry<Vusb>): VusbState {
   return { plugged: false };
 }
 
+/** The `[config, state]` pair of each kind of device. */
+export interface DevicePairs {
+  vbd: [Vbd, VbdState];
+  vif: [Vif, VifState];
+  pci: [Pci, PciState];
+  vgpu: [Vgpu, VgpuState];
+  vusb: [Vusb, VusbState];
+}
+
 /** The `[config, state]` pair a device's `stat` returns. */
-export function devicePair(kind: DeviceKind, e: DeviceEntry<unknown>, vm: VmAggregate): [unknown, unknown] {
+export function devicePair<K extends DeviceKind>(kind: K, e: DeviceEntry<DeviceConfigs[K]>, vm: VmAggregate): DevicePairs[K] {
+  // The state's type follows `kind`, which TypeScript does not narrow K from: the one cast.
+  return [e.config, stateOf(kind, e, vm)] as DevicePairs[K];
+}
+
+function stateOf(kind: DeviceKind, e: DeviceEntry<unknown>, vm: VmAggregate): unknown {
   switch (kind) {
     case 'vbd':
-      return [e.config, vbdStateOf(e as DeviceEntry<Vbd>)];
+      return vbdStateOf(e as DeviceEntry<Vbd>);
     case 'vif':
-      return [e.config, vifStateOf(e as DeviceEntry<Vif>, vm)];
+      return vifStateOf(e as DeviceEntry<Vif>, vm);
     case 'pci':
-      return [e.config, pciStateOf(e as DeviceEntry<Pci>)];
+      return pciStateOf(e as DeviceEntry<Pci>);
     case 'vgpu':
-      return [e.config, vgpuStateOf(e as DeviceEntry<Vgpu>)];
+      return vgpuStateOf(e as DeviceEntry<Vgpu>);
     case 'vusb':
-      return [e.config, vusbStateOf(e as DeviceEntry<Vusb>)];
+      return vusbStateOf(e as DeviceEntry<Vusb>);
   }
 }

@@ -5,6 +5,7 @@ import {
   foldMessage,
   foldStoredMessageSteps,
   StoreUnavailableError,
+  XenopsError,
   emptyHost,
   evolveHost,
   HOST_STREAM_PREFIX,
@@ -59,7 +60,21 @@ export interface ProjectionOptions {
   readonly snapshotEvery?: number;
   /** Where `start` gets the fold snapshot (default: loads it from `snapshots`). */
   readonly loadFoldSnapshot?: FoldSnapshotLoader;
+  /** How long `waitFor` waits for the fold to reach a seq (default 60 s). */
+  readonly waitTimeoutMs?: number;
   readonly logger?: (line: string) => void;
+}
+
+const DEFAULT_WAIT_TIMEOUT_MS = 60_000;
+
+/**
+ * The read model cannot show a write: it did not reach the write's seq in time, or it stopped
+ * at a message it could not fold. Answered as an `Internal_error` with this message.
+ */
+export class ReadModelBehindError extends XenopsError {
+  constructor(message: string) {
+    super(['Internal_error', message]);
+  }
 }
 
 export interface TaskOutcome {
@@ -77,7 +92,7 @@ export class Projection {
   readonly tasks = new Map<string, TaskRecord>();
   private seqValue = 0;
   private subscription?: Subscription;
-  private seqWaiters: Array<{ seq: number; resolve: () => void }> = [];
+  private seqWaiters: Array<{ seq: number; resolve: () => void; reject: (e: Error) => void }> = [];
   private taskWaiters = new Map<string, Array<(outcome: TaskOutcome) => void>>();
   /**
    * Outcomes of self-destroying tasks (S/q calls), kept until their caller collects them: such a
@@ -164,17 +179,22 @@ export class Projection {
       // Seqs are contiguous: a duplicate delivery is dropped, and a hole (a delivery a transport
       // lost across a reconnection) is read back from the log before going on, so no write can
       // be acknowledged on a read model that skipped it.
-      if (m.seq <= this.seqValue) return;
+      if (m.seq <= this.seqValue || this.failure) return;
       if (m.seq > this.seqValue + 1) await this.repairGap(m.seq);
       this.apply(m);
     });
-    await this.waitFor(head);
+    // A fold that stopped on the way (see `stop`) still starts: /healthz says so, writes are refused.
+    // Folding the log at the start takes as long as the log is long: no bound there.
+    await this.waitFor(head, Infinity).catch((e: unknown) => {
+      if (!this.failure) throw e;
+    });
   }
 
   private async repairGap(nextSeq: number): Promise<void> {
     const from = this.seqValue;
     let found = 0;
     for await (const missing of this.log.read(from, nextSeq - 1)) {
+      if (this.failure) return;
       if (missing.seq <= this.seqValue) continue;
       this.apply(missing);
       found++;
@@ -211,9 +231,11 @@ export class Projection {
         for (const step of steps) this.noticeStep(step);
       }
     } catch (e) {
-      // The read model is now behind the log: /healthz reports it, and the log says why.
-      this.failure = e as Error;
-      this.opts.logger?.(`read model: cannot fold seq ${m.seq} (${m.stream}): ${(e as Error).message}`);
+      // The fold stops at the last message it folded entirely (its seq does not advance, nor does
+      // anything fold after it): /healthz reports it, the log says why, and every wait for a
+      // later seq fails at once instead of answering from a read model that skipped a write.
+      this.stop(m, e as Error);
+      return;
     }
     if (this.damaged.length > damagedBefore) this.reportDamage(this.damaged.at(-1)!);
     if (steps.length) {
@@ -286,10 +308,43 @@ export class Projection {
     });
   }
 
-  /** Resolves once every message up to `seq` is folded (read-your-writes). */
-  waitFor(seq: number): Promise<void> {
+  private stop(m: StoredMessage, e: Error): void {
+    this.failure = new ReadModelBehindError(`the read model stopped at seq ${this.seqValue}: cannot fold seq ${m.seq} (${m.stream}): ${e.message}`);
+    this.opts.logger?.(`read model: cannot fold seq ${m.seq} (${m.stream}): ${e.message}; the read model stays at seq ${this.seqValue}`);
+    const waiters = this.seqWaiters;
+    this.seqWaiters = [];
+    for (const w of waiters) w.reject(this.failure);
+  }
+
+  /**
+   * Resolves once every message up to `seq` is folded (read-your-writes). Fails with a
+   * `ReadModelBehindError` when the fold has stopped, or has not got there within `timeoutMs`
+   * (default: the `waitTimeoutMs` option, 60 s; `Infinity`: no bound).
+   */
+  waitFor(seq: number, timeoutMs: number = this.opts.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS): Promise<void> {
     if (seq <= this.seqValue) return Promise.resolve();
-    return new Promise((resolve) => this.seqWaiters.push({ seq, resolve }));
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        seq,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const timer =
+        timeoutMs === Infinity
+          ? undefined
+          : setTimeout(() => {
+              this.seqWaiters = this.seqWaiters.filter((w) => w !== waiter);
+              reject(new ReadModelBehindError(`the read model did not reach seq ${seq} within ${timeoutMs / 1000} s (it is at seq ${this.seqValue})`));
+            }, timeoutMs);
+      this.seqWaiters.push(waiter);
+    });
   }
 
   /**

@@ -93,7 +93,7 @@ export class Gateway {
     const projection = new Projection(stores.log, { snapshots: stores.snapshots, logger: log, loadFoldSnapshot: opts.loadFoldSnapshot });
     // Observers of the fold, attached before it starts so that they see the whole log.
     const updates = new UpdatesService(projection, stores.log, { hostId: opts.hostId }, { maxWaiters: limits.maxUpdatesWaiters });
-    const changes = new ChangeFeed(projection);
+    const changes = new ChangeFeed(projection, log);
     await projection.start();
     log(`gateway: read model at seq ${projection.seq} (${projection.vms.size} VM(s), ${projection.tasks.size} task(s))`);
     const instanceId = randomUUID();

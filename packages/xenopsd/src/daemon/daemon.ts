@@ -33,7 +33,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   try {
     opened = config.nats
       ? await openNatsStores({ ...config.nats, name: `xenopsd ${config.role} ${config.hostId}`, role: config.role, log })
-    : await openEmbeddedStores({ dataDir: config.dataDir });
+    : await openEmbeddedStores({ dataDir: config.dataDir, log });
   } catch (e) {
     lock?.release();
     throw e;

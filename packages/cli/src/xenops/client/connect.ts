@@ -15,9 +15,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsSecurityOptions } from '@xenops/core';
 import { CliError, ExitCode, usageError } from '../errors.js';
-import { HttpTransport } from './http.js';
-import { DEFAULT_NATS_SUBJECT, NatsTransport } from './nats.js';
-import type { Transport } from './transport.js';
+import { HttpTransport, NatsTransport } from '@xenops/client';
+import { CLASSIC_RPC_SUBJECT } from '@xenops/core';
+import { CliTransport } from './cli-transport.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8440';
 
@@ -49,14 +49,35 @@ export function readTokenFile(path: string): string {
   return token;
 }
 
-export function chooseTransport(o: ConnectOptions, env: NodeJS.ProcessEnv): Transport {
+export function chooseTransport(o: ConnectOptions, env: NodeJS.ProcessEnv): CliTransport {
   const given = [o.nats && '--nats', o.socket && '--socket', o.url && '--url'].filter(Boolean);
   if (given.length > 1) throw usageError(`${given.join(' and ')} are alternatives; give only one`);
-  if (o.nats) return new NatsTransport(o.nats, o.natsSubject || env.XENOPS_NATS_SUBJECT || DEFAULT_NATS_SUBJECT, o.natsSecurity ?? {});
+  if (o.nats) {
+    const subject = o.natsSubject || env.XENOPS_NATS_SUBJECT || CLASSIC_RPC_SUBJECT;
+    const transport = new NatsTransport({ servers: o.nats, subject, security: o.natsSecurity ?? {}, name: 'xenops-cli' });
+    return new CliTransport({ kind: 'nats', transport, servers: o.nats });
+  }
   const tokenFile = o.tokenFile ?? env.XENOPS_TOKEN_FILE;
-  if (o.socket) return new HttpTransport({ socketPath: o.socket });
-  if (o.url) return new HttpTransport({ url: o.url, ...(tokenFile ? { token: readTokenFile(tokenFile) } : {}) });
-  if (env.XENOPS_SOCKET) return new HttpTransport({ socketPath: env.XENOPS_SOCKET });
+  if (o.socket) return http({ socketPath: o.socket });
+  if (o.url) return http({ url: checkedUrl(o.url), ...(tokenFile ? { token: readTokenFile(tokenFile) } : {}) });
+  if (env.XENOPS_SOCKET) return http({ socketPath: env.XENOPS_SOCKET });
   const url = env.XENOPS_URL || DEFAULT_URL;
-  return new HttpTransport({ url, ...(tokenFile ? { token: readTokenFile(tokenFile) } : {}) });
+  return http({ url: checkedUrl(url), ...(tokenFile ? { token: readTokenFile(tokenFile) } : {}) });
+}
+
+function http(target: { url?: string; socketPath?: string; token?: string }): CliTransport {
+  return new CliTransport({ kind: 'http', transport: new HttpTransport({ ...target, userAgent: 'xenops-cli' }) });
+}
+
+function checkedUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new CliError(`invalid --url ${JSON.stringify(url)}; expected e.g. http://127.0.0.1:8440`, ExitCode.USAGE);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new CliError(`invalid --url ${u.href}: only http:// and https:// are supported (use --socket for a Unix socket)`, ExitCode.USAGE);
+  }
+  return url;
 }

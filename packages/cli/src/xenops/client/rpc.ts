@@ -1,6 +1,11 @@
-/** The xenopsd dialect over JSON-RPC v1 (API.md §1, §2.4): named arguments plus `debug_info`. */
+/**
+ * The CLI's calls, through the typed client (@xenops/client) on the chosen transport: the xenopsd
+ * dialect over JSON-RPC v1 with named arguments plus `debug_info` (API.md §1, §2.4). Commands pass
+ * arguments in their wire form (they come from xl configurations and command lines).
+ */
+import { XenopsCallError, XenopsClient, XenopsProtocolError } from '@xenops/client';
 import { CliError, ExitCode } from '../errors.js';
-import type { Transport } from './transport.js';
+import type { CliTransport } from './cli-transport.js';
 
 export const DEBUG_INFO = 'xenops-cli';
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -23,28 +28,29 @@ export class RpcFailure extends Error {
 }
 
 export class RpcClient {
-  private nextId = 1;
-  constructor(readonly transport: Transport) {}
+  readonly client: XenopsClient;
+
+  constructor(readonly transport: CliTransport) {
+    this.client = new XenopsClient(transport, { debugInfo: DEBUG_INFO, timeoutMs: DEFAULT_TIMEOUT_MS });
+  }
 
   /** Calls `method` with named arguments; resolves with `result`, throws `RpcFailure` on `error`. */
   async call<T = unknown>(method: string, args: Record<string, unknown> = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<T> {
-    const id = this.nextId++;
-    const body = JSON.stringify({ method, id, params: [{ debug_info: DEBUG_INFO, ...args }] });
-    const text = await this.transport.send(body, timeoutMs);
-    let reply: { result?: unknown; error?: unknown; id?: unknown };
     try {
-      reply = JSON.parse(text) as typeof reply;
-    } catch {
-      throw new CliError(`the server at ${this.transport.describe} sent a reply that is not JSON: ${text.slice(0, 120)}`, ExitCode.GENERIC);
+      return (await this.client.callWire(method, args, { timeoutMs })) as T;
+    } catch (e) {
+      throw cliFailure(e);
     }
-    if (reply === null || typeof reply !== 'object' || !('error' in reply)) {
-      throw new CliError(`the server at ${this.transport.describe} sent a malformed JSON-RPC reply: ${text.slice(0, 120)}`, ExitCode.GENERIC);
-    }
-    if (reply.error !== null && reply.error !== undefined) throw new RpcFailure(method, reply.error);
-    return reply.result as T;
   }
 
   close(): Promise<void> {
-    return this.transport.close();
+    return this.client.close();
   }
+}
+
+/** The client's failures in the CLI's terms (a transport's are already CliErrors). */
+export function cliFailure(e: unknown): unknown {
+  if (e instanceof XenopsCallError) return new RpcFailure(e.method, e.wire);
+  if (e instanceof XenopsProtocolError) return new CliError(`${e.message}${e.received === undefined ? '' : `: ${e.received}`}`, ExitCode.GENERIC);
+  return e;
 }

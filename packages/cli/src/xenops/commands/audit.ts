@@ -2,7 +2,7 @@
  * `xenops log` and `xenops verify`: the audit history (API.md §9.5) and a full replay check,
  * served by the gateway's `GET /log` and `GET /verify`.
  */
-import { HttpTransport } from '../client/http.js';
+import type { HttpRoutes } from '../client/cli-transport.js';
 import type { Command } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError, ExitCode, usageError } from '../errors.js';
@@ -22,12 +22,12 @@ interface AuditEntry {
   text: string;
 }
 
-function httpOf(ctx: Context, what: string): HttpTransport {
-  const transport = ctx.rpc().transport;
-  if (!(transport instanceof HttpTransport)) {
+function httpOf(ctx: Context, what: string): HttpRoutes {
+  const { http } = ctx.rpc().transport;
+  if (!http) {
     throw new CliError(`${what} is served over HTTP only: use --url or --socket instead of --nats`, ExitCode.USAGE);
   }
-  return transport;
+  return http;
 }
 
 /** `--since` is a seq, or a time (ISO 8601, or HH:MM[:SS] today). */

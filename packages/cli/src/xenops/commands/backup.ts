@@ -5,7 +5,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { BackupFileError, readBackupFile, type BackupFile } from '@xenops/core';
-import { HttpTransport } from '../client/http.js';
+import type { HttpRoutes } from '../client/cli-transport.js';
 import type { Command } from '../command.js';
 import type { Context } from '../context.js';
 import { CliError, ExitCode, usageError } from '../errors.js';
@@ -41,12 +41,12 @@ interface RestoreFailure {
 /** A pause this long in the middle of a backup is taken for a dead service. */
 const BACKUP_IDLE_TIMEOUT_MS = 120_000;
 
-function httpOf(ctx: Context): HttpTransport {
-  const transport = ctx.rpc().transport;
-  if (!(transport instanceof HttpTransport)) {
+function httpOf(ctx: Context): HttpRoutes {
+  const { http } = ctx.rpc().transport;
+  if (!http) {
     throw new CliError('a backup is served over HTTP only: use --url or --socket instead of --nats', ExitCode.USAGE);
   }
-  return transport;
+  return http;
 }
 
 /** xenopsd's restore failure in the CLI's words and exit codes. */
