@@ -118,14 +118,12 @@ export class GuestConsole {
   /** Asks the guest for `lsblk` / `lsnet` and returns its answer lines. */
   async ask(command: 'lsblk' | 'lsnet'): Promise<string[]> {
     this.mark();
+    const from = this.offset;
     await this.type(command);
     await this.waitFor(new RegExp(`xenops-guest ${command} done`), 20_000);
+    const answer = readFileSync(this.log).subarray(from, this.offset).toString('utf8').split('\n').map((l) => l.replace(/\r$/, ''));
     const prefix = command === 'lsblk' ? 'xenops-guest blk ' : 'xenops-guest net ';
-    return this.linesBeforeMark().filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length));
-  }
-
-  private linesBeforeMark(): string[] {
-    return readFileSync(this.log).subarray(0, this.offset).toString('utf8').split('\n').slice(-40).map((l) => l.replace(/\r$/, ''));
+    return answer.filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length));
   }
 }
 
