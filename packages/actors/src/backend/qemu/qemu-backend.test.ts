@@ -83,7 +83,7 @@ const bootStart = new Map<string, number>();
 
 describeBackendContract('qemu', {
   create: () => new QemuBackend({ network: 'user' }),
-  vmConfig: (id) => tinyConfig(id),
+  vmConfig: (id) => tinyConfig(id, { memory_static_max: 256 * MIB, memory_dynamic_max: 256 * MIB }),
   timeoutMs: 180_000,
   unimplemented: ['VM_run_script'],
   cleanUp: killQemu,
@@ -92,14 +92,11 @@ describeBackendContract('qemu', {
   // with -action reboot=shutdown), so the next act first gets a new domain for the guest.
   causeGuestAction: async (backend: Backend, vm: VmView, action) => {
     const dir = dirname(serialPath(vm));
-    const domains = await backend.domains();
-    const live = domains.find((d) => d.vmId === vm.id);
-    let from = bootStart.get(dir) ?? 0;
-    const alive = existsSync(join(dir, 'qmp.sock'));
-    if (!live || !alive) {
+    let from = 0;
+    if (bootStart.has(dir)) {
+      // The guest acted before: its process ended (power-off, reboot) or it is panicked. A new domain.
       await backend.perform({ kind: 'VM_destroy', vmId: vm.id }, ctx);
       from = logSize(dir);
-      bootStart.set(dir, from);
       for (const e of [
         { kind: 'VM_create', vmId: vm.id, config: vm.config! },
         { kind: 'VM_build', vmId: vm.id, force: false },
@@ -108,6 +105,7 @@ describeBackendContract('qemu', {
       ] as Effect[])
         await backend.perform(e, ctx);
     }
+    bootStart.set(dir, from);
     await waitForSerialLog(dir, /xenops-guest ready/, from);
     const console = await SerialConsole.connect(join(dir, 'serial.sock'));
     await console.send({ reboot: 'reboot', halt: 'poweroff', crash: 'panic' }[action]);
@@ -155,7 +153,7 @@ describe('QEMU backend: the typed errors of API.md §8.4, suspend images, restar
     const { b } = await start({}, { dataDir: dir });
     const config = tinyConfig('bad', { ty: ['PVH', { boot: ['Direct', { kernel: notAKernel, cmdline: '' }] }] });
     const e = await errorOf(create(b, 'bad', config));
-    expect(e).toEqual(['Failed_to_start_emulator', ['bad', 'qemu', expect.stringMatching(/^qemu-system-x86_64: /)]]);
+    expect(e).toEqual(['Failed_to_start_emulator', ['bad', 'qemu', 'qemu: invalid kernel header']]);
     const { b: missing } = await start({ binary: join(dir, 'no-such-qemu') });
     expect(await errorOf(create(missing, 'm'))).toEqual(['Failed_to_start_emulator', ['m', 'qemu', expect.stringContaining('ENOENT')]]);
     expect(qemuProcessesUnder(qemuRoot(dir))).toEqual([]);

@@ -396,14 +396,13 @@ export class QemuBackend implements Backend {
         throw Errors.internal(`suspend image ${path} is corrupt: QEMU could not load it (${ended ? String(ended.data?.status) : 'no answer'}${d.process.hasExited ? `; ${d.process.lastStderrLine()}` : ''})`);
       }
     } catch (e) {
-      if (d.process.hasExited) {
-        this.domainsByVm.delete(effect.vmId);
-        removeDomainFile(d.dir);
-      }
+      // A QEMU that could not load the stream holds nothing worth keeping (7.2 exits by itself).
+      await d.stop().catch(() => undefined);
+      this.domainsByVm.delete(effect.vmId);
+      removeDomainFile(d.dir);
       throw e;
-    } finally {
-      d.expectingExit = d.process.hasExited;
     }
+    d.expectingExit = false;
     d.paused = true;
     this.log(`qemu: vm ${effect.vmId}: domain ${d.domid} restored from ${path} in ${Date.now() - started} ms`);
     return { kind: 'restored', record: header.record };
