@@ -264,7 +264,7 @@ export class QemuBackend implements Backend {
     if (available !== undefined && config.memory_static_max > available) throw Errors.notEnoughMemory(config.memory_static_max);
     const domid = this.domids.next();
     const dir = domainDir(this.dataDir(), vmId);
-    const args = machineArgs(config, boot, domid % 1000);
+    const args = machineArgs(config, boot, domid % 1000, dir);
     const d = await QemuDomain.spawn(vmId, domid, dir, { binary: this.binary, accel: this.accel, args }, this.hooks());
     this.domainsByVm.set(vmId, d);
     this.configs.set(vmId, config);
