@@ -8,14 +8,15 @@
  * starts cancelled at different points leaving no process. Both stores run the core scenario; the
  * rest runs on the embedded store (each boot costs seconds of CPU under TCG).
  */
-import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X, type RpcClient } from '../support/rpc.js';
 import { completed, power, stat, waitVm, XENOPSD, sleep } from '../support/ops.js';
 import { domainDir, GuestConsole, killQemu, qemuPids, tinyVm } from '../support/qemu.js';
 import { vmId } from '../support/vms.js';
-import { cleanupAll, makeTempDir, respawn, spawnXenopsd, startNatsCluster, type Xenopsd } from '../support/xenopsd.js';
+import { cleanupAll, REPO_ROOT, respawn, spawnXenopsd, startNatsCluster, type Xenopsd } from '../support/xenopsd.js';
 
 const QEMU_FLAGS = ['--backend', 'qemu', '--qemu-network', 'user'];
 const BOOT_MS = 90_000;
@@ -28,6 +29,7 @@ afterAll(async () => {
 
 interface Svc {
   client(): RpcClient;
+  url(): string;
   dataDir: string;
   killAgent(): Promise<void>;
   restartAgent(): Promise<void>;
@@ -39,6 +41,7 @@ async function service(store: 'embedded' | 'nats'): Promise<Svc> {
     dataDirs.push(proc.dataDir);
     return {
       client: () => proc.client(),
+      url: () => proc.url!,
       dataDir: proc.dataDir,
       killAgent: () => proc.kill9(),
       async restartAgent() {
@@ -50,6 +53,7 @@ async function service(store: 'embedded' | 'nats'): Promise<Svc> {
   dataDirs.push(cluster.agent.dataDir);
   return {
     client: () => cluster.client(),
+    url: () => cluster.gateway.url!,
     dataDir: cluster.agent.dataDir,
     killAgent: () => cluster.agent.kill9(),
     async restartAgent() {
@@ -71,6 +75,25 @@ async function boot(c: RpcClient, dataDir: string, id: string, overrides: Record
   expect(await run(c, id, { op: 'unpause' })).toEqual(completed);
   await console.waitFor(/xenops-guest ready/, BOOT_MS);
   return { console, ms: Date.now() - t0 };
+}
+
+/** Runs the `xenops` CLI against `url` with `input` on its stdin. */
+function cli(url: string, args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'packages/cli/dist/bin/xenops.js'), '--url', url, ...args], {
+      env: { ...process.env, XENOPS_URL: undefined, XENOPS_SOCKET: undefined } as NodeJS.ProcessEnv,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
 }
 
 const heartbeat = (line: string) => Number(/heartbeat (\d+)/.exec(line)?.[1]);
@@ -133,12 +156,14 @@ describe.each(['embedded', 'nats'] as const)('%s store: the tiny guest under QEM
 describe('embedded store: the tiny guest under QEMU, the rest of §8.4', () => {
   let svc: Svc;
   let c: RpcClient;
+  beforeAll(async () => {
+    svc = await service('embedded');
+    c = svc.client();
+  });
 
   it(
     'reboot by ACPI: the ready line again, a new heartbeat, a new domid',
     async () => {
-      svc = await service('embedded');
-      c = svc.client();
       const id = vmId('q');
       const { console } = await boot(c, svc.dataDir, id);
       const [, before] = await stat(c, id);
@@ -229,6 +254,20 @@ describe('embedded store: the tiny guest under QEMU, the rest of §8.4', () => {
       expect(qemuPids(svc.dataDir, id)).toEqual([pid]);
       console.mark();
       await console.waitFor(/heartbeat/, 10_000);
+
+      // xenops console: what is typed reaches the guest, its answer comes back; the end of input detaches.
+      const attached = await cli(svc.url(), ['console', id], 'lsblk\n');
+      expect(attached.code).toBe(0);
+      expect(attached.stdout).toContain('xenops-guest lsblk done');
+      expect(attached.stderr).toContain('Ctrl-] detaches');
+      const ctrl = await cli(svc.url(), ['console', id], 'lsnet\n\u001d');
+      expect(ctrl.stderr).toContain('detached');
+      // xenops screenshot: the VGA display as a PNG.
+      const png = path.join(svc.dataDir, 'screen.png');
+      const shot = await cli(svc.url(), ['screenshot', id, png]);
+      expect(shot).toMatchObject({ code: 0, stdout: expect.stringMatching(/screen\.png: \d+x\d+ screenshot/) });
+      expect(readFileSync(png).subarray(1, 4).toString()).toBe('PNG');
+
       // The re-attached domain obeys: pause, then a hard shutdown.
       expect(await run(c, id, { op: 'pause' })).toEqual(completed);
       expect(await power(c, id)).toBe('Paused');
