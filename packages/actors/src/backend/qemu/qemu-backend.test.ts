@@ -262,6 +262,21 @@ describe('QEMU backend: the typed errors of API.md §8.4, suspend images, restar
     expect(await b.domains()).toEqual([{ vmId: 'n', domid: 2, paused: true }]);
   });
 
+  it('a hung QEMU: the atom’s limit ends the wait, the teardown’s VM_destroy kills the process', async () => {
+    const dir = await dataDir();
+    const { b } = await start({}, { dataDir: dir });
+    await create(b, 'hung');
+    const [proc] = qemuProcessesUnder(qemuRoot(dir));
+    process.kill(proc!.pid, 'SIGSTOP');
+    const limit = AbortSignal.timeout(500);
+    const t0 = Date.now();
+    await expect(b.perform({ kind: 'VM_pause', vmId: 'hung' }, { ...ctx, signal: limit })).rejects.toThrow();
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    await b.perform({ kind: 'VM_destroy', vmId: 'hung' }, ctx);
+    expect(qemuProcessesUnder(qemuRoot(dir))).toEqual([]);
+    expect(await b.domains()).toEqual([]);
+  });
+
   it('a restart re-attaches the domains the log knows (same domid, paused state), logs the ones that are gone and stops QEMU processes no VM owns', async () => {
     const dir = await dataDir();
     const first = await start({}, { dataDir: dir });

@@ -129,7 +129,7 @@ export class QemuBackend implements Backend {
         return DONE;
       case 'VM_pause':
       case 'VM_unpause':
-        return this.pauseOrUnpause(effect.vmId, effect.kind === 'VM_pause');
+        return this.pauseOrUnpause(effect.vmId, effect.kind === 'VM_pause', ctx.signal);
       case 'VM_shutdown_domain':
         return this.shutdownDomain(effect, ctx);
       case 'VM_destroy': {
@@ -214,7 +214,7 @@ export class QemuBackend implements Backend {
   async domains(): Promise<readonly ObservedDomain[]> {
     const out: ObservedDomain[] = [];
     for (const [vmId, d] of this.domainsByVm) {
-      const status = await d.status();
+      const status = await d.status().catch(() => 'exited' as const);
       out.push({ vmId, domid: d.domid, paused: status === 'exited' ? d.paused : status !== 'running' });
     }
     return out;
@@ -280,14 +280,14 @@ export class QemuBackend implements Backend {
     ];
   }
 
-  private async pauseOrUnpause(vmId: string, pause: boolean): Promise<Observation> {
+  private async pauseOrUnpause(vmId: string, pause: boolean, signal: AbortSignal): Promise<Observation> {
     const d = this.domain(vmId);
-    const status = await d.status();
+    const status = await d.status(signal);
     if (pause) {
-      if (status === 'running') await d.execute('stop');
+      if (status === 'running') await d.execute('stop', undefined, { signal });
       d.paused = true;
     } else {
-      if (status === 'paused' || status === 'prelaunch') await d.execute('cont');
+      if (status === 'paused' || status === 'prelaunch') await d.execute('cont', undefined, { signal });
       d.paused = false;
     }
     return DONE;

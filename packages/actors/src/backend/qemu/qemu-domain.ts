@@ -95,12 +95,14 @@ export class QemuDomain {
     return this.proc.qmp.execute(command, args, options);
   }
 
-  async status(): Promise<QemuRunState | 'exited'> {
+  /** QEMU's run state; 'exited' when the process is gone. A QEMU that does not answer fails (timeout, or `signal`). */
+  async status(signal?: AbortSignal): Promise<QemuRunState | 'exited'> {
     if (this.proc.hasExited || !this.proc.qmp.isOpen) return 'exited';
     try {
-      return ((await this.proc.qmp.execute('query-status', undefined, { timeoutMs: 10_000 })) as { status: QemuRunState }).status;
-    } catch {
-      return 'exited';
+      return ((await this.proc.qmp.execute('query-status', undefined, { timeoutMs: 10_000, ...(signal ? { signal } : {}) })) as { status: QemuRunState }).status;
+    } catch (e) {
+      if (this.proc.hasExited || !this.proc.qmp.isOpen) return 'exited';
+      throw Errors.internal(`VM ${this.vmId}: the QEMU process ${this.proc.pid} of domain ${this.domid} does not answer: ${(e as Error).message}`);
     }
   }
 
