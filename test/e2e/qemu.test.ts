@@ -212,7 +212,7 @@ describe('embedded store: the tiny guest under QEMU, the rest of §8.4', () => {
     async () => {
       const off = vmId('off');
       const { console: offConsole } = await boot(c, svc.dataDir, off);
-      await offConsole.type('poweroff');
+      await offConsole.order('poweroff', /xenops-guest powering off/);
       await waitVm(c, off, (s) => s?.[1].power_state === 'Halted', 'Halted after the guest powered off', 30_000);
       expect(qemuPids(svc.dataDir, off)).toEqual([]);
 
@@ -220,7 +220,7 @@ describe('embedded store: the tiny guest under QEMU, the rest of §8.4', () => {
       const { console: rbConsole } = await boot(c, svc.dataDir, rb);
       const [, before] = await stat(c, rb);
       rbConsole.mark();
-      await rbConsole.type('reboot');
+      await rbConsole.order('reboot', /xenops-guest rebooting/);
       await rbConsole.waitFor(/xenops-guest ready/, BOOT_MS);
       const [, after] = await stat(c, rb);
       expect(after.power_state).toBe('Running');
@@ -230,7 +230,7 @@ describe('embedded store: the tiny guest under QEMU, the rest of §8.4', () => {
       // on_crash Pause keeps the panicked domain, paused.
       rbConsole.mark();
       await c.ok('VM.add', X({ vm: tinyVm(rb, { on_crash: ['Pause'] }) }));
-      await rbConsole.type('panic');
+      await rbConsole.order('panic', /xenops-guest panicking/);
       await waitVm(c, rb, (s) => s?.[1].power_state === 'Paused', 'Paused after the panic', 30_000);
       expect(qemuPids(svc.dataDir, rb)).toHaveLength(1);
       expect(await run(c, rb, { op: 'shutdown' })).toEqual(completed);

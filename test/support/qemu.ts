@@ -110,9 +110,21 @@ export class GuestConsole {
     await new Promise<void>((resolve, reject) => {
       const s = net.connect(path.join(this.dir, 'serial.sock'));
       s.once('error', reject);
-      s.once('connect', () => s.end(`${command}\n`, () => resolve()));
+      // Stay connected a moment: QEMU reads what a client sent before it notices the client left.
+      s.once('connect', () => s.write(`${command}\n`, () => setTimeout(() => s.end(() => resolve()), 300)));
     });
-    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  /** Types `command` until the guest answers with a line matching `answer` (up to three times). */
+  async order(command: string, answer: RegExp): Promise<string> {
+    for (let attempt = 1; ; attempt++) {
+      await this.type(command);
+      try {
+        return await this.waitFor(answer, 15_000);
+      } catch (e) {
+        if (attempt === 3) throw e;
+      }
+    }
   }
 
   /** Asks the guest for `lsblk` / `lsnet` and returns its answer lines. */

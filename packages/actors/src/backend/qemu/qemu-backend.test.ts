@@ -107,9 +107,21 @@ describeBackendContract('qemu', {
     }
     bootStart.set(dir, from);
     await waitForSerialLog(dir, /xenops-guest ready/, from);
+    // Typed until the guest says it acts (under load a line can be typed before the guest reads).
     const console = await SerialConsole.connect(join(dir, 'serial.sock'));
-    await console.send({ reboot: 'reboot', halt: 'poweroff', crash: 'panic' }[action]);
-    await console.close();
+    try {
+      for (let attempt = 1; ; attempt++) {
+        await console.send({ reboot: 'reboot', halt: 'poweroff', crash: 'panic' }[action]);
+        try {
+          await console.waitForLine(/xenops-guest (rebooting|powering off|panicking)/, { timeoutMs: 15_000 });
+          break;
+        } catch (e) {
+          if (attempt === 3) throw e;
+        }
+      }
+    } finally {
+      await console.close();
+    }
   },
 });
 
