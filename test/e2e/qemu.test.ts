@@ -162,7 +162,7 @@ describe('embedded store: the tiny guest under QEMU, the rest of §8.4', () => {
   });
 
   it(
-    'reboot by ACPI: the ready line again, a new heartbeat, a new domid',
+    'reboot by ACPI (the ready line again, a new domid); a disk, a CD and a NIC hot-plugged and seen by the guest',
     async () => {
       const id = vmId('q');
       const { console } = await boot(c, svc.dataDir, id);
@@ -201,6 +201,18 @@ describe('embedded store: the tiny guest under QEMU, the rest of §8.4', () => {
       expect(await runT(c, 'VBD.eject', { id: [id, 'hdc'] })).toEqual(completed);
       expect(await runT(c, 'VBD.insert', { id: [id, 'hdc'], disk: ['Local', iso] })).toEqual(completed);
       expect(await runT(c, 'VBD.insert', { id: [id, 'hdc'], disk: ['Local', iso] })).toEqual({ state: 'Failed', error: 'Media_present' });
+
+      // A NIC with the VIF's MAC; its carrier follows VIF.set_carrier; unplugged again.
+      await c.ok('VIF.add', X({ vif: { id: [id, 'eth0'], position: 0, mac: '02:00:00:00:00:0a' } }));
+      expect(await runT(c, 'VIF.plug', { id: [id, 'eth0'] })).toEqual(completed);
+      let nics: string[] = [];
+      for (let i = 0; i < 20 && nics.length === 0; i++) nics = await console.ask('lsnet');
+      expect(nics).toEqual(['eth0 02:00:00:00:00:0a up']);
+      expect(await runT(c, 'VIF.set_carrier', { id: [id, 'eth0'], carrier: false })).toEqual(completed);
+      expect(await console.ask('lsnet')).toEqual(['eth0 02:00:00:00:00:0a down']);
+      expect(await runT(c, 'VIF.unplug', { id: [id, 'eth0'] })).toEqual(completed);
+      for (let i = 0; i < 20 && nics.length > 0; i++) nics = await console.ask('lsnet');
+      expect(nics).toEqual([]);
       expect(await run(c, id, { op: 'shutdown' })).toEqual(completed);
       expect(qemuPids(svc.dataDir, id)).toEqual([]);
     },
