@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Errors, type GuestAction } from '@xenops/core';
 import { EmulatorStartError, QemuProcess, type QemuAccel, type QemuRunState, type QmpEvent } from '../../backends/qemu/index.js';
-import { writeDomainFile, type DeviceRecord, type QmpCall } from './domain-files.js';
+import { writeDomainFile, type DeviceRecord } from './domain-files.js';
 import { ROOT_PORTS } from './machine.js';
 
 export interface DomainHooks {
