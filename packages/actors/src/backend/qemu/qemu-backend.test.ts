@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { VbdT, VmT, XenopsError, type DomainRecord, type Effect, type VmConfig } from '@xenops/core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -158,6 +158,16 @@ describe('QEMU backend: the typed errors of API.md §8.4, suspend images, restar
   const vbd = (vm: string, dev: string, fields: Record<string, unknown>) => VbdT.decode({ id: [vm, dev], ...fields }, 'vbd');
   const record: DomainRecord = { hvm: false, domainType: 'Domain_PVH', vcpus: 1, memoryTarget: 160 * MIB, memoryLimit: 160 * MIB, shadowMultiplier: 1, rtcTimeoffset: '', xsdata: [] };
 
+  it('HOST.stat from this machine: its CPUs, memory and the QEMU version', async () => {
+    const { b } = await start();
+    const facts = await b.hostFacts();
+    expect(facts.host.cpu_info.cpu_count).toBe(cpus().length);
+    expect(facts.host.cpu_info.modelname).toBe(cpus()[0]!.model.trim());
+    expect(facts.host.hypervisor).toEqual({ version: expect.stringMatching(/^qemu \d+\.\d+/), capabilities: 'tcg' });
+    expect(facts.host.chipset_info.hvm).toBe(true);
+    expect(facts.totalMemoryMib).toBe(Math.floor(totalmem() / MIB));
+  });
+
   it('Failed_to_start_emulator carries QEMU\u2019s last error line; nothing is left running', async () => {
     const dir = await dataDir();
     const notAKernel = join(dir, 'not-a-kernel');
@@ -219,7 +229,9 @@ describe('QEMU backend: the typed errors of API.md §8.4, suspend images, restar
   it('raw and qcow2 disks plug; Device_detach_rejected when the guest cannot release one; Media_not_present / Media_present on a CD drive', async () => {
     const dir = await dataDir();
     const { b } = await start({}, { dataDir: dir });
-    await create(b, 'd');
+    // A dynamic maximum below the static one: the build sets the balloon (before the guest runs).
+    await create(b, 'd', tinyConfig('d', { memory_dynamic_max: 128 * MIB }));
+    await b.perform({ kind: 'VM_build', vmId: 'd', force: false }, ctx);
     const raw = join(dir, 'raw.img');
     writeFileSync(raw, Buffer.alloc(MIB));
     const qcow2 = join(dir, 'disk.qcow2');
