@@ -59,6 +59,6 @@ export function machineArgs(config: VmConfig, boot: Boot, vncDisplay: number, di
     ...ports,
     ...(boot.kind === 'direct'
       ? ['-kernel', boot.kernel, '-append', boot.cmdline, ...(boot.ramdisk ? ['-initrd', boot.ramdisk] : [])]
-      : ['-boot', 'menu=off,strict=on']),
+      : ['-boot', 'menu=off']),
   ];
 }

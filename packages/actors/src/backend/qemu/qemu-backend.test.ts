@@ -168,6 +168,27 @@ describe('QEMU backend: the typed errors of API.md §8.4, suspend images, restar
     expect(facts.totalMemoryMib).toBe(Math.floor(totalmem() / MIB));
   });
 
+  it('HVM boots through the firmware from its disk: a boot sector that writes to the serial port', async () => {
+    const dir = await dataDir();
+    const { b } = await start({}, { dataDir: dir });
+    // Real-mode code at 0:7c00: ds = 0, print the message to COM1 (0x3f8) byte by byte, halt.
+    const code = [0x31, 0xc0, 0x8e, 0xd8, 0xfc, 0xba, 0xf8, 0x03, 0xbe, 0x17, 0x7c, 0xac, 0x08, 0xc0, 0x74, 0x03, 0xee, 0xeb, 0xf8, 0xf4, 0xeb, 0xfd, 0x90];
+    const sector = Buffer.alloc(512);
+    Buffer.from(code).copy(sector, 0);
+    Buffer.from('xenops-hvm boot sector ran\r\n\0', 'latin1').copy(sector, code.length);
+    sector[510] = 0x55;
+    sector[511] = 0xaa;
+    const disk = join(dir, 'boot.img');
+    writeFileSync(disk, Buffer.concat([sector, Buffer.alloc(MIB - 512)]));
+    await create(b, 'hvm', tinyConfig('hvm', { ty: ['HVM', {}] }));
+    await b.perform({ kind: 'VM_build', vmId: 'hvm', force: false }, ctx);
+    await b.perform({ kind: 'VBD_plug', vmId: 'hvm', vbd: vbd('hvm', 'xvda', { backend: ['Local', disk] }), diskNumber: 0 }, ctx);
+    await b.perform({ kind: 'VM_create_device_model', vmId: 'hvm', saveState: false }, ctx);
+    await b.perform({ kind: 'VM_unpause', vmId: 'hvm' }, ctx);
+    await waitForSerialLog(join(dir, 'qemu', 'hvm'), /xenops-hvm boot sector ran/, 0, 60_000);
+    await b.perform({ kind: 'VM_destroy', vmId: 'hvm' }, ctx);
+  }, 90_000);
+
   it('Failed_to_start_emulator carries QEMU\u2019s last error line; nothing is left running', async () => {
     const dir = await dataDir();
     const notAKernel = join(dir, 'not-a-kernel');

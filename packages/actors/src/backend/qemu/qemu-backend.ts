@@ -119,8 +119,9 @@ export class QemuBackend implements Backend {
         if (!effect.saveState && config?.ty[0] === 'HVM') {
           const bootable = [...d.devices.values()].some((r) => r.kind === 'vbd' || (r.kind === 'cd' && r.calls.some((c) => c.command === 'blockdev-change-medium')));
           if (!bootable) throw Errors.noBootableDevice();
-          // The firmware reads the boot order at reset: devices added while prelaunch must be in it.
-          await d.execute('system_reset');
+          // No system_reset to refresh the firmware's boot order for the devices added while
+          // prelaunch: under -action reboot=shutdown a QMP reset ends the process. SeaBIOS, not
+          // strict, boots the first bootable disk it finds (disks are on root ports in plug order).
         }
         return DONE;
       }
