@@ -184,7 +184,10 @@ export class QemuDomain {
     void proc.exited().then((exit) => {
       if (!active || this.proc !== proc || this.expectingExit || this.reportedExit) return;
       this.reportedExit = true;
-      this.report('crash', `the QEMU process ${proc.pid} exited by itself (${exit.signal ?? `code ${exit.code}`}): ${proc.lastStderrLine() || 'no error line'}`);
+      // QEMU's "VNC server running on ..." notice is no reason.
+      const line = proc.lastStderrLine();
+      const why = line === '' || line.startsWith('VNC server running') ? 'no error line' : line;
+      this.report('crash', `the QEMU process ${proc.pid} exited by itself (${exit.signal ?? `code ${exit.code}`}): ${why}`);
     });
     this.unwatch = () => {
       active = false;
