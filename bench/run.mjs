@@ -12,6 +12,7 @@ import { ROOT, cpuMeter, freePort, rssMiB, startService } from './lib/service.mj
 import { growLog } from './lib/logbuild.mjs';
 import { peerRun } from './lib/peer.mjs';
 import { summarise } from './profile-summary.mjs';
+import { qemuBench } from './lib/qemu.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -23,7 +24,8 @@ const { values: opt } = parseArgs({
     'stat-samples': { type: 'string' },
     'event-samples': { type: 'string' },
     modes: { type: 'string' }, // embedded,nats
-    only: { type: 'string' }, // comma list of workloads: cycle,read,events,memory,restart,replay,split,peer (split: NATS only)
+    only: { type: 'string' }, // comma list of workloads: cycle,read,events,memory,restart,replay,split,peer,qemu (split: NATS only; qemu: real VMs, only when named)
+    'qemu-parallel': { type: 'string' }, // VMs started at once in the qemu workload (default 16)
     nats: { type: 'string' },
     quick: { type: 'boolean' },
     profile: { type: 'boolean' }, // extra run per mode: the cycle with node --cpu-prof on the service
@@ -34,7 +36,8 @@ const { values: opt } = parseArgs({
 });
 if (opt.help) {
   process.stdout.write(`usage: npm run bench -- [--quick] [--vms N] [--clients N] [--read-vms N] [--running N]
-       [--replay-events N] [--modes embedded,nats] [--only cycle,read,events,memory,restart,replay,split,peer]
+       [--replay-events N] [--modes embedded,nats] [--only cycle,read,events,memory,restart,replay,split,peer,qemu]
+       [--qemu-parallel N]
        [--nats URL] [--profile] [--time-limit SECONDS] [--out DIR]
 `);
   process.exit(0);
@@ -497,6 +500,27 @@ const meta = {
   natsServer: O.modes.includes('nats') ? await natsVersion() : undefined, options: { ...O, only: [...O.only] },
 };
 log(`xenops-ts bench: ${JSON.stringify(meta.options)}`);
+
+// Real VMs (issue 13): only when asked for (`--only qemu`), as it needs QEMU and the tiny guest.
+if (O.only.has('qemu')) {
+  const q = await qemuBench({ log, runs: quick ? 1 : 3, parallel: num(opt['qemu-parallel'], 16, 4) });
+  mkdirSync(O.outDir, { recursive: true });
+  const file = join(O.outDir, `${started.toISOString().replace(/[:]/g, '-').replace(/\..*/, '')}-qemu.json`);
+  writeFileSync(file, JSON.stringify({ meta, qemu: q }, null, 2));
+  const rows = [
+    ['figure (median)', 'raw QEMU', 'through xenopsd'],
+    ['boot to ready line ms', q.raw.spawnToReadyMs, `${q.service.startToReadyMs} (${q.startToReadyVsRaw}×)`],
+    ['suspend ms', q.raw.suspendMs, q.service.suspendMs],
+    ['resume, image loaded ms', q.raw.resumeLoadedMs, q.service.resumeLoadedMs],
+    ['resume to next heartbeat ms', q.raw.resumeToHeartbeatMs, q.service.resumeToHeartbeatMs],
+    [`${q.parallel.vms} VMs started at once: all ready ms`, '', q.parallel.allReadyMs],
+    ['agent RSS per running VM MiB', '', `${q.agentRssMiB.perRunningVm} (${q.agentRssMiB.idle} → ${q.agentRssMiB.running})`],
+  ];
+  process.stdout.write(rows.map((r) => r.map((c, i) => (i === 0 ? String(c).padEnd(40) : String(c).padStart(16))).join('  ')).join('\n') + '\n');
+  log(`results: ${file}`);
+  O.only.delete('qemu');
+  if (O.only.size === 0) process.exit(0);
+}
 const hardStop = setTimeout(() => {
   log('bench exceeded its overall time bound: exiting');
   process.exit(3);

@@ -63,6 +63,7 @@ export async function startService(cfg, { readyTimeoutMs = 600_000 } = {}) {
   if (cfg.mode === 'nats') args.push('--nats', cfg.natsUrl, '--nats-prefix', cfg.prefix);
   if (cfg.role) args.push('--role', cfg.role);
   if (cfg.hostId) args.push('--host-id', cfg.hostId);
+  if (cfg.extraArgs) args.push(...cfg.extraArgs);
   const t0 = performance.now();
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   const svc = { child, pid: child.pid, t0, log: [], exited: false };

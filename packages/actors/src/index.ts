@@ -1,7 +1,9 @@
 export { HostAgent, type HostAgentOptions } from './agent/host-agent.js';
 export { agentSnapshotKey } from './agent/agent-state.js';
 export type { Backend, BackendCapabilities, BackendHost, EffectContext, KnownDomain, VmView } from './backend/backend.js';
-export { BACKEND_NAMES, createBackend, UnknownBackendError, type BackendName } from './backend/backends.js';
+export { BACKEND_NAMES, createBackend, UnknownBackendError, type BackendName, type BackendOptions } from './backend/backends.js';
+export { QemuBackend, type QemuBackendOptions } from './backend/qemu/qemu-backend.js';
+export type { QemuNetwork } from './backend/qemu/devices.js';
 export { SimulatorBackend } from './backend/simulator/simulator.js';
 export { DomidAllocator } from './backend/simulator/domids.js';
 export { runTask } from './operations/run-task.js';

@@ -50,6 +50,16 @@ export const Errors = {
   deviceNotConnected: () => new XenopsError('Device_not_connected'),
   mediaNotEjectable: () => new XenopsError('Media_not_ejectable'),
   timedOutWaitingOnTask: (id: string) => new XenopsError(['Internal_error', `Timed out while waiting on task ${id}`]),
+  // What a real backend's world can refuse (API.md §8.4).
+  failedToStartEmulator: (vm: string, emulator: string, lastLine: string) => new XenopsError(['Failed_to_start_emulator', [vm, emulator, lastLine]]),
+  storageBackendError: (code: string, params: readonly string[]) => new XenopsError(['Storage_backend_error', [code, [...params]]]),
+  deviceDetachRejected: (kind: string, id: string, why: string) => new XenopsError(['Device_detach_rejected', [kind, id, why]]),
+  mediaPresent: () => new XenopsError('Media_present'),
+  mediaNotPresent: () => new XenopsError('Media_not_present'),
+  noBootableDevice: () => new XenopsError('No_bootable_device'),
+  bootloaderError: (bootloader: string, why: string) => new XenopsError(['Bootloader_error', [bootloader, why]]),
+  notEnoughMemory: (bytes: number) => new XenopsError(['Not_enough_memory', bytes]),
+  pcibackNotLoaded: () => new XenopsError('PCIBack_not_loaded'),
 } as const;
 
 /** Any thrown value as a xenops error value; unknown exceptions become Internal_error. */

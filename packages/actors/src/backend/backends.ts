@@ -1,9 +1,16 @@
 import type { Backend } from './backend.js';
+import { QemuBackend, type QemuBackendOptions } from './qemu/qemu-backend.js';
 import { SimulatorBackend } from './simulator/simulator.js';
+
+/** What the command line says about each backend (`xenopsd --qemu-*`). */
+export interface BackendOptions {
+  readonly qemu?: QemuBackendOptions;
+}
 
 /** The backends `xenopsd --backend NAME` can run, by name. */
 const FACTORIES = {
   simulator: (): Backend => new SimulatorBackend(),
+  qemu: (options: BackendOptions): Backend => new QemuBackend(options.qemu),
 } as const;
 
 export type BackendName = keyof typeof FACTORIES;
@@ -18,8 +25,8 @@ export class UnknownBackendError extends Error {
 }
 
 /** A new, not yet started backend of that name. */
-export function createBackend(name: string): Backend {
+export function createBackend(name: string, options: BackendOptions = {}): Backend {
   const factory = Object.hasOwn(FACTORIES, name) ? FACTORIES[name as BackendName] : undefined;
   if (!factory) throw new UnknownBackendError(name);
-  return factory();
+  return factory(options);
 }

@@ -7,7 +7,7 @@
  * loop that prepares atoms against a folded VM, has the backend perform them, and folds what it
  * observed, so a backend is checked against exactly what the agent will ask of it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -22,6 +22,7 @@ import {
   XenopsError,
   type Atom,
   type DomainEvent,
+  type EffectKind,
   type EventBody,
   type GuestAction,
   type Observation,
@@ -44,6 +45,12 @@ export interface BackendContractOptions {
   readonly causeGuestAction?: (backend: Backend, vm: VmView, action: 'reboot' | 'halt' | 'crash') => Promise<void>;
   /** Time for one test (real guests boot slowly). */
   readonly timeoutMs?: number;
+  /** Effects the backend answers with Unimplemented (e.g. VM_run_script on QEMU); the suite checks it does. */
+  readonly unimplemented?: readonly EffectKind[];
+  /** Waits until a just unpaused guest can answer (a real guest boots); default: at once. */
+  readonly waitForGuest?: (backend: Backend, vm: VmView) => Promise<void>;
+  /** After each test, before its data dirs go: ends what the backend left running on purpose (real domains). */
+  readonly cleanUp?: (dataDir: string) => Promise<void>;
 }
 
 const HOST = 'contract-host';
@@ -144,6 +151,7 @@ export function describeBackendContract(name: string, opts: BackendContractOptio
     const dirs: string[] = [];
     afterEach(async () => {
       await Promise.all(started.splice(0).map((b) => b.close().catch(() => undefined)));
+      for (const d of dirs) await opts.cleanUp?.(d);
       await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
     });
     const dataDir = async () => {
@@ -168,8 +176,9 @@ export function describeBackendContract(name: string, opts: BackendContractOptio
       { kind: 'VM_create_device_model', saveState: false },
       { kind: 'VM_mark_survivable' },
     ];
-    const withDevices = (driven: DrivenVm, dir: string) => {
+    const withDevices = async (driven: DrivenVm, dir: string) => {
       const id = driven.vm.id;
+      await writeFile(join(dir, 'disk.img'), Buffer.alloc(1 << 20));
       driven.addDevice({ type: 'DeviceAdded', vmId: id, device: { kind: 'vbd', config: VbdT.decode({ id: [id, 'xvda'], mode: 'ReadWrite', ty: 'Disk', backend: ['Local', join(dir, 'disk.img')] }, 'vbd') } });
       driven.addDevice({ type: 'DeviceAdded', vmId: id, device: { kind: 'vif', config: VifT.decode({ id: [id, 'eth0'], position: 0, mac: '02:00:00:00:00:01' }, 'vif') } });
       return driven;
@@ -198,11 +207,12 @@ export function describeBackendContract(name: string, opts: BackendContractOptio
       async () => {
         const dir = await dataDir();
         const backend = await start({ dataDir: dir });
-        const v = withDevices(new DrivenVm(backend, 'life', configOf('life')), dir);
+        const v = await withDevices(new DrivenVm(backend, 'life', configOf('life')), dir);
         await v.runAll(startAtoms);
         expect(v.vm.devices.vbd.get('xvda')).toMatchObject({ plugged: true, active: true, diskNumber: 0 });
         expect(v.vm.devices.vif.get('eth0')).toMatchObject({ plugged: true, active: true });
         await v.run({ kind: 'VM_unpause' });
+        await opts.waitForGuest?.(backend, v.vm);
         expect(await backend.domains()).toEqual([{ vmId: 'life', domid: v.vm.domain!.domid, paused: false }]);
         await v.runAll([
           { kind: 'VM_pause' },
@@ -220,8 +230,9 @@ export function describeBackendContract(name: string, opts: BackendContractOptio
         ]);
         expect(v.vm.domain).toMatchObject({ vcpus: 2, shadowMultiplier: 2, paused: false });
         expect(v.observed.at(-1)).toEqual({ kind: 'done' });
-        const [script] = [await v.backend.perform({ kind: 'VM_run_script', vmId: 'life', script: 'true' }, ctx)];
-        expect(script).toMatchObject({ kind: 'script', rc: expect.any(Number), stdout: expect.any(String), stderr: expect.any(String) });
+        const script = v.backend.perform({ kind: 'VM_run_script', vmId: 'life', script: 'true' }, ctx);
+        if (opts.unimplemented?.includes('VM_run_script')) await expect(script).rejects.toMatchObject({ value: ['Unimplemented', expect.any(String)] });
+        else expect(await script).toMatchObject({ kind: 'script', rc: expect.any(Number), stdout: expect.any(String), stderr: expect.any(String) });
 
         // Suspend: the image is written, the domain goes, the resume reads back what it held.
         const image = join(dir, 'suspend.img');
@@ -246,6 +257,7 @@ export function describeBackendContract(name: string, opts: BackendContractOptio
         expect(v.vm.suspendImage).toBeUndefined(); // consumed at VM_mark_survivable
 
         // A clean shutdown the guest answers, then the teardown and the removal.
+        await v.run({ kind: 'VM_unpause' });
         const [acked] = await v.run({ kind: 'VM_shutdown_domain', reason: 'poweroff', delay: 30 });
         expect(acked).toMatchObject({ type: 'DomainShutdownAcknowledged', reason: 'poweroff' });
         await v.runAll([{ kind: 'VBD_unplug', dev: 'xvda', force: true }, { kind: 'VIF_unplug', dev: 'eth0', force: true }, { kind: 'VM_destroy' }]);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BACKEND_NAMES } from '@xenops/actors';
+import { BACKEND_NAMES, type QemuBackendOptions } from '@xenops/actors';
 import type { GatewayLimits } from '@xenops/gateway';
 import { LIMIT_OPTIONS, LIMITS_USAGE, parseLimitFlags } from './limit-flags.js';
 
@@ -45,6 +45,8 @@ export interface DaemonConfig {
   readonly poolSize: number;
   /** The hypervisor backend the agent drives (`--backend`, default simulator). */
   readonly backend: string;
+  /** `--qemu-binary`, `--qemu-accel`, `--qemu-sr-dir`, `--qemu-network` (API.md §8.4); only with `--backend qemu`. */
+  readonly qemu?: QemuBackendOptions;
   /** Engine setting `crash_loop_window_s` (API.md §7.5; `--crash-loop-window-s`, default 120). */
   readonly crashLoopWindowS: number;
   /** Retention period in days; absent: keep every event. */
@@ -94,6 +96,11 @@ Options:
                         default org.xen.xapi.xenops.classic)
   --pool-size N         operations running at once on this host (default 16)
   --backend NAME        the agent's hypervisor backend: ${BACKEND_NAMES.join(', ')} (default simulator)
+  --qemu-binary PATH    with --backend qemu: the emulator (default qemu-system-x86_64 from PATH)
+  --qemu-accel ACCEL    with --backend qemu: tcg (default) or kvm
+  --qemu-sr-dir DIR     with --backend qemu: the directory where ["VDI", name] disks are files
+  --qemu-network MODE   with --backend qemu: user (every VIF on a user-mode network, default) or
+                        bridge (a tap on the VIF's bridge, through qemu-bridge-helper)
   --crash-loop-window-s S
                         a guest that crashes within S seconds of its start is not restarted
                         (on_crash Start becomes Shutdown; default 120)
@@ -153,6 +160,10 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
         queue: { type: 'string' },
         'pool-size': { type: 'string' },
         backend: { type: 'string' },
+        'qemu-binary': { type: 'string' },
+        'qemu-accel': { type: 'string' },
+        'qemu-sr-dir': { type: 'string' },
+        'qemu-network': { type: 'string' },
         'crash-loop-window-s': { type: 'string' },
         'retention-days': { type: 'string' },
         ...LIMIT_OPTIONS,
@@ -180,6 +191,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
   const poolSize = parsePositiveInt('--pool-size', v['pool-size'] ?? '16');
   const backend = v.backend ?? 'simulator';
   if (!(BACKEND_NAMES as readonly string[]).includes(backend)) throw new ConfigError(`--backend must be one of ${BACKEND_NAMES.join(', ')}, not "${backend}"`);
+  const qemu = qemuOptions(backend, v);
   const crashLoopText = v['crash-loop-window-s'] ?? '120';
   if (!/^\d+(\.\d+)?$/.test(crashLoopText)) throw new ConfigError(`--crash-loop-window-s expects a number of seconds (e.g. 120 or 0.5), got "${crashLoopText}"`);
   const retention = v['retention-days'];
@@ -227,6 +239,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     ...(v['token-file'] ? { tokenFile: resolve(v['token-file']) } : {}),
     poolSize,
     backend,
+    ...(qemu ? { qemu } : {}),
     crashLoopWindowS: Number(crashLoopText),
     ...(retention !== undefined ? { retentionDays: Number(retention) } : {}),
     limits,
@@ -257,6 +270,25 @@ function restoreAction(
     ...(dataDir !== undefined ? { dataDir: resolve(dataDir) } : { nats: { servers: natsUrl!, ...(prefix !== undefined ? { prefix } : {}), ...security } }),
     json,
   };
+}
+
+/** The `--qemu-*` flags, checked; given with another backend they are a mistake. */
+function qemuOptions(backend: string, v: Record<string, unknown>): QemuBackendOptions | undefined {
+  const flags = ['qemu-binary', 'qemu-accel', 'qemu-sr-dir', 'qemu-network'] as const;
+  const given = flags.filter((f) => v[f] !== undefined);
+  if (backend !== 'qemu') {
+    if (given.length > 0) throw new ConfigError(`--${given[0]} goes with --backend qemu`);
+    return undefined;
+  }
+  const accel = (v['qemu-accel'] as string | undefined) ?? 'tcg';
+  if (accel !== 'tcg' && accel !== 'kvm') throw new ConfigError(`--qemu-accel must be tcg or kvm, not "${accel}"`);
+  const network = (v['qemu-network'] as string | undefined) ?? 'user';
+  if (network !== 'user' && network !== 'bridge') throw new ConfigError(`--qemu-network must be user or bridge, not "${network}"`);
+  const binary = v['qemu-binary'] as string | undefined;
+  if (binary === '') throw new ConfigError('--qemu-binary must not be empty');
+  const srDir = v['qemu-sr-dir'] as string | undefined;
+  if (srDir === '') throw new ConfigError('--qemu-sr-dir must not be empty');
+  return { accel, network, ...(binary ? { binary } : {}), ...(srDir ? { srDir: resolve(srDir) } : {}) };
 }
 
 function defaultDataDir(env: NodeJS.ProcessEnv): string {

@@ -55,7 +55,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
       agent = await HostAgent.start({
         stores,
         hostId: config.hostId,
-        backend: createBackend(config.backend),
+        backend: createBackend(config.backend, config.qemu ? { qemu: config.qemu } : {}),
         dataDir: config.dataDir,
         crashLoopWindowS: config.crashLoopWindowS,
         poolSize: config.poolSize,

@@ -124,6 +124,8 @@ function readPid(paths: QemuPaths): number | undefined {
  */
 export class QemuProcess {
   private exitInfo: QemuExit | undefined;
+  /** Set by `detach`: the QMP connection was closed on purpose, the process runs on. */
+  private detachedFromAgent = false;
   /** Settles once the process has exited and its sockets and pid file are removed. */
   private readonly exit: Promise<QemuExit>;
 
@@ -221,11 +223,15 @@ export class QemuProcess {
       throw new QemuAttachError(dir, (err as Error).message, { cause: err });
     }
     // Not our child: no exit status. The QMP socket closes when the process dies; then wait for the pid to go.
+    let attached: QemuProcess | undefined;
     const exit = qmp.whenClosed().then(async () => {
+      // A detach closes QMP too, but the process runs on: this exit never comes.
+      if (attached?.detachedFromAgent) return new Promise<QemuExit>(() => {});
       while (isAlive(pid)) await sleep(20);
       return { code: null, signal: null } satisfies QemuExit;
     });
-    return new QemuProcess(pid, paths, qmp, exit, undefined, DEFAULT_QEMU_BINARY, 0);
+    attached = new QemuProcess(pid, paths, qmp, exit, undefined, DEFAULT_QEMU_BINARY, 0);
+    return attached;
   }
 
   /** Resolves when the process has exited (code and signal are null for an attached process). */
@@ -270,6 +276,15 @@ export class QemuProcess {
       if (await within(ms)) return { ...(await this.exit), stoppedBy: signal };
     }
     throw new QemuStopError(this.pid);
+  }
+
+  /**
+   * Lets the process run on without this agent: closes the QMP connection (QEMU then accepts the
+   * next agent's) and keeps the sockets and pid file. A process started `detached` survives it.
+   */
+  async detach(): Promise<void> {
+    this.detachedFromAgent = true;
+    await this.qmp.close();
   }
 
   private async cleanUp(): Promise<void> {

@@ -4,6 +4,7 @@ import { add, create } from './add.js';
 import { log, verify } from './audit.js';
 import { backup, restore } from './backup.js';
 import { completion } from './completion.js';
+import { consoleCmd, screenshot } from './console.js';
 import { disk, nic } from './devices.js';
 import { events } from './events.js';
 import { diagnostics, query } from './info.js';
@@ -19,6 +20,7 @@ import { taskCancel, tasks } from './tasks.js';
 export const GROUPS: ReadonlyArray<readonly [string, readonly Command[]]> = [
   ['VMs', [list, stat, add, create, remove, exportCmd, importCmd]],
   ['Power', [start, shutdown, reboot, pause, unpause, suspend, resume]],
+  ['Consoles', [consoleCmd, screenshot]],
   ['Resources and devices', [vcpus, memory, disk, nic]],
   ['Tasks and events', [tasks, taskCancel, events, log, verify]],
   ['Service', [query, diagnostics, backup, restore, completion]],
