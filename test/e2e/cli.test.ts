@@ -87,7 +87,8 @@ describe.concurrent.each(['embedded', 'nats'] as const)('xenops against the %s s
     expect(text.stdout).not.toContain('\x1b['); // not a terminal: no colour
   });
 
-  it('the whole life of a VM from an xl config file', async () => {
+  // About 40 CLI processes one after the other: ~25 s on a quiet 2-core machine, more under load.
+  it('the whole life of a VM from an xl config file', { timeout: 120_000 }, async () => {
     const name = `web-${uniqueSuffix()}`;
     const cfg = await xlFile(name, `name = "${name}"\ntype = "hvm"\nmemory = 512\nmaxmem = 1024\nvcpus = 2\nmaxvcpus = 4\nboot = "cd"\n`);
     const added = json(expectOk(await x('add', cfg, '--json')));
