@@ -111,6 +111,16 @@ class NatsEventLog implements EventLog {
     }
   }
 
+  async lastAppendTime(): Promise<number | undefined> {
+    this.check();
+    try {
+      const { last_ts: lastTs, last_seq: lastSeq } = (await this.link.run('lastAppendTime', () => this.jsm.streams.info(this.names.stream))).state;
+      return lastSeq === 0 ? undefined : Date.parse(lastTs);
+    } catch (err) {
+      throw unavailable('lastAppendTime failed', err);
+    }
+  }
+
   async firstSeq(): Promise<number> {
     this.check();
     try {
@@ -353,7 +363,9 @@ class NatsCommandBus implements CommandBus {
       close: () =>
         (closing ??= (async () => {
           this.subs.delete(s);
-          if (!this.nc.isClosed() && !sub.isClosed()) {
+          // A drain while NATS is down waits for the server: the requests in flight fail anyway.
+          if (!this.link.isUp) sub.unsubscribe();
+          else if (!this.nc.isClosed() && !sub.isClosed()) {
             try {
               await sub.drain();
             } catch {
@@ -430,7 +442,7 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<NatsStores
     const { jsm, js, layout, kv, os } = await openNatsResources(nc, names, opts);
     const link = new NatsLink(nc, opts.servers);
     const log = new NatsEventLog(nc, link, js, jsm, names, layout);
-    const snapshots = new NatsSnapshotStore(kv, os, jsm, names, nc.info?.max_payload ?? 1024 * 1024);
+    const snapshots = new NatsSnapshotStore(kv, os, jsm, names, nc.info?.max_payload ?? 1024 * 1024, link);
     const bus = new NatsCommandBus(nc, link, names);
     let closing: Promise<void> | undefined;
     return {
@@ -446,6 +458,11 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<NatsStores
           await log.close();
           await snapshots.close();
           if (nc.isClosed()) return;
+          if (!link.isUp) {
+            // Nothing can be flushed to a server that is gone: close at once.
+            await nc.close().catch(() => {});
+            return;
+          }
           // drain can wait for a server that is gone; bound it.
           let timer: NodeJS.Timeout | undefined;
           const drained = nc.drain().then(

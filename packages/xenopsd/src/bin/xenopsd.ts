@@ -5,6 +5,9 @@ import { ExitStatus, startFailureStatus } from '../daemon/exit-status.js';
 import { runOneShot } from '../daemon/one-shot.js';
 import { restoreFailureOf } from '../daemon/restore.js';
 
+/** SIGTERM/SIGINT stop every role within 5 s (issue 17): the graceful stop gets this long. */
+const STOP_BOUND_MS = 4_500;
+
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} xenopsd[${process.pid}]: ${line}\n`);
 }
@@ -45,6 +48,11 @@ async function main(): Promise<number> {
   const stop = (why: string) => {
     if (stopping) return stopping;
     log(`${why}: stopping (finishing in-flight work)`);
+    // Whatever NATS does (a drain waits for a server that is gone): out within STOP_BOUND_MS.
+    setTimeout(() => {
+      log(`not stopped within ${STOP_BOUND_MS / 1000} s (is the store reachable?): exiting now; unfinished work is failed by the next start`);
+      process.exit(ExitStatus.FAILED);
+    }, STOP_BOUND_MS).unref();
     stopping = (daemon?.close() ?? Promise.resolve()).then(
       () => {
         log('stopped');
@@ -61,7 +69,7 @@ async function main(): Promise<number> {
     process.on(signal, () => {
       if (stopping) {
         log(`${signal} again: exiting now`);
-        process.exit(1);
+        process.exit(ExitStatus.FAILED);
       }
       void stop(signal);
     });
