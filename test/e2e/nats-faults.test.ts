@@ -10,6 +10,7 @@ import { vmId, xenopsdVm } from '../support/vms.js';
 import { faultRound, startLoad, VICTIMS, type RoundResult } from '../support/fault-rounds.js';
 import { startClusterOn, startOwnNatsServer, type OwnNatsServer } from '../support/own-nats.js';
 import { cleanupAll } from '../support/xenopsd.js';
+import { addStarted, waitEnd, XENOPSD } from '../support/ops.js';
 
 const ROUNDS = Number(process.env.XENOPS_FAULT_ROUNDS ?? 5);
 const CLIENTS = Number(process.env.XENOPS_FAULT_CLIENTS ?? 8);
@@ -138,4 +139,20 @@ describe('NATS faults', () => {
     expect(gw).toBeLessThan(5_000);
     expect(agent).toBeLessThan(5_000);
   }, 30_000);
+
+  it('a task whose progress could not be written while NATS was down fails as such, not as a service restart', async () => {
+    const nats = await ownServer();
+    const cluster = await startClusterOn(nats.url);
+    const c = cluster.gateway.client();
+    const vm = await addStarted(c, XENOPSD);
+    // The guest never acknowledges: the shutdown waits 2 s, then writes that it gave up.
+    await c.ok('DEBUG.trigger', X({ cmd: 'no-ack', args: [vm, 'hang'] }));
+    const task = await c.ok<string>('VM.shutdown', X({ id: vm, delay: 2 }, 'fault-shutdown'));
+    await sleep(300);
+    await nats.stop('SIGKILL');
+    await sleep(3_500); // the task's next write fails meanwhile
+    await nats.start();
+    const end = await waitEnd(cluster.gateway.client(), 'xenopsd', task, 20_000);
+    expect(end).toEqual({ state: 'Failed', error: ['Internal_error', 'Interrupted: the event log could not be written (the store was unreachable)'] });
+  }, 60_000);
 });

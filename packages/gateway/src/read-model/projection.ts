@@ -57,6 +57,12 @@ export interface ProjectionOptions {
   readonly snapshots?: SnapshotStore;
   /** Messages folded between two snapshots (default 5000). */
   readonly snapshotEvery?: number;
+  /**
+   * After a failed snapshot save (the store was unreachable), the first retry comes this long
+   * after (doubling up to a minute while it keeps failing), not `snapshotEvery` messages later.
+   * Default 2000 ms.
+   */
+  readonly snapshotRetryMs?: number;
   /** Where `start` gets the fold snapshot (default: loads it from `snapshots`). */
   readonly loadFoldSnapshot?: FoldSnapshotLoader;
   readonly logger?: (line: string) => void;
@@ -98,13 +104,15 @@ export class Projection {
   private readonly checkpoints: Array<{ seq: number; vms: Map<string, VmAggregate>; tasks: Map<string, TaskRecord> }> = [];
   private sinceCheckpoint = 0;
   private snapshotting?: Promise<void>;
+  private snapshotRetry?: NodeJS.Timeout;
+  private snapshotFailures = 0;
+  private closing = false;
   /** Damaged messages met so far, in seq order (log-damage.ts): /healthz, /metrics and verify report them. */
   private readonly damaged: DamagedMessage[] = [];
   /** The fold's maps as the shared fold functions take them. */
   private readonly foldState: FoldState = { vms: this.vms, tasks: this.tasks, damage: this.damaged };
   /** The integrity scan of the part of the log the start snapshot covers (see `start`). */
   private scanning?: Promise<void>;
-  private closing = false;
 
   constructor(
     private readonly log: EventLog,
@@ -245,6 +253,7 @@ export class Projection {
 
   async close(): Promise<void> {
     this.closing = true;
+    clearTimeout(this.snapshotRetry);
     await this.subscription?.close();
     await this.scanning;
     await this.snapshotting;
@@ -280,10 +289,28 @@ export class Projection {
     const store = this.opts.snapshots;
     if (!store) return Promise.resolve();
     const snap = this.snapshot();
+    const since = this.sinceSnapshot;
     this.sinceSnapshot = 0;
-    return saveFoldSnapshot(store, snap).catch((e: unknown) => {
-      this.opts.logger?.(`read model: cannot save a snapshot at seq ${snap.seq}: ${(e as Error).message}`);
-    });
+    clearTimeout(this.snapshotRetry);
+    this.snapshotRetry = undefined;
+    return saveFoldSnapshot(store, snap).then(
+      () => {
+        this.snapshotFailures = 0;
+      },
+      (e: unknown) => {
+        this.opts.logger?.(`read model: cannot save a snapshot at seq ${snap.seq}: ${(e as Error).message}`);
+        // The messages it covered are still not in any snapshot: a cut-off save is retried soon.
+        this.sinceSnapshot += since;
+        if (this.closing) return;
+        const delay = Math.min(60_000, (this.opts.snapshotRetryMs ?? 2_000) * 2 ** this.snapshotFailures++);
+        this.snapshotRetry = setTimeout(() => {
+          this.snapshotRetry = undefined;
+          if (this.closing || this.snapshotting || this.sinceSnapshot === 0) return;
+          this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));
+        }, delay);
+        this.snapshotRetry.unref();
+      },
+    );
   }
 
   /** Resolves once every message up to `seq` is folded (read-your-writes). */
