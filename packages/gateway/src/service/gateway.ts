@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { quarantinesOf, type FoldSnapshotLoader, type Stores } from '@xenops/core';
+import { quarantinesOf, type FoldSnapshot, type FoldSnapshotLoader, type Stores } from '@xenops/core';
 import { createDispatcher, type CallRecord } from '../dispatch/dispatcher.js';
 import { startHttpServer, type HttpService } from '../http/server.js';
 import type { GatewayContext } from '../methods/method.js';
@@ -82,6 +82,15 @@ export class Gateway {
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
+    return (await Gateway.fold(opts)).serve();
+  }
+
+  /**
+   * The first half of `start`: the read model folded up to the head, nothing served yet. An agent
+   * in the same process starts from this fold (`FoldedGateway.foldSnapshot`) instead of folding
+   * the log a second time.
+   */
+  static async fold(opts: GatewayOptions): Promise<FoldedGateway> {
     const { stores } = opts;
     const log = opts.logger ?? (() => {});
     const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -91,6 +100,25 @@ export class Gateway {
     const changes = new ChangeFeed(projection);
     await projection.start();
     log(`gateway: read model at seq ${projection.seq} (${projection.vms.size} VM(s), ${projection.tasks.size} task(s))`);
+    return {
+      foldSnapshot: () => projection.snapshot(),
+      serve: () => Gateway.serve(opts, limits, projection, updates, changes),
+      close: async () => {
+        updates.close();
+        await projection.close();
+      },
+    };
+  }
+
+  private static async serve(
+    opts: GatewayOptions,
+    limits: GatewayLimits,
+    projection: Projection,
+    updates: UpdatesService,
+    changes: ChangeFeed,
+  ): Promise<Gateway> {
+    const { stores } = opts;
+    const log = opts.logger ?? (() => {});
     const instanceId = randomUUID();
     const engine = new EngineClient(stores.bus, projection);
     const context: GatewayContext = {
@@ -189,6 +217,16 @@ export class Gateway {
     await this.parts.reaper.stop();
     await this.projection.close();
   }
+}
+
+/** A gateway whose read model is folded up to the head and that serves nothing yet. */
+export interface FoldedGateway {
+  /** The read model's fold now (for an agent in the same process to start from). */
+  foldSnapshot(): FoldSnapshot;
+  /** Opens the HTTP server, the NATS subjects and the background jobs. */
+  serve(): Promise<Gateway>;
+  /** Closes the read model when `serve` will not be called. */
+  close(): Promise<void>;
 }
 
 /** Damaged messages listed by /healthz at most (the count is always whole). */
