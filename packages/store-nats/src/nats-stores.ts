@@ -246,9 +246,15 @@ class NatsEventLog implements EventLog {
           if (stopped) break;
           failures = 0;
           lostSince = undefined;
+          let lastDelivery = Date.now();
           void (async () => {
             for await (const n of m.status()) {
-              if (n.type === 'heartbeats_missed' || n.type === 'consumer_not_found' || n.type === 'consumer_deleted' || n.type === 'reset' || n.type === 'stream_not_found') {
+              // Missed heartbeats while the tail works through what it has received are the
+              // tail's own doing (a long queue keeps the event loop from the socket): only a tail
+              // that got nothing for that long has lost its consumer. Rebuilding it then would
+              // throw away the queue and have the server send it all again, over and over.
+              const stalled = n.type === 'heartbeats_missed' && Date.now() - lastDelivery > TAIL_PULL_EXPIRES_MS;
+              if (stalled || n.type === 'consumer_not_found' || n.type === 'consumer_deleted' || n.type === 'reset' || n.type === 'stream_not_found') {
                 m.stop();
                 return;
               }
@@ -256,6 +262,7 @@ class NatsEventLog implements EventLog {
           })().catch(() => {});
           for await (const msg of m) {
             if (stopped) break;
+            lastDelivery = Date.now();
             if (msg.seq <= cursor) continue; // after a restart of the consumer
             await delivery.deliver(handler, this.toStored(msg));
             cursor = msg.seq;

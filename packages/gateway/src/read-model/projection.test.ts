@@ -94,6 +94,23 @@ describe('Projection', () => {
     await projection.close();
   });
 
+  it('the start folds a long log without snapshotting along the way, then saves one snapshot of the head', async () => {
+    const puts: number[] = [];
+    const counting: SnapshotStore = {
+      get: (key) => stores.snapshots.get(key),
+      delete: (key) => stores.snapshots.delete(key),
+      close: () => Promise.resolve(),
+      put: (key, snapshot) => {
+        puts.push(snapshot.seq);
+        return stores.snapshots.put(key, snapshot);
+      },
+    };
+    const projection = new Projection(stores.log, { snapshots: counting, snapshotEvery: 1000 });
+    await projection.start();
+    await vi.waitFor(() => expect(puts).toEqual([2500]), { timeout: 2_000 });
+    await projection.close();
+  });
+
   it('a snapshot save that failed (store unreachable) is retried soon, not snapshotEvery messages later', async () => {
     let failNext = true;
     const puts: number[] = [];

@@ -105,6 +105,8 @@ export class Projection {
   private sinceCheckpoint = 0;
   private snapshotting?: Promise<void>;
   private snapshotRetry?: NodeJS.Timeout;
+  /** The start's fold has reached the head it aimed at (snapshots are taken from then on). */
+  private caughtUp = false;
   private snapshotFailures = 0;
   private closing = false;
   /** Damaged messages met so far, in seq order (log-damage.ts): /healthz, /metrics and verify report them. */
@@ -177,6 +179,11 @@ export class Projection {
       this.apply(m);
     });
     await this.waitFor(head);
+    this.caughtUp = true;
+    // One snapshot of what the start folded, instead of one per snapshotEvery messages of it.
+    if (this.opts.snapshots && this.sinceSnapshot >= (this.opts.snapshotEvery ?? 5000) && !this.snapshotting) {
+      this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));
+    }
   }
 
   private async repairGap(nextSeq: number): Promise<void> {
@@ -394,7 +401,7 @@ export class Projection {
   private advance(seq: number): void {
     this.seqValue = seq;
     this.checkpoint(seq);
-    if (this.opts.snapshots && ++this.sinceSnapshot >= (this.opts.snapshotEvery ?? 5000) && !this.snapshotting) {
+    if (this.opts.snapshots && ++this.sinceSnapshot >= (this.opts.snapshotEvery ?? 5000) && this.caughtUp && !this.snapshotting) {
       this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));
     }
     if (this.seqWaiters.length === 0) return;

@@ -89,6 +89,9 @@ async function main(): Promise<number> {
     daemon.gateway?.tcpAddress ? `http://${formatHost(daemon.gateway.tcpAddress.host)}:${daemon.gateway.tcpAddress.port}` : undefined,
     daemon.gateway?.socketPath ? `unix:${daemon.gateway.socketPath}` : undefined,
   ].filter(Boolean);
+  // CPU as well as wall time: on a busy machine the wall time says little about the start's cost.
+  const cpu = process.cpuUsage();
+  log(`started in ${process.uptime().toFixed(2)} s (${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU)`);
   log(
     `ready: ${config.nats ? 'nats' : 'embedded'} mode, role ${config.role}, host ${config.hostId}` +
       (where.length ? `, serving ${where.join(' and ')}` : ''),
