@@ -71,6 +71,12 @@ export class NatsLink {
     }
   }
 
+  /** Calls `f` every time the connection drops; returns the unsubscribe. */
+  whenDown(f: (why: StoreUnavailableError) => void): () => void {
+    this.onDown.add(f);
+    return () => this.onDown.delete(f);
+  }
+
   /** Calls `f` every time the connection comes back; returns the unsubscribe. */
   whenBack(f: () => void): () => void {
     this.onUp.add(f);

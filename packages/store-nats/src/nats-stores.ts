@@ -160,23 +160,37 @@ class NatsEventLog implements EventLog {
     if (end <= after) return;
     let messages: ConsumerMessages | undefined;
     let consumer: { delete(): Promise<boolean> } | undefined;
+    let unwatch: (() => void) | undefined;
     try {
       try {
-        const c = await this.js.consumers.get(this.names.stream, {
-          opt_start_seq: after + 1,
-          ...(filter !== undefined ? { filter_subjects: filter } : {}),
-        });
+        const c = await this.link.run('read', () =>
+          this.js.consumers.get(this.names.stream, {
+            opt_start_seq: after + 1,
+            ...(filter !== undefined ? { filter_subjects: filter } : {}),
+          }),
+        );
         consumer = c;
         messages = await c.consume({ max_messages: 1024 });
       } catch (err) {
         throw unavailable('read failed', err);
       }
+      // A read cut off by a drop fails (it must never look complete), at the drop.
+      const reading = messages;
+      let dropped: StoreUnavailableError | undefined;
+      unwatch = this.link.whenDown((why) => {
+        dropped = new StoreUnavailableError(`read failed: ${why.message}`);
+        reading.stop();
+      });
       for await (const m of messages) {
+        if (dropped) break;
         if (m.seq > end) return;
         yield this.toStored(m);
         if (m.seq >= end || m.info.pending === 0) return;
       }
+      if (dropped) throw dropped;
+      throw new StoreUnavailableError(`read failed: the consumer ended before seq ${end}`);
     } finally {
+      unwatch?.();
       messages?.stop();
       consumer?.delete().catch(() => {});
     }
