@@ -548,6 +548,9 @@ export class HostAgent {
       throw new StoreUnavailableError(`the log starts at seq ${first} (retention) but the newest snapshot is at seq ${fold?.seq ?? 0}`);
     }
     const usable = fold && fold.seq <= head ? fold : undefined;
+    // The damage the fold met quarantines VMs of this agent too: it says so in its own words, as
+    // when it reads the damaged messages itself.
+    for (const d of usable?.damage ?? []) this.reportDamage(d);
     return { start: fullStart(usable, this.hostId), origin: usable ? `the snapshot at seq ${usable.seq} and ` : '' };
   }
 
