@@ -80,7 +80,7 @@ describe('NATS faults', () => {
     expect(slowest.recoveryMs).toBeLessThanOrEqual(RECOVERY_BOUND_MS);
   }, 60_000 + ROUNDS * 25_000);
 
-  it('/healthz says 503 with the reason while NATS is down and 200 again once a write would succeed; calls fail fast meanwhile; /metrics shows it', async () => {
+  it('/healthz says 503 with the reason while NATS is down and 200 again once a write would succeed; calls and blocked UPDATES.get fail fast meanwhile; /metrics shows it', async () => {
     const nats = await ownServer();
     const cluster = await startClusterOn(nats.url);
     const url = cluster.gateway.url!;
@@ -90,8 +90,19 @@ describe('NATS faults', () => {
     const appendedAt = await metric(url, 'xenops_store_last_append_timestamp_seconds');
     expect(appendedAt).toBeGreaterThan(Date.now() / 1000 - 60);
 
+    // A blocked UPDATES.get with no timeout: what it waits for may not come while NATS is away.
+    const token = await cluster.gateway.client().ok<number>('UPDATES.last_id', X());
+    const blocked = cluster.gateway.client().named('UPDATES.get', X({ last_id: token }));
+    await sleep(200);
+
     await nats.stop('SIGKILL');
+    const killedAt = Date.now();
     const seen503 = await within(2_000, '/healthz 503', async () => (await health(url)).status === 503);
+    const unblocked = await blocked;
+    const unblockedMs = Date.now() - killedAt;
+    expect(unblocked.ok).toBe(false);
+    expect((unblocked as { error: unknown[] }).error).toEqual(['Internal_error', expect.stringMatching(/^the store is unavailable: .*NATS at .* is unreachable/)]);
+    expect(unblockedMs).toBeLessThan(2_000);
     const down = await health(url);
     expect(down.body.status).toBe('unavailable');
     expect(down.body.reason).toMatch(/NATS at nats:\/\/127\.0\.0\.1:\d+ is unreachable/);
@@ -116,7 +127,7 @@ describe('NATS faults', () => {
     // the same 2 s, so a write through it succeeds.
     const writable = await within(2_000, 'a write after the restart', async () => (await cluster.gateway.client().named('VM.add', X({ vm: xenopsdVm(vmId('after')) }))).ok);
     expect(await metric(url, 'xenops_store_up')).toBe(1);
-    process.stdout.write(`healthz: 503 ${seen503} ms after NATS died, a write failed in ${tookMs} ms, 200 ${back} ms after it was back, a write through the agent ${writable} ms later\n`);
+    process.stdout.write(`healthz: 503 ${seen503} ms after NATS died, a blocked UPDATES.get failed after ${unblockedMs} ms, a write failed in ${tookMs} ms, 200 ${back} ms after it was back, a write through the agent ${writable} ms later\n`);
   }, 60_000);
 
   it('SIGTERM while NATS is down: gateway and agent exit within 5 s', async () => {

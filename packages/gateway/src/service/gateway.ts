@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { quarantinesOf, type FoldSnapshot, type FoldSnapshotLoader, type Stores } from '@xenops/core';
+import { Errors, quarantinesOf, type FoldSnapshot, type FoldSnapshotLoader, type Stores } from '@xenops/core';
 import { createDispatcher, type CallRecord } from '../dispatch/dispatcher.js';
 import { startHttpServer, type HttpService } from '../http/server.js';
 import type { GatewayContext } from '../methods/method.js';
@@ -70,6 +70,7 @@ export class Gateway {
       readonly stopPublishing?: () => void;
       readonly janitor?: RetentionJanitor;
       readonly reaper: TaskReaper;
+      readonly storeWatch: NodeJS.Timeout;
     },
   ) {}
 
@@ -190,6 +191,17 @@ export class Gateway {
         throw e;
       }
     }
+    // The store going away fails the blocked UPDATES.get calls (it is polled: a cheap local check).
+    let storeDown = false;
+    const storeWatch = setInterval(() => {
+      void (stores.log.writeProblem?.() ?? Promise.resolve(undefined))
+        .catch((e: unknown) => (e as Error).message)
+        .then((problem) => {
+          if (problem && !storeDown) updates.failWaiters(Errors.internal(`the store is unavailable: ${problem}`));
+          storeDown = problem !== undefined;
+        });
+    }, STORE_WATCH_MS);
+    storeWatch.unref();
     const reaper = new TaskReaper(engine, projection, { hostId: opts.hostId, logger: log });
     reaper.start();
     let janitor: RetentionJanitor | undefined;
@@ -204,11 +216,13 @@ export class Gateway {
       ...(stopPublishing ? { stopPublishing } : {}),
       ...(janitor ? { janitor } : {}),
       reaper,
+      storeWatch,
     });
   }
 
   async close(): Promise<void> {
     // Long-lived replies first, so that the HTTP server and the NATS subject can drain.
+    clearInterval(this.parts.storeWatch);
     this.parts.sse.closeAll();
     this.parts.updates.close();
     await Promise.all([this.http.close(5_000), this.parts.natsRpc?.close(5_000)]);
@@ -228,6 +242,9 @@ export interface FoldedGateway {
   /** Closes the read model when `serve` will not be called. */
   close(): Promise<void>;
 }
+
+/** How often the gateway checks that its store can take a write (blocked UPDATES.get calls fail when not). */
+const STORE_WATCH_MS = 500;
 
 /** Damaged messages listed by /healthz at most (the count is always whole). */
 const HEALTHZ_DAMAGE_LIST = 100;
