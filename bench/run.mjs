@@ -13,6 +13,7 @@ import { growLog } from './lib/logbuild.mjs';
 import { peerRun } from './lib/peer.mjs';
 import { summarise } from './profile-summary.mjs';
 import { qemuBench } from './lib/qemu.mjs';
+import { faultRounds } from './lib/fault-rounds.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -24,7 +25,7 @@ const { values: opt } = parseArgs({
     'stat-samples': { type: 'string' },
     'event-samples': { type: 'string' },
     modes: { type: 'string' }, // embedded,nats
-    only: { type: 'string' }, // comma list of workloads: cycle,read,events,memory,restart,replay,split,peer,qemu (split: NATS only; qemu: real VMs, only when named)
+    only: { type: 'string' }, // comma list of workloads: cycle,read,events,memory,restart,replay,split,faults,peer,qemu (split, faults: NATS only; qemu: real VMs, only when named)
     'qemu-parallel': { type: 'string' }, // VMs started at once in the qemu workload (default 16)
     nats: { type: 'string' },
     quick: { type: 'boolean' },
@@ -36,7 +37,7 @@ const { values: opt } = parseArgs({
 });
 if (opt.help) {
   process.stdout.write(`usage: npm run bench -- [--quick] [--vms N] [--clients N] [--read-vms N] [--running N]
-       [--replay-events N] [--modes embedded,nats] [--only cycle,read,events,memory,restart,replay,split,peer,qemu]
+       [--replay-events N] [--modes embedded,nats] [--only cycle,read,events,memory,restart,replay,split,faults,peer,qemu]
        [--qemu-parallel N]
        [--nats URL] [--profile] [--time-limit SECONDS] [--out DIR]
 `);
@@ -53,7 +54,7 @@ const O = {
   statSamples: num(opt['stat-samples'], 5000, 1000),
   eventSamples: num(opt['event-samples'], 500, 100),
   modes: (opt.modes ?? 'embedded,nats').split(','),
-  only: new Set((opt.only ?? 'cycle,read,events,memory,restart,replay,split,peer').split(',')),
+  only: new Set((opt.only ?? 'cycle,read,events,memory,restart,replay,split,faults,peer').split(',')),
   natsUrl: opt.nats ?? process.env.XENOPS_NATS_URL ?? 'nats://127.0.0.1:4222',
   limitMs: num(opt['time-limit'], 300, 60) * 1000,
   outDir: opt.out ?? join(ROOT, 'bench-results'),
@@ -225,6 +226,9 @@ async function natsVersion() {
   }
 }
 
+/** Kill/restart rounds of the NATS fault suite (issue 17). */
+const FAULT_ROUNDS = 20;
+
 // ---------- one mode ----------
 async function runMode(mode) {
   const res = { mode, loadavgStart: loadavg() };
@@ -380,6 +384,12 @@ async function runMode(mode) {
       await agent.stop();
     }
 
+    if (mode === 'nats' && want('faults')) {
+      log(`[${mode}] faults: ${FAULT_ROUNDS} kill -9 rounds (nats-server, agent, gateway, both) under load from 16 clients, private nats-server`);
+      res.faults = await faultRounds(FAULT_ROUNDS, 16, O.limitMs * 2, log);
+      log(`[${mode}]   slowest recovery ${res.faults.slowestMs} ms; ${res.faults.passed ? 'nothing acknowledged lost' : 'FAILED: see the suite output'}`);
+    }
+
     if (want('replay')) {
       log(`[${mode}] replay: recording a template through the service`);
       const { cfg, svc } = await fresh('replay');
@@ -409,7 +419,8 @@ async function runMode(mode) {
       const t0 = performance.now();
       const s3 = await launch(cfg);
       const startSeconds = (performance.now() - t0) / 1000;
-      log(`[${mode}]   service ready in ${startSeconds.toFixed(1)} s; GET /verify`);
+      const startCpuSeconds = Number(/started in [\d.]+ s \(([\d.]+) s of CPU\)/.exec(s3.log.join('\n'))?.[1]);
+      log(`[${mode}]   service ready in ${startSeconds.toFixed(1)} s (${startCpuSeconds} s of CPU; load average ${loadavg()[0].toFixed(1)}); GET /verify`);
       const r3 = new Rpc(s3.url, { maxSockets: 1 });
       const v0 = performance.now();
       const v = await r3.get('/verify', O.limitMs * 2);
@@ -420,7 +431,7 @@ async function runMode(mode) {
       } catch {
         report = { error: v.body.slice(0, 300) };
       }
-      res.replay = { ...report, differences: report.differences?.slice(0, 5), wallSeconds: wall, serviceStartSeconds: startSeconds, build };
+      res.replay = { ...report, differences: report.differences?.slice(0, 5), wallSeconds: wall, serviceStartSeconds: startSeconds, serviceStartCpuSeconds: startCpuSeconds, build };
       log(`[${mode}]   verify: ${report.events} events in ${report.seconds?.toFixed(2)} s = ${report.eventsPerSecond} events/s, ok ${report.ok}`);
       r3.close();
       await s3.stop();
@@ -479,7 +490,9 @@ function table(results, peer) {
     ['VM.stat in cycle p50 / p99 ms', ...results.map((r) => pp(r.readLoaded, 3)), 'p99 ≤ 1 / ≤ 2'],
     ['UPDATES wake idle p50 / p99 ms', ...results.map((r) => pp(r.eventsIdle?.wake)), 'p99 ≤ 5'],
     ['UPDATES wake in cycle p50/p99 ms', ...results.map((r) => pp(r.eventsLoaded?.wake)), ''],
+    ['NATS faults: slowest recovery ms (rounds)', ...results.map((r) => (r.faults ? `${r.faults.slowestMs} (${r.faults.rounds.length})` : '–')), '≤ 2000'],
     ['replay events/s (/verify)', ...results.map((r) => f(r.replay?.eventsPerSecond)), '≥ 100000'],
+    ['start on the replay log: s (CPU s)', ...results.map((r) => (r.replay ? `${f(r.replay.serviceStartSeconds, 1)} (${f(r.replay.serviceStartCpuSeconds, 1)})` : '–')), '≤ 5'],
     ['replay: events, seconds', ...results.map((r) => (r.replay ? `${r.replay.events}, ${f(r.replay.seconds, 2)} s` : '–')), ''],
     [`restart to VM.list (${O.readVms} VMs) s`, ...results.map((r) => f(r.restart?.seconds, 2)), '≤ 2'],
     [`RSS MiB (${O.readVms} VMs, ${O.running} running)`, ...results.map((r) => f(r.memory?.rssMiB)), '≤ 400'],

@@ -2,6 +2,8 @@
  * Durability across restarts (API.md §7.1, §9.1, §9.2; ARCHITECTURE.md invariants 1 and 4):
  * graceful stop and kill -9 of the embedded service, of the NATS gateway and of the NATS agent.
  */
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { httpRequest, RpcClient, X, waitPower, waitTask, type XenopsdTask } from '../support/rpc.js';
 import { vmId, xenopsdVm } from '../support/vms.js';
@@ -169,6 +171,23 @@ describe('embedded store', () => {
       const t = await waitTask(svc.client(), await svc.client().ok<string>('VM.shutdown', X({ id })), { timeoutMs: 30_000 });
       expect(t.state[0]).toBe('Completed');
     }
+    await svc.stop();
+  });
+
+  it('with no snapshot at all, the log is folded once: the agent starts from the read model\u2019s fold', async () => {
+    let svc = await spawnXenopsd({ mode: 'embedded' });
+    const ids = await populate(svc.client());
+    const before = await snapshot(svc.client());
+    expect(await svc.stop('SIGTERM')).toBe(0);
+    const db = new Database(path.join(svc.dataDir, 'xenops.db'));
+    db.exec('DELETE FROM snapshots');
+    db.close();
+    svc = await respawn(svc);
+    expect(svc.stderr).toMatch(/read model at seq (\d+)/);
+    const seq = /read model at seq (\d+)/.exec(svc.stderr)![1];
+    // Not "from <n> log message(s)" of its own fold of the whole log.
+    expect(svc.stderr).toMatch(new RegExp(`agent e2e-host: recovered \\d+ VM\\(s\\) from the snapshot at seq ${seq} and 0 log message\\(s\\)`));
+    await expectSameStateAndUsable(svc.client(), before, ids);
     await svc.stop();
   });
 

@@ -45,6 +45,8 @@ export const Errors = {
   failedToAcknowledgeSuspend: () => new XenopsError('Failed_to_acknowledge_suspend_request'),
   failedToSuspend: (vm: string, timeout: number) => new XenopsError(['Failed_to_suspend', [vm, timeout]]),
   interruptedByRestart: () => new XenopsError(['Internal_error', 'Interrupted by service restart']),
+  /** The agent could not write the task's progress (the store was unreachable) and dropped it. */
+  interruptedByStoreOutage: () => new XenopsError(['Internal_error', 'Interrupted: the event log could not be written (the store was unreachable)']),
   fromValue: (value: ErrorValue) => new XenopsError(value),
   deviceIsConnected: () => new XenopsError('Device_is_connected'),
   deviceNotConnected: () => new XenopsError('Device_not_connected'),

@@ -1,4 +1,4 @@
-export { Gateway, type GatewayOptions, type GatewayStores } from './service/gateway.js';
+export { Gateway, type FoldedGateway, type GatewayOptions, type GatewayStores } from './service/gateway.js';
 export { isLoopbackAddress } from './http/server.js';
 export { DEFAULT_LIMITS, MAX_HEADER_BYTES, type GatewayLimits, type LimitUsage } from './limits/limits.js';
 export { Projection } from './read-model/projection.js';

@@ -4,6 +4,7 @@ import type { KV } from '@nats-io/kv';
 import { Base64UrlPaddedCodec, type ObjectInfo, type ObjectStore } from '@nats-io/obj';
 import { errorText, stderrStoreLogger, StoreUnavailableError, type Snapshot, type SnapshotStore, type StoreLogger } from '@xenops/core';
 import { isWrongLastSequence, kvKey, unavailable, type NatsNames } from './nats-names.js';
+import type { NatsLink } from './nats-link.js';
 
 /**
  * Snapshots live in the KV bucket, one entry per key, in one of two forms:
@@ -124,6 +125,8 @@ export class NatsSnapshotStore implements SnapshotStore {
     private readonly names: NatsNames,
     maxPayload: number,
     private readonly log: StoreLogger = stderrStoreLogger,
+    /** Fails every operation at once while NATS is down (absent: tools without a link). */
+    private readonly link?: NatsLink,
   ) {
     this.objStream = `OBJ_${names.objectBucket}`;
     // room for the KV put's headers
@@ -134,7 +137,19 @@ export class NatsSnapshotStore implements SnapshotStore {
     if (this.closed) throw new StoreUnavailableError('the NATS snapshot store is closed');
   }
 
-  async get(key: string): Promise<Snapshot | undefined> {
+  get(key: string): Promise<Snapshot | undefined> {
+    return this.link ? this.link.run(`snapshot get ${key}`, () => this.getNow(key)) : this.getNow(key);
+  }
+
+  put(key: string, snapshot: Snapshot): Promise<void> {
+    return this.link ? this.link.run(`snapshot put ${key}`, () => this.putNow(key, snapshot)) : this.putNow(key, snapshot);
+  }
+
+  delete(key: string): Promise<void> {
+    return this.link ? this.link.run(`snapshot delete ${key}`, () => this.deleteNow(key)) : this.deleteNow(key);
+  }
+
+  private async getNow(key: string): Promise<Snapshot | undefined> {
     this.check();
     const k = kvKey(key);
     try {
@@ -224,7 +239,7 @@ export class NatsSnapshotStore implements SnapshotStore {
     await this.jsm.streams.purge(this.objStream, { filter: this.metaSubject(name) });
   }
 
-  async put(key: string, snapshot: Snapshot): Promise<void> {
+  private async putNow(key: string, snapshot: Snapshot): Promise<void> {
     this.check();
     const k = kvKey(key);
     let inline: Uint8Array | undefined = encodeSnapshot(snapshot);
@@ -295,7 +310,7 @@ export class NatsSnapshotStore implements SnapshotStore {
     }
   }
 
-  async delete(key: string): Promise<void> {
+  private async deleteNow(key: string): Promise<void> {
     this.check();
     const k = kvKey(key);
     try {

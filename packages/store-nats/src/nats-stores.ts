@@ -36,18 +36,27 @@ import { openNatsResources } from './nats-resources.js';
 import { isWrongLastSequence, natsNames, unavailable, type NatsNames } from './nats-names.js';
 import { NatsSnapshotStore } from './nats-snapshot-store.js';
 import { backupNats } from './nats-backup.js';
+import { NatsLink } from './nats-link.js';
 
 export { kvKey, natsNames, type NatsNames } from './nats-names.js';
 
 const ERROR_HEADER = 'Xenops-Error';
 
+/** A tail's state, for `writeProblem` (a tail without its consumer serves stale reads). */
+interface TailHandle {
+  close(): Promise<void>;
+  /** Why the tail has no consumer now, or undefined. */
+  problem(): string | undefined;
+}
+
 class NatsEventLog implements EventLog {
   private closed = false;
-  private readonly tails = new Set<{ close(): Promise<void> }>();
+  private readonly tails = new Set<TailHandle>();
   private readonly outbound: OutboundWindow;
 
   constructor(
     private readonly nc: NatsConnection,
+    private readonly link: NatsLink,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly names: NatsNames,
@@ -60,6 +69,16 @@ class NatsEventLog implements EventLog {
 
   private check(): void {
     if (this.closed || this.nc.isClosed()) throw new StoreUnavailableError('the NATS event log is closed');
+  }
+
+  async writeProblem(): Promise<string | undefined> {
+    const down = this.link.problem();
+    if (down) return down;
+    for (const t of this.tails) {
+      const p = t.problem();
+      if (p) return p;
+    }
+    return undefined;
   }
 
   private subjectOf(stream: string): string {
@@ -78,7 +97,7 @@ class NatsEventLog implements EventLog {
     if (req.expectedLastSeq !== undefined) opts.expect = { lastSubjectSequence: req.expectedLastSeq };
     try {
       const subject = this.subjectOf(req.stream);
-      const ack = await this.outbound.run(() => this.js.publish(subject, req.data, opts));
+      const ack = await this.link.run(`append to ${req.stream}`, () => this.outbound.run(() => this.js.publish(subject, req.data, opts)));
       return ack.seq;
     } catch (err) {
       if (isWrongLastSequence(err)) throw new ConcurrencyError(req.stream, req.expectedLastSeq ?? 0);
@@ -90,17 +109,27 @@ class NatsEventLog implements EventLog {
   async head(): Promise<number> {
     this.check();
     try {
-      const si = await this.jsm.streams.info(this.names.stream);
+      const si = await this.link.run('head', () => this.jsm.streams.info(this.names.stream));
       return si.state.last_seq;
     } catch (err) {
       throw unavailable('head failed', err);
     }
   }
 
+  async lastAppendTime(): Promise<number | undefined> {
+    this.check();
+    try {
+      const { last_ts: lastTs, last_seq: lastSeq } = (await this.link.run('lastAppendTime', () => this.jsm.streams.info(this.names.stream))).state;
+      return lastSeq === 0 ? undefined : Date.parse(lastTs);
+    } catch (err) {
+      throw unavailable('lastAppendTime failed', err);
+    }
+  }
+
   async firstSeq(): Promise<number> {
     this.check();
     try {
-      const { first_seq: first, last_seq: last } = (await this.jsm.streams.info(this.names.stream)).state;
+      const { first_seq: first, last_seq: last } = (await this.link.run('firstSeq', () => this.jsm.streams.info(this.names.stream))).state;
       return first === 0 ? last + 1 : first;
     } catch (err) {
       throw unavailable('firstSeq failed', err);
@@ -121,7 +150,7 @@ class NatsEventLog implements EventLog {
   async lastSeqOf(stream: string): Promise<number> {
     this.check();
     try {
-      const m = await this.jsm.streams.getMessage(this.names.stream, { last_by_subj: this.subjectOf(stream) });
+      const m = await this.link.run(`lastSeqOf ${stream}`, () => this.jsm.streams.getMessage(this.names.stream, { last_by_subj: this.subjectOf(stream) }));
       return m ? m.seq : 0;
     } catch (err) {
       throw unavailable(`lastSeqOf ${stream} failed`, err);
@@ -136,23 +165,37 @@ class NatsEventLog implements EventLog {
     if (end <= after) return;
     let messages: ConsumerMessages | undefined;
     let consumer: { delete(): Promise<boolean> } | undefined;
+    let unwatch: (() => void) | undefined;
     try {
       try {
-        const c = await this.js.consumers.get(this.names.stream, {
-          opt_start_seq: after + 1,
-          ...(filter !== undefined ? { filter_subjects: filter } : {}),
-        });
+        const c = await this.link.run('read', () =>
+          this.js.consumers.get(this.names.stream, {
+            opt_start_seq: after + 1,
+            ...(filter !== undefined ? { filter_subjects: filter } : {}),
+          }),
+        );
         consumer = c;
         messages = await c.consume({ max_messages: 1024 });
       } catch (err) {
         throw unavailable('read failed', err);
       }
+      // A read cut off by a drop fails (it must never look complete), at the drop.
+      const reading = messages;
+      let dropped: StoreUnavailableError | undefined;
+      unwatch = this.link.whenDown((why) => {
+        dropped = new StoreUnavailableError(`read failed: ${why.message}`);
+        reading.stop();
+      });
       for await (const m of messages) {
+        if (dropped) break;
         if (m.seq > end) return;
         yield this.toStored(m);
         if (m.seq >= end || m.info.pending === 0) return;
       }
+      if (dropped) throw dropped;
+      throw new StoreUnavailableError(`read failed: the consumer ended before seq ${end}`);
     } finally {
+      unwatch?.();
       messages?.stop();
       consumer?.delete().catch(() => {});
     }
@@ -182,35 +225,72 @@ class NatsEventLog implements EventLog {
     })();
   }
 
+  /**
+   * An ordered consumer from the cursor, rebuilt by the tail itself (not by nats.js's ordered
+   * consumer reset) when the connection comes back, when heartbeats are missed or when the server
+   * lost the consumer: after a NATS restart the library's reset waits on its own back-off (the
+   * pull expiry, 5 s) and re-pulls with a batch of 0 while the old pull's count is still pending,
+   * so the tail (and every reply waiting on the read model) stalled 5-7.5 s. Recreating from the
+   * cursor costs one consumer create.
+   */
   tail(afterSeq: number, handler: (m: StoredMessage) => void | Promise<void>): Subscription {
     this.check();
     const delivery = new Delivery(this.log);
     let stopped = false;
     let messages: ConsumerMessages | undefined;
     let wake: (() => void) | undefined;
+    let cursor = afterSeq;
+    /** Since when the tail has had no consumer (after a failure), or undefined. */
+    let lostSince: number | undefined;
+    let lastError: unknown;
+    // The connection is back: drop the consumer (the server may have lost it) and rebuild now.
+    const restart = () => {
+      messages?.stop();
+      wake?.();
+    };
+    const unwatch = this.link.whenBack(restart);
     const loop = (async () => {
-      let cursor = afterSeq;
       let failures = 0;
       while (!stopped && !this.nc.isClosed()) {
         let consumer: { delete(): Promise<boolean> } | undefined;
         try {
+          this.link.check(`tail of ${this.names.stream}`);
           const c = await this.js.consumers.get(this.names.stream, { opt_start_seq: cursor + 1 });
           consumer = c;
           if (stopped) break;
-          // A short pull expiry (so a heartbeat every few seconds): after a NATS restart the tail
-          // notices the dead pull within seconds instead of the 30 s default, and resumes.
-          messages = await c.consume({ max_messages: 1024, expires: TAIL_PULL_EXPIRES_MS });
+          // A short pull expiry (so a heartbeat every few seconds): a dead pull is noticed within
+          // seconds instead of the 30 s default.
+          const m = await c.consume({ max_messages: 1024, expires: TAIL_PULL_EXPIRES_MS });
+          messages = m;
           if (stopped) break;
-          for await (const m of messages) {
+          failures = 0;
+          lostSince = undefined;
+          let lastDelivery = Date.now();
+          void (async () => {
+            for await (const n of m.status()) {
+              // Missed heartbeats while the tail works through what it has received are the
+              // tail's own doing (a long queue keeps the event loop from the socket): only a tail
+              // that got nothing for that long has lost its consumer. Rebuilding it then would
+              // throw away the queue and have the server send it all again, over and over.
+              const stalled = n.type === 'heartbeats_missed' && Date.now() - lastDelivery > TAIL_PULL_EXPIRES_MS;
+              if (stalled || n.type === 'consumer_not_found' || n.type === 'consumer_deleted' || n.type === 'reset' || n.type === 'stream_not_found') {
+                m.stop();
+                return;
+              }
+            }
+          })().catch(() => {});
+          for await (const msg of m) {
             if (stopped) break;
-            failures = 0;
-            if (m.seq <= cursor) continue; // after a restart of the consumer
-            await delivery.deliver(handler, this.toStored(m));
-            cursor = m.seq;
+            lastDelivery = Date.now();
+            if (msg.seq <= cursor) continue; // after a restart of the consumer
+            await delivery.deliver(handler, this.toStored(msg));
+            cursor = msg.seq;
           }
         } catch (err) {
           if (stopped || this.nc.isClosed()) break;
           failures++;
+          lostSince ??= Date.now();
+          lastError = err;
           if (failures === 1 || failures % 30 === 0) {
             this.log(`tail of ${this.names.stream} interrupted at seq ${cursor}, retrying: ${errorText(err)}`);
           }
@@ -220,18 +300,25 @@ class NatsEventLog implements EventLog {
           consumer?.delete().catch(() => {});
         }
         if (!stopped) {
-          // The consumer ended (deleted, server gone, ...): resume from the cursor.
+          // The consumer ended (restarted, deleted, server gone, ...): resume from the cursor, at
+          // once the first time, then every quarter second up to one (the link wakes it sooner).
           await new Promise<void>((resolve) => {
             wake = resolve;
-            setTimeout(resolve, Math.min(250 * 2 ** Math.min(failures, 4), 5000));
+            setTimeout(resolve, failures === 0 ? 0 : Math.min(250 * failures, 1000));
           });
+          wake = undefined;
         }
       }
     })();
-    const sub = {
+    const sub: TailHandle = {
+      problem: () =>
+        lostSince !== undefined && !stopped
+          ? `the tail of ${this.names.stream} has had no consumer since ${new Date(lostSince).toISOString()} (at seq ${cursor}): ${lastError instanceof Error ? lastError.message : String(lastError)}`
+          : undefined,
       close: async (): Promise<void> => {
         if (!stopped) {
           stopped = true;
+          unwatch();
           messages?.stop();
           wake?.();
           this.tails.delete(sub);
@@ -264,6 +351,7 @@ class NatsCommandBus implements CommandBus {
 
   constructor(
     private readonly nc: NatsConnection,
+    private readonly link: NatsLink,
     private readonly names: NatsNames,
     log: StoreLogger,
   ) {
@@ -308,7 +396,9 @@ class NatsCommandBus implements CommandBus {
       close: () =>
         (closing ??= (async () => {
           this.subs.delete(s);
-          if (!this.nc.isClosed() && !sub.isClosed()) {
+          // A drain while NATS is down waits for the server: the requests in flight fail anyway.
+          if (!this.link.isUp) sub.unsubscribe();
+          else if (!this.nc.isClosed() && !sub.isClosed()) {
             try {
               await sub.drain();
             } catch {
@@ -332,7 +422,11 @@ class NatsCommandBus implements CommandBus {
     try {
       const subject = this.names.commandSubject(address);
       const headers = options?.headers ? headersOf(options.headers) : undefined;
-      reply = await this.outbound.run(() => this.nc.request(subject, data, { timeout: timeoutMs, ...(headers ? { headers } : {}) }));
+      // Fails at once while NATS is down, and at the drop for a request in flight: the agent may
+      // or may not have decided it, as after a timeout, but the caller knows in a second, not ten.
+      reply = await this.link.run(`request to ${address}`, () =>
+        this.outbound.run(() => this.nc.request(subject, data, { timeout: timeoutMs, ...(headers ? { headers } : {}) })),
+      );
     } catch (err) {
       if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
         throw new NoResponderError(address);
@@ -340,6 +434,7 @@ class NatsCommandBus implements CommandBus {
       if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
         throw new BusTimeoutError(address, timeoutMs);
       }
+      if (err instanceof StoreUnavailableError) throw err;
       throw unavailable(`request to ${address} failed`, err);
     }
     if (reply.headers?.get(ERROR_HEADER)) {
@@ -362,8 +457,8 @@ const TAIL_PULL_EXPIRES_MS = 5_000;
  * user not allowed to create them gets a StorePermissionError naming what is missing: see
  * `xenopsd --nats-setup`). A server that is down, or refuses the credentials, at open fails fast
  * with a typed error (NatsUnreachableError, NatsAuthenticationError); later outages are ridden out
- * by reconnecting forever (operations in the meantime fail with StoreUnavailableError after the
- * JetStream timeout, 5 s).
+ * by reconnecting forever: operations in the meantime, and those in flight at the drop, fail at
+ * once with StoreUnavailableError (NatsLink), and the tails rebuild their consumers when it is back.
  */
 export async function openNatsStores(opts: NatsStoreOptions): Promise<NatsStores> {
   const names = natsNames(opts.prefix);
@@ -373,14 +468,19 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<NatsStores
     // Every request would otherwise build two Error objects (stack captures) up front in case it
     // fails: a tenth of the CPU of a NATS-mode cycle (profiled). Our errors say what failed.
     noAsyncTraces: true,
+    // Back within a quarter second of the server (the default waits 2 s between attempts), and a
+    // dead server behind a live TCP path noticed within ~10 s (two missed pings) instead of 4 min.
+    reconnectTimeWait: 250,
+    pingInterval: 5_000,
     ...(opts.role ? { inboxPrefix: names.inboxPrefix(opts.role) } : {}),
   });
   try {
     const { jsm, js, layout, kv, os } = await openNatsResources(nc, names, opts);
     const storeLog = opts.log ?? stderrStoreLogger;
-    const log = new NatsEventLog(nc, js, jsm, names, layout, storeLog);
-    const snapshots = new NatsSnapshotStore(kv, os, jsm, names, nc.info?.max_payload ?? 1024 * 1024, storeLog);
-    const bus = new NatsCommandBus(nc, names, storeLog);
+    const link = new NatsLink(nc, opts.servers);
+    const log = new NatsEventLog(nc, link, js, jsm, names, layout, storeLog);
+    const snapshots = new NatsSnapshotStore(kv, os, jsm, names, nc.info?.max_payload ?? 1024 * 1024, storeLog, link);
+    const bus = new NatsCommandBus(nc, link, names, storeLog);
     let closing: Promise<void> | undefined;
     return {
       mode: 'nats',
@@ -395,6 +495,11 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<NatsStores
           await log.close();
           await snapshots.close();
           if (nc.isClosed()) return;
+          if (!link.isUp) {
+            // Nothing can be flushed to a server that is gone: close at once.
+            await nc.close().catch(() => {});
+            return;
+          }
           // drain can wait for a server that is gone; bound it.
           let timer: NodeJS.Timeout | undefined;
           const drained = nc.drain().then(

@@ -60,6 +60,8 @@ class EmbeddedEventLog implements EventLog {
   /** Set after an I/O error at commit: the outcome of that commit is unknown, so no later write is attempted. */
   private broken: StoreUnavailableError | undefined;
   private lastProbeMs = 0;
+  /** When this process last committed an append (the only writer of the file). */
+  private lastAppendMs: number | undefined;
 
   constructor(
     private readonly db: DB,
@@ -136,6 +138,7 @@ class EmbeddedEventLog implements EventLog {
       return;
     }
     this.writeFailure = undefined;
+    this.lastAppendMs = Date.now();
     batch.forEach((b, i) => {
       const o = outcomes[i]!;
       if ('seq' in o) b.resolve(o.seq);
@@ -195,6 +198,10 @@ class EmbeddedEventLog implements EventLog {
       }
     }
     return this.writeFailure?.message;
+  }
+
+  async lastAppendTime(): Promise<number | undefined> {
+    return this.lastAppendMs;
   }
 
   private check(): void {

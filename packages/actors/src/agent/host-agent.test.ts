@@ -270,9 +270,11 @@ describe('HostAgent on the embedded store', () => {
     expect(injected).toBe(1);
     expect(lines.join('\n')).toMatch(/vm nr: task \d+: cannot record its point of no return: .*injected: the store is unreachable/);
     // Not swallowed: the actor stopped trusting its state and was reloaded from the log, which
-    // ends the task it was running as interrupted (every task ends).
+    // ends the task it was running as interrupted (every task ends), saying why: no service
+    // restarted, the log could not be written.
     await view.until(() => lines.some((l) => l.includes('vm nr: reloaded from the log after a failed write')));
-    expect(ended.error).toEqual(['Internal_error', 'Interrupted by service restart']);
+    expect(ended.error).toEqual(['Internal_error', 'Interrupted: the event log could not be written (the store was unreachable)']);
+    expect(lines.join('\n')).toMatch(/vm nr: task \d+ failed: the event log could not be written/);
     await view.until(() => [...view.tasks.values()].every((t) => t.status !== 'pending'));
     // The VM goes on: the next operation runs.
     expect((await view.taskEnded(await submit('nr', { kind: 'VM.delay', delay: 0 }))).status).toBe('completed');

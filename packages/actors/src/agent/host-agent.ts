@@ -111,6 +111,8 @@ export class HostAgent {
   private readonly lateDamage = new Map<string, DamagedMessage>();
   /** Seqs of damaged messages already logged. */
   private readonly reportedDamage = new Set<number>();
+  /** VMs whose actor dropped its work because a write failed: their interrupted task says so. */
+  private readonly stalledOnWrite = new Set<string>();
   /** DEBUG.trigger calls in progress, by VM: the domain events they cause carry their dbg and are awaited. */
   private readonly triggers = new Map<string, { readonly dbg: string; readonly handled: Array<Promise<number>> }>();
   private readonly backend: Backend;
@@ -437,17 +439,23 @@ export class HostAgent {
       atomTimeoutMs: this.opts.atomTimeoutMs,
       maxQueuedTasks: this.opts.maxQueuedTasks ?? DEFAULT_MAX_QUEUED_TASKS,
       crashLoopWindowS: this.opts.crashLoopWindowS,
-      onStalled: (stalled) => this.revive(vmId, stalled),
+      onStalled: (stalled) => {
+        this.stalledOnWrite.add(vmId);
+        this.revive(vmId, stalled);
+      },
       // A task that ended with no command in flight.
       onIdle: () => this.scheduleSleep(vmId),
     });
     // A quarantined VM's stream is never written again: its interrupted task stays as the log left it.
     const interrupted = vm.quarantine ? undefined : vm.running;
     if (interrupted && interrupted.host === this.hostId) {
-      const reply = await actor.handle({ type: 'Recover' }, interrupted.dbg);
+      const cause = this.stalledOnWrite.has(vmId) ? 'store-outage' : 'restart';
+      const reply = await actor.handle({ type: 'Recover', cause }, interrupted.dbg);
       if (!reply.ok) throw new XenopsError(reply.error);
-      this.logger(`agent ${this.hostId}: vm ${vmId}: task ${interrupted.taskId} failed: interrupted by service restart`);
+      const why = cause === 'store-outage' ? 'the event log could not be written' : 'interrupted by service restart';
+      this.logger(`agent ${this.hostId}: vm ${vmId}: task ${interrupted.taskId} failed: ${why}`);
     }
+    this.stalledOnWrite.delete(vmId);
     return actor;
   }
 
@@ -540,6 +548,9 @@ export class HostAgent {
       throw new StoreUnavailableError(`the log starts at seq ${first} (retention) but the newest snapshot is at seq ${fold?.seq ?? 0}`);
     }
     const usable = fold && fold.seq <= head ? fold : undefined;
+    // The damage the fold met quarantines VMs of this agent too: it says so in its own words, as
+    // when it reads the damaged messages itself.
+    for (const d of usable?.damage ?? []) this.reportDamage(d);
     return { start: fullStart(usable, this.hostId), origin: usable ? `the snapshot at seq ${usable.seq} and ` : '' };
   }
 

@@ -127,6 +127,9 @@ export function explain(error: unknown, ctx: ErrorContext): CliError {
       const msg = String(payload ?? '');
       if (INPUT_ERROR_PREFIXES.some((p) => msg.startsWith(p))) return mk(`the server rejected the request: ${msg}`, ExitCode.USAGE);
       if (msg.startsWith('Interrupted by service restart')) return mk(`the operation was interrupted by a service restart; run it again`, ExitCode.TASK_FAILED);
+      if (msg.startsWith('Interrupted: the event log could not be written')) {
+        return mk(`the operation was interrupted because the store was unreachable; run it again`, ExitCode.TASK_FAILED);
+      }
       return mk(`internal error on the server: ${msg}`, failed);
     }
     default:

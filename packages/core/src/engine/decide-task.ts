@@ -138,9 +138,12 @@ export function decideTaskFailed(vm: VmAggregate, input: Input<'TaskFailed'>, ct
  * After a restart: the task this host left executing was interrupted (§7.1). It fails, and a
  * state check puts the VM back into a consistent state. Another host's task is not ours to end.
  */
-export function decideRecover(vm: VmAggregate, ctx: DecideContext): Decision {
+export function decideRecover(vm: VmAggregate, ctx: DecideContext, cause: 'restart' | 'store-outage' = 'restart'): Decision {
   const task = vm.running;
   if (!task || task.host !== ctx.hostId) return { events: [], reply };
-  const failed: EventBody = { type: 'TaskFailed', taskId: task.taskId, error: Errors.interruptedByRestart().value, cancelPointsSeen: 0, duration: 0 };
-  return { events: [...ending(vm, task, failed), stateCheck(vm, 'interrupted by service restart', ctx)], reply };
+  // No service restarted when the store went away: the task says what did happen.
+  const error = cause === 'store-outage' ? Errors.interruptedByStoreOutage() : Errors.interruptedByRestart();
+  const failed: EventBody = { type: 'TaskFailed', taskId: task.taskId, error: error.value, cancelPointsSeen: 0, duration: 0 };
+  const reason = cause === 'store-outage' ? 'interrupted: the event log could not be written' : 'interrupted by service restart';
+  return { events: [...ending(vm, task, failed), stateCheck(vm, reason, ctx)], reply };
 }

@@ -147,6 +147,26 @@ describe('a task\u2019s steps (run-task.ts drives, the decider decides)', () => 
     ]);
     expect(ok(decide(testVm('v', [added, claim('h1')]), { type: 'Recover' }, ctx)).events).toEqual([]);
   });
+
+  it('Recover after the log could not be written does not blame a service restart', () => {
+    const { vm } = startedVm(queued, { type: 'StartTask', taskId: '3', startedMs: 5 });
+    expect(bodies(ok(decide(vm, { type: 'Recover', cause: 'store-outage' }, ctx)).events)).toEqual([
+      {
+        type: 'TaskFailed',
+        taskId: '3',
+        error: ['Internal_error', 'Interrupted: the event log could not be written (the store was unreachable)'],
+        cancelPointsSeen: 0,
+        duration: 0,
+      },
+      {
+        type: 'TaskCreated',
+        vmId: 'v',
+        operation: { kind: 'VM.check_state', reason: 'interrupted: the event log could not be written', autoDestroy: true },
+        host: 'h1',
+        ctimeMs: ctx.nowMs,
+      },
+    ]);
+  });
 });
 
 describe('what the backend reported', () => {

@@ -71,8 +71,11 @@ export type EngineInput =
       readonly undone: readonly PerformedAtom[];
       readonly checkState: boolean;
     }
-  /** After a restart: a task this host left executing failed with it (§7.1). */
-  | { readonly type: 'Recover' }
+  /**
+   * After a restart (§7.1), or after the actor dropped its work because the log could not be
+   * written (`cause: 'store-outage'`): a task this host left executing failed with it.
+   */
+  | { readonly type: 'Recover'; readonly cause?: 'restart' | 'store-outage' }
   /** The guest did something by itself (a domain event, §7.5). */
   | { readonly type: 'GuestEvent'; readonly action: GuestAction }
   /** The backend's view of the VM's domain at start (`observed` absent: it has none). */
@@ -204,7 +207,7 @@ function decideOwned(vm: VmAggregate, input: VmInput, ctx: DecideContext): Decis
     case 'TaskFailed':
       return decideTaskFailed(vm, input, ctx);
     case 'Recover':
-      return decideRecover(vm, ctx);
+      return decideRecover(vm, ctx, input.cause ?? 'restart');
     case 'GuestEvent':
       return decideGuestEvent(vm, input.action, ctx);
     case 'Reconcile':

@@ -109,6 +109,9 @@ export class CheckedEventLog implements EventLog {
   writeProblem(): Promise<string | undefined> {
     return this.inner.writeProblem?.() ?? Promise.resolve(undefined);
   }
+  lastAppendTime(): Promise<number | undefined> {
+    return this.inner.lastAppendTime?.() ?? Promise.resolve(undefined);
+  }
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -66,6 +66,11 @@ export interface EventLog {
    * reports it. Optional: a store without the notion leaves it out.
    */
   writeProblem?(): Promise<string | undefined>;
+  /**
+   * When the newest message was stored (ms since the epoch), by any writer the store knows of, or
+   * undefined when it does not know (e.g. nothing appended since this process started). Optional.
+   */
+  lastAppendTime?(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 

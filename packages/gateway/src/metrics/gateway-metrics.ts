@@ -53,6 +53,8 @@ export class GatewayMetrics {
     TASK_DURATION_BUCKETS,
   );
 
+  private lastAppendMs: number | undefined;
+
   constructor(private readonly sources: MetricsSources) {
     // Attached after the read model's first fold: tasks that ended before this process started are history, not samples.
     sources.projection.addObserver((_seq, steps) => this.observeSteps(steps));
@@ -84,11 +86,18 @@ export class GatewayMetrics {
       vms.set(p, (vms.get(p) ?? 0) + 1);
     }
     let head: number;
+    // 1 when an append would succeed now (what /healthz calls ok), else 0.
+    let storeUp = 1;
     try {
       head = await log.head();
+      if (await log.writeProblem?.()) storeUp = 0;
     } catch {
       head = projection.seq;
+      storeUp = 0;
     }
+    // While the store is down, the last time it told us (an outage does not erase the past).
+    if (storeUp) this.lastAppendMs = (await log.lastAppendTime?.().catch(() => undefined)) ?? this.lastAppendMs;
+    const lastAppend = this.lastAppendMs;
     const gauge = (m: Map<string, number>, label: string): Array<[Labels, number]> => [...m].map(([k, v]) => [{ [label]: k }, v]);
     return [
       this.requests.render(),
@@ -98,6 +107,10 @@ export class GatewayMetrics {
       renderGauge('xenops_tasks', 'Live tasks by state.', gauge(tasks, 'state')),
       renderGauge('xenops_vms', 'Registered VMs by power state.', gauge(vms, 'power_state')),
       renderGauge('xenops_log_sequence', 'Head seq of the event log.', [[{}, head]]),
+      renderGauge('xenops_store_up', 'Whether the store can take a write now (1) or not (0: see /healthz for why).', [[{}, storeUp]]),
+      ...(lastAppend !== undefined
+        ? [renderGauge('xenops_store_last_append_timestamp_seconds', 'When the newest message of the log was stored (Unix time).', [[{}, lastAppend / 1000]])]
+        : []),
       renderGauge('xenops_read_model_sequence', 'Seq folded into this gateway\u2019s read model.', [[{}, projection.seq]]),
       ...damageGauges(projection.damage),
       renderGauge('xenops_host_queued_tasks', 'Tasks queued or running on the VMs each host owns.', queuedByHost(projection)),

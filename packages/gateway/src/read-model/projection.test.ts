@@ -2,10 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { encodeBatch, replayLog, Streams, VmT, type Stores } from '@xenops/core';
+import { encodeBatch, replayLog, StoreUnavailableError, Streams, VmT, type SnapshotStore, type Stores } from '@xenops/core';
 import { openEmbeddedStores } from '@xenops/store-sqlite';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Projection } from './projection.js';
 
 const config = (id: string) =>
@@ -91,6 +91,49 @@ describe('Projection', () => {
     expect(isDeepStrictEqual(projection.vms, replayed.vms)).toBe(true);
     expect(isDeepStrictEqual(projection.tasks, replayed.tasks)).toBe(true);
     expect(lines.join('\n')).toMatch(/read back 1 message\(s\) the log tail skipped between seq 1499 and 1501/);
+    await projection.close();
+  });
+
+  it('the start folds a long log without snapshotting along the way, then saves one snapshot of the head', async () => {
+    const puts: number[] = [];
+    const counting: SnapshotStore = {
+      get: (key) => stores.snapshots.get(key),
+      delete: (key) => stores.snapshots.delete(key),
+      close: () => Promise.resolve(),
+      put: (key, snapshot) => {
+        puts.push(snapshot.seq);
+        return stores.snapshots.put(key, snapshot);
+      },
+    };
+    const projection = new Projection(stores.log, { snapshots: counting, snapshotEvery: 1000 });
+    await projection.start();
+    await vi.waitFor(() => expect(puts).toEqual([2500]), { timeout: 2_000 });
+    await projection.close();
+  });
+
+  it('a snapshot save that failed (store unreachable) is retried soon, not snapshotEvery messages later', async () => {
+    let failNext = true;
+    const puts: number[] = [];
+    const flaky: SnapshotStore = {
+      get: (key) => stores.snapshots.get(key),
+      delete: (key) => stores.snapshots.delete(key),
+      close: () => Promise.resolve(),
+      async put(key, snapshot) {
+        if (failNext) {
+          failNext = false;
+          throw new StoreUnavailableError('snapshot put: NATS is unreachable');
+        }
+        puts.push(snapshot.seq);
+        return stores.snapshots.put(key, snapshot);
+      },
+    };
+    const lines: string[] = [];
+    const projection = new Projection(stores.log, { snapshots: flaky, snapshotEvery: 2500, snapshotRetryMs: 50, logger: (l) => lines.push(l) });
+    await projection.start();
+    // The save at 2,500 failed; with no further message, the retry saves the same seq.
+    await vi.waitFor(() => expect(puts).toEqual([2500]), { timeout: 2_000 });
+    expect(lines.join('\n')).toMatch(/cannot save a snapshot at seq 2500: snapshot put: NATS is unreachable/);
+    expect((await stores.snapshots.get('fold'))?.seq).toBe(2500);
     await projection.close();
   });
 

@@ -58,6 +58,12 @@ export interface ProjectionOptions {
   readonly snapshots?: SnapshotStore;
   /** Messages folded between two snapshots (default 5000). */
   readonly snapshotEvery?: number;
+  /**
+   * After a failed snapshot save (the store was unreachable), the first retry comes this long
+   * after (doubling up to a minute while it keeps failing), not `snapshotEvery` messages later.
+   * Default 2000 ms.
+   */
+  readonly snapshotRetryMs?: number;
   /** Where `start` gets the fold snapshot (default: loads it from `snapshots`). */
   readonly loadFoldSnapshot?: FoldSnapshotLoader;
   /** How long `waitFor` waits for the fold to reach a seq (default 60 s). */
@@ -113,13 +119,17 @@ export class Projection {
   private readonly checkpoints: Array<{ seq: number; vms: Map<string, VmAggregate>; tasks: Map<string, TaskRecord> }> = [];
   private sinceCheckpoint = 0;
   private snapshotting?: Promise<void>;
+  private snapshotRetry?: NodeJS.Timeout;
+  /** The start's fold has reached the head it aimed at (snapshots are taken from then on). */
+  private caughtUp = false;
+  private snapshotFailures = 0;
+  private closing = false;
   /** Damaged messages met so far, in seq order (log-damage.ts): /healthz, /metrics and verify report them. */
   private readonly damaged: DamagedMessage[] = [];
   /** The fold's maps as the shared fold functions take them. */
   private readonly foldState: FoldState = { vms: this.vms, tasks: this.tasks, damage: this.damaged };
   /** The integrity scan of the part of the log the start snapshot covers (see `start`). */
   private scanning?: Promise<void>;
-  private closing = false;
 
   constructor(
     private readonly log: EventLog,
@@ -188,6 +198,11 @@ export class Projection {
     await this.waitFor(head, Infinity).catch((e: unknown) => {
       if (!this.failure) throw e;
     });
+    this.caughtUp = true;
+    // One snapshot of what the start folded, instead of one per snapshotEvery messages of it.
+    if (this.opts.snapshots && this.sinceSnapshot >= (this.opts.snapshotEvery ?? 5000) && !this.snapshotting) {
+      this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));
+    }
   }
 
   private async repairGap(nextSeq: number): Promise<void> {
@@ -267,6 +282,7 @@ export class Projection {
 
   async close(): Promise<void> {
     this.closing = true;
+    clearTimeout(this.snapshotRetry);
     await this.subscription?.close();
     await this.scanning;
     await this.snapshotting;
@@ -302,10 +318,28 @@ export class Projection {
     const store = this.opts.snapshots;
     if (!store) return Promise.resolve();
     const snap = this.snapshot();
+    const since = this.sinceSnapshot;
     this.sinceSnapshot = 0;
-    return saveFoldSnapshot(store, snap).catch((e: unknown) => {
-      this.opts.logger?.(`read model: cannot save a snapshot at seq ${snap.seq}: ${(e as Error).message}`);
-    });
+    clearTimeout(this.snapshotRetry);
+    this.snapshotRetry = undefined;
+    return saveFoldSnapshot(store, snap).then(
+      () => {
+        this.snapshotFailures = 0;
+      },
+      (e: unknown) => {
+        this.opts.logger?.(`read model: cannot save a snapshot at seq ${snap.seq}: ${(e as Error).message}`);
+        // The messages it covered are still not in any snapshot: a cut-off save is retried soon.
+        this.sinceSnapshot += since;
+        if (this.closing) return;
+        const delay = Math.min(60_000, (this.opts.snapshotRetryMs ?? 2_000) * 2 ** this.snapshotFailures++);
+        this.snapshotRetry = setTimeout(() => {
+          this.snapshotRetry = undefined;
+          if (this.closing || this.snapshotting || this.sinceSnapshot === 0) return;
+          this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));
+        }, delay);
+        this.snapshotRetry.unref();
+      },
+    );
   }
 
   private stop(m: StoredMessage, e: Error): void {
@@ -422,7 +456,7 @@ export class Projection {
   private advance(seq: number): void {
     this.seqValue = seq;
     this.checkpoint(seq);
-    if (this.opts.snapshots && ++this.sinceSnapshot >= (this.opts.snapshotEvery ?? 5000) && !this.snapshotting) {
+    if (this.opts.snapshots && ++this.sinceSnapshot >= (this.opts.snapshotEvery ?? 5000) && this.caughtUp && !this.snapshotting) {
       this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));
     }
     if (this.seqWaiters.length === 0) return;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { quarantinesOf, type FoldSnapshotLoader, type Stores } from '@xenops/core';
+import { Errors, quarantinesOf, type FoldSnapshot, type FoldSnapshotLoader, type Stores } from '@xenops/core';
 import { createDispatcher, type CallRecord } from '../dispatch/dispatcher.js';
 import { startHttpServer, type HttpService } from '../http/server.js';
 import type { GatewayContext } from '../methods/method.js';
@@ -75,6 +75,7 @@ export class Gateway {
       readonly stopPublishing?: () => void;
       readonly janitor?: RetentionJanitor;
       readonly reaper: TaskReaper;
+      readonly storeWatch: NodeJS.Timeout;
     },
   ) {}
 
@@ -87,6 +88,15 @@ export class Gateway {
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
+    return (await Gateway.fold(opts)).serve();
+  }
+
+  /**
+   * The first half of `start`: the read model folded up to the head, nothing served yet. An agent
+   * in the same process starts from this fold (`FoldedGateway.foldSnapshot`) instead of folding
+   * the log a second time.
+   */
+  static async fold(opts: GatewayOptions): Promise<FoldedGateway> {
     const { stores } = opts;
     const log = opts.logger ?? (() => {});
     const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -96,6 +106,25 @@ export class Gateway {
     const changes = new ChangeFeed(projection, log);
     await projection.start();
     log(`gateway: read model at seq ${projection.seq} (${projection.vms.size} VM(s), ${projection.tasks.size} task(s))`);
+    return {
+      foldSnapshot: () => projection.snapshot(),
+      serve: () => Gateway.serve(opts, limits, projection, updates, changes),
+      close: async () => {
+        updates.close();
+        await projection.close();
+      },
+    };
+  }
+
+  private static async serve(
+    opts: GatewayOptions,
+    limits: GatewayLimits,
+    projection: Projection,
+    updates: UpdatesService,
+    changes: ChangeFeed,
+  ): Promise<Gateway> {
+    const { stores } = opts;
+    const log = opts.logger ?? (() => {});
     const instanceId = randomUUID();
     const engine = new EngineClient(stores.bus, projection);
     const context: GatewayContext = {
@@ -170,6 +199,17 @@ export class Gateway {
         throw e;
       }
     }
+    // The store going away fails the blocked UPDATES.get calls (it is polled: a cheap local check).
+    let storeDown = false;
+    const storeWatch = setInterval(() => {
+      void (stores.log.writeProblem?.() ?? Promise.resolve(undefined))
+        .catch((e: unknown) => (e as Error).message)
+        .then((problem) => {
+          if (problem && !storeDown) updates.failWaiters(Errors.internal(`the store is unavailable: ${problem}`));
+          storeDown = problem !== undefined;
+        });
+    }, STORE_WATCH_MS);
+    storeWatch.unref();
     const reaper = new TaskReaper(engine, projection, { hostId: opts.hostId, logger: log });
     reaper.start();
     let janitor: RetentionJanitor | undefined;
@@ -184,11 +224,13 @@ export class Gateway {
       ...(stopPublishing ? { stopPublishing } : {}),
       ...(janitor ? { janitor } : {}),
       reaper,
+      storeWatch,
     });
   }
 
   async close(): Promise<void> {
     // Long-lived replies first, so that the HTTP server and the NATS subject can drain.
+    clearInterval(this.parts.storeWatch);
     this.parts.sse.closeAll();
     this.parts.updates.close();
     await Promise.all([this.http.close(5_000), this.parts.natsRpc?.close(5_000)]);
@@ -198,6 +240,19 @@ export class Gateway {
     await this.projection.close();
   }
 }
+
+/** A gateway whose read model is folded up to the head and that serves nothing yet. */
+export interface FoldedGateway {
+  /** The read model's fold now (for an agent in the same process to start from). */
+  foldSnapshot(): FoldSnapshot;
+  /** Opens the HTTP server, the NATS subjects and the background jobs. */
+  serve(): Promise<Gateway>;
+  /** Closes the read model when `serve` will not be called. */
+  close(): Promise<void>;
+}
+
+/** How often the gateway checks that its store can take a write (blocked UPDATES.get calls fail when not). */
+const STORE_WATCH_MS = 500;
 
 /** Damaged messages listed by /healthz at most (the count is always whole). */
 const HEALTHZ_DAMAGE_LIST = 100;

@@ -24,6 +24,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 interface Waiter {
   readonly lastId: number;
   readonly resolve: (r: UpdatesResult) => void;
+  readonly reject: (e: Error) => void;
   timer?: NodeJS.Timeout;
 }
 
@@ -98,6 +99,19 @@ export class UpdatesService {
     w.resolve(result);
   }
 
+  /**
+   * Fails every blocked call with `error`: the store went away, and what they wait for may not
+   * come for long (a caller that asked for no timeout would otherwise wait as long). Calls made
+   * meanwhile fail at once (the store refuses the catch-up).
+   */
+  failWaiters(error: Error): void {
+    for (const w of [...this.waiters]) {
+      this.waiters.delete(w);
+      if (w.timer) clearTimeout(w.timer);
+      w.reject(error);
+    }
+  }
+
   /** `UPDATES.get(last_id, timeout)`: timeout in seconds, absent = no limit, <= 0 = at once. */
   async get(lastId: number | undefined, timeoutSeconds: number | undefined, signal?: AbortSignal): Promise<UpdatesResult> {
     const from = lastId ?? 0;
@@ -110,8 +124,8 @@ export class UpdatesService {
       this.refusals++;
       throw Errors.internal(`${TOO_MANY_WAITERS_PREFIX} (limit ${this.maxWaiters})`);
     }
-    return new Promise<UpdatesResult>((resolve) => {
-      const w: Waiter = { lastId: from, resolve };
+    return new Promise<UpdatesResult>((resolve, reject) => {
+      const w: Waiter = { lastId: from, resolve, reject };
       this.waiters.add(w);
       if (timeoutSeconds !== undefined && timeoutSeconds * 1000 <= MAX_TIMER_MS) {
         w.timer = setTimeout(() => this.finish(w, [[], [], from]), Math.ceil(timeoutSeconds * 1000));

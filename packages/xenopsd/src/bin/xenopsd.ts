@@ -6,6 +6,9 @@ import { runOneShot } from '../daemon/one-shot.js';
 import { restoreFailureOf } from '../daemon/restore.js';
 import { consoleIsBuilt } from '@xenops/console';
 
+/** SIGTERM/SIGINT stop every role within 5 s (issue 17): the graceful stop gets this long. */
+const STOP_BOUND_MS = 4_500;
+
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} xenopsd[${process.pid}]: ${line}\n`);
 }
@@ -46,6 +49,11 @@ async function main(): Promise<number> {
   const stop = (why: string) => {
     if (stopping) return stopping;
     log(`${why}: stopping (finishing in-flight work)`);
+    // Whatever NATS does (a drain waits for a server that is gone): out within STOP_BOUND_MS.
+    setTimeout(() => {
+      log(`not stopped within ${STOP_BOUND_MS / 1000} s (is the store reachable?): exiting now; unfinished work is failed by the next start`);
+      process.exit(ExitStatus.FAILED);
+    }, STOP_BOUND_MS).unref();
     stopping = (daemon?.close() ?? Promise.resolve()).then(
       () => {
         log('stopped');
@@ -62,7 +70,7 @@ async function main(): Promise<number> {
     process.on(signal, () => {
       if (stopping) {
         log(`${signal} again: exiting now`);
-        process.exit(1);
+        process.exit(ExitStatus.FAILED);
       }
       void stop(signal);
     });
@@ -82,6 +90,9 @@ async function main(): Promise<number> {
     daemon.gateway?.tcpAddress ? `http://${formatHost(daemon.gateway.tcpAddress.host)}:${daemon.gateway.tcpAddress.port}` : undefined,
     daemon.gateway?.socketPath ? `unix:${daemon.gateway.socketPath}` : undefined,
   ].filter(Boolean);
+  // CPU as well as wall time: on a busy machine the wall time says little about the start's cost.
+  const cpu = process.cpuUsage();
+  log(`started in ${process.uptime().toFixed(2)} s (${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU)`);
   log(
     `ready: ${config.nats ? 'nats' : 'embedded'} mode, role ${config.role}, host ${config.hostId}` +
       (where.length ? `, serving ${where.join(' and ')}` : ''),

@@ -119,7 +119,8 @@ Options:
   --version             print the version
 
 ${LIMITS_USAGE}
-Exit status: 0 stopped cleanly, 1 cannot start or stopped with an error, 2 bad command line
+Exit status: 0 stopped cleanly, 1 cannot start, stopped with an error or not within 4.5 s of
+SIGTERM/SIGINT (a second signal exits at once), 2 bad command line
 or configuration, 3 NATS refused access (credentials, TLS or permissions), 4 NATS unreachable,
 65 the embedded store's file (or the backup to restore) is damaged or not a xenops file,
 66 the backup to restore does not exist, 73 the restore's target is not empty, 75 the data dir

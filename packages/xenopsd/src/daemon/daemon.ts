@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createBackend, HostAgent } from '@xenops/actors';
 import { CONSOLE_ASSETS_DIR, consoleIsBuilt } from '@xenops/console';
-import { sharedFoldSnapshotLoader, withCheckedAppends } from '@xenops/core';
-import { appendLatencyHistogram, CLASSIC_QUEUE, Gateway, isLoopbackAddress, type GatewayStores } from '@xenops/gateway';
+import { withCheckedAppends } from '@xenops/core';
+import { appendLatencyHistogram, CLASSIC_QUEUE, Gateway, isLoopbackAddress, type FoldedGateway, type GatewayOptions, type GatewayStores } from '@xenops/gateway';
 import { natsNames, openNatsStores } from '@xenops/store-nats';
 import { lockDataDir, openEmbeddedStores } from '@xenops/store-sqlite';
 import { ConfigError, readToken, type DaemonConfig } from './config.js';
@@ -47,10 +47,30 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   let agent: HostAgent | undefined;
   let gateway: Gateway | undefined;
   let discovery: Discovery | undefined;
-  // Agent and read model in one process start from the same snapshot: fetch and decode it once.
+  let folded: FoldedGateway | undefined;
+  // Agent and read model in one process fold the log once: the read model folds it (from the
+  // stored snapshot, if any) and the agent starts from that fold, reading only what came after.
   const both = config.role !== 'gateway' && serveHttp;
-  const loadFoldSnapshot = both ? sharedFoldSnapshotLoader(stores.snapshots, 2) : undefined;
   try {
+    const gatewayOptions = (): GatewayOptions => ({
+      stores,
+      hostId: config.hostId,
+      version: VERSION,
+      ...(config.listen ? { listen: config.listen } : {}),
+      ...(config.socketPath ? { socketPath: config.socketPath } : {}),
+      socketMode: config.socketMode,
+      ...(token ? { token } : {}),
+      ...(config.queue ? { natsQueue: config.queue } : {}),
+      ...(config.retentionDays !== undefined ? { retentionDays: config.retentionDays } : {}),
+      limits: config.limits,
+      logger: log,
+      onShutdownRequest,
+      metricFamilies: [appendLatency],
+      ...(consoleIsBuilt() ? { consoleDir: CONSOLE_ASSETS_DIR } : {}),
+    });
+    if (serveHttp) folded = await Gateway.fold(gatewayOptions());
+    const readModel = folded;
+    const loadFoldSnapshot = both && readModel ? async () => readModel.foldSnapshot() : undefined;
     if (config.role !== 'gateway') {
       agent = await HostAgent.start({
         stores,
@@ -64,25 +84,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         loadFoldSnapshot,
       });
     }
-    if (serveHttp) {
-      gateway = await Gateway.start({
-        stores,
-        hostId: config.hostId,
-        version: VERSION,
-        ...(config.listen ? { listen: config.listen } : {}),
-        ...(config.socketPath ? { socketPath: config.socketPath } : {}),
-        socketMode: config.socketMode,
-        ...(token ? { token } : {}),
-        ...(config.queue ? { natsQueue: config.queue } : {}),
-        ...(config.retentionDays !== undefined ? { retentionDays: config.retentionDays } : {}),
-        limits: config.limits,
-        logger: log,
-        onShutdownRequest,
-        metricFamilies: [appendLatency],
-        ...(consoleIsBuilt() ? { consoleDir: CONSOLE_ASSETS_DIR } : {}),
-        loadFoldSnapshot,
-      });
-    }
+    if (folded) gateway = await folded.serve();
     if (config.nats && opened.nats) {
       const names = natsNames(config.nats.prefix);
       discovery = await registerForDiscovery({
@@ -102,6 +104,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     }
   } catch (e) {
     await gateway?.close().catch(() => {});
+    if (!gateway) await folded?.close().catch(() => {});
     await agent?.close(0).catch(() => {});
     await stores.close().catch(() => {});
     lock?.release();
