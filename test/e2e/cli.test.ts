@@ -157,7 +157,7 @@ describe.concurrent.each(['embedded', 'nats'] as const)('xenops against the %s s
     const gone = await x('stat', id);
     expect(gone.code).toBe(3);
     expect(gone.stderr).toBe(`xenops stat: no VM is called '${id}' (by uuid, uuid prefix or name); 'xenops list' shows the VMs\n`);
-  }, 60_000);
+  });
 
   it('create (add + start) from JSON and YAML documents; --dry-run sends nothing', async () => {
     const id = randomUUID();
