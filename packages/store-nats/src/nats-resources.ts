@@ -39,7 +39,7 @@ export interface NatsResources {
 }
 
 /** The event stream's info, the stream created (in the current subject layout) when missing. */
-async function ensureStream(jsm: JetStreamManager, names: NatsNames): Promise<{ info: StreamInfo; created: boolean }> {
+async function ensureStream(jsm: JetStreamManager, names: NatsNames, replicas: number): Promise<{ info: StreamInfo; created: boolean }> {
   try {
     return { info: await jsm.streams.info(names.stream), created: false }; // exists: left alone
   } catch (err) {
@@ -54,7 +54,7 @@ async function ensureStream(jsm: JetStreamManager, names: NatsNames): Promise<{ 
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.Old,
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-      num_replicas: 1,
+      num_replicas: replicas,
     });
     return { info, created: true };
   } catch (err) {
@@ -83,32 +83,37 @@ async function exists(jsm: JetStreamManager, stream: string): Promise<boolean> {
 export async function openNatsResources(
   nc: NatsConnection,
   names: NatsNames,
-  opts: Pick<NatsStoreOptions, 'servers' | 'log'>,
+  opts: Pick<NatsStoreOptions, 'servers' | 'log' | 'replicas'>,
 ): Promise<NatsResources> {
   const created: string[] = [];
+  const replicas = opts.replicas ?? 1;
+  const log = opts.log ?? stderrStoreLogger;
   let step = 'the JetStream API';
   try {
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
     step = `the stream ${names.stream}`;
-    const stream = await ensureStream(jsm, names);
+    const stream = await ensureStream(jsm, names, replicas);
     if (stream.created) created.push(step);
+    else if (stream.info.config.num_replicas !== replicas && opts.replicas !== undefined) {
+      log(`the stream ${names.stream} exists with ${stream.info.config.num_replicas} replica(s), not the ${replicas} asked for: it is kept as it is`);
+    }
     const layout = layoutOfStream(names.stream, stream.info.config.description);
     if (layout !== CURRENT_EVENT_SUBJECT_LAYOUT) {
-      (opts.log ?? stderrStoreLogger)(
+      log(
         `the stream ${names.stream} uses event subject layout ${layout} (${names.prefix}.ev.<key>, one token per stream key): ` +
           `it is kept, but NATS permissions cannot tell its VM streams from the others`,
       );
     }
     step = `the KV bucket ${names.kvBucket}`;
     const kvExisted = await exists(jsm, names.kvStream);
-    const kv = await new Kvm(js).create(names.kvBucket, { history: 1, storage: StorageType.File });
+    const kv = await new Kvm(js).create(names.kvBucket, { history: 1, storage: StorageType.File, replicas });
     if (!kvExisted) created.push(step);
     // Node's SHA-256 for the object digests (the default pure-JS one is ~4x slower on big objects).
     setSha256Backend('native');
     step = `the object store ${names.objectBucket}`;
     const osExisted = await exists(jsm, names.objectStream);
-    const os = await new Objm(js).create(names.objectBucket, { storage: StorageType.File, replicas: 1 });
+    const os = await new Objm(js).create(names.objectBucket, { storage: StorageType.File, replicas });
     if (!osExisted) created.push(step);
     return { jsm, js, layout, kv, os, created };
   } catch (err) {
@@ -137,7 +142,7 @@ export async function setupNatsResources(opts: NatsStoreOptions): Promise<string
     const r = await openNatsResources(nc, names, opts);
     const state = (what: string) => `${r.created.includes(what) ? 'created' : 'found'} ${what}`;
     return [
-      `${state(`the stream ${names.stream}`)} (subjects ${names.eventSubjects}, event subject layout ${r.layout})`,
+      `${state(`the stream ${names.stream}`)} (subjects ${names.eventSubjects}, event subject layout ${r.layout}, ${(await r.jsm.streams.info(names.stream)).config.num_replicas} replica(s))`,
       `${state(`the KV bucket ${names.kvBucket}`)} (stream ${names.kvStream})`,
       `${state(`the object store ${names.objectBucket}`)} (stream ${names.objectStream})`,
     ];

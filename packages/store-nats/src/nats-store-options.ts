@@ -11,6 +11,12 @@ export interface NatsStoreOptions extends NatsSecurityOptions {
    * Tests use a unique prefix per run.
    */
   readonly prefix?: string;
+  /**
+   * Copies JetStream keeps of the stream, the KV bucket and the object store when it creates them
+   * (1 to 5; default 1). In a NATS cluster, 3 survives the loss of one server. Resources that exist
+   * keep theirs.
+   */
+  readonly replicas?: number;
   /** Connection name shown by the server. */
   readonly name?: string;
   /**

@@ -12,6 +12,8 @@ export type Role = 'gateway' | 'agent' | 'all';
 export interface NatsFlags {
   readonly servers: string;
   readonly prefix: string;
+  /** `--nats-replicas`: copies of the stream and buckets when they are created. */
+  readonly replicas?: number;
   readonly credsFile?: string;
   readonly nkeyFile?: string;
   readonly tlsCaFile?: string;
@@ -86,6 +88,8 @@ Options:
                         mandatory when --listen is not a loopback address
   --nats URL            use NATS JetStream at URL (env XENOPS_NATS_URL), e.g. nats://127.0.0.1:4222
   --nats-prefix NAME    namespace of the NATS stream, KV bucket and subjects (default xenops)
+  --nats-replicas N     copies JetStream keeps of the stream, KV bucket and object store when
+                        they are created: 1 to 5 (default 1; 3 in a three-server NATS cluster)
   --nats-creds FILE     NATS credentials file
   --nats-nkey FILE      NATS nkey seed file
   --nats-tls-ca FILE    CA certificate for a TLS NATS server
@@ -148,6 +152,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
         'token-file': { type: 'string' },
         nats: { type: 'string' },
         'nats-prefix': { type: 'string' },
+        'nats-replicas': { type: 'string' },
         'nats-creds': { type: 'string' },
         'nats-nkey': { type: 'string' },
         'nats-tls-ca': { type: 'string' },
@@ -188,6 +193,9 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (role !== 'all' && !natsUrl) throw new ConfigError(`--role ${role} needs --nats: without NATS the gateway and the agent share one process`);
   const prefix = v['nats-prefix'] ?? 'xenops';
   if (!/^[A-Za-z0-9_-]+$/.test(prefix)) throw new ConfigError(`--nats-prefix may contain only letters, digits, "_" and "-": "${prefix}"`);
+  const replicasText = v['nats-replicas'];
+  if (replicasText !== undefined && !/^[1-5]$/.test(replicasText)) throw new ConfigError(`--nats-replicas must be a number of copies from 1 to 5, not "${replicasText}"`);
+  if (replicasText !== undefined && !natsUrl) throw new ConfigError('--nats-replicas needs --nats URL');
   const socketMode = parseMode(v['socket-mode'] ?? '0600');
   const poolSize = parsePositiveInt('--pool-size', v['pool-size'] ?? '16');
   const backend = v.backend ?? 'simulator';
@@ -231,6 +239,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
           nats: {
             servers: natsUrl,
             prefix,
+            ...(replicasText !== undefined ? { replicas: Number(replicasText) } : {}),
             ...security,
           },
         }
