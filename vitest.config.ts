@@ -24,5 +24,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Two files at a time on this 2-core kind of machine (vitest's default is cores - 1 = 1): most
+    // end-to-end time is spent waiting on spawned processes, so two overlap well.
+    maxWorkers: 2,
   },
 });

@@ -6,7 +6,7 @@
  * agent's command subject. After every batch the whole log replays (`GET /verify` clean),
  * `/healthz` is 200 and a normal call works.
  *
- * Bounded by time: `XENOPS_FUZZ_BUDGET_MS` (default 100 s in all, split between the services;
+ * Bounded by time: `XENOPS_FUZZ_BUDGET_MS` (default 60 s in all, split between the services;
  * `npm run fuzz` gives it 10 minutes). The seed is printed; `XENOPS_FUZZ_SEED=<seed>` runs the
  * same sequence again.
  */
@@ -26,7 +26,7 @@ import type { FVal, Pool } from './values.js';
 
 afterAll(cleanupAll);
 
-const BUDGET_MS = Number(process.env.XENOPS_FUZZ_BUDGET_MS ?? 100_000);
+const BUDGET_MS = Number(process.env.XENOPS_FUZZ_BUDGET_MS ?? 60_000);
 const SEED = process.env.XENOPS_FUZZ_SEED !== undefined ? Number(process.env.XENOPS_FUZZ_SEED) : (Date.now() ^ (process.pid << 16)) >>> 0;
 const BATCH = 24;
 const VERBOSE = process.env.XENOPS_FUZZ_VERBOSE === '1';
