@@ -14,7 +14,7 @@ describe('xenopsd --backend', () => {
   it('--help lists the backends; an unknown one is refused in one line naming them, exit status 2', async () => {
     const help = await runXenopsdToExit(['--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/--backend NAME\s+the agent's hypervisor backend: simulator \(default simulator\)/);
+    expect(help.stdout).toMatch(/--backend NAME\s+the agent's hypervisor backend: simulator, qemu \(default simulator\)/);
     expect(help.stdout).toMatch(/--crash-loop-window-s S/);
     const bad = await runXenopsdToExit(['--backend', 'vmware']);
     expect(bad.code).toBe(2);
