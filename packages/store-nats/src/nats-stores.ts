@@ -35,6 +35,7 @@ import { connectNats } from './nats-connection.js';
 import { openNatsResources } from './nats-resources.js';
 import { isWrongLastSequence, natsNames, unavailable, type NatsNames } from './nats-names.js';
 import { NatsSnapshotStore } from './nats-snapshot-store.js';
+import { LEASE_TTL_MS, NatsHostRegistry, NatsLeases } from './nats-host-registry.js';
 import { backupNats } from './nats-backup.js';
 
 export { kvKey, natsNames, type NatsNames } from './nats-names.js';
@@ -376,7 +377,7 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<NatsStores
     ...(opts.role ? { inboxPrefix: names.inboxPrefix(opts.role) } : {}),
   });
   try {
-    const { jsm, js, layout, kv, os } = await openNatsResources(nc, names, opts);
+    const { jsm, js, layout, kv, os, hosts, leases } = await openNatsResources(nc, names, opts);
     const storeLog = opts.log ?? stderrStoreLogger;
     const log = new NatsEventLog(nc, js, jsm, names, layout, storeLog);
     const snapshots = new NatsSnapshotStore(kv, os, jsm, names, nc.info?.max_payload ?? 1024 * 1024, storeLog);
@@ -388,6 +389,8 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<NatsStores
       log,
       snapshots,
       bus,
+      hosts: new NatsHostRegistry(hosts),
+      leases: new NatsLeases(leases, LEASE_TTL_MS),
       backup: (backupOpts) => backupNats(nc, jsm, names, snapshots, backupOpts, opts.role ? names.inboxPrefix(opts.role) : undefined),
       close: () =>
         (closing ??= (async () => {

@@ -10,6 +10,8 @@ export interface TaskReaperOptions {
   /** This gateway's host: whose agent destroys the tasks of free VMs. */
   readonly hostId: string;
   readonly logger?: (line: string) => void;
+  /** Passes run only while this says so (the cluster lease, issue 14): default always. */
+  readonly mayRun?: () => boolean;
 }
 
 /**
@@ -26,11 +28,16 @@ export class TaskReaper {
     private readonly projection: Projection,
     private readonly opts: TaskReaperOptions,
   ) {
-    this.job = new PeriodicJob('task retention', () => this.run(), opts.everyMs ?? 600_000, opts.logger);
+    this.job = new PeriodicJob('task retention', () => this.run(), opts.everyMs ?? 600_000, opts.logger, opts.mayRun);
   }
 
   start(): void {
     this.job.start();
+  }
+
+  /** A pass now (when allowed): e.g. as this gateway takes the lease. */
+  runSoon(): void {
+    this.job.tick();
   }
 
   stop(): Promise<void> {
