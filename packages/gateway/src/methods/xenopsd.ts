@@ -39,7 +39,8 @@ export const xenopsdHandlers: Handlers<XenopsdMethods> = {
   },
   'VM.exists': async (call, a) => (await statVm(call, a.id, a.as_of)) !== undefined,
   'VM.list': (call, a) => listVms(call, a.as_of),
-  'VM.start': (call, a) => submitOperation(call, a.id, { kind: 'VM.start', paused: a.paused, unpause: false }),
+  // `host` (extension, §9.7): where an unowned VM goes; absent, the gateway's placement policy decides.
+  'VM.start': (call, a) => submitOperation(call, a.id, { kind: 'VM.start', paused: a.paused, unpause: false }, a.host === undefined ? {} : { host: a.host }),
   'VM.shutdown': (call, a) =>
     submitOperation(call, a.id, { kind: 'VM.shutdown', ...(a.delay === undefined ? {} : { delay: a.delay }), fallbackToHard: false }),
   'VM.pause': (call, a) => submitOperation(call, a.id, { kind: 'VM.pause' }),

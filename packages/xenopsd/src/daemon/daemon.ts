@@ -7,6 +7,7 @@ import { natsNames, openNatsStores } from '@xenops/store-nats';
 import { lockDataDir, openEmbeddedStores } from '@xenops/store-sqlite';
 import { ConfigError, readToken, type DaemonConfig } from './config.js';
 import { registerForDiscovery, type Discovery } from './discovery.js';
+import { startHostHeartbeat, type HostHeartbeat } from './host-heartbeat.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -47,6 +48,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   let agent: HostAgent | undefined;
   let gateway: Gateway | undefined;
   let discovery: Discovery | undefined;
+  let heartbeat: HostHeartbeat | undefined;
   // Agent and read model in one process start from the same snapshot: fetch and decode it once.
   const both = config.role !== 'gateway' && serveHttp;
   const loadFoldSnapshot = both ? sharedFoldSnapshotLoader(stores.snapshots, 2) : undefined;
@@ -76,11 +78,27 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         ...(config.queue ? { natsQueue: config.queue } : {}),
         ...(config.retentionDays !== undefined ? { retentionDays: config.retentionDays } : {}),
         limits: config.limits,
+        placement: config.placement,
+        hostDownAfterMs: config.hostDownAfterS * 1000,
+        ...(config.hostScope !== undefined ? { hostScope: config.hostScope } : {}),
         logger: log,
         onShutdownRequest,
         metricFamilies: [appendLatency],
         ...(consoleIsBuilt() ? { consoleDir: CONSOLE_ASSETS_DIR } : {}),
         loadFoldSnapshot,
+      });
+    }
+    if (agent) {
+      const gw = gateway;
+      heartbeat = await startHostHeartbeat({
+        hosts: stores.hosts,
+        agent,
+        version: VERSION,
+        addresses: () => [
+          ...(gw?.tcpAddress ? [`${gw.tcpAddress.host}:${gw.tcpAddress.port}`] : []),
+          ...(gw?.socketPath ? [`unix:${gw.socketPath}`] : []),
+        ],
+        log,
       });
     }
     if (config.nats && opened.nats) {
@@ -101,6 +119,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
       });
     }
   } catch (e) {
+    await heartbeat?.stop().catch(() => {});
     await gateway?.close().catch(() => {});
     await agent?.close(0).catch(() => {});
     await stores.close().catch(() => {});
@@ -113,6 +132,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     ...(agent ? { agent } : {}),
     async close() {
       await discovery?.stop();
+      await heartbeat?.stop();
       await gateway?.close();
       await agent?.close();
       await stores.close();
