@@ -35,7 +35,7 @@ export async function hostRecords(view: HostView, now = Date.now()): Promise<Hos
       memory_total: reg.memoryTotal,
       memory_free: Math.max(0, reg.memoryTotal - used),
       vms: vms.map((vm) => vm.id),
-      running: vms.filter((vm) => powerStateOf(vm) === 'Running').length,
+      running: vms.filter(hasLiveDomain).length,
     });
   }
   for (const [host, vms] of owned) {
@@ -52,10 +52,19 @@ export async function hostRecords(view: HostView, now = Date.now()): Promise<Hos
       memory_total: 0,
       memory_free: 0,
       vms: vms.map((vm) => vm.id),
-      running: vms.filter((vm) => powerStateOf(vm) === 'Running').length,
+      running: vms.filter(hasLiveDomain).length,
     });
   }
   return [...records.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/**
+ * A VM that counts as running on its host: its domain is Running or Paused (xenopsd's VM.start
+ * leaves it Paused, §7.3, and a paused domain holds its memory all the same).
+ */
+function hasLiveDomain(vm: VmAggregate): boolean {
+  const power = powerStateOf(vm);
+  return power === 'Running' || power === 'Paused';
 }
 
 function vmsByOwner(vms: Iterable<VmAggregate>): Map<string, VmAggregate[]> {
