@@ -14,7 +14,7 @@ export function queryInfo(gateway: GatewayContext): QueryInfo {
   return { name: 'xenops', vendor: 'xenops-ts', version: gateway.version, features: FEATURES, instance_id: gateway.instanceId };
 }
 
-/** The xenopsd dialect (API.md §5.1, §5.2): a handler for each of the 90 methods of core's table. */
+/** The xenopsd dialect (API.md §5.1, §5.2): a handler for each of the 90 methods of §5 and HOST.list (§9.7) in core's table. */
 export const xenopsdHandlers: Handlers<XenopsdMethods> = {
   query: async ({ gateway }) => queryInfo(gateway),
 
