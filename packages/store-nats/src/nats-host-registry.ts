@@ -11,6 +11,7 @@
  *   entry (update at the revision it wrote) well within it, and an entry nobody renews is removed by
  *   the server, after which the next `create` takes it. No clock but the server's decides who holds.
  */
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { HostRegistration, HostRegistry, LeaseStore, RegisteredHost } from '@xenops/core';
 import { isWrongLastSequence, kvKey, unavailable } from './nats-names.js';
@@ -31,7 +32,13 @@ interface StoredRegistration {
 }
 
 export class NatsHostRegistry implements HostRegistry {
-  constructor(private readonly kv: KV) {}
+  constructor(
+    private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
+    /** The bucket's name and its stream's. */
+    private readonly bucket: string,
+    private readonly stream: string,
+  ) {}
 
   async register(reg: HostRegistration): Promise<void> {
     const stored: StoredRegistration = {
@@ -52,8 +59,11 @@ export class NatsHostRegistry implements HostRegistry {
 
   async list(): Promise<RegisteredHost[]> {
     try {
-      const keys: string[] = [];
-      for await (const k of await this.kv.keys()) keys.push(k);
+      // The keys from the stream's per-subject state (STREAM.INFO): no consumer, so a gateway needs
+      // no right to create one on the bucket.
+      const info = await this.jsm.streams.info(this.stream, { subjects_filter: `$KV.${this.bucket}.>` });
+      const subjectPrefix = `$KV.${this.bucket}.`;
+      const keys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(subjectPrefix.length));
       const out: RegisteredHost[] = [];
       for (const key of keys) {
         const e = await this.kv.get(key);

@@ -389,7 +389,7 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<NatsStores
       log,
       snapshots,
       bus,
-      hosts: new NatsHostRegistry(hosts),
+      hosts: new NatsHostRegistry(hosts, jsm, names.hostsBucket, names.hostsStream),
       leases: new NatsLeases(leases, LEASE_TTL_MS),
       backup: (backupOpts) => backupNats(nc, jsm, names, snapshots, backupOpts, opts.role ? names.inboxPrefix(opts.role) : undefined),
       close: () =>

@@ -92,7 +92,6 @@ export function natsRolePermissions(o: RolePermissionOptions): NatsPermissions {
     ...(o.retention ? [`$JS.API.STREAM.PURGE.${n.stream}`] : []),
     `${CHANGE_SUBJECT_ROOT}.>`,
     // HOST.list and placement read the registry; the cluster-wide jobs' leases are taken and renewed.
-    ...consumers(n.hostsStream),
     `$JS.API.DIRECT.GET.${n.hostsStream}.>`,
     `$JS.API.DIRECT.GET.${n.leasesStream}.>`,
     `$KV.${n.leasesBucket}.>`,
