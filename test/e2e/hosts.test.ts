@@ -120,6 +120,8 @@ describe('NATS: three hosts, two gateways', () => {
     expect((await start(b, spread)).state[0]).toBe('Completed');
     expect(await hostOf(b, spread)).toBe('h2');
     expect(leastLoaded.stderr).toMatch(new RegExp(`placement: VM.start of VM ${spread} on host h2 \\(policy least-loaded`));
+    const logged = await xenops(leastLoaded.url!, ['log', '--vm', spread]);
+    expect(logged.stdout).toMatch(new RegExp(`start requested: task \\d+ queued on host h2 \\(placed: policy least-loaded: ${TIB} bytes free \\(VM needs ${GIB}\\), 0 running\\)`));
     const records = await hostList(b);
     for (const h of records) expect(h, h.id).toMatchObject({ memory_free: TIB - GIB, running: 1 });
 
@@ -150,6 +152,9 @@ describe('NATS: three hosts, two gateways', () => {
     const hosts = await xenops(url, ['hosts']);
     expect(hosts.stdout).toMatch(/^HOST\s+STATE\s+BACKEND/);
     for (const h of ['h1', 'h2', 'h3']) expect(hosts.stdout).toMatch(new RegExp(`^${h}\\s+Up\\s+simulator`, 'm'));
+    // The placement and its reason are in the log, with the claim of the VM (§9.7).
+    const history = await xenops(url, ['log', '--vm', id]);
+    expect(history.stdout).toMatch(new RegExp(`VM ${id} start requested: task \\d+ queued on host h3 \\(placed: explicit host of the call\\)`));
     const list = JSON.parse((await xenops(url, ['list', '--json'])).stdout) as Array<{ id: string; host: string | null }>;
     expect(list.find((v) => v.id === id)?.host).toBe('h3');
     const table = (await xenops(url, ['list'])).stdout;

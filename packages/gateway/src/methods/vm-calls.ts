@@ -19,7 +19,7 @@ import {
 import { readView } from '../read-model/history.js';
 import { compareTaskIds, taskViewOf, vmStateOf } from '../read-model/views.js';
 import { NoAgentError } from '../service/engine-client.js';
-import { place, PlacementError } from '../hosts/placement.js';
+import { place, PlacementError, type Placement } from '../hosts/placement.js';
 import { inHostScope } from '../hosts/host-scope.js';
 import type { CallContext } from './method.js';
 
@@ -103,8 +103,9 @@ export async function submitOperation(
   refuseQuarantined(call, vmId);
   const vm = opts.mayCreate ? call.gateway.projection.vms.get(vmId) : registeredVm(call, vmId);
   try {
-    const freeVmHost = await placementOf(call, vm, operation, opts.host);
-    return (await sendToOwner(call, vmId, { type: 'SubmitOperation', vmId, operation }, freeVmHost ? { freeVmHost } : {})) as string;
+    const placed = await placementOf(call, vm, operation, opts.host);
+    const command: Command = { type: 'SubmitOperation', vmId, operation, ...(placed ? { placement: placed.reason } : {}) };
+    return (await sendToOwner(call, vmId, command, placed ? { freeVmHost: placed.host } : {})) as string;
   } catch (e) {
     if (!(e instanceof NoAgentError || e instanceof PlacementError)) throw e;
     // The call still returns a task (§5): one write, on the stream of such tasks, creates it and
@@ -118,10 +119,16 @@ export async function submitOperation(
 }
 
 /**
- * The host of a VM.start / VM.resume of an unowned VM (API.md §9.7), logged with its reason;
- * undefined for every other operation and for a VM that has an owner (it runs there).
+ * The host of a VM.start / VM.resume of an unowned VM (API.md §9.7) and why: the gateway logs it,
+ * and the agent records the reason with its claim of the VM (`VmOwnerChanged`). Undefined for
+ * every other operation and for a VM that has an owner (it runs there).
  */
-async function placementOf(call: CallContext, vm: VmAggregate | undefined, operation: Operation, explicitHost: string | undefined): Promise<string | undefined> {
+async function placementOf(
+  call: CallContext,
+  vm: VmAggregate | undefined,
+  operation: Operation,
+  explicitHost: string | undefined,
+): Promise<Placement | undefined> {
   if (operation.kind !== 'VM.start' && operation.kind !== 'VM.resume') return undefined;
   const owner = ownerOf(vm);
   if (owner !== undefined) {
@@ -134,7 +141,7 @@ async function placementOf(call: CallContext, vm: VmAggregate | undefined, opera
   try {
     const placed = await place(call.gateway, vm.config, explicitHost);
     call.gateway.logLine(`placement: ${operation.kind} of VM ${vm.id} on host ${placed.host} (${placed.reason})`);
-    return placed.host;
+    return placed;
   } catch (e) {
     if (e instanceof PlacementError) call.gateway.logLine(`placement: ${operation.kind} of VM ${vm.id} refused: ${JSON.stringify(e.value)}`);
     throw e;
