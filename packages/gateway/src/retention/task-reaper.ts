@@ -35,10 +35,6 @@ export class TaskReaper {
     this.job.start();
   }
 
-  /** A pass now (when allowed): e.g. as this gateway takes the lease. */
-  runSoon(): void {
-    this.job.tick();
-  }
 
   stop(): Promise<void> {
     return this.job.stop();

@@ -112,7 +112,9 @@ export class Gateway {
     const holder = `${opts.hostId}/${instanceId}`;
     let reaper: TaskReaper | undefined;
     let janitor: RetentionJanitor | undefined;
-    const reaperLease = new ClusterLease('task-reaper', stores.leases, holder, log, () => reaper?.runSoon());
+    // The reaper's first pass comes one period after it starts, as before the lease; the janitor
+    // ran a pass at once, so it does as soon as its gateway holds the lease.
+    const reaperLease = new ClusterLease('task-reaper', stores.leases, holder, log);
     const janitorLease = opts.retentionDays !== undefined ? new ClusterLease('retention', stores.leases, holder, log, () => janitor?.runSoon()) : undefined;
     const leases = [reaperLease, ...(janitorLease ? [janitorLease] : [])];
     const context: GatewayContext = {
