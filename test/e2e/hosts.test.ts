@@ -257,5 +257,10 @@ describe('embedded: one host', () => {
       'Failed',
       ['Internal_error', 'host elsewhere is not available'],
     ]);
+    // An id that cannot be shown on one line is shown escaped (error messages are single-line).
+    expect((await waitTask(c, await c.ok<string>('VM.start', X({ id: other, paused: false, host: 'two\nlines' })))).state).toEqual([
+      'Failed',
+      ['Internal_error', 'host two\\nlines is not available'],
+    ]);
   });
 });

@@ -26,6 +26,11 @@ export class PlacementError extends XenopsError {
   }
 }
 
+/** An id as an error message may show it: on one line and well-formed (escaped as in JSON otherwise). */
+function printable(id: string): string {
+  return /[\u0000-\u001f\u007f]/.test(id) || !id.isWellFormed() ? JSON.stringify(id).slice(1, -1) : id;
+}
+
 export async function place(
   view: HostView & { readonly hostId: string; readonly placement: PlacementPolicy },
   vm: VmConfig,
@@ -33,7 +38,7 @@ export async function place(
 ): Promise<Placement> {
   if (explicitHost !== undefined) {
     const record = (await hostRecords(view)).find((h) => h.id === explicitHost);
-    if (!record || record.state !== 'Up') throw new PlacementError(['Internal_error', `host ${explicitHost} is not available`], explicitHost);
+    if (!record || record.state !== 'Up') throw new PlacementError(['Internal_error', `host ${printable(explicitHost)} is not available`], explicitHost);
     return { host: explicitHost, reason: 'explicit host of the call' };
   }
   if (view.placement === 'local') return { host: view.hostId, reason: "policy local: this gateway's host" };
