@@ -107,8 +107,9 @@ describe.concurrent.each(['embedded', 'nats'] as const)('xenops against the %s s
     const list = json<any[]>(expectOk(await x('list', '--json')));
     expect(list.find((v) => v.id === id)).toMatchObject({ name, power_state: 'Halted', vcpus: 2, memory_dynamic_max: 512 * 1024 * 1024, builder: 'HVM' });
     const table = expectOk(await x('list')).stdout.split('\n');
-    expect(table[0]).toMatch(/^UUID +NAME +STATE +DOMID +TYPE +VCPUS +MEMORY$/);
-    expect(table.find((l) => l.startsWith(id))).toMatch(new RegExp(`^${id} +${name} +Halted +- +HVM +2 +512M$`));
+    expect(table[0]).toMatch(/^UUID +NAME +STATE +HOST +DOMID +TYPE +VCPUS +MEMORY$/);
+    // A Halted VM belongs to no host (API.md §9.7).
+    expect(table.find((l) => l.startsWith(id))).toMatch(new RegExp(`^${id} +${name} +Halted +- +- +HVM +2 +512M$`));
 
     const stat = json(expectOk(await x('stat', id.slice(0, 8), '--json')));
     expect(stat.config).toMatchObject({ id, name, vcpu_max: 4, memory_static_max: 1024 * 1024 * 1024 });

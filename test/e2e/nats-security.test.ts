@@ -222,6 +222,8 @@ describe('nkey users, each role with exactly the permissions xenopsd --nats-perm
     expect(setup.stdout).toContain(`created the stream ${prefix}_EVENTS (subjects ${prefix}.ev.>, event subject layout 2)`);
     expect(setup.stdout).toContain(`created the KV bucket ${prefix}_snapshots`);
     expect(setup.stdout).toContain(`created the object store ${prefix}_snapshots`);
+    expect(setup.stdout).toContain(`created the KV bucket ${prefix}_hosts`);
+    expect(setup.stdout).toContain(`created the KV bucket ${prefix}_leases`);
     const again = await runXenopsdToExit(['--nats-setup', '--nats', server.url, '--nats-prefix', prefix, ...nkey(admin)]);
     expect(again.stdout).toContain(`found the stream ${prefix}_EVENTS`);
     split = await startSplit(server.url, nkey(agentUser), nkey(gatewayUser), prefix, hostId);
@@ -247,6 +249,12 @@ describe('nkey users, each role with exactly the permissions xenopsd --nats-perm
     const found: string[] = [];
     for await (const s of await new Svcm(adminNc).client().ping('xenopsd')) if (s.metadata?.prefix === prefix) found.push(s.metadata.role!);
     expect(found.sort()).toEqual(['agent', 'gateway']);
+    // The agent registered its host and the gateway reads the registry and holds the reaper's lease (§9.7, issue 14).
+    const c = split.gateway.client();
+    const hosts = await c.ok<Array<{ id: string; state: string }>>('HOST.list', X({}));
+    expect(hosts.map((h) => [h.id, h.state])).toEqual([[hostId, 'Up']]);
+    const diag = JSON.parse(await c.ok<string>('get_diagnostics', X({}))) as { leases: string[] };
+    expect(diag.leases).toEqual(['task-reaper']);
     // The server refused nothing the roles did.
     expect(server.output).not.toMatch(/Violation/);
   });

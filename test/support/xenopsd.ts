@@ -301,7 +301,8 @@ export function trackNatsPrefix(prefix: string): void {
 
 /**
  * Deletes the JetStream stream, KV bucket and object store of every prefix this worker created
- * (`<PREFIX>_EVENTS`, `KV_<prefix>_snapshots` and `OBJ_<prefix>_snapshots`). Best effort: a failure
+ * (`<PREFIX>_EVENTS`, `KV_<prefix>_snapshots`, `OBJ_<prefix>_snapshots`, and the host registry's and
+ * leases' `KV_<prefix>_hosts`, `KV_<prefix>_leases`). Best effort: a failure
  * is reported, not thrown.
  */
 export async function deleteNatsResources(): Promise<void> {
@@ -315,7 +316,7 @@ export async function deleteNatsResources(): Promise<void> {
     for await (const si of jsm.streams.list()) names.add(si.config.name);
     for (const prefix of createdPrefixes) {
       const safe = prefix.replace(/[^A-Za-z0-9_-]/g, '_');
-      for (const stream of [`${safe}_EVENTS`, `KV_${safe}_snapshots`, `OBJ_${safe}_snapshots`]) {
+      for (const stream of [`${safe}_EVENTS`, `KV_${safe}_snapshots`, `OBJ_${safe}_snapshots`, `KV_${safe}_hosts`, `KV_${safe}_leases`]) {
         if (!names.has(stream)) continue;
         try {
           await jsm.streams.delete(stream);

@@ -12,3 +12,5 @@ export { REFRESH_STREAM } from './updates/updates-service.js';
 // The method tables (§5) live in core; the fuzz suite takes its method lists from here.
 export { xenopsdMethodList as xenopsdMethods, seedMethodList as seedMethods } from '@xenops/core';
 export type { AnyMethodDeclaration as MethodSpec, AnyArgDeclaration as ArgSpec } from '@xenops/core';
+export { PLACEMENT_POLICIES, type PlacementPolicy } from './hosts/placement.js';
+export { DEFAULT_HOST_DOWN_AFTER_MS } from './hosts/host-records.js';

@@ -52,7 +52,7 @@ async function deleteNamespace(prefix: string): Promise<void> {
   const nc = await adminConnection();
   const jsm = await jetstreamManager(nc);
   const names = natsNames(prefix);
-  for (const stream of [names.stream, `KV_${names.kvBucket}`, `OBJ_${names.objectBucket}`]) {
+  for (const stream of [names.stream, `KV_${names.kvBucket}`, `OBJ_${names.objectBucket}`, names.hostsStream, names.leasesStream]) {
     await jsm.streams.delete(stream).catch(() => {});
   }
 }

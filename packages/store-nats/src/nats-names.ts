@@ -16,6 +16,12 @@ export interface NatsNames {
   readonly objectBucket: string;
   /** The stream behind the object store. */
   readonly objectStream: string;
+  /** The KV bucket of host registrations (API.md §9.7) and its stream. */
+  readonly hostsBucket: string;
+  readonly hostsStream: string;
+  /** The KV bucket of the cluster-wide jobs' leases and its stream. */
+  readonly leasesBucket: string;
+  readonly leasesStream: string;
   readonly queueGroup: string;
   /** The subject of a stream key in a stream of `layout` (default: the layout new streams get). */
   eventSubject(streamKey: string, layout?: EventSubjectLayout): string;
@@ -40,6 +46,10 @@ export function natsNames(prefix = 'xenops'): NatsNames {
     kvStream: `KV_${safe}_snapshots`,
     objectBucket: `${safe}_snapshots`,
     objectStream: `OBJ_${safe}_snapshots`,
+    hostsBucket: `${safe}_hosts`,
+    hostsStream: `KV_${safe}_hosts`,
+    leasesBucket: `${safe}_leases`,
+    leasesStream: `KV_${safe}_leases`,
     queueGroup: 'xenops-agent',
     eventSubject: (k, layout = CURRENT_EVENT_SUBJECT_LAYOUT) => eventSubjectOf(prefix, k, layout),
     commandSubject: (a) => `${prefix}.cmd.${escapeSubjectToken(a)}`,

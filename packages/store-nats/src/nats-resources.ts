@@ -24,6 +24,7 @@ import type { NatsStoreOptions } from './nats-store-options.js';
 import { CURRENT_EVENT_SUBJECT_LAYOUT, eventStreamDescription, layoutOfStream, type EventSubjectLayout } from './event-subjects.js';
 import { connectNats } from './nats-connection.js';
 import { natsNames, unavailable, type NatsNames } from './nats-names.js';
+import { HOSTS_BUCKET_TTL_MS, LEASE_TTL_MS } from './nats-host-registry.js';
 
 const DUPLICATE_WINDOW_MS = 2 * 60 * 1000;
 
@@ -34,6 +35,9 @@ export interface NatsResources {
   readonly layout: EventSubjectLayout;
   readonly kv: KV;
   readonly os: ObjectStore;
+  /** The host registry's bucket and the leases' bucket (nats-host-registry.ts). */
+  readonly hosts: KV;
+  readonly leases: KV;
   /** What had to be created now (empty when everything existed). */
   readonly created: readonly string[];
 }
@@ -115,7 +119,15 @@ export async function openNatsResources(
     const osExisted = await exists(jsm, names.objectStream);
     const os = await new Objm(js).create(names.objectBucket, { storage: StorageType.File, replicas });
     if (!osExisted) created.push(step);
-    return { jsm, js, layout, kv, os, created };
+    step = `the KV bucket ${names.hostsBucket}`;
+    const hostsExisted = await exists(jsm, names.hostsStream);
+    const hosts = await new Kvm(js).create(names.hostsBucket, { history: 1, storage: StorageType.File, ttl: HOSTS_BUCKET_TTL_MS });
+    if (!hostsExisted) created.push(step);
+    step = `the KV bucket ${names.leasesBucket}`;
+    const leasesExisted = await exists(jsm, names.leasesStream);
+    const leases = await new Kvm(js).create(names.leasesBucket, { history: 1, storage: StorageType.File, ttl: LEASE_TTL_MS });
+    if (!leasesExisted) created.push(step);
+    return { jsm, js, layout, kv, os, hosts, leases, created };
   } catch (err) {
     const e = unavailable(`cannot open ${step} (prefix ${names.prefix}) at ${opts.servers}`, err);
     if (e instanceof StorePermissionError && /\.(CREATE|UPDATE)\./.test(e.subject)) {
@@ -145,6 +157,8 @@ export async function setupNatsResources(opts: NatsStoreOptions): Promise<string
       `${state(`the stream ${names.stream}`)} (subjects ${names.eventSubjects}, event subject layout ${r.layout}, ${(await r.jsm.streams.info(names.stream)).config.num_replicas} replica(s))`,
       `${state(`the KV bucket ${names.kvBucket}`)} (stream ${names.kvStream})`,
       `${state(`the object store ${names.objectBucket}`)} (stream ${names.objectStream})`,
+      `${state(`the KV bucket ${names.hostsBucket}`)} (stream ${names.hostsStream}, host registrations)`,
+      `${state(`the KV bucket ${names.leasesBucket}`)} (stream ${names.leasesStream}, leases of ${LEASE_TTL_MS / 1000} s)`,
     ];
   } finally {
     await nc.close().catch(() => {});

@@ -35,6 +35,7 @@ import { connectNats } from './nats-connection.js';
 import { openNatsResources } from './nats-resources.js';
 import { isWrongLastSequence, natsNames, unavailable, type NatsNames } from './nats-names.js';
 import { NatsSnapshotStore } from './nats-snapshot-store.js';
+import { LEASE_TTL_MS, NatsHostRegistry, NatsLeases } from './nats-host-registry.js';
 import { backupNats } from './nats-backup.js';
 import { NatsLink } from './nats-link.js';
 
@@ -475,7 +476,7 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<NatsStores
     ...(opts.role ? { inboxPrefix: names.inboxPrefix(opts.role) } : {}),
   });
   try {
-    const { jsm, js, layout, kv, os } = await openNatsResources(nc, names, opts);
+    const { jsm, js, layout, kv, os, hosts, leases } = await openNatsResources(nc, names, opts);
     const storeLog = opts.log ?? stderrStoreLogger;
     const link = new NatsLink(nc, opts.servers);
     const log = new NatsEventLog(nc, link, js, jsm, names, layout, storeLog);
@@ -488,6 +489,8 @@ export async function openNatsStores(opts: NatsStoreOptions): Promise<NatsStores
       log,
       snapshots,
       bus,
+      hosts: new NatsHostRegistry(hosts, jsm, names.hostsBucket, names.hostsStream),
+      leases: new NatsLeases(leases, LEASE_TTL_MS),
       backup: (backupOpts) => backupNats(nc, jsm, names, snapshots, backupOpts, opts.role ? names.inboxPrefix(opts.role) : undefined),
       close: () =>
         (closing ??= (async () => {

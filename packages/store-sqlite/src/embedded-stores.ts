@@ -4,6 +4,8 @@ import Database from 'better-sqlite3';
 import {
   ConcurrencyError,
   Delivery,
+  InMemoryHostRegistry,
+  InMemoryLeases,
   InProcessCommandBus,
   stderrStoreLogger,
   StoreUnavailableError,
@@ -418,6 +420,9 @@ export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<St
     log,
     snapshots,
     bus,
+    // One process, one host (API.md §9.7); the data dir lock makes it the only gateway too.
+    hosts: new InMemoryHostRegistry(),
+    leases: new InMemoryLeases(),
     backup: async (backupOpts) => {
       if (closing) throw new StoreUnavailableError('the embedded store is closed');
       const p = backupEmbedded(db, opts.dataDir, backupOpts);

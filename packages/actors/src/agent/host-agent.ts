@@ -31,6 +31,7 @@ import {
   type DamagedMessage,
   type DomainEvent,
   type FoldSnapshotLoader,
+  type HostFacts,
   type HostInput,
   type HostState,
   type Stores,
@@ -133,6 +134,11 @@ export class HostAgent {
 
   get hostId(): string {
     return this.opts.hostId;
+  }
+
+  /** The backend's name and what it reports of this host: what the host registry shows (§9.7). */
+  async hostFacts(): Promise<{ readonly backend: string; readonly facts: HostFacts }> {
+    return { backend: this.backend.name, facts: await this.backend.hostFacts() };
   }
 
   static async start(opts: HostAgentOptions): Promise<HostAgent> {

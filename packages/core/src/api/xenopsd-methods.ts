@@ -1,4 +1,4 @@
-/** The xenopsd dialect's 90 methods (API.md §5.1, §5.2), declared once: see method-declaration.ts. */
+/** The xenopsd dialect's 90 methods (API.md §5.1, §5.2) and HOST.list (§9.7), declared once: see method-declaration.ts. */
 import { bool, dict, float, int, list, option, string, tuple, unit } from '../idl/descriptor.js';
 import {
   Ipv4ConfigurationT,
@@ -17,7 +17,7 @@ import {
   VusbT,
 } from '../idl/devices.js';
 import { UpdatesResultT } from '../idl/dynamic.js';
-import { GuestAgentFeatureT, HostT, NumaAffinityPolicyT, QueryT } from '../idl/host.js';
+import { GuestAgentFeatureT, HostRecordT, HostT, NumaAffinityPolicyT, QueryT } from '../idl/host.js';
 import { DeviceIdT, DiskT, NetworkT, PciAddressT, VmIdT } from '../idl/shared.js';
 import { TaskT } from '../idl/task.js';
 import { VmStateT, VmT } from '../idl/vm.js';
@@ -31,6 +31,11 @@ const taskId = arg('id', string);
 const deviceId = arg('id', DeviceIdT);
 const asOf = arg('as_of', option(int), { namedOnly: true });
 const unitArg = arg('unit', unit);
+/**
+ * Where VM.start / VM.resume put an unowned VM (API.md §9.7, extension): named form only, so that
+ * a positional caller of the table's arguments never passes it by accident.
+ */
+const placementHost = arg('host', option(string), { namedOnly: true });
 /** A task id: what a **T** method answers at once. */
 const task = string;
 export const VmPairT = tuple(VmT, VmStateT);
@@ -64,6 +69,8 @@ export const xenopsdMethodList = [
   method('HOST.combine_cpu_policies', [arg('policy1', string), arg('policy2', string)], string),
   method('HOST.is_compatible', [arg('vm_policy', string), arg('host_policy', string)], bool),
   method('HOST.set_numa_affinity_policy', [arg('numa_affinity_policy', option(NumaAffinityPolicyT))], unit),
+  // Extension (§9.7): the hosts of the cluster.
+  method('HOST.list', [], list(HostRecordT)),
 
   method('VM.add', [arg('vm', VmT)], VmIdT),
   method('VM.remove', [vmId], unit, 'queued'),
@@ -99,11 +106,11 @@ export const xenopsdMethodList = [
   method('VM.exists', [vmId, asOf], bool),
   method('VM.list', [unitArg, asOf], list(VmPairT)),
   method('VM.delay', [vmId, arg('delay', float)], task, 'task'),
-  method('VM.start', [vmId, arg('paused', bool)], task, 'task'),
+  method('VM.start', [vmId, arg('paused', bool), placementHost], task, 'task'),
   method('VM.shutdown', [vmId, arg('delay', option(float))], task, 'task'),
   method('VM.reboot', [vmId, arg('delay', option(float))], task, 'task'),
   method('VM.suspend', [vmId, arg('suspend_vdi', DiskT)], task, 'task'),
-  method('VM.resume', [vmId, arg('suspend_vdi', DiskT)], task, 'task'),
+  method('VM.resume', [vmId, arg('suspend_vdi', DiskT), placementHost], task, 'task'),
   method('VM.fast_resume', [vmId], task, 'task'),
   method('VM.s3suspend', [vmId], task, 'task'),
   method('VM.s3resume', [vmId], task, 'task'),

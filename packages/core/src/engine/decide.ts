@@ -150,7 +150,17 @@ function decideOwned(vm: VmAggregate, input: VmInput, ctx: DecideContext): Decis
       // Only callers' operations are bounded: the engine's own checks go through other inputs.
       if (ctx.maxQueuedTasks !== undefined && vm.queue.length >= ctx.maxQueuedTasks) return queueFull(vm.id, ctx.maxQueuedTasks);
       return {
-        events: [{ type: 'TaskCreated', vmId: vm.id, operation: input.operation, host: ctx.hostId, ctimeMs: ctx.nowMs }],
+        events: [
+          {
+            type: 'TaskCreated',
+            vmId: vm.id,
+            operation: input.operation,
+            host: ctx.hostId,
+            ctimeMs: ctx.nowMs,
+            // The gateway's placement of a VM no host owned, and why (API.md §9.7): logged with the task.
+            ...(input.placement ? { placement: input.placement } : {}),
+          },
+        ],
         reply: (seq) => String(seq),
       };
     case 'CancelTask': {

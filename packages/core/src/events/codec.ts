@@ -64,7 +64,16 @@ function bodyToProto(body: EventBody): ProtoBody {
     case 'TaskCreated':
       // In the decoder's key order, whatever order the operation was built in: the text must read
       // back to itself (the log refuses batches that do not).
-      return ['taskCreated', { vmId: body.vmId, operationJson: JSON.stringify(decodeOperation(body.operation)), host: body.host, ctimeMs: body.ctimeMs }];
+      return [
+        'taskCreated',
+        {
+          vmId: body.vmId,
+          operationJson: JSON.stringify(decodeOperation(body.operation)),
+          host: body.host,
+          ctimeMs: body.ctimeMs,
+          ...(body.placement ? { placement: body.placement } : {}),
+        },
+      ];
     case 'TaskStarted':
       return ['taskStarted', { taskId: body.taskId, startedMs: body.startedMs }];
     case 'TaskProgressed':
@@ -203,7 +212,14 @@ function fromProto(seq: number, ev: xenops.v1.Event): EventBody | undefined {
       } catch (e) {
         fail('TaskCreated operation', e);
       }
-      return { type: 'TaskCreated', vmId: str(b.vmId), operation: operation!, host: str(b.host), ctimeMs: num(b.ctimeMs) };
+      return {
+        type: 'TaskCreated',
+        vmId: str(b.vmId),
+        operation: operation!,
+        host: str(b.host),
+        ctimeMs: num(b.ctimeMs),
+        ...(b.placement ? { placement: str(b.placement) } : {}),
+      };
     }
     case 'taskStarted':
       return { type: 'TaskStarted', taskId: str(ev.taskStarted!.taskId), startedMs: num(ev.taskStarted!.startedMs) };

@@ -16,7 +16,7 @@ export function describeEvent(body: EventBody, seq: number): string {
     case 'VmOwnerChanged':
       return `VM ${body.vmId} now owned by host ${body.host}${body.previousHost ? ` (was ${body.previousHost})` : ''}`;
     case 'TaskCreated':
-      return `VM ${body.vmId} ${body.operation.kind.replace(/^VM\./, '')} requested: task ${seq} queued on host ${body.host}`;
+      return `VM ${body.vmId} ${body.operation.kind.replace(/^VM\./, '')} requested: task ${seq} queued on host ${body.host}${body.placement ? ` (placed: ${body.placement})` : ''}`;
     case 'TaskStarted':
       return `task ${body.taskId} started`;
     case 'TaskProgressed':

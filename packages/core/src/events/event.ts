@@ -21,7 +21,15 @@ export type EventBody =
   | { readonly type: 'GuestModeChanged'; readonly vmId: string; readonly mode: GuestMode }
   /** The VM's owner changed: only `host`'s agent writes its stream from this event on (`previousHost` '' for none). */
   | { readonly type: 'VmOwnerChanged'; readonly vmId: string; readonly host: string; readonly previousHost: string }
-  | { readonly type: 'TaskCreated'; readonly vmId: string; readonly operation: Operation; readonly host: string; readonly ctimeMs: number }
+  | {
+      readonly type: 'TaskCreated';
+      readonly vmId: string;
+      readonly operation: Operation;
+      readonly host: string;
+      readonly ctimeMs: number;
+      /** A placement's reason (API.md §9.7): why a VM no host owned was started or resumed on `host`. */
+      readonly placement?: string;
+    }
   | { readonly type: 'TaskStarted'; readonly taskId: string; readonly startedMs: number }
   | {
       readonly type: 'TaskProgressed';

@@ -1,5 +1,5 @@
 /** `Query.t` and `Host.t` (API.md §4.11). */
-import { bool, dict, int, list, record, string, variant, type Infer } from './descriptor.js';
+import { bool, dict, float, int, list, record, string, variant, type Infer } from './descriptor.js';
 
 export const QueryT = record('Query.t', {
   name: string,
@@ -49,3 +49,23 @@ export const NumaAffinityPolicyT = variant('Host.numa_affinity_policy', {
   Prio_mem_only: null,
 });
 export type NumaAffinityPolicy = Infer<typeof NumaAffinityPolicyT>;
+
+/**
+ * One host of the cluster as `HOST.list` shows it (API.md §9.7, extension). `started_at` and
+ * `last_seen` are seconds since the epoch (like `last_start_time`, §4.3); memory is in bytes.
+ */
+export const HostRecordT = record('Host.record', {
+  id: string,
+  backend: string,
+  version: string,
+  state: string,
+  started_at: float,
+  last_seen: float,
+  addresses: list(string),
+  cpus: int,
+  memory_total: int,
+  memory_free: int,
+  vms: list(string),
+  running: int,
+});
+export type HostRecord = Infer<typeof HostRecordT>;

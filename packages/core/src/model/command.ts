@@ -17,7 +17,13 @@ export type Command =
   /** VM.import_metadata of a VM that does not exist yet (seed: refusing an existing id). */
   | { readonly type: 'ImportVm'; readonly vmId: string; readonly metadataJson: string; readonly refuseExisting: boolean }
   /** Queue an operation on the VM; the reply is the new task's id. */
-  | { readonly type: 'SubmitOperation'; readonly vmId: string; readonly operation: Operation }
+  | {
+      readonly type: 'SubmitOperation';
+      readonly vmId: string;
+      readonly operation: Operation;
+      /** VM.start / VM.resume of a free VM: why the gateway sent it to this host (§9.7), recorded with the claim. */
+      readonly placement?: string;
+    }
   | { readonly type: 'CancelTask'; readonly vmId: string; readonly taskId: string }
   /** Task.destroy_on_finish of a task that has not ended yet. */
   | { readonly type: 'DestroyTaskOnFinish'; readonly vmId: string; readonly taskId: string }
@@ -121,7 +127,8 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
       return { dbg, command: { type: 'ImportVm', vmId: str('vmId'), metadataJson: str('metadataJson'), refuseExisting: o.refuseExisting === true } };
     case 'SubmitOperation':
       try {
-        return { dbg, command: { type: 'SubmitOperation', vmId: str('vmId'), operation: decodeOperation(o.operation) } };
+        const placement = o.placement === undefined ? {} : { placement: str('placement') };
+        return { dbg, command: { type: 'SubmitOperation', vmId: str('vmId'), operation: decodeOperation(o.operation), ...placement } };
       } catch (e) {
         if (e instanceof CommandDecodeError) throw e;
         throw new CommandDecodeError(`SubmitOperation: ${(e as Error).message}`);

@@ -37,3 +37,4 @@ export { escapeSubjectToken, unescapeSubjectToken } from './subject-token.js';
 export { StoreWriteError, type StoreWriteFailure } from './store-errors.js';
 export { InProcessCommandBus } from './in-process-bus.js';
 export { Delivery, errorText, stderrStoreLogger, type StoreLogger } from './tail-util.js';
+export { InMemoryHostRegistry, InMemoryLeases, type HostRegistration, type HostRegistry, type LeaseStore, type RegisteredHost } from './host-registry.js';

@@ -1,6 +1,7 @@
 import type { BackupHeader } from './backup/backup-file.js';
 import type { CommandBus } from './command-bus.js';
 import type { EventLog } from './event-log.js';
+import type { HostRegistry, LeaseStore } from './host-registry.js';
 import type { SnapshotStore } from './snapshot-store.js';
 
 export type StoreMode = 'embedded' | 'nats';
@@ -14,6 +15,10 @@ export interface Stores {
   readonly log: EventLog;
   readonly snapshots: SnapshotStore;
   readonly bus: CommandBus;
+  /** The hosts of the cluster (API.md §9.7): each agent refreshes its own registration. */
+  readonly hosts: HostRegistry;
+  /** Leases of the cluster-wide jobs (task reaper, retention janitor): one runs them at a time. */
+  readonly leases: LeaseStore;
   /**
    * A consistent copy of the running store in the backup file format (backup/backup-file.ts):
    * embedded, SQLite's online backup of the whole database; NATS, a JetStream snapshot of the

@@ -2,6 +2,7 @@ import { Errors, GuestAgentFeatureT, list, type HostFacts, type XenopsdMethods }
 import { combinePolicies, formatFeatureset, isCompatible, parseFeatureset } from './featureset.js';
 import { updatesOf } from '../updates/updates-service.js';
 import type { CallContext, SomeHandlers } from './method.js';
+import { hostRecords } from '../hosts/host-records.js';
 /** Stores a host setting: a fact of `host/<id>`, which only that host's agent writes. */
 async function recordSetting(call: CallContext, key: string, value: unknown): Promise<null> {
   await call.gateway.engine.send(call.gateway.hostId, call.dbg, { type: 'SetHostSetting', key, value });
@@ -13,8 +14,12 @@ async function hostFacts(call: CallContext): Promise<HostFacts> {
   return (await call.gateway.engine.send(call.gateway.hostId, call.dbg, { type: 'HostFacts' })) as HostFacts;
 }
 
-/** HOST.* (API.md §5.1) and get_diagnostics (§7.11). */
+/**
+ * HOST.* (API.md §5.1) and get_diagnostics (§7.11). §5.1 gives the HOST calls no host argument:
+ * they are about the gateway's own host (`--host-id`); HOST.list (§9.7) shows every host.
+ */
 export const hostHandlers = {
+  'HOST.list': async ({ gateway }) => hostRecords(gateway),
   'HOST.stat': async (call) => (await hostFacts(call)).host,
   'HOST.get_console_data': async (call) => (await hostFacts(call)).consoleData,
   'HOST.get_total_memory_mib': async (call) => (await hostFacts(call)).totalMemoryMib,
@@ -45,6 +50,9 @@ export const hostHandlers = {
       seq: gateway.projection.seq,
       ...agent,
       tasks,
+      leases: gateway.leasesHeld(),
+      ...(gateway.hostScope !== undefined ? { host_scope: gateway.hostScope } : {}),
+      placement: gateway.placement,
       barriers: updatesOf(gateway.projection).set.barrierIds(),
     });
   },

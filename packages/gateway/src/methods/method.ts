@@ -1,4 +1,5 @@
-import type { AnyMethodDeclaration, ApiDialect, ArgsOf, EventLog, ResultOf, StoreMode } from '@xenops/core';
+import type { AnyMethodDeclaration, ApiDialect, ArgsOf, EventLog, HostRegistry, ResultOf, StoreMode } from '@xenops/core';
+import type { PlacementPolicy } from '../hosts/placement.js';
 import type { Projection } from '../read-model/projection.js';
 import type { EngineClient } from '../service/engine-client.js';
 
@@ -11,6 +12,17 @@ export interface GatewayContext {
   readonly projection: Projection;
   readonly engine: EngineClient;
   readonly log: EventLog;
+  /** The hosts of the cluster (API.md §9.7) and how old a registration may be for its host to be Up. */
+  readonly hosts: HostRegistry;
+  readonly hostDownAfterMs: number;
+  /** Where VM.start / VM.resume put an unowned VM without an explicit host (`--placement`). */
+  readonly placement: PlacementPolicy;
+  /** `--host-scope ID`: VM.list, VM.stat and UPDATES show only that host's VMs. */
+  readonly hostScope?: string;
+  /** The gateway's log lines (placements, leases). */
+  readonly logLine: (line: string) => void;
+  /** The cluster leases this gateway holds now (get_diagnostics). */
+  readonly leasesHeld: () => string[];
   /** DEBUG.shutdown: drain and exit after the reply has been sent. */
   readonly requestShutdown: () => void;
 }

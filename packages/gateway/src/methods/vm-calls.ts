@@ -19,6 +19,8 @@ import {
 import { readView } from '../read-model/history.js';
 import { compareTaskIds, taskViewOf, vmStateOf } from '../read-model/views.js';
 import { NoAgentError } from '../service/engine-client.js';
+import { place, PlacementError, type Placement } from '../hosts/placement.js';
+import { inHostScope } from '../hosts/host-scope.js';
 import type { CallContext } from './method.js';
 
 /** How long an S/q call waits for its task (§7.2). */
@@ -57,14 +59,21 @@ export async function importVm(call: CallContext, vmId: string, metadataJson: st
  * `orAnyAgent` any agent when this host has none). An agent that turns out to own it no more (this
  * read model was behind) refuses it: the call is routed again once the read model has caught up.
  */
-export async function sendToOwner(call: CallContext, vmId: string, command: Command, opts: { readonly orAnyAgent?: boolean } = {}): Promise<unknown> {
+export async function sendToOwner(
+  call: CallContext,
+  vmId: string,
+  command: Command,
+  opts: { readonly orAnyAgent?: boolean; readonly freeVmHost?: string } = {},
+): Promise<unknown> {
   refuseQuarantined(call, vmId);
   const { projection, engine } = call.gateway;
   for (let attempt = 1; ; attempt++) {
     const vm = projection.vms.get(vmId);
     const owner = ownerOf(vm);
     try {
-      return await engine.send(owner ?? call.gateway.hostId, call.dbg, command, { orAnyAgent: owner === undefined && opts.orAnyAgent === true });
+      return await engine.send(owner ?? opts.freeVmHost ?? call.gateway.hostId, call.dbg, command, {
+        orAnyAgent: owner === undefined && opts.freeVmHost === undefined && opts.orAnyAgent === true,
+      });
     } catch (e) {
       if (attempt > 1 || !(e instanceof XenopsError) || ownerNamedBy(e.value) === undefined) throw e;
       await projection.waitFor(await call.gateway.log.head());
@@ -89,14 +98,16 @@ export async function submitOperation(
   call: CallContext,
   vmId: string,
   operation: Operation,
-  opts: { readonly mayCreate?: boolean } = {},
+  opts: { readonly mayCreate?: boolean; readonly host?: string } = {},
 ): Promise<string> {
   refuseQuarantined(call, vmId);
-  if (!opts.mayCreate) registeredVm(call, vmId);
+  const vm = opts.mayCreate ? call.gateway.projection.vms.get(vmId) : registeredVm(call, vmId);
   try {
-    return (await sendToOwner(call, vmId, { type: 'SubmitOperation', vmId, operation })) as string;
+    const placed = await placementOf(call, vm, operation, opts.host);
+    const command: Command = { type: 'SubmitOperation', vmId, operation, ...(placed ? { placement: placed.reason } : {}) };
+    return (await sendToOwner(call, vmId, command, placed ? { freeVmHost: placed.host } : {})) as string;
   } catch (e) {
-    if (!(e instanceof NoAgentError)) throw e;
+    if (!(e instanceof NoAgentError || e instanceof PlacementError)) throw e;
     // The call still returns a task (§5): one write, on the stream of such tasks, creates it and
     // fails it with the reason.
     const seq = await writeAsGateway(call, Streams.task('unrouted'), [
@@ -104,6 +115,36 @@ export async function submitOperation(
       { type: 'TaskFailed', taskId: '', error: e.value, cancelPointsSeen: 0, duration: 0 },
     ]);
     return String(seq);
+  }
+}
+
+/**
+ * The host of a VM.start / VM.resume of an unowned VM (API.md §9.7) and why: the gateway logs it,
+ * and the agent records the reason with its claim of the VM (`VmOwnerChanged`). Undefined for
+ * every other operation and for a VM that has an owner (it runs there).
+ */
+async function placementOf(
+  call: CallContext,
+  vm: VmAggregate | undefined,
+  operation: Operation,
+  explicitHost: string | undefined,
+): Promise<Placement | undefined> {
+  if (operation.kind !== 'VM.start' && operation.kind !== 'VM.resume') return undefined;
+  const owner = ownerOf(vm);
+  if (owner !== undefined) {
+    if (explicitHost !== undefined && explicitHost !== owner) {
+      call.gateway.logLine(`placement: VM ${vm?.id} stays on its owner ${owner} (the call asked for host ${explicitHost})`);
+    }
+    return undefined;
+  }
+  if (!vm?.config) return undefined;
+  try {
+    const placed = await place(call.gateway, vm.config, explicitHost);
+    call.gateway.logLine(`placement: ${operation.kind} of VM ${vm.id} on host ${placed.host} (${placed.reason})`);
+    return placed;
+  } catch (e) {
+    if (e instanceof PlacementError) call.gateway.logLine(`placement: ${operation.kind} of VM ${vm.id} refused: ${JSON.stringify(e.value)}`);
+    throw e;
   }
 }
 
@@ -121,6 +162,8 @@ export async function runQueued(call: CallContext, vmId: string, operation: Oper
 export async function statVm(call: CallContext, vmId: string, asOf: number | undefined): Promise<[VmConfig, VmState] | undefined> {
   const view = await readView(call.gateway, asOf);
   const vm = view.vms.get(vmId);
+  // Another host's VM does not exist for a gateway scoped to one host.
+  if (!inHostScope(vm, call.gateway.hostScope)) return undefined;
   // A quarantined VM shows its last good state; one whose configuration is lost cannot be shown.
   if (vm?.quarantine && !vm.config) throw quarantineError(vmId, vm.quarantine);
   return vm?.config ? [vm.config, vmStateOf(vm)] : undefined;
@@ -129,7 +172,7 @@ export async function statVm(call: CallContext, vmId: string, asOf: number | und
 export async function listVms(call: CallContext, asOf: number | undefined): Promise<Array<[VmConfig, VmState]>> {
   const view = await readView(call.gateway, asOf);
   const out: Array<[VmConfig, VmState]> = [];
-  for (const vm of view.vms.values()) if (vm.config) out.push([vm.config, vmStateOf(vm)]);
+  for (const vm of view.vms.values()) if (vm.config && inHostScope(vm, call.gateway.hostScope)) out.push([vm.config, vmStateOf(vm)]);
   return out.sort(([a], [b]) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 

@@ -24,7 +24,7 @@ export const vmOperationHandlers = {
   'VM.delay': queue((a) => ({ kind: 'VM.delay', delay: a.delay })),
   'VM.reboot': queue((a) => ({ kind: 'VM.reboot', ...optionalDelay(a.delay), fallbackToHard: false })),
   'VM.suspend': queue((a) => ({ kind: 'VM.suspend', disk: a.suspend_vdi })),
-  'VM.resume': queue((a) => ({ kind: 'VM.resume', disk: a.suspend_vdi, unpause: false })),
+  'VM.resume': (call, a) => submitOperation(call, a.id, { kind: 'VM.resume', disk: a.suspend_vdi, unpause: false }, a.host === undefined ? {} : { host: a.host }),
   'VM.s3suspend': queue(() => ({ kind: 'VM.s3suspend' })),
   'VM.s3resume': queue(() => ({ kind: 'VM.s3resume' })),
   // The simulator has no state to serialise (§5.2).

@@ -14,7 +14,7 @@ export function queryInfo(gateway: GatewayContext): QueryInfo {
   return { name: 'xenops', vendor: 'xenops-ts', version: gateway.version, features: FEATURES, instance_id: gateway.instanceId };
 }
 
-/** The xenopsd dialect (API.md §5.1, §5.2): a handler for each of the 90 methods of core's table. */
+/** The xenopsd dialect (API.md §5.1, §5.2): a handler for each of the 90 methods of §5 and HOST.list (§9.7) in core's table. */
 export const xenopsdHandlers: Handlers<XenopsdMethods> = {
   query: async ({ gateway }) => queryInfo(gateway),
 
@@ -39,7 +39,8 @@ export const xenopsdHandlers: Handlers<XenopsdMethods> = {
   },
   'VM.exists': async (call, a) => (await statVm(call, a.id, a.as_of)) !== undefined,
   'VM.list': (call, a) => listVms(call, a.as_of),
-  'VM.start': (call, a) => submitOperation(call, a.id, { kind: 'VM.start', paused: a.paused, unpause: false }),
+  // `host` (extension, §9.7): where an unowned VM goes; absent, the gateway's placement policy decides.
+  'VM.start': (call, a) => submitOperation(call, a.id, { kind: 'VM.start', paused: a.paused, unpause: false }, a.host === undefined ? {} : { host: a.host }),
   'VM.shutdown': (call, a) =>
     submitOperation(call, a.id, { kind: 'VM.shutdown', ...(a.delay === undefined ? {} : { delay: a.delay }), fallbackToHard: false }),
   'VM.pause': (call, a) => submitOperation(call, a.id, { kind: 'VM.pause' }),

@@ -17,6 +17,8 @@ export interface RetentionOptions {
   /** How often the janitor runs (default one hour). */
   readonly everyMs?: number;
   readonly logger?: (line: string) => void;
+  /** Passes run only while this says so (the cluster lease, issue 14): default always. */
+  readonly mayRun?: () => boolean;
 }
 
 /**
@@ -34,7 +36,7 @@ export class RetentionJanitor {
     private readonly projection: Projection,
     private readonly opts: RetentionOptions,
   ) {
-    this.job = new PeriodicJob('retention', () => this.run(), opts.everyMs ?? 3_600_000, opts.logger);
+    this.job = new PeriodicJob('retention', () => this.run(), opts.everyMs ?? 3_600_000, opts.logger, opts.mayRun);
   }
 
   /** Runs a pass now, then every `everyMs`. */
@@ -44,6 +46,11 @@ export class RetentionJanitor {
 
   stop(): Promise<void> {
     return this.job.stop();
+  }
+
+  /** A pass now (when allowed): e.g. as this gateway takes the lease. */
+  runSoon(): void {
+    this.job.tick();
   }
 
   /** One pass: snapshot the fold now, then cut the log at the newest mark older than the period. */

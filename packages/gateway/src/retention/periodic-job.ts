@@ -12,19 +12,24 @@ export class PeriodicJob {
     private readonly pass: () => Promise<unknown>,
     private readonly everyMs: number,
     private readonly logger?: (line: string) => void,
+    /** A pass runs only while this says so (a cluster lease: one gateway runs the job). */
+    private readonly mayRun: () => boolean = () => true,
   ) {}
 
   /** Starts the ticks; `runNow` also runs a pass at once. */
   start(runNow = false): void {
-    const tick = () => {
-      this.running ??= this.pass()
-        .then(() => undefined)
-        .catch((e: unknown) => this.logger?.(`${this.name}: ${(e as Error).message}`))
-        .finally(() => (this.running = undefined));
-    };
-    if (runNow) tick();
-    this.timer = setInterval(tick, this.everyMs);
+    if (runNow) this.tick();
+    this.timer = setInterval(() => this.tick(), this.everyMs);
     this.timer.unref();
+  }
+
+  /** Runs a pass now unless one is under way or the job may not run. */
+  tick(): void {
+    if (!this.mayRun()) return;
+    this.running ??= this.pass()
+      .then(() => undefined)
+      .catch((e: unknown) => this.logger?.(`${this.name}: ${(e as Error).message}`))
+      .finally(() => (this.running = undefined));
   }
 
   async stop(): Promise<void> {

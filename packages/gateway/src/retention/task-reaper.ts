@@ -10,6 +10,8 @@ export interface TaskReaperOptions {
   /** This gateway's host: whose agent destroys the tasks of free VMs. */
   readonly hostId: string;
   readonly logger?: (line: string) => void;
+  /** Passes run only while this says so (the cluster lease, issue 14): default always. */
+  readonly mayRun?: () => boolean;
 }
 
 /**
@@ -26,12 +28,13 @@ export class TaskReaper {
     private readonly projection: Projection,
     private readonly opts: TaskReaperOptions,
   ) {
-    this.job = new PeriodicJob('task retention', () => this.run(), opts.everyMs ?? 600_000, opts.logger);
+    this.job = new PeriodicJob('task retention', () => this.run(), opts.everyMs ?? 600_000, opts.logger, opts.mayRun);
   }
 
   start(): void {
     this.job.start();
   }
+
 
   stop(): Promise<void> {
     return this.job.stop();

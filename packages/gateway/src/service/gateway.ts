@@ -11,6 +11,9 @@ import { backupRoute } from '../backup/backup-route.js';
 import { Projection } from '../read-model/projection.js';
 import { RetentionJanitor } from '../retention/janitor.js';
 import { TaskReaper } from '../retention/task-reaper.js';
+import { ClusterLease } from '../retention/cluster-lease.js';
+import { DEFAULT_HOST_DOWN_AFTER_MS } from '../hosts/host-records.js';
+import type { PlacementPolicy } from '../hosts/placement.js';
 import { ChangeFeed } from '../changes/change-feed.js';
 import { publishChanges } from '../changes/nats-publisher.js';
 import { createSseService, type SseService } from '../changes/sse.js';
@@ -54,6 +57,12 @@ export interface GatewayOptions {
   readonly limits?: Partial<GatewayLimits>;
   /** The built web console's directory (`@xenops/console`), served at `GET /ui`; absent: no console. */
   readonly consoleDir?: string;
+  /** Where VM.start / VM.resume put an unowned VM without an explicit host (§9.7; default local). */
+  readonly placement?: PlacementPolicy;
+  /** A host whose registration is older than this is Down (§9.7; default 15 s). */
+  readonly hostDownAfterMs?: number;
+  /** `--host-scope ID`: VM.list, VM.stat and UPDATES show only that host's VMs. */
+  readonly hostScope?: string;
   /** Metric families of the process that `/metrics` shows besides the gateway's own (e.g. append latency). */
   readonly metricFamilies?: readonly MetricFamily[];
 }
@@ -76,6 +85,7 @@ export class Gateway {
       readonly janitor?: RetentionJanitor;
       readonly reaper: TaskReaper;
       readonly storeWatch: NodeJS.Timeout;
+      readonly leases: readonly ClusterLease[];
     },
   ) {}
 
@@ -127,6 +137,15 @@ export class Gateway {
     const log = opts.logger ?? (() => {});
     const instanceId = randomUUID();
     const engine = new EngineClient(stores.bus, projection);
+    // The cluster-wide jobs run in the one gateway that holds their lease (issue 14).
+    const holder = `${opts.hostId}/${instanceId}`;
+    let reaper: TaskReaper | undefined;
+    let janitor: RetentionJanitor | undefined;
+    // The reaper's first pass comes one period after it starts, as before the lease; the janitor
+    // ran a pass at once, so it does as soon as its gateway holds the lease.
+    const reaperLease = new ClusterLease('task-reaper', stores.leases, holder, log);
+    const janitorLease = opts.retentionDays !== undefined ? new ClusterLease('retention', stores.leases, holder, log, () => janitor?.runSoon()) : undefined;
+    const leases = [reaperLease, ...(janitorLease ? [janitorLease] : [])];
     const context: GatewayContext = {
       hostId: opts.hostId,
       mode: stores.mode,
@@ -135,6 +154,12 @@ export class Gateway {
       projection,
       engine,
       log: stores.log,
+      hosts: stores.hosts,
+      hostDownAfterMs: opts.hostDownAfterMs ?? DEFAULT_HOST_DOWN_AFTER_MS,
+      placement: opts.placement ?? 'local',
+      ...(opts.hostScope !== undefined ? { hostScope: opts.hostScope } : {}),
+      logLine: log,
+      leasesHeld: () => leases.filter((l) => l.isHeld).map((l) => l.name),
       requestShutdown: () => setImmediate(() => opts.onShutdownRequest?.()),
     };
     const sse = createSseService(changes, stores.log, { snapshots: stores.snapshots, maxClients: limits.maxSseClients });
@@ -210,13 +235,14 @@ export class Gateway {
         });
     }, STORE_WATCH_MS);
     storeWatch.unref();
-    const reaper = new TaskReaper(engine, projection, { hostId: opts.hostId, logger: log });
+    reaper = new TaskReaper(engine, projection, { hostId: opts.hostId, logger: log, mayRun: () => reaperLease.isHeld });
     reaper.start();
-    let janitor: RetentionJanitor | undefined;
-    if (opts.retentionDays !== undefined) {
-      janitor = new RetentionJanitor(stores.log, stores.snapshots, projection, { days: opts.retentionDays, logger: log });
+    if (opts.retentionDays !== undefined && janitorLease) {
+      const lease = janitorLease;
+      janitor = new RetentionJanitor(stores.log, stores.snapshots, projection, { days: opts.retentionDays, logger: log, mayRun: () => lease.isHeld });
       janitor.start();
     }
+    for (const lease of leases) lease.start();
     return new Gateway(instanceId, projection, http, {
       updates,
       sse,
@@ -225,6 +251,7 @@ export class Gateway {
       ...(janitor ? { janitor } : {}),
       reaper,
       storeWatch,
+      leases,
     });
   }
 
@@ -237,6 +264,7 @@ export class Gateway {
     this.parts.stopPublishing?.();
     await this.parts.janitor?.stop();
     await this.parts.reaper.stop();
+    await Promise.all(this.parts.leases.map((l) => l.stop()));
     await this.projection.close();
   }
 }

@@ -3,7 +3,7 @@ import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, type QemuBackendOptions } from '@xenops/actors';
-import type { GatewayLimits } from '@xenops/gateway';
+import { PLACEMENT_POLICIES, type GatewayLimits, type PlacementPolicy } from '@xenops/gateway';
 import { LIMIT_OPTIONS, LIMITS_USAGE, parseLimitFlags } from './limit-flags.js';
 
 export type Role = 'gateway' | 'agent' | 'all';
@@ -55,6 +55,12 @@ export interface DaemonConfig {
   readonly retentionDays?: number;
   /** Resource limits and HTTP timeouts (`--max-*`, `--*-timeout`). */
   readonly limits: GatewayLimits;
+  /** `--placement`: where VM.start / VM.resume put an unowned VM (API.md §9.7; default local). */
+  readonly placement: PlacementPolicy;
+  /** `--host-down-after-s`: a host whose registration is older is Down (§9.7; default 15). */
+  readonly hostDownAfterS: number;
+  /** `--host-scope ID`: the gateway shows only that host's VMs. */
+  readonly hostScope?: string;
   /**
    * A one-shot action instead of serving: create the prefix's NATS resources and exit
    * (`--nats-setup`), print the NATS permissions of a role and exit (`--nats-permissions`), or
@@ -108,6 +114,13 @@ Options:
   --crash-loop-window-s S
                         a guest that crashes within S seconds of its start is not restarted
                         (on_crash Start becomes Shutdown; default 120)
+  --placement POLICY    where VM.start / VM.resume put a VM no host owns, unless the call names
+                        a host: local (this --host-id, default) or least-loaded (the Up host
+                        with the most free memory that fits, then the fewest running VMs)
+  --host-down-after-s S a host whose agent has not refreshed its registration for S seconds
+                        is Down (default 15)
+  --host-scope ID       VM.list, VM.stat and UPDATES show only the VMs of host ID (a host's
+                        local view, as a xapi-style toolstack expects)
   --retention-days D    delete log events older than D days once a snapshot covers them
                         (default: keep every event)
   --nats-setup          create the NATS stream, KV bucket and object store of --nats-prefix
@@ -172,6 +185,9 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
         'qemu-network': { type: 'string' },
         'crash-loop-window-s': { type: 'string' },
         'retention-days': { type: 'string' },
+        placement: { type: 'string' },
+        'host-down-after-s': { type: 'string' },
+        'host-scope': { type: 'string' },
         ...LIMIT_OPTIONS,
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
@@ -208,6 +224,14 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     throw new ConfigError(`--retention-days expects a number of days (e.g. 30 or 0.5), got "${retention}"`);
   }
   const limits = parseLimitFlags(v);
+  const placement = (v.placement ?? 'local') as PlacementPolicy;
+  if (!PLACEMENT_POLICIES.includes(placement)) throw new ConfigError(`--placement must be ${PLACEMENT_POLICIES.join(' or ')}, not "${v.placement}"`);
+  const downAfterText = v['host-down-after-s'] ?? '15';
+  if (!/^\d+(\.\d+)?$/.test(downAfterText) || Number(downAfterText) <= 0) {
+    throw new ConfigError(`--host-down-after-s expects a positive number of seconds (e.g. 15), got "${downAfterText}"`);
+  }
+  const hostScope = v['host-scope'];
+  if (hostScope === '') throw new ConfigError('--host-scope must not be empty');
   const hostId = v['host-id'] ?? hostname();
   if (hostId === '') throw new ConfigError('--host-id must not be empty');
   const permissionsRole = v['nats-permissions'] as Role | undefined;
@@ -253,6 +277,9 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     crashLoopWindowS: Number(crashLoopText),
     ...(retention !== undefined ? { retentionDays: Number(retention) } : {}),
     limits,
+    placement,
+    hostDownAfterS: Number(downAfterText),
+    ...(hostScope !== undefined ? { hostScope } : {}),
     ...(v['nats-setup'] ? { oneShot: { action: 'nats-setup' as const } } : {}),
     ...(permissionsRole ? { oneShot: { action: 'nats-permissions' as const, role: permissionsRole, prefix } } : {}),
     ...(restore ? { oneShot: restore } : {}),

@@ -7,6 +7,7 @@ import { natsNames, openNatsStores } from '@xenops/store-nats';
 import { lockDataDir, openEmbeddedStores } from '@xenops/store-sqlite';
 import { ConfigError, readToken, type DaemonConfig } from './config.js';
 import { registerForDiscovery, type Discovery } from './discovery.js';
+import { startHostHeartbeat, type HostHeartbeat } from './host-heartbeat.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -47,6 +48,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   let agent: HostAgent | undefined;
   let gateway: Gateway | undefined;
   let discovery: Discovery | undefined;
+  let heartbeat: HostHeartbeat | undefined;
   let folded: FoldedGateway | undefined;
   // Agent and read model in one process fold the log once: the read model folds it (from the
   // stored snapshot, if any) and the agent starts from that fold, reading only what came after.
@@ -63,6 +65,9 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
       ...(config.queue ? { natsQueue: config.queue } : {}),
       ...(config.retentionDays !== undefined ? { retentionDays: config.retentionDays } : {}),
       limits: config.limits,
+      placement: config.placement,
+      hostDownAfterMs: config.hostDownAfterS * 1000,
+      ...(config.hostScope !== undefined ? { hostScope: config.hostScope } : {}),
       logger: log,
       onShutdownRequest,
       metricFamilies: [appendLatency],
@@ -85,6 +90,19 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
       });
     }
     if (folded) gateway = await folded.serve();
+    if (agent) {
+      const gw = gateway;
+      heartbeat = await startHostHeartbeat({
+        hosts: stores.hosts,
+        agent,
+        version: VERSION,
+        addresses: () => [
+          ...(gw?.tcpAddress ? [`${gw.tcpAddress.host}:${gw.tcpAddress.port}`] : []),
+          ...(gw?.socketPath ? [`unix:${gw.socketPath}`] : []),
+        ],
+        log,
+      });
+    }
     if (config.nats && opened.nats) {
       const names = natsNames(config.nats.prefix);
       discovery = await registerForDiscovery({
@@ -103,6 +121,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
       });
     }
   } catch (e) {
+    await heartbeat?.stop().catch(() => {});
     await gateway?.close().catch(() => {});
     if (!gateway) await folded?.close().catch(() => {});
     await agent?.close(0).catch(() => {});
@@ -116,6 +135,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     ...(agent ? { agent } : {}),
     async close() {
       await discovery?.stop();
+      await heartbeat?.stop();
       await gateway?.close();
       await agent?.close();
       await stores.close();

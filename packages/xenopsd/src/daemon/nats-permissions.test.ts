@@ -41,6 +41,15 @@ describe('per-role NATS permissions', () => {
     }
   });
 
+  it('the host registry: each agent writes its own host only, the gateway none; leases are the gateway\'s (issue 14)', () => {
+    expect(mayPublish(agent, `$KV.${n.hostsBucket}.host-a`)).toBe(true);
+    expect(mayPublish(agent, `$KV.${n.hostsBucket}.host-b`)).toBe(false);
+    expect(mayPublish(gateway, `$KV.${n.hostsBucket}.host-a`)).toBe(false);
+    expect(mayPublish(gateway, `$KV.${n.leasesBucket}.task-reaper`)).toBe(true);
+    expect(mayPublish(agent, `$KV.${n.leasesBucket}.task-reaper`)).toBe(false);
+    expect(mayPublish(gateway, `$JS.API.DIRECT.GET.${n.hostsStream}.$KV.${n.hostsBucket}.host-a`)).toBe(true);
+  });
+
   it('VM streams: the agent may append, the gateway may not', () => {
     const vm = n.eventSubject(Streams.vm('5f0c7a3e-2b1d-4c55-9a10-0123456789ab'));
     expect(mayPublish(agent, vm)).toBe(true);

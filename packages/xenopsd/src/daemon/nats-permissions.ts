@@ -15,6 +15,9 @@
  *   docs/streams.md), writes the snapshots of its read model, publishes change records
  *   (`xenops.updates.>`, §9.4) and answers JSON-RPC on the §2.7 subject (queue group
  *   `xenops-gateway`); with `--retention-days` it also purges the event stream;
+ * - the agent refreshes its own host's registration (`<prefix>_hosts`, key = its host id); the
+ *   gateway reads the registry (HOST.list, placement) and takes and renews the leases of the
+ *   cluster-wide jobs (`<prefix>_leases`);
  * - both answer the NATS micro protocol (`$SRV.*`, discovery.ts) and their status endpoint.
  * Creating the stream and the buckets is not part of either role: `xenopsd --nats-setup`.
  */
@@ -64,9 +67,19 @@ export function natsRolePermissions(o: RolePermissionOptions): NatsPermissions {
     `$JS.API.STREAM.INFO.${n.objectStream}`,
     `$JS.API.STREAM.MSG.GET.${n.objectStream}`,
     ...consumers(n.objectStream),
+    // The host registry and the leases (API.md §9.7, issue 14): both open them.
+    `$JS.API.STREAM.INFO.${n.hostsStream}`,
+    `$JS.API.STREAM.INFO.${n.leasesStream}`,
   ];
   const snapshots = [`$O.${n.objectBucket}.>`, `$JS.API.STREAM.PURGE.${n.objectStream}`];
-  const agent = [`${ev('vm')}.>`, `${ev('host')}.${host}`, `$KV.${n.kvBucket}.${kvKey(agentSnapshotKey(o.hostId))}`, ...snapshots];
+  const agent = [
+    `${ev('vm')}.>`,
+    `${ev('host')}.${host}`,
+    `$KV.${n.kvBucket}.${kvKey(agentSnapshotKey(o.hostId))}`,
+    ...snapshots,
+    // Its own host's registration only: the registry's one writer per key.
+    `$KV.${n.hostsBucket}.${kvKey(o.hostId)}`,
+  ];
   const gateway = [
     n.eventSubject(Streams.task('unrouted')),
     `${ev('updates')}.>`,
@@ -78,6 +91,10 @@ export function natsRolePermissions(o: RolePermissionOptions): NatsPermissions {
     `$JS.SNAPSHOT.ACK.${n.stream}.>`,
     ...(o.retention ? [`$JS.API.STREAM.PURGE.${n.stream}`] : []),
     `${CHANGE_SUBJECT_ROOT}.>`,
+    // HOST.list and placement read the registry; the cluster-wide jobs' leases are taken and renewed.
+    `$JS.API.DIRECT.GET.${n.hostsStream}.>`,
+    `$JS.API.DIRECT.GET.${n.leasesStream}.>`,
+    `$KV.${n.leasesBucket}.>`,
   ];
   const serveAgent = [`${n.commandSubject(o.hostId)} ${n.queueGroup}`, `${n.commandSubject(ANY_AGENT)} ${n.queueGroup}`];
   const serveGateway = `${o.rpcSubject ?? CLASSIC_QUEUE} ${GATEWAY_QUEUE_GROUP}`;

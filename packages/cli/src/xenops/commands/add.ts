@@ -125,10 +125,14 @@ export const add: Command = {
 export const create: Command = {
   name: 'create',
   summary: 'add a VM from a config file and start it',
-  usage: 'create CONFIG [--paused] [--replace] [--format xl|json|yaml] [--no-wait]',
+  usage: 'create CONFIG [--paused] [--host ID] [--replace] [--format xl|json|yaml] [--no-wait]',
   description: `Like 'xenops add' followed by 'xenops start'.\n\n${DESCRIPTION}`,
-  options: { ...options, paused: { type: 'boolean', description: 'leave the VM Paused after building it' } },
-  examples: ['xenops create web01.cfg', 'xenops create web01.cfg --paused'],
+  options: {
+    ...options,
+    paused: { type: 'boolean', description: 'leave the VM Paused after building it' },
+    host: { type: 'string', value: 'ID', description: 'the host to start it on (an Up host of xenops hosts)' },
+  },
+  examples: ['xenops create web01.cfg', 'xenops create web01.cfg --paused', 'xenops create web01.cfg --host h2'],
   args: { min: 1, max: 1 },
   complete: ['file'],
   tasks: true,
@@ -136,7 +140,8 @@ export const create: Command = {
     const r = await addFromFile(ctx, file!, values);
     if (!r) return;
     if (!ctx.json) ctx.note(`${r.created ? 'Added' : 'Replaced'} VM ${r.vm.name} (${r.vm.id})${summary(r)}`);
-    const outcomes = await startVm(ctx, r.vm, values.paused === true, 'create');
+    const host = typeof values.host === 'string' ? values.host : undefined;
+    const outcomes = await startVm(ctx, r.vm, values.paused === true, 'create', host);
     if (outcomes) await reportVmOperation(ctx, r.vm, 'Started', outcomes, { replaced: !r.created, ...r.devices });
   },
 };

@@ -7,6 +7,7 @@ import { completion } from './completion.js';
 import { consoleCmd, screenshot } from './console.js';
 import { disk, nic } from './devices.js';
 import { events } from './events.js';
+import { hosts } from './hosts.js';
 import { diagnostics, query } from './info.js';
 import { pause, reboot, shutdown, start, unpause } from './lifecycle.js';
 import { list } from './list.js';
@@ -23,7 +24,7 @@ export const GROUPS: ReadonlyArray<readonly [string, readonly Command[]]> = [
   ['Consoles', [consoleCmd, screenshot]],
   ['Resources and devices', [vcpus, memory, disk, nic]],
   ['Tasks and events', [tasks, taskCancel, events, log, verify]],
-  ['Service', [query, diagnostics, backup, restore, completion]],
+  ['Service', [query, diagnostics, hosts, backup, restore, completion]],
 ];
 
 export const COMMANDS: readonly Command[] = GROUPS.flatMap(([, cs]) => cs);

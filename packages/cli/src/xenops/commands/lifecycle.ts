@@ -7,9 +7,10 @@ import { runOperation, type TaskOutcome } from '../wait.js';
 import { parseNonNegative, reportVmOperation, str } from './common.js';
 
 /** Starts a Halted VM and (unless `paused`) unpauses it, as `xl create` does. */
-export async function startVm(ctx: Context, vm: VmEntry, paused: boolean, op = 'start'): Promise<TaskOutcome[] | undefined> {
+export async function startVm(ctx: Context, vm: VmEntry, paused: boolean, op = 'start', host?: string): Promise<TaskOutcome[] | undefined> {
   const errCtx = { op, vm: label(vm) };
-  const first = await runOperation(ctx, { method: 'VM.start', args: { id: vm.id, paused: false }, label: `start ${label(vm)}`, errCtx });
+  const args = { id: vm.id, paused: false, ...(host !== undefined ? { host } : {}) };
+  const first = await runOperation(ctx, { method: 'VM.start', args, label: `start ${label(vm)}`, errCtx });
   if (!first) return undefined;
   if (paused) return [first];
   const started = Date.now() - first.elapsed * 1000;
@@ -20,18 +21,23 @@ export async function startVm(ctx: Context, vm: VmEntry, paused: boolean, op = '
 export const start: Command = {
   name: 'start',
   summary: 'start a Halted VM (and let it run, unless --paused)',
-  usage: 'start VM [--paused] [--no-wait]',
+  usage: 'start VM [--paused] [--host ID] [--no-wait]',
   description:
     'xenopsd leaves a started VM Paused; like xl, xenops then unpauses it unless --paused is given.\n' +
-    'With --no-wait the VM.start task id is printed at once and the VM is left Paused.',
-  options: { paused: { type: 'boolean', description: 'leave the VM Paused after building it' } },
-  examples: ['xenops start web01', 'xenops start 5f0c --paused'],
+    'With --no-wait the VM.start task id is printed at once and the VM is left Paused.\n' +
+    'Without --host the server places the VM (its --placement policy; see xenops hosts).',
+  options: {
+    paused: { type: 'boolean', description: 'leave the VM Paused after building it' },
+    host: { type: 'string', value: 'ID', description: 'the host to start it on (an Up host of xenops hosts)' },
+  },
+  examples: ['xenops start web01', 'xenops start 5f0c --paused', 'xenops start web01 --host h2'],
   args: { min: 1, max: 1 },
   complete: ['vm'],
   tasks: true,
   async run(ctx, [name], values) {
     const vm = await resolveVm(ctx, name!);
-    const outcomes = await startVm(ctx, vm, values.paused === true);
+    const host = str(values.host);
+    const outcomes = await startVm(ctx, vm, values.paused === true, 'start', host);
     if (outcomes) await reportVmOperation(ctx, vm, 'Started', outcomes);
   },
 };

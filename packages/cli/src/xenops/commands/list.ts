@@ -6,6 +6,7 @@ import { renderTable } from '../format/table.js';
 import { formatBytes } from '../format/units.js';
 import { listVms } from '../resolve.js';
 import { str } from './common.js';
+import { hostOfVms } from './hosts.js';
 
 const STATES = ['Running', 'Paused', 'Suspended', 'Halted'];
 
@@ -22,12 +23,15 @@ export const list: Command = {
     const state = want === undefined ? undefined : STATES.find((s) => s.toLowerCase() === want.toLowerCase());
     if (want !== undefined && !state) throw usageError(`--state must be one of ${STATES.join(', ')}, not "${want}"`);
     const vms = (await listVms(ctx)).filter((v) => !state || v.power === state);
+    // The host each VM belongs to (§9.7); a VM no host owns shows none.
+    const hostOf = await hostOfVms(ctx);
     if (ctx.json) {
       ctx.printJson(
         vms.map((v) => ({
           id: v.id,
           name: v.name,
           power_state: v.power,
+          host: hostOf.get(v.id) ?? null,
           domids: v.state.domids ?? [],
           vcpus: v.config.vcpus,
           memory_dynamic_max: v.config.memory_dynamic_max,
@@ -46,6 +50,7 @@ export const list: Command = {
         v.id,
         v.name,
         paintPower(ctx.paint, v.power),
+        hostOf.get(v.id) ?? '-',
         domids.length ? domids.join(',') : '-',
         Array.isArray(v.config.ty) ? String(v.config.ty[0]) : '?',
         String(v.config.vcpus ?? '?'),
@@ -54,7 +59,7 @@ export const list: Command = {
     });
     ctx.out(
       renderTable(
-        ['UUID', 'NAME', 'STATE', { header: 'DOMID', align: 'right' }, 'TYPE', { header: 'VCPUS', align: 'right' }, { header: 'MEMORY', align: 'right' }],
+        ['UUID', 'NAME', 'STATE', 'HOST', { header: 'DOMID', align: 'right' }, 'TYPE', { header: 'VCPUS', align: 'right' }, { header: 'MEMORY', align: 'right' }],
         rows,
       ),
     );
