@@ -18,7 +18,7 @@ describe('xenopsd --backend', () => {
     expect(help.stdout).toMatch(/--crash-loop-window-s S/);
     const bad = await runXenopsdToExit(['--backend', 'vmware']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr.split('\n')[0]).toBe('xenopsd: --backend must be one of simulator, not "vmware"');
+    expect(bad.stderr.split('\n')[0]).toBe('xenopsd: --backend must be one of simulator, qemu, not "vmware"');
     const window = await runXenopsdToExit(['--crash-loop-window-s', 'soon']);
     expect(window.code).toBe(2);
     expect(window.stderr.split('\n')[0]).toBe('xenopsd: --crash-loop-window-s expects a number of seconds (e.g. 120 or 0.5), got "soon"');
