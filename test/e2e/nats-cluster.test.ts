@@ -45,7 +45,8 @@ beforeAll(async () => {
   }
   urls = servers.map((s) => s.url).join(',');
   admin = await connect({ servers: servers.map((s) => s.url) });
-  jsm = await jetstreamManager(admin);
+  // Not checked at once: the cluster's JetStream answers only once it has elected its meta leader.
+  jsm = await jetstreamManager(admin, { checkAPI: false });
   // The cluster's JetStream needs its meta leader before anything can be created.
   const deadline = Date.now() + 30_000;
   for (;;) {

@@ -219,7 +219,7 @@ describe('nkey users, each role with exactly the permissions xenopsd --nats-perm
     // The roles may not create anything: an admin creates the prefix's resources once.
     const setup = await runXenopsdToExit(['--nats-setup', '--nats', server.url, '--nats-prefix', prefix, ...nkey(admin)]);
     expect(setup.code, setup.stderr).toBe(0);
-    expect(setup.stdout).toContain(`created the stream ${prefix}_EVENTS (subjects ${prefix}.ev.>, event subject layout 2)`);
+    expect(setup.stdout).toContain(`created the stream ${prefix}_EVENTS (subjects ${prefix}.ev.>, event subject layout 2, 1 replica(s))`);
     expect(setup.stdout).toContain(`created the KV bucket ${prefix}_snapshots`);
     expect(setup.stdout).toContain(`created the object store ${prefix}_snapshots`);
     expect(setup.stdout).toContain(`created the KV bucket ${prefix}_hosts`);
