@@ -93,8 +93,10 @@ describe('web console', () => {
     await startAndRun(b);
     const page = await openConsole(service.url!);
     await expect.poll(() => row(page, b).getAttribute('data-power')).toBe('Running');
-    // An embedded service is one host: every VM is on it from the first render (API.md §9.7).
-    expect(await row(page, a).locator('.host').textContent()).toBe(service.hostId);
+    // Hosts from HOST.list at the first render (API.md §9.7): the running VM is its host's; a
+    // Halted VM without a domain belongs to no host until started.
+    expect(await row(page, b).locator('.host').textContent()).toBe(service.hostId);
+    expect(await row(page, a).locator('.host').textContent()).toBe('—');
     if (SCREENSHOTS) await page.screenshot({ path: path.join(REPO_ROOT, 'docs/console-vms.png') });
     await page.fill('input[name=filter-name]', 'filter-');
     await expect.poll(() => page.locator('.row.vm').count()).toBe(2);
