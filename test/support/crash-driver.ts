@@ -394,6 +394,26 @@ async function must(url: string | undefined, method: string, args: Record<string
 }
 
 /** Polls Task.list until no task is Pending; throws with the stragglers after `timeoutMs`. */
+/** Waits until `GET /healthz` answers 200 (the store can take a write). */
+export async function waitHealthy(url: () => string | undefined, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const base = url();
+    if (base) {
+      try {
+        const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(5_000) });
+        if (res.status === 200) return;
+        last = `${res.status} ${await res.text()}`;
+      } catch (e) {
+        last = (e as Error).message;
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`the service did not become healthy within ${timeoutMs} ms (last: ${last})`);
+    await sleep(100);
+  }
+}
+
 export async function waitAllTasksEnded(url: () => string | undefined, timeoutMs: number, ledger?: Ledger): Promise<XenopsdTask[]> {
   const deadline = Date.now() + timeoutMs;
   let last: XenopsdTask[] = [];
@@ -438,6 +458,9 @@ export interface CheckReport {
 export async function checkAfterFault(url: () => string | undefined, ledger: Ledger, opts: { taskTimeoutMs?: number } = {}): Promise<CheckReport> {
   const lost: string[] = [];
   const stuck: string[] = [];
+  // Calls fail fast while the store is unreachable: the checks start once the service says it can
+  // take writes again (how fast it gets there is the fault suite's measure, not this check's).
+  await waitHealthy(url, opts.taskTimeoutMs ?? 45_000);
   const tasks = await waitAllTasksEnded(url, opts.taskTimeoutMs ?? 45_000, ledger);
   const taskIds = new Map(tasks.map((t) => [t.id, t]));
   const vms = (await must(url(), 'VM.list', {})) as Stat[];
@@ -489,7 +512,15 @@ export async function checkAfterFault(url: () => string | undefined, ledger: Led
   await Promise.all(
     vms.map(async ([v, st]) => {
       const method = st.power_state === 'Running' ? 'VM.pause' : st.power_state === 'Paused' ? 'VM.unpause' : 'VM.shutdown';
-      const o = await rpc(url(), method, { id: v.id });
+      // The agent's own connection may come back a moment after the gateway's: a refusal that says
+      // so is asked again, for a few seconds.
+      const transient = /is unreachable|no agent for host|did not answer/;
+      const until = Date.now() + 10_000;
+      let o = await rpc(url(), method, { id: v.id });
+      while (o.kind !== 'ok' && Date.now() < until && transient.test(JSON.stringify(o.kind === 'error' ? o.error : o.message))) {
+        await sleep(200);
+        o = await rpc(url(), method, { id: v.id });
+      }
       if (o.kind !== 'ok') {
         stuck.push(`VM ${v.id} (${st.power_state}): ${method} refused: ${JSON.stringify(o.kind === 'error' ? o.error : o.message)}`);
         return;

@@ -79,9 +79,16 @@ export async function verifyLog(log: EventLog, live: LiveState, snapshots?: Snap
 
 export function verifyRoute(log: EventLog, live: LiveState, snapshots?: SnapshotStore) {
   return async (_req: unknown, res: ServerResponse): Promise<void> => {
-    const report = await verifyLog(log, live, snapshots);
-    const text = JSON.stringify(report);
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    let status = 200;
+    let text: string;
+    try {
+      text = JSON.stringify(await verifyLog(log, live, snapshots));
+    } catch (e) {
+      // The log could not be read to the end now (e.g. the store is unreachable): say so, in JSON.
+      status = 503;
+      text = JSON.stringify({ ok: false, error: `cannot replay the log: ${(e as Error).message}` });
+    }
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
   };
 }
