@@ -34,6 +34,8 @@ export const INTERNAL_ERROR_PREFIXES = [
   'pool_size must be at least 1',
   'memory dynamic range: ',
   'no agent for host ',
+  // README "Limits": a NATS reply over the server's max_payload (§2.7 names that limit, not its words)
+  'reply exceeds ',
   // §9.7 placement: an explicit host that is unknown or Down
   'host ',
 ] as const;

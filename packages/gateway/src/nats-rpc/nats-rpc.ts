@@ -24,6 +24,9 @@ export interface NatsRpcOptions {
   readonly log?: (line: string) => void;
 }
 
+/** The stable start of the `Internal_error` message of a reply too big for one NATS message. */
+export const REPLY_TOO_LARGE_PREFIX = 'reply exceeds';
+
 /** The stable start of the refusal's `Internal_error` message when too many requests are in flight. */
 export const TOO_MANY_NATS_REQUESTS_PREFIX = 'too many concurrent NATS requests';
 
@@ -70,16 +73,18 @@ export function startNatsRpc(nc: NatsConnection, dispatch: Dispatcher, opts: Nat
         ? bodyTooLargeReply(body.subarray(0, SNIFF_BYTES), undefined, maxBody)
         : await handleRpcBody(body, undefined, dispatch, undefined, traceparent);
     if (!reply) return;
+    const format = answer.body.startsWith('<') ? 'xml' : 'json';
+    // One NATS message carries the reply (§2.7): one too big for the server gets an error the client can read.
+    const maxPayload = nc.info?.max_payload;
+    const size = Buffer.byteLength(answer.body);
+    const out =
+      maxPayload !== undefined && size > maxPayload
+        ? failureReply(format, ['Internal_error', `${REPLY_TOO_LARGE_PREFIX} ${maxPayload} bytes (the NATS server's max_payload): it was ${size} bytes; HTTP has no such limit`])
+        : answer.body;
     try {
-      nc.publish(reply, answer.body);
+      nc.publish(reply, out);
     } catch (e) {
-      // e.g. the reply exceeds the server's max_payload: answer with an error the client can read
       log(`nats-rpc: cannot reply on ${reply}: ${(e as Error).message}`);
-      try {
-        nc.publish(reply, failureReply(answer.body.startsWith('<') ? 'xml' : 'json', ['Internal_error', `reply not sent: ${(e as Error).message}`]));
-      } catch {
-        /* nothing more to do */
-      }
     }
   };
 
