@@ -4,57 +4,13 @@
  * through the serial socket), and the QEMU processes of a data dir (found in /proc, so a test can
  * say "no process left" and kill what a failed test left behind).
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { REPO_ROOT } from './xenopsd.js';
-
-export interface GuestImage {
-  kernel: string;
-  initrd: string;
-  cmdline: string;
-}
-
-/** The built tiny guest; fails with how to build it. */
-export function guestImage(): GuestImage {
-  const dir = process.env.XENOPS_GUEST_IMAGE_DIR || path.join(REPO_ROOT, '.cache/guest-image');
-  let m: { kernel: string; initrd: string; cmdline: string };
-  try {
-    m = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
-  } catch {
-    throw new Error(`no tiny guest image in ${dir}: run npm run guest-image`);
-  }
-  return { kernel: path.join(dir, m.kernel), initrd: path.join(dir, m.initrd), cmdline: m.cmdline };
-}
-
-const MIB = 1048576;
+import { processesMentioning, tinyGuestVm } from '../../packages/actors/src/testing/tiny-guest.js';
 
 /** A xenopsd-dialect VM that boots the tiny guest directly (PVH), small enough for CI. */
-export function tinyVm(id: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const img = guestImage();
-  return {
-    id,
-    name: id,
-    ssidref: 0,
-    xsdata: {},
-    platformdata: {},
-    bios_strings: {},
-    ty: ['PVH', { boot: ['Direct', { kernel: img.kernel, cmdline: img.cmdline, ramdisk: img.initrd }] }],
-    suppress_spurious_page_faults: false,
-    memory_static_max: 160 * MIB,
-    memory_dynamic_max: 160 * MIB,
-    memory_dynamic_min: 128 * MIB,
-    vcpu_max: 2,
-    vcpus: 1,
-    scheduler_params: { affinity: [] },
-    on_crash: ['Shutdown'],
-    on_shutdown: ['Shutdown'],
-    on_reboot: ['Start'],
-    pci_msitranslate: true,
-    pci_power_mgmt: false,
-    ...overrides,
-  };
-}
+export const tinyVm = tinyGuestVm;
 
 /** The directory the QEMU backend keeps a VM's domain in (ids here are safe file names). */
 export const domainDir = (dataDir: string, vm: string): string => path.join(dataDir, 'qemu', vm);
@@ -141,18 +97,7 @@ export class GuestConsole {
 
 /** QEMU processes whose command line names a QMP socket under `dataDir`/qemu. */
 export function qemuPids(dataDir: string, vm?: string): number[] {
-  const needle = vm ? `path=${domainDir(dataDir, vm)}/qmp.sock,` : `path=${path.join(dataDir, 'qemu')}/`;
-  const pids: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const args = readFileSync(`/proc/${e}/cmdline`, 'utf8');
-      if (args.includes(needle) && args.includes('qemu-system')) pids.push(Number(e));
-    } catch {
-      /* gone */
-    }
-  }
-  return pids;
+  return processesMentioning(vm ? `path=${domainDir(dataDir, vm)}/qmp.sock,` : `path=${path.join(dataDir, 'qemu')}/`);
 }
 
 /** SIGKILLs every QEMU of `dataDir` (what a failed test left). */

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { DEFAULT_QEMU_BINARY } from '../backends/qemu/qemu-process.js';
+import { guestImage } from '../backends/qemu/tiny-guest.js';
 
 export { GUEST_MAC, guestImage, guestImageDir, tinyGuestArgs, type GuestImage } from '../backends/qemu/tiny-guest.js';
 
@@ -27,4 +28,33 @@ export function processesMentioning(fragment: string): number[] {
     }
   }
   return pids;
+}
+
+const MIB = 1048576;
+
+/** A xenopsd-dialect `Vm.t` (wire form) that boots the tiny guest directly (PVH), small enough for CI. */
+export function tinyGuestVm(id: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const img = guestImage();
+  return {
+    id,
+    name: id,
+    ssidref: 0,
+    xsdata: {},
+    platformdata: {},
+    bios_strings: {},
+    ty: ['PVH', { boot: ['Direct', { kernel: img.kernel, cmdline: img.cmdline, ramdisk: img.initrd }] }],
+    suppress_spurious_page_faults: false,
+    memory_static_max: 160 * MIB,
+    memory_dynamic_max: 160 * MIB,
+    memory_dynamic_min: 128 * MIB,
+    vcpu_max: 2,
+    vcpus: 1,
+    scheduler_params: { affinity: [] },
+    on_crash: ['Shutdown'],
+    on_shutdown: ['Shutdown'],
+    on_reboot: ['Start'],
+    pci_msitranslate: true,
+    pci_power_mgmt: false,
+    ...overrides,
+  };
 }

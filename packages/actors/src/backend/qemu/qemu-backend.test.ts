@@ -17,37 +17,13 @@ import { qemuRoot } from './domain-files.js';
 import { qemuProcessesUnder } from './orphans.js';
 import { QemuBackend } from './qemu-backend.js';
 import { encodeHeader } from './suspend-image.js';
+import { tinyGuestVm } from '../../testing/tiny-guest.js';
 
 const MIB = 1048576;
 const ctx: EffectContext = { signal: new AbortController().signal, cancelPoint: () => {}, markNonCancellable: () => {} };
 
 function tinyConfig(id: string, overrides: Record<string, unknown> = {}): VmConfig {
-  const img = guestImage();
-  return VmT.decode(
-    {
-      id,
-      name: id,
-      ssidref: 0,
-      xsdata: {},
-      platformdata: {},
-      bios_strings: {},
-      ty: ['PVH', { boot: ['Direct', { kernel: img.kernel, cmdline: img.cmdline, ramdisk: img.initrd }] }],
-      suppress_spurious_page_faults: false,
-      memory_static_max: 160 * MIB,
-      memory_dynamic_max: 160 * MIB,
-      memory_dynamic_min: 128 * MIB,
-      vcpu_max: 2,
-      vcpus: 1,
-      scheduler_params: { affinity: [] },
-      on_crash: ['Shutdown'],
-      on_shutdown: ['Shutdown'],
-      on_reboot: ['Start'],
-      pci_msitranslate: true,
-      pci_power_mgmt: false,
-      ...overrides,
-    },
-    'vm',
-  );
+  return VmT.decode(tinyGuestVm(id, overrides), 'vm');
 }
 
 /** Kills every QEMU a test left under `dataDir` (domains outlive a backend's close on purpose). */
