@@ -1,56 +1,13 @@
 import { serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import type { Snapshot, SnapshotStore } from '../store/snapshot-store.js';
 import type { LogEvent } from '../events/event.js';
 import {
   decodeFoldSnapshot,
   encodeFoldSnapshot,
   FOLD_SNAPSHOT_SCHEMA,
-  saveFoldSnapshot,
-  sharedFoldSnapshotLoader,
   type FoldSnapshot,
 } from './fold-snapshot.js';
 import { emptyVm, evolveVm } from './vm-aggregate.js';
-
-/** The SnapshotStore port in memory: the loader needs nothing more (the stores pass the contract suite). */
-class MemorySnapshots implements SnapshotStore {
-  private readonly entries = new Map<string, Snapshot>();
-  async get(key: string): Promise<Snapshot | undefined> {
-    return this.entries.get(key);
-  }
-  async put(key: string, snapshot: Snapshot): Promise<void> {
-    if ((this.entries.get(key)?.seq ?? -1) < snapshot.seq) this.entries.set(key, snapshot);
-  }
-  async delete(key: string): Promise<void> {
-    this.entries.delete(key);
-  }
-  async close(): Promise<void> {}
-}
-
-describe('sharedFoldSnapshotLoader', () => {
-  it('fetches and decodes once for its consumers, then loads afresh', async () => {
-    const snapshots = new MemorySnapshots();
-    const snap: FoldSnapshot = { seq: 7, vms: [emptyVm('a')], tasks: [], domids: [], hosts: [], observers: {} };
-    await saveFoldSnapshot(snapshots, snap);
-    let gets = 0;
-    const get = snapshots.get.bind(snapshots);
-    snapshots.get = (key) => {
-      gets++;
-      return get(key);
-    };
-    const load = sharedFoldSnapshotLoader(snapshots, 2);
-    const [first, second] = await Promise.all([load(), load()]);
-    expect(gets).toBe(1);
-    expect(second).toBe(first);
-    expect(first?.seq).toBe(7);
-    expect(first?.vms.map((v) => v.id)).toEqual(['a']);
-    // Both consumers took it: a later call reads the store again (and nothing is held).
-    const third = await load();
-    expect(gets).toBe(2);
-    expect(third).not.toBe(first);
-    expect(third?.seq).toBe(7);
-  });
-});
 
 describe('decodeFoldSnapshot', () => {
   it('gives VMs without devices the shared empty tables, and keeps the devices of the others', async () => {

@@ -95,21 +95,6 @@ export async function loadFoldSnapshot(store: SnapshotStore): Promise<FoldSnapsh
 /** Loads the newest fold snapshot; components that start from one take it as an option. */
 export type FoldSnapshotLoader = () => Promise<FoldSnapshot | undefined>;
 
-/**
- * One load of the fold snapshot for `consumers` components starting in one process (the agent
- * and the read model of `--role all`): fetched and decoded once, then forgotten after the last
- * of them took it. The decoded state is shared, which is safe because folds never mutate it.
- */
-export function sharedFoldSnapshotLoader(store: SnapshotStore, consumers: number): FoldSnapshotLoader {
-  let loading: Promise<FoldSnapshot | undefined> | undefined;
-  let left = consumers;
-  return () => {
-    const p = (loading ??= loadFoldSnapshot(store));
-    if (--left <= 0) loading = undefined;
-    return p;
-  };
-}
-
 export async function saveFoldSnapshot(store: SnapshotStore, s: FoldSnapshot): Promise<void> {
   await store.put(FOLD_SNAPSHOT_KEY, { seq: s.seq, data: await encodeFoldSnapshot(s) });
 }
