@@ -7,8 +7,11 @@ export type ErrorValue = string | [string, unknown];
 
 export class XenopsError extends Error {
   override readonly name = 'XenopsError';
-  constructor(readonly value: ErrorValue) {
-    super(describeError(value));
+  constructor(
+    readonly value: ErrorValue,
+    options?: { readonly cause?: unknown },
+  ) {
+    super(describeError(value), options);
   }
   get tag(): string {
     return typeof this.value === 'string' ? this.value : this.value[0];
@@ -44,6 +47,7 @@ export const Errors = {
   failedToShutdown: (vm: string, timeout: number) => new XenopsError(['Failed_to_shutdown', [vm, timeout]]),
   failedToAcknowledgeSuspend: () => new XenopsError('Failed_to_acknowledge_suspend_request'),
   failedToSuspend: (vm: string, timeout: number) => new XenopsError(['Failed_to_suspend', [vm, timeout]]),
+  failedToContactRemoteService: (url: string) => new XenopsError(['Failed_to_contact_remote_service', url]),
   interruptedByRestart: () => new XenopsError(['Internal_error', 'Interrupted by service restart']),
   /** The agent could not write the task's progress (the store was unreachable) and dropped it. */
   interruptedByStoreOutage: () => new XenopsError(['Internal_error', 'Interrupted: the event log could not be written (the store was unreachable)']),

@@ -4,6 +4,8 @@ import {
   debugTriggerTarget,
   decideHost,
   decodeCommand,
+  decodeReply,
+  encodeCommand,
   DEFAULT_MAX_QUEUED_TASKS,
   emptyHost,
   emptyVm,
@@ -32,6 +34,7 @@ import {
   type DomainEvent,
   type FoldSnapshotLoader,
   type HostFacts,
+  type HostCommand,
   type HostInput,
   type HostState,
   type Stores,
@@ -39,10 +42,12 @@ import {
   type VmAggregate,
   type VmInput,
 } from '@xenops/core';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import type { Backend, KnownDomain } from '../backend/backend.js';
 import { SimulatorBackend } from '../backend/simulator/simulator.js';
 import { VmActor } from '../vm/vm-actor.js';
+import { AgentMigrationLink } from './migration-link.js';
 import { catchUp, fullStart, loadAgentSnapshot, saveAgentSnapshot, type AgentState, type FoldStart } from './agent-state.js';
 
 export interface HostAgentOptions {
@@ -70,6 +75,8 @@ export interface HostAgentOptions {
   readonly snapshotEvery?: number;
   /** How often the agent looks whether a snapshot is due (default 30 s). */
   readonly snapshotCheckMs?: number;
+  /** The largest piece of a migration's state in one bus message (default 256 KiB). */
+  readonly migrationChunkBytes?: number;
 }
 
 /**
@@ -117,6 +124,8 @@ export class HostAgent {
   /** DEBUG.trigger calls in progress, by VM: the domain events they cause carry their dbg and are awaited. */
   private readonly triggers = new Map<string, { readonly dbg: string; readonly handled: Array<Promise<number>> }>();
   private readonly backend: Backend;
+  /** Migrations' states between this agent and the others (§7.8). */
+  private readonly migrations: AgentMigrationLink;
   private readonly logger: (line: string) => void;
   private readonly now: () => number;
   private subscriptions: Subscription[] = [];
@@ -130,6 +139,10 @@ export class HostAgent {
     this.logger = opts.logger ?? (() => {});
     this.now = opts.now ?? Date.now;
     this.backend = opts.backend ?? new SimulatorBackend();
+    this.migrations = new AgentMigrationLink(opts.stores.bus, {
+      ...(opts.migrationChunkBytes !== undefined ? { chunkBytes: opts.migrationChunkBytes } : {}),
+      onComplete: (vmId, transferId) => void this.awaitSwitchOver(vmId, transferId),
+    });
   }
 
   get hostId(): string {
@@ -177,6 +190,7 @@ export class HostAgent {
     for (const a of actors) if (a.status === 'fulfilled') a.value.stop();
     // The integrity scan is not awaited: on a long log it takes a while, and the next start scans again.
     await this.snapshotting;
+    this.migrations.close();
     await this.writeSnapshot();
     await this.backend.close().catch((e: unknown) => this.logger(`agent ${this.hostId}: closing the ${this.backend.name} backend failed: ${(e as Error).message}`));
     this.logger(`agent ${this.hostId}: stopped (${aborted} operation(s) aborted at the drain timeout)`);
@@ -212,6 +226,12 @@ export class HostAgent {
           return await this.debugTrigger(dbg, command.cmd, command.args);
         case 'SubmitOperation':
           return await this.submit(request, command);
+        case 'MigrationChunk':
+          this.migrations.receive(command);
+          return { ok: true, seq: 0, value: null };
+        case 'TakeOverMigration':
+          await this.takeOverMigration(command.vmId, command.taskId);
+          return { ok: true, seq: 0, value: null };
         default:
           return await this.executeOnVm(vmOf(command), command, dbg);
       }
@@ -451,10 +471,12 @@ export class HostAgent {
       },
       // A task that ended with no command in flight.
       onIdle: () => this.scheduleSleep(vmId),
+      onHandedOver: (taskId, destination) => void this.wakeDestination(vmId, taskId, destination),
     });
     // A quarantined VM's stream is never written again: its interrupted task stays as the log left it.
     const interrupted = vm.quarantine ? undefined : vm.running;
-    if (interrupted && interrupted.host === this.hostId) {
+    // A migration passed to this host and not taken over yet is not interrupted: the actor goes on with it.
+    if (interrupted && interrupted.host === this.hostId && !interrupted.migration?.handedOver) {
       const cause = this.stalledOnWrite.has(vmId) ? 'store-outage' : 'restart';
       const reply = await actor.handle({ type: 'Recover', cause }, interrupted.dbg);
       if (!reply.ok) throw new XenopsError(reply.error);
@@ -463,6 +485,64 @@ export class HostAgent {
     }
     this.stalledOnWrite.delete(vmId);
     return actor;
+  }
+
+  /**
+   * A migration's switch-over passed the VM to `destination` (§7.8): its agent is told to take
+   * the task over. If it cannot be told now, it still finds the task when its own wait for the
+   * switch-over ends (`awaitSwitchOver`) or when it starts again.
+   */
+  private async wakeDestination(vmId: string, taskId: string, destination: string): Promise<void> {
+    this.logger(`agent ${this.hostId}: vm ${vmId}: migration task ${taskId} switched over to host ${destination}`);
+    const request = encodeCommand({ dbg: `internal:migration ${taskId}`, command: { type: 'TakeOverMigration', vmId, taskId } });
+    for (let attempt = 1; attempt <= 5 && !this.closing; attempt++) {
+      try {
+        const reply = decodeReply(await this.opts.stores.bus.request(destination, request, { timeoutMs: 5_000 }));
+        if (reply.ok) return;
+        this.logger(`agent ${this.hostId}: vm ${vmId}: host ${destination} refused to take over migration ${taskId}: ${JSON.stringify(reply.error)}`);
+        return;
+      } catch (e) {
+        if (attempt === 5) this.logger(`agent ${this.hostId}: vm ${vmId}: cannot reach host ${destination} about migration ${taskId}: ${(e as Error).message}`);
+        else await sleep(200 * attempt);
+      }
+    }
+  }
+
+  /**
+   * Takes over a migration the log passed to this host: the VM's actor is read again from the
+   * log, and its machine runs the destination's atoms (a task not passed here is left alone).
+   */
+  private async takeOverMigration(vmId: string, taskId: string): Promise<boolean> {
+    let actor = await this.actorFor(vmId);
+    if (await this.isStale(actor)) {
+      this.evict(vmId, actor);
+      actor = await this.actorFor(vmId);
+    }
+    const running = actor.state.running;
+    if (running?.taskId === taskId && running.host === this.hostId) return true;
+    // The migration's task ended without passing here: its state will never be asked for.
+    if (running?.taskId !== taskId) this.migrations.drop(taskId);
+    return false;
+  }
+
+  /**
+   * The whole state of a migration arrived: the source's switch-over follows. Should the source
+   * die before it can say so, this agent looks at the VM's stream until the task is passed here
+   * or ends elsewhere.
+   */
+  private async awaitSwitchOver(vmId: string, taskId: string): Promise<void> {
+    const deadline = this.now() + 120_000;
+    while (!this.closing && this.migrations.holds(taskId) && this.now() < deadline) {
+      await sleep(1_000);
+      if (!this.migrations.holds(taskId)) return;
+      try {
+        const last = await this.opts.stores.log.lastSeqOf(Streams.vm(vmId));
+        const known = (await this.actors.get(vmId)?.catch(() => undefined))?.state.version ?? this.dormant.get(vmId)?.version;
+        if (last !== known && (await this.takeOverMigration(vmId, taskId))) return;
+      } catch (e) {
+        this.logger(`agent ${this.hostId}: vm ${vmId}: waiting for the switch-over of migration ${taskId}: ${(e as Error).message}`);
+      }
+    }
   }
 
   /** A message this agent cannot read: said once per seq (the gateway's /healthz lists them all). */
@@ -579,6 +659,7 @@ export class HostAgent {
       now: this.now,
       lastDomid: state.lastDomid,
       knownDomains,
+      migration: this.migrations,
     });
     this.unsubscribeDomainEvents = this.backend.onDomainEvent((e) => this.onDomainEvent(e));
     const observed = new Map((await this.backend.domains()).map((d) => [d.vmId, d]));
@@ -681,7 +762,7 @@ export class HostAgent {
 const SNAPSHOT_MAX_AGE_MS = 10 * 60_000;
 
 /** The VM a command is about. */
-function vmOf(command: Exclude<Command, { type: 'SetPoolSize' | 'SetHostSetting' | 'Diagnose' | 'HostFacts' | 'DebugTrigger' }>): string {
+function vmOf(command: Exclude<Command, HostCommand>): string {
   switch (command.type) {
     case 'AddVm':
       return command.config.id;

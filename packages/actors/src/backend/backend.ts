@@ -8,6 +8,28 @@ export interface EffectContext {
   readonly cancelPoint: () => void;
   /** The point of no return (§7.1): from now on the task ignores cancellation. */
   readonly markNonCancellable: () => void;
+  /** How far a long effect has got (0..1 of this atom): the task's progress shows it (a migration's transfer). */
+  readonly progress?: (fraction: number) => void;
+}
+
+/**
+ * How a backend moves a migrating domain's state to another host's agent (§7.8). The agent
+ * carries it over the bus; the backend decides what the state is and what to do with it.
+ */
+export interface MigrationLink {
+  /**
+   * Sends `state` to `destination`'s agent under `transferId`, in acknowledged chunks, calling
+   * `onProgress` with the fraction sent after each. Rejects when the destination cannot be reached
+   * or refuses a chunk, and when `signal` aborts.
+   */
+  send(
+    destination: string,
+    transfer: { readonly vmId: string; readonly transferId: string },
+    state: Uint8Array,
+    opts: { readonly signal: AbortSignal; readonly onProgress?: (fraction: number) => void },
+  ): Promise<void>;
+  /** Takes (once) the whole state received under `transferId`; undefined when none arrived complete. */
+  take(transferId: string): Uint8Array | undefined;
 }
 
 /** A domain the log says exists on this host, for a backend to adopt or check at start. */
@@ -30,6 +52,8 @@ export interface BackendHost {
   readonly lastDomid: number;
   /** The domains the log says this host has. */
   readonly knownDomains: readonly KnownDomain[];
+  /** Where a migration's state goes to and comes from (§7.8); absent: this host cannot migrate. */
+  readonly migration?: MigrationLink;
 }
 
 /** The VM as `debugTrigger` sees it. */

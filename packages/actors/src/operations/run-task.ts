@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   atomMayWait,
   atomWeight,
+  describeAtom,
   Errors,
   prepareAtom,
   toErrorValue,
@@ -39,6 +40,11 @@ export interface RunTaskOptions {
   /** Each atom's time limit (API.md §7.2: 1200 s); tests shorten it. */
   readonly atomTimeoutMs?: number;
   readonly logger?: (line: string) => void;
+  /**
+   * `start`: the task at the head of the queue starts (the default). `receive`: this host is a
+   * migration's destination and takes over the task the switch-over passed to it (§7.8).
+   */
+  readonly begin?: 'start' | 'receive';
 }
 
 /**
@@ -63,7 +69,8 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
     return d;
   };
 
-  const start = decided(await journal.decide({ type: 'StartTask', taskId, startedMs }));
+  const begin: EngineInput = opts.begin === 'receive' ? { type: 'ReceiveMigration', taskId } : { type: 'StartTask', taskId, startedMs };
+  const start = decided(await journal.decide(begin));
   const plan = start.plan;
   if (!plan) {
     // Refused by its precondition, or nothing to do: it has already ended.
@@ -87,7 +94,10 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
   };
   const totalWeight = plan.atoms.reduce((sum, a) => sum + atomWeight(a), 0);
   let doneWeight = 0;
-  const progressNow = () => (totalWeight === 0 ? 0 : doneWeight / totalWeight);
+  // A migration's destination goes on from where the source handed over.
+  const from = plan.progressFrom ?? 0;
+  const progressOf = (weight: number) => from + (1 - from) * (totalWeight === 0 ? 1 : weight / totalWeight);
+  const progressNow = () => progressOf(doneWeight);
   // The point of no return is recorded at once, so Task.stat shows it while the atom still runs.
   const markNonCancellable = () => {
     if (!cancellable) return;
@@ -101,13 +111,25 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
       opts.logger?.(`task ${taskId}: cannot record its point of no return: ${(e as Error).message}`);
     });
   };
-  const ctx: EffectContext = { signal: atomSignal, cancelPoint, markNonCancellable };
+  // Progress inside a long atom (a migration's transfer), written as it goes.
+  let atomNow: Atom | undefined;
+  const progress = (fraction: number) => {
+    if (!atomNow) return;
+    const atom = describeAtom(atomNow);
+    const now = progressOf(doneWeight + atomWeight(atomNow) * Math.min(1, Math.max(0, fraction)));
+    void (async () => {
+      await journal.decide({ type: 'AtomProgressed', taskId, progress: now, cancelPointsSeen, cancellable, atom });
+      await journal.flush();
+    })().catch((e: unknown) => opts.logger?.(`task ${taskId}: cannot record its progress: ${(e as Error).message}`));
+  };
+  const ctx: EffectContext = { signal: atomSignal, cancelPoint, markNonCancellable, progress };
   let resultJson = '';
   try {
     for (let i = 0; i < plan.atoms.length; i++) {
       const atom = plan.atoms[i]!;
       cancelPoint();
       if (atomMayWait(atom)) await journal.flush();
+      atomNow = atom;
       const performed = await deadline.run(() => perform(atom, journal.vm, backend, ctx));
       doneWeight += atomWeight(atom);
       const step = decided(
@@ -115,7 +137,7 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
           type: 'AtomPerformed',
           taskId,
           performed,
-          progress: totalWeight === 0 ? 1 : doneWeight / totalWeight,
+          progress: progressOf(doneWeight),
           cancelPointsSeen,
           cancellable,
           last: i === plan.atoms.length - 1,

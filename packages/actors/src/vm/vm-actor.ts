@@ -19,7 +19,7 @@ import pLimit from 'p-limit';
 import { createActor, type Actor } from 'xstate';
 import type { Backend } from '../backend/backend.js';
 import { LogWriteError, runTask, type TaskHost } from '../operations/run-task.js';
-import { vmMachine } from './vm-machine.js';
+import { hasWorkToRun, vmMachine } from './vm-machine.js';
 
 export interface VmActorDeps {
   readonly hostId: string;
@@ -39,6 +39,8 @@ export interface VmActorDeps {
   readonly onStalled?: (actor: VmActor) => void;
   /** Called (synchronously, from the machine) each time the actor stops executing. */
   readonly onIdle?: () => void;
+  /** A migration's switch-over passed the VM and its running task to `destination`'s agent (§7.8). */
+  readonly onHandedOver?: (taskId: string, destination: string) => void;
 }
 
 /**
@@ -62,7 +64,7 @@ export class VmActor {
     private readonly deps: VmActorDeps,
   ) {
     this.vm = initial;
-    this.machine = createActor(vmMachine, { input: { vm: initial, executeNext: () => this.executeNextTask() }, id: `vm/${initial.id}` });
+    this.machine = createActor(vmMachine, { input: { vm: initial, executeNext: () => this.executeNextTask(), hostId: deps.hostId }, id: `vm/${initial.id}` });
     this.machine.subscribe({
       next: (snapshot) => {
         if (snapshot.value === 'stalled') this.markStalled();
@@ -94,7 +96,9 @@ export class VmActor {
    */
   get idle(): boolean {
     // A quarantined VM's queue never runs: it does not keep the actor awake.
-    const workLeft = this.vm.quarantine === undefined && (this.vm.queue.length > 0 || this.vm.running !== undefined);
+    // A task handed over to another host by a migration is that host's work now.
+    const runningHere = this.vm.running !== undefined && this.vm.running.host === this.deps.hostId;
+    const workLeft = this.vm.quarantine === undefined && (this.vm.queue.length > 0 || runningHere);
     return !this.stalled && !this.busy && this.running === undefined && this.inExclusive === 0 && !workLeft;
   }
 
@@ -211,8 +215,9 @@ export class VmActor {
 
   private executeNextTask(): Promise<void> {
     return this.deps.workers(async () => {
-      const task = this.vm.queue[0];
-      if (!task || this.vm.running) return;
+      const receiving = this.vm.running && hasWorkToRun(this.vm, this.deps.hostId) ? this.vm.running : undefined;
+      const task = receiving ?? this.vm.queue[0];
+      if (!task || (this.vm.running && !receiving)) return;
       const abort = new AbortController();
       this.running = { taskId: task.taskId, abort };
       try {
@@ -235,7 +240,10 @@ export class VmActor {
           now: this.deps.now,
           atomTimeoutMs: this.deps.atomTimeoutMs,
           logger: (line) => this.deps.logger(`vm ${this.vm.id}: ${line}`),
+          ...(receiving ? { begin: 'receive' as const } : {}),
         });
+        const after = this.vm.running;
+        if (after?.taskId === task.taskId && after.host !== this.deps.hostId && after.migration?.handedOver) this.deps.onHandedOver?.(task.taskId, after.host);
       } finally {
         this.running = undefined;
       }

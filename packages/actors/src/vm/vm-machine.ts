@@ -7,6 +7,8 @@ export interface VmMachineContext {
   readonly executeNext: () => Promise<void>;
   /** Set when the agent is shutting down: queued tasks stay queued for the next start. */
   readonly draining: boolean;
+  /** This agent's host: a migration passed to it is its work to go on with (§7.8). */
+  readonly hostId: string;
 }
 
 export type VmMachineEvent =
@@ -26,7 +28,7 @@ export const vmMachine = setup({
   types: {
     context: {} as VmMachineContext,
     events: {} as VmMachineEvent,
-    input: {} as { vm: VmAggregate; executeNext: () => Promise<void> },
+    input: {} as { vm: VmAggregate; executeNext: () => Promise<void>; hostId: string },
   },
   actors: {
     // One machine definition shared by every VM: the executor comes in through the input.
@@ -34,8 +36,7 @@ export const vmMachine = setup({
   },
   guards: {
     // A quarantined VM (its log is damaged) runs nothing: its queue stays as the log left it.
-    hasRunnableTask: ({ context }) =>
-      !context.draining && context.vm.quarantine === undefined && context.vm.running === undefined && context.vm.queue.length > 0,
+    hasRunnableTask: ({ context }) => !context.draining && context.vm.quarantine === undefined && hasWorkToRun(context.vm, context.hostId),
   },
   actions: {
     adoptState: assign({
@@ -48,7 +49,7 @@ export const vmMachine = setup({
   },
 }).createMachine({
   id: 'vm',
-  context: ({ input }) => ({ vm: input.vm, executeNext: input.executeNext, draining: false }),
+  context: ({ input }) => ({ vm: input.vm, executeNext: input.executeNext, draining: false, hostId: input.hostId }),
   initial: 'idle',
   on: {
     'vm.changed': { actions: 'adoptState' },
@@ -70,3 +71,12 @@ export const vmMachine = setup({
     stalled: { type: 'final' },
   },
 });
+
+/**
+ * Work this host runs next: the head of the queue when nothing runs, or a migration whose
+ * switch-over passed its running task to this host (§7.8).
+ */
+export function hasWorkToRun(vm: VmAggregate, hostId: string): boolean {
+  if (vm.running === undefined) return vm.queue.length > 0;
+  return vm.running.host === hostId && vm.running.migration?.handedOver === true;
+}

@@ -5,10 +5,11 @@ import { seedMethodList, seedMethods } from './seed-methods.js';
 import { xenopsdMethodList, xenopsdMethods, type XenopsdMethods } from './xenopsd-methods.js';
 
 describe('the method table (API.md §5)', () => {
-  it('declares the 90 xenopsd methods plus HOST.list (§9.7) and 25 seed methods once each, in their dialect', () => {
-    expect(Object.keys(xenopsdMethods)).toHaveLength(91);
-    expect(xenopsdMethodList).toHaveLength(91);
+  it('declares the 90 xenopsd methods plus HOST.list and HOST.evacuate (§9.7) and 25 seed methods once each, in their dialect', () => {
+    expect(Object.keys(xenopsdMethods)).toHaveLength(92);
+    expect(xenopsdMethodList).toHaveLength(92);
     expect(xenopsdMethods['HOST.list'].args).toEqual([]);
+    expect(xenopsdMethods['HOST.evacuate'].args.map((a) => a.name)).toEqual(['host']);
     expect(Object.keys(seedMethods)).toHaveLength(25);
     expect(seedMethodList).toHaveLength(25);
     for (const m of xenopsdMethodList) expect(m.dialect).toBe('xenopsd');

@@ -1,4 +1,4 @@
-/** The xenopsd dialect's 90 methods (API.md §5.1, §5.2) and HOST.list (§9.7), declared once: see method-declaration.ts. */
+/** The xenopsd dialect's 90 methods (API.md §5.1, §5.2), HOST.list and HOST.evacuate (§9.7), declared once: see method-declaration.ts. */
 import { bool, dict, float, int, list, option, string, tuple, unit } from '../idl/descriptor.js';
 import {
   Ipv4ConfigurationT,
@@ -71,6 +71,8 @@ export const xenopsdMethodList = [
   method('HOST.set_numa_affinity_policy', [arg('numa_affinity_policy', option(NumaAffinityPolicyT))], unit),
   // Extension (§9.7): the hosts of the cluster.
   method('HOST.list', [], list(HostRecordT)),
+  // Extension (§9.7): every VM of a host live-migrated to others, one VM.migrate task each.
+  method('HOST.evacuate', [arg('host', string)], task, 'task'),
 
   method('VM.add', [arg('vm', VmT)], VmIdT),
   method('VM.remove', [vmId], unit, 'queued'),

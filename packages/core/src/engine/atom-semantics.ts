@@ -1,6 +1,6 @@
 import { Errors, XenopsError } from '../errors.js';
 import type { Console, DomainRecord, DomainType, EventBody } from '../events/event.js';
-import { decodeField, parseJsonWire, VifT, type Type, type Vif, type VmConfig, type WireOut } from '../idl/index.js';
+import { decodeField, NetworkT, parseJsonWire, PciAddressT, VifT, type PciAddress, type Type, type Vif, type VmConfig, type WireOut } from '../idl/index.js';
 import { decodeMetadataJson, importEvents } from '../model/import-metadata.js';
 import type { Domain, VmAggregate } from '../model/vm-aggregate.js';
 import type { Atom } from './atom.js';
@@ -136,6 +136,20 @@ function prepare(atom: Atom, vm: VmAggregate): AtomStep {
     case 'VM_restore':
       requireDomain(vm);
       return effect({ kind: 'VM_restore', vmId, disk: atom.disk, ...(vm.suspendImage ? { logged: vm.suspendImage.record } : {}) });
+    case 'VM_migrate_send': {
+      const domain = requireDomain(vm);
+      const transferId = vm.running?.taskId;
+      if (transferId === undefined) throw Errors.internal(`VM ${vmId}: a migration runs only as a task`);
+      return effect({ kind: 'VM_migrate_send', vmId, destination: atom.destination, url: atom.url, transferId, record: recordOf(domain) });
+    }
+    case 'VM_migrate_handover':
+      return { kind: 'facts', events: handoverEvents(vm, atom) };
+    case 'VM_migrate_receive': {
+      requireDomain(vm);
+      const transferId = vm.running?.taskId;
+      if (transferId === undefined) throw Errors.internal(`VM ${vmId}: a migration runs only as a task`);
+      return effect({ kind: 'VM_migrate_receive', vmId, transferId });
+    }
     case 'VM_drop_suspend_image':
       return vm.suspendImage ? facts({ type: 'SuspendImageDropped', vmId, reason: 'shutdown' }) : NOTHING;
     case 'VM_set_vcpus': {
@@ -282,7 +296,12 @@ export function recordEffect(e: Effect, observation: Observation, vm: VmAggregat
         return { events: [{ type: 'SuspendImageSaved', vmId, image: { disk: [e.disk[0], e.disk[1]], record: e.record } }] };
       }
       case 'VM_restore':
+      case 'VM_migrate_receive':
         return { events: [{ type: 'DomainRestored', vmId, record: expect('restored').record }] };
+      case 'VM_migrate_send':
+        // The source domain is unchanged: the teardown and the switch-over that follow say the rest.
+        expect('sent');
+        return { events: [] };
       case 'VM_set_vcpus':
         return done({ type: 'DomainVcpusSet', vmId, vcpus: e.vcpus });
       case 'VM_set_shadow_multiplier':
@@ -335,6 +354,59 @@ export function recordEffect(e: Effect, observation: Observation, vm: VmAggregat
     if (err instanceof XenopsError) return err;
     throw err;
   }
+}
+
+/**
+ * The switch-over of a migration (§7.8): the maps rewrite the stored device configurations, then
+ * the VM and its running task pass to the destination, in one message.
+ */
+function handoverEvents(vm: VmAggregate, atom: Extract<Atom, { kind: 'VM_migrate_handover' }>): EventBody[] {
+  const taskId = vm.running?.taskId;
+  if (taskId === undefined) throw Errors.internal(`VM ${vm.id}: a migration runs only as a task`);
+  if (vm.domain) throw Errors.internal(`VM ${vm.id}: the source domain must be gone before the switch-over`);
+  const maps = migrationMaps(atom);
+  const events: EventBody[] = [];
+  const vdiMap = new Map(atom.vdiMap);
+  for (const [, entry] of vm.devices.vbd) {
+    const backend = entry.config.backend;
+    const target = backend?.[0] === 'VDI' ? vdiMap.get(backend[1]) : undefined;
+    if (target !== undefined) events.push({ type: 'DeviceConfigChanged', vmId: vm.id, device: { kind: 'vbd', config: { ...entry.config, backend: ['VDI', target] } }, reason: 'migrate vdi_map' });
+  }
+  for (const [dev, entry] of vm.devices.vif) {
+    const backend = maps.vif[dev];
+    if (backend !== undefined) events.push({ type: 'DeviceConfigChanged', vmId: vm.id, device: { kind: 'vif', config: { ...entry.config, backend } }, reason: 'migrate vif_map' });
+  }
+  for (const [dev, entry] of vm.devices.vgpu) {
+    const address = maps.pci[dev];
+    if (address !== undefined) {
+      events.push({ type: 'DeviceConfigChanged', vmId: vm.id, device: { kind: 'vgpu', config: { ...entry.config, physical_pci_address: address } }, reason: 'migrate pci_map' });
+    }
+  }
+  const previousHost = vm.owner ?? vm.running?.host ?? '';
+  events.push({ type: 'VmOwnerChanged', vmId: vm.id, host: atom.destination, previousHost, migration: { taskId, progress: atom.progress } });
+  // A localhost migration: the destination is this same agent, which goes on at once.
+  if (atom.destination === previousHost) events.push({ type: 'MigrationReceived', vmId: vm.id, taskId });
+  return events;
+}
+
+/** The VIF and PCI maps of a migration, checked: every value decodes as its field's type. */
+export function migrationMaps(m: { readonly vifMapJson: string; readonly pciMapJson: string }): {
+  readonly vif: Record<string, Vif['backend']>;
+  readonly pci: Record<string, PciAddress>;
+} {
+  const decodeMap = <T>(json: string, type: Type<T>, what: string): Record<string, T> => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(json);
+    } catch {
+      throw Errors.internal(`VM.migrate: ${what} is not JSON`);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw Errors.internal(`VM.migrate: ${what} is not an object`);
+    const out: Record<string, T> = Object.create(null) as Record<string, T>;
+    for (const [k, v] of Object.entries(raw)) out[k] = decodeField(type, v as never, `${what}.${k}`);
+    return out;
+  };
+  return { vif: decodeMap(m.vifMapJson, NetworkT, 'vif_map'), pci: decodeMap(m.pciMapJson, PciAddressT, 'pci_map') };
 }
 
 /**

@@ -17,6 +17,26 @@ export type Atom =
   | { readonly kind: 'VM_save'; readonly disk: DiskRef }
   | { readonly kind: 'VM_restore'; readonly disk: DiskRef }
   | { readonly kind: 'VM_drop_suspend_image' }
+  /**
+   * Migration, source side (§7.8): the live save, streamed to `destination`'s agent; its
+   * acknowledgement is the point of no return. Shown as `VM_save(live)`.
+   */
+  | { readonly kind: 'VM_migrate_send'; readonly destination: string; readonly url: string }
+  /**
+   * The switch-over: the maps rewrite the stored configuration and the VM passes to `destination`
+   * (one message). `progress`: how much of the task is done at this point; `wasPaused`: the power
+   * state the migration keeps.
+   */
+  | {
+      readonly kind: 'VM_migrate_handover';
+      readonly destination: string;
+      readonly progress: number;
+      readonly vdiMap: ReadonlyArray<readonly [string, string]>;
+      readonly vifMapJson: string;
+      readonly pciMapJson: string;
+    }
+  /** Migration, destination side: the new domain restored from the received state. Shown as `VM_restore`. */
+  | { readonly kind: 'VM_migrate_receive' }
   | { readonly kind: 'VM_set_vcpus'; readonly vcpus: number }
   | { readonly kind: 'VM_set_shadow_multiplier'; readonly multiplier: number }
   | { readonly kind: 'VM_set_memory_dynamic_range'; readonly minimum: number; readonly maximum: number }
@@ -47,12 +67,12 @@ export type AtomKind = Atom['kind'];
 
 /** Progress weight (§7.1): VM_save and VM_restore weigh 10, every other atom 1. */
 export function atomWeight(atom: Atom): number {
-  return atom.kind === 'VM_save' || atom.kind === 'VM_restore' ? 10 : 1;
+  return atom.kind === 'VM_save' || atom.kind === 'VM_restore' || atom.kind === 'VM_migrate_send' || atom.kind === 'VM_migrate_receive' ? 10 : 1;
 }
 
 /** Atoms that may wait (for the guest, or a delay): what the task did so far is written first. */
 export function atomMayWait(atom: Atom): boolean {
-  return atom.kind === 'VM_shutdown_domain' || atom.kind === 'VM_delay' || atom.kind === 'VM_save';
+  return atom.kind === 'VM_shutdown_domain' || atom.kind === 'VM_delay' || atom.kind === 'VM_save' || atom.kind === 'VM_migrate_send';
 }
 
 export function describeAtom(atom: Atom): string {
@@ -68,6 +88,12 @@ export function describeAtom(atom: Atom): string {
       return `${atom.kind}(${atom.disk[0]} ${atom.disk[1]})`;
     case 'VM_noop':
       return atom.name;
+    case 'VM_migrate_send':
+      return `VM_save(live, to ${atom.destination})`;
+    case 'VM_migrate_handover':
+      return `switch-over to ${atom.destination}`;
+    case 'VM_migrate_receive':
+      return 'VM_restore(migration)';
     case 'VBD_set_active':
     case 'VIF_set_active':
       return `${atom.kind}(${atom.dev}, ${atom.active})`;

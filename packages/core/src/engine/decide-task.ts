@@ -5,7 +5,7 @@ import type { QueuedTask, VmAggregate } from '../model/vm-aggregate.js';
 import { describeAtom } from './atom.js';
 import { recordEffect, type AtomContext, type AtomRecord } from './atom-semantics.js';
 import type { DecideContext, DecidedEvent, Decision, EngineInput, PerformedAtom } from './decide.js';
-import { isGuestShutdownFailure, planOperation } from './plan.js';
+import { isGuestShutdownFailure, planMigrationReceive, planOperation } from './plan.js';
 
 type Input<T extends EngineInput['type']> = Extract<EngineInput, { type: T }>;
 
@@ -58,6 +58,18 @@ export function decideStartTask(vm: VmAggregate, input: Input<'StartTask'>): Dec
   return { events: [started], reply, plan };
 }
 
+/**
+ * The destination of a migration takes over the task the switch-over passed to it (§7.8). Asked
+ * again (the source's wake-up and the destination's own start may both ask), it does nothing.
+ */
+export function decideReceiveMigration(vm: VmAggregate, input: Input<'ReceiveMigration'>): Decision | XenopsError {
+  const task = vm.running;
+  if (task?.taskId !== input.taskId || !task.migration?.handedOver) return { events: [], reply };
+  const plan = planMigrationReceive(vm);
+  if (!plan.ok) return plan.error;
+  return { events: [{ task, body: { type: 'MigrationReceived', vmId: vm.id, taskId: task.taskId } }], reply, plan };
+}
+
 /** The facts of a performed atom: what its effect's observation means, or the facts it had. */
 export function performedFacts(performed: PerformedAtom, vm: VmAggregate, ctx: AtomContext): AtomRecord | XenopsError {
   const { step } = performed;
@@ -90,11 +102,13 @@ export function decideAtomPerformed(vm: VmAggregate, input: Input<'AtomPerformed
   const resultJson = record.result === undefined ? input.resultJson : wireToJson(record.result);
   const { taskId, cancelPointsSeen } = input;
   const events: DecidedEvent[] = record.events.map((body) => ({ task, body }));
+  const { atom } = input.performed;
+  // A migration's switch-over to another host: the task goes on there (§7.8).
+  if (atom.kind === 'VM_migrate_handover' && atom.destination !== ctx.hostId) return { events, reply, resultJson };
   if (input.last) {
     events.push(...ending(vm, task, { type: 'TaskCompleted', taskId, duration: input.duration, resultJson, cancelPointsSeen }));
   } else {
-    const atom = describeAtom(input.performed.atom);
-    events.push({ task, body: { type: 'TaskProgressed', taskId, progress: input.progress, cancelPointsSeen, cancellable: input.cancellable, atom } });
+    events.push({ task, body: { type: 'TaskProgressed', taskId, progress: input.progress, cancelPointsSeen, cancellable: input.cancellable, atom: describeAtom(atom) } });
   }
   return { events, reply, resultJson };
 }
@@ -140,7 +154,8 @@ export function decideTaskFailed(vm: VmAggregate, input: Input<'TaskFailed'>, ct
  */
 export function decideRecover(vm: VmAggregate, ctx: DecideContext, cause: 'restart' | 'store-outage' = 'restart'): Decision {
   const task = vm.running;
-  if (!task || task.host !== ctx.hostId) return { events: [], reply };
+  // A migration passed to this host and not taken over yet is not interrupted: it goes on (§7.8).
+  if (!task || task.host !== ctx.hostId || task.migration?.handedOver) return { events: [], reply };
   // No service restarted when the store went away: the task says what did happen.
   const error = cause === 'store-outage' ? Errors.interruptedByStoreOutage() : Errors.interruptedByRestart();
   const failed: EventBody = { type: 'TaskFailed', taskId: task.taskId, error: error.value, cancelPointsSeen: 0, duration: 0 };

@@ -12,7 +12,7 @@ import type { QueuedTask, VmAggregate } from '../model/vm-aggregate.js';
 import type { Atom } from './atom.js';
 import type { AtomStep } from './atom-semantics.js';
 import { decideGuestEvent, decideReconcile } from './decide-guest.js';
-import { decideAtomPerformed, decidePointOfNoReturn, decideRecover, decideStartTask, decideTaskFailed } from './decide-task.js';
+import { decideAtomPerformed, decidePointOfNoReturn, decideReceiveMigration, decideRecover, decideStartTask, decideTaskFailed } from './decide-task.js';
 import type { ObservedDomain, Observation } from './effect.js';
 import { notOwnerError, ownerOf } from './ownership.js';
 import type { Plan } from './plan.js';
@@ -59,6 +59,10 @@ export type EngineInput =
       /** The task's result so far (xenopsd JSON text, '' for none). */
       readonly resultJson: string;
     }
+  /** A migration's destination takes over its task, passed to it with the VM (§7.8): its own atoms are planned. */
+  | { readonly type: 'ReceiveMigration'; readonly taskId: string }
+  /** A long atom of the running task got this far (a migration's transfer): its progress, as the task shows it. */
+  | { readonly type: 'AtomProgressed'; readonly taskId: string; readonly progress: number; readonly cancelPointsSeen: number; readonly cancellable: boolean; readonly atom: string }
   /** The running task reached its point of no return (§7.1). */
   | { readonly type: 'PointOfNoReturn'; readonly taskId: string; readonly progress: number; readonly cancelPointsSeen: number }
   /** The running task failed; `undone`: the best-effort atoms that undid its first steps; `checkState`: queue a state check (§7.3). */
@@ -212,8 +216,15 @@ function decideOwned(vm: VmAggregate, input: VmInput, ctx: DecideContext): Decis
       return decideStartTask(vm, input);
     case 'AtomPerformed':
       return decideAtomPerformed(vm, input, ctx);
+    case 'ReceiveMigration':
+      return decideReceiveMigration(vm, input);
     case 'PointOfNoReturn':
       return decidePointOfNoReturn(vm, input);
+    case 'AtomProgressed': {
+      if (vm.running?.taskId !== input.taskId) return Errors.internal(`task ${input.taskId} is not running on VM ${vm.id}`);
+      const { taskId, progress, cancelPointsSeen, cancellable, atom } = input;
+      return { events: [{ task: vm.running, body: { type: 'TaskProgressed', taskId, progress, cancelPointsSeen, cancellable, atom } }], reply: () => null };
+    }
     case 'TaskFailed':
       return decideTaskFailed(vm, input, ctx);
     case 'Recover':

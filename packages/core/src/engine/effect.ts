@@ -25,6 +25,14 @@ export type Effect =
   | { readonly kind: 'VM_save'; readonly vmId: string; readonly disk: DiskRef; readonly record: DomainRecord; readonly ackTimeoutS: number; readonly timeoutS: number }
   /** Restore the new domain from the image on `disk`; `logged` is what the log says the image holds. */
   | { readonly kind: 'VM_restore'; readonly vmId: string; readonly disk: DiskRef; readonly logged?: DomainRecord }
+  /**
+   * Live migration, source side (§7.8): the domain's state streamed to `destination`'s agent under
+   * `transferId` (the task id); the domain keeps running. Once the destination has it all the
+   * backend calls `markNonCancellable` (the point of no return).
+   */
+  | { readonly kind: 'VM_migrate_send'; readonly vmId: string; readonly destination: string; readonly url: string; readonly transferId: string; readonly record: DomainRecord }
+  /** Live migration, destination side: the new domain takes the state received under `transferId`. */
+  | { readonly kind: 'VM_migrate_receive'; readonly vmId: string; readonly transferId: string }
   | { readonly kind: 'VM_set_vcpus'; readonly vmId: string; readonly vcpus: number }
   | { readonly kind: 'VM_set_shadow_multiplier'; readonly vmId: string; readonly multiplier: number }
   | { readonly kind: 'VM_set_memory_dynamic_range'; readonly vmId: string; readonly minimum: number; readonly maximum: number }
@@ -64,7 +72,9 @@ export type Observation =
   | { readonly kind: 'shutdown'; readonly outcome: 'down' | 'no-ack' | 'not-down' }
   /** VM_save: the image is written, or the guest never acknowledged, or never finished. */
   | { readonly kind: 'saved'; readonly outcome: 'written' | 'no-ack' | 'not-done' }
-  /** VM_restore: what the image held. */
+  /** VM_migrate_send: the destination has the whole state. */
+  | { readonly kind: 'sent' }
+  /** VM_restore, VM_migrate_receive: what the image held. */
   | { readonly kind: 'restored'; readonly record: DomainRecord }
   /** VM_run_script: its result (xenopsd's `{rc, stdout, stderr}`). */
   | { readonly kind: 'script'; readonly rc: number; readonly stdout: string; readonly stderr: string };

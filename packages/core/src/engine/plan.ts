@@ -1,9 +1,11 @@
-import { Errors, type PowerState, type XenopsError } from '../errors.js';
+import { Errors, XenopsError, type PowerState } from '../errors.js';
 import type { Action } from '../idl/index.js';
 import { deviceDneKey } from '../model/devices.js';
 import type { Operation } from '../model/operation.js';
 import { physicalPowerStateOf, type VmAggregate } from '../model/vm-aggregate.js';
-import type { Atom } from './atom.js';
+import { atomWeight, type Atom } from './atom.js';
+import { migrationMaps } from './atom-semantics.js';
+import { ownerOf } from './ownership.js';
 import { plugDevicesAtoms, plugPcisAtoms, teardownAtoms, vbdPlugAtoms, vifPlugAtoms } from './devices-plan.js';
 
 /** An operation expanded against the VM's state at the moment it reaches the head of its queue. */
@@ -14,6 +16,8 @@ export type Plan =
       readonly onFailure: FailurePolicy;
       /** Best-effort atoms that undo the first steps when a later one fails (a refused plug). */
       readonly compensate?: readonly Atom[];
+      /** How much of the task was done before these atoms (a migration's destination part, §7.8). */
+      readonly progressFrom?: number;
     }
   | { readonly ok: false; readonly error: XenopsError };
 
@@ -42,6 +46,7 @@ function require(power: PowerState, allowed: readonly PowerState[], expected: Po
 }
 
 export function planOperation(op: Operation, vm: VmAggregate): Plan {
+  if (op.kind === 'HOST.evacuate') return refuse(Errors.internal('HOST.evacuate is run by a gateway, never on a VM queue'));
   // An import writes the configuration (creating the VM if needed); a running VM keeps running (§7.9).
   if (op.kind === 'VM.import_metadata') return ok([{ kind: 'VM_import_metadata', metadataJson: op.metadataJson }]);
   if (!vm.config) return refuse(Errors.vmDoesNotExist(vm.id));
@@ -80,6 +85,9 @@ export function planOperation(op: Operation, vm: VmAggregate): Plan {
         ],
         'check',
       );
+    case 'VM.migrate':
+      if ((refused = require(power, ['Running', 'Paused'], 'Running'))) return refuse(refused);
+      return planMigration(op, vm, teardown);
     case 'VM.pause':
       return ok([{ kind: 'VM_pause' }]);
     case 'VM.unpause':
@@ -125,6 +133,47 @@ export function planOperation(op: Operation, vm: VmAggregate): Plan {
       // A domain that never reached VM_mark_survivable is torn down; otherwise nothing to do.
       return ok(vm.domain && !vm.domain.survivable ? teardown : []);
   }
+}
+
+/**
+ * VM.migrate on its source (§7.8): the live save streamed to the destination, the teardown of the
+ * old domain, the switch-over; then the destination's atoms, here too when it is this same host
+ * (localhost migration), else run by the destination's agent once it has the VM (`planMigrationReceive`).
+ */
+function planMigration(op: Extract<Operation, { kind: 'VM.migrate' }>, vm: VmAggregate, teardown: readonly Atom[]): Plan {
+  try {
+    migrationMaps(op);
+  } catch (e) {
+    if (e instanceof XenopsError) return refuse(e);
+    throw e;
+  }
+  const localhost = op.destination === ownerOf(vm);
+  const receive = migrationReceiveAtoms(vm, vm.domain?.paused ?? false);
+  const send: Atom[] = [{ kind: 'VM_migrate_send', destination: op.destination, url: op.url }, ...teardown];
+  const sentWeight = send.reduce((sum, a) => sum + atomWeight(a), 0) + 1;
+  const progress = sentWeight / (sentWeight + receive.reduce((sum, a) => sum + atomWeight(a), 0));
+  const handover: Atom = { kind: 'VM_migrate_handover', destination: op.destination, progress, vdiMap: op.vdiMap, vifMapJson: op.vifMapJson, pciMapJson: op.pciMapJson };
+  return ok(localhost ? [...send, handover, ...receive] : [...send, handover], 'check');
+}
+
+/** The destination's part of a migration (§7.8): a new domain restored from the received state. */
+function migrationReceiveAtoms(vm: VmAggregate, wasPaused: boolean): Atom[] {
+  return [
+    { kind: 'VM_create' },
+    { kind: 'VM_migrate_receive' },
+    ...plugDevicesAtoms(vm),
+    { kind: 'VM_create_device_model', saveState: true },
+    ...plugPcisAtoms(vm),
+    { kind: 'VM_mark_survivable' },
+    ...(wasPaused ? [] : [{ kind: 'VM_unpause' } as const]),
+  ];
+}
+
+/** The plan of a migration's destination, once the VM has passed to it with its running task. */
+export function planMigrationReceive(vm: VmAggregate): Plan {
+  const migration = vm.running?.migration;
+  if (!migration?.handedOver) return refuse(Errors.internal(`VM ${vm.id} has no migration to receive`));
+  return { ok: true, atoms: migrationReceiveAtoms(vm, migration.wasPaused), onFailure: 'check', progressFrom: migration.progress };
 }
 
 type DeviceOperation = Extract<Operation, { kind: `VBD.${string}` | `VIF.${string}` }>;

@@ -60,7 +60,17 @@ function bodyToProto(body: EventBody): ProtoBody {
     case 'GuestModeChanged':
       return ['guestModeChanged', { vmId: body.vmId, mode: body.mode }];
     case 'VmOwnerChanged':
-      return ['vmOwnerChanged', { vmId: body.vmId, host: body.host, previousHost: body.previousHost }];
+      return [
+        'vmOwnerChanged',
+        {
+          vmId: body.vmId,
+          host: body.host,
+          previousHost: body.previousHost,
+          ...(body.migration ? { migrationTaskId: body.migration.taskId, migrationProgress: body.migration.progress } : {}),
+        },
+      ];
+    case 'MigrationReceived':
+      return ['migrationReceived', { vmId: body.vmId, taskId: body.taskId }];
     case 'TaskCreated':
       // In the decoder's key order, whatever order the operation was built in: the text must read
       // back to itself (the log refuses batches that do not).
@@ -202,8 +212,17 @@ function fromProto(seq: number, ev: xenops.v1.Event): EventBody | undefined {
       return { type: 'GuestModeChanged', vmId: str(ev.guestModeChanged!.vmId), mode: str(ev.guestModeChanged!.mode) as GuestMode };
     case 'vmOwnerChanged': {
       const b = ev.vmOwnerChanged!;
-      return { type: 'VmOwnerChanged', vmId: str(b.vmId), host: str(b.host), previousHost: str(b.previousHost) };
+      const migrationTaskId = str(b.migrationTaskId);
+      return {
+        type: 'VmOwnerChanged',
+        vmId: str(b.vmId),
+        host: str(b.host),
+        previousHost: str(b.previousHost),
+        ...(migrationTaskId ? { migration: { taskId: migrationTaskId, progress: Number(b.migrationProgress ?? 0) } } : {}),
+      };
     }
+    case 'migrationReceived':
+      return { type: 'MigrationReceived', vmId: str(ev.migrationReceived!.vmId), taskId: str(ev.migrationReceived!.taskId) };
     case 'taskCreated': {
       const b = ev.taskCreated!;
       let operation;

@@ -14,7 +14,10 @@ export function describeEvent(body: EventBody, seq: number): string {
     case 'GuestModeChanged':
       return `VM ${body.vmId} guest now answers shutdown requests: ${body.mode}`;
     case 'VmOwnerChanged':
+      if (body.migration) return `VM ${body.vmId} migrated: switched over from host ${body.previousHost} to host ${body.host} (task ${body.migration.taskId})`;
       return `VM ${body.vmId} now owned by host ${body.host}${body.previousHost ? ` (was ${body.previousHost})` : ''}`;
+    case 'MigrationReceived':
+      return `VM ${body.vmId} migration task ${body.taskId} taken over by its destination`;
     case 'TaskCreated':
       return `VM ${body.vmId} ${body.operation.kind.replace(/^VM\./, '')} requested: task ${seq} queued on host ${body.host}${body.placement ? ` (placed: ${body.placement})` : ''}`;
     case 'TaskStarted':

@@ -20,7 +20,16 @@ export type EventBody =
   /** Written by logs before issue 12 (the simulator's guest mode now lives in the simulator): decoded, folded to nothing. */
   | { readonly type: 'GuestModeChanged'; readonly vmId: string; readonly mode: GuestMode }
   /** The VM's owner changed: only `host`'s agent writes its stream from this event on (`previousHost` '' for none). */
-  | { readonly type: 'VmOwnerChanged'; readonly vmId: string; readonly host: string; readonly previousHost: string }
+  | {
+      readonly type: 'VmOwnerChanged';
+      readonly vmId: string;
+      readonly host: string;
+      readonly previousHost: string;
+      /** A migration's switch-over (§7.8): its running task passes to `host` with the VM, `progress` of it done. */
+      readonly migration?: { readonly taskId: string; readonly progress: number };
+    }
+  /** The destination of a migration took over its task (§7.8). */
+  | { readonly type: 'MigrationReceived'; readonly vmId: string; readonly taskId: string }
   | {
       readonly type: 'TaskCreated';
       readonly vmId: string;
@@ -139,6 +148,8 @@ export const Streams = {
   task: (taskId: string) => `task/${taskId}`,
   /** Host-level facts written by the host's agent (settings, cancel triggers). */
   host: (hostId: string) => `host/${hostId}`,
+  /** HOST.evacuate tasks (§9.7), written by the gateway that runs them. */
+  evacuations: () => 'task/evacuations',
   /** UPDATES barriers (gateway-written). */
   barriers: () => 'updates/barriers',
 } as const;

@@ -38,10 +38,20 @@ export type Command =
   /** get_diagnostics: the agent's worker pool and queues. */
   | { readonly type: 'Diagnose' }
   /** HOST.stat, HOST.get_total_memory_mib, HOST.get_console_data: the backend's host facts. */
-  | { readonly type: 'HostFacts' };
+  | { readonly type: 'HostFacts' }
+  /**
+   * A piece of a migrating domain's state (§7.8), from the source's agent to the destination's:
+   * bytes `offset`.. of `total`, base64. The reply acknowledges it; the last one, the whole state.
+   */
+  | { readonly type: 'MigrationChunk'; readonly vmId: string; readonly transferId: string; readonly offset: number; readonly total: number; readonly data: string }
+  /** The switch-over passed a migration's task to this host: its agent takes it over (idempotent). */
+  | { readonly type: 'TakeOverMigration'; readonly vmId: string; readonly taskId: string };
 
 /** Commands addressed to a host agent as a whole rather than to one VM's actor. */
-export type HostCommand = Extract<Command, { type: 'SetPoolSize' | 'SetHostSetting' | 'Diagnose' | 'HostFacts' | 'DebugTrigger' }>;
+export type HostCommand = Extract<
+  Command,
+  { type: 'SetPoolSize' | 'SetHostSetting' | 'Diagnose' | 'HostFacts' | 'DebugTrigger' | 'MigrationChunk' | 'TakeOverMigration' }
+>;
 
 /** Settings HOST.* calls store (`SetHostSetting`); anything else is refused at decoding. */
 export const HOST_SETTING_KEYS: ReadonlySet<string> = new Set(['debug_keys', 'guest_agent_features', 'numa_affinity_policy']);
@@ -133,6 +143,17 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
         if (e instanceof CommandDecodeError) throw e;
         throw new CommandDecodeError(`SubmitOperation: ${(e as Error).message}`);
       }
+    case 'MigrationChunk': {
+      const offset = o.offset;
+      const total = o.total;
+      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(total) || (offset as number) < 0 || (total as number) < 0 || (offset as number) > (total as number)) {
+        throw new CommandDecodeError('MigrationChunk: offset and total must be integers with 0 <= offset <= total');
+      }
+      if (typeof o.data !== 'string') throw new CommandDecodeError('MigrationChunk: data must be a base64 string');
+      return { dbg, command: { type: 'MigrationChunk', vmId: str('vmId'), transferId: str('transferId'), offset: offset as number, total: total as number, data: o.data } };
+    }
+    case 'TakeOverMigration':
+      return { dbg, command: { type: 'TakeOverMigration', vmId: str('vmId'), taskId: str('taskId') } };
     case 'CancelTask':
     case 'DestroyTaskOnFinish':
       return { dbg, command: { type: o.type, vmId: str('vmId'), taskId: str('taskId') } };

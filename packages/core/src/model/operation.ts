@@ -39,6 +39,25 @@ export type OperationBody =
   | { readonly kind: 'VM.run_script'; readonly script: string }
   | { readonly kind: 'VM.s3suspend' }
   | { readonly kind: 'VM.s3resume' }
+  /**
+   * VM.migrate / seed Vm.migrate (§7.8): `destination` is the host `url` resolved to; the maps are
+   * applied to the stored configuration at the switch-over. `vdiMap` pairs source and destination
+   * VDI names; `vifMapJson` and `pciMapJson` are JSON objects from a VIF's (VGPU's) device name to
+   * its new backend (physical PCI address) in the internal encoding.
+   */
+  | {
+      readonly kind: 'VM.migrate';
+      readonly url: string;
+      readonly destination: string;
+      readonly vdiMap: ReadonlyArray<readonly [string, string]>;
+      readonly vifMapJson: string;
+      readonly pciMapJson: string;
+    }
+  /**
+   * HOST.evacuate (§9.7): a gateway runs it, starting one VM.migrate task per VM of `host`; its
+   * task lives on the log's `task/evacuations` stream (`vmId` empty), never on a VM's queue.
+   */
+  | { readonly kind: 'HOST.evacuate'; readonly host: string }
   /** VM.import_metadata(_async): `metadataJson` is the Metadata.t document in the internal encoding. */
   | { readonly kind: 'VM.import_metadata'; readonly metadataJson: string }
   | { readonly kind: 'VBD.plug'; readonly dev: string }
@@ -89,6 +108,8 @@ const FIELDS: Record<OperationKind, Record<string, FieldKind>> = {
   'VM.run_script': { script: 'string' },
   'VM.s3suspend': {},
   'VM.s3resume': {},
+  'VM.migrate': { url: 'string', destination: 'string', vdiMap: 'pairs', vifMapJson: 'string', pciMapJson: 'string' },
+  'HOST.evacuate': { host: 'string' },
   'VM.guest_action': { action: 'string', actions: 'actions' },
   'VM.import_metadata': { metadataJson: 'string' },
   'VBD.plug': { dev: 'string' },

@@ -1,4 +1,4 @@
-import { current, enableMapSet, produce, setAutoFreeze, type Draft } from 'immer';
+import { current, enableMapSet, isDraft, produce, setAutoFreeze, type Draft } from 'immer';
 import type { PowerState } from '../errors.js';
 import type { Console, DomainRecord, EventBody, LogEvent, SuspendImage } from '../events/event.js';
 import { dictMerge } from '../idl/dict.js';
@@ -37,6 +37,17 @@ export interface QueuedTask {
   readonly host: string;
   /** Task.destroy_on_finish was called while the task was queued or running. */
   readonly destroyOnFinish?: boolean;
+  /** A running VM.migrate (§7.8): the power state it keeps, and where it stands. */
+  readonly migration?: MigrationProgress;
+}
+
+export interface MigrationProgress {
+  /** The domain was Paused when the migration started (else Running): `VM.stat` reports that throughout. */
+  readonly wasPaused: boolean;
+  /** Passed to the destination (`running.host`) and not taken over by it yet (`MigrationReceived`). */
+  readonly handedOver: boolean;
+  /** How much of the task was done at the switch-over. */
+  readonly progress: number;
 }
 
 /** One VM: its configuration, its domain and its operation queue. A pure fold of its stream. */
@@ -107,6 +118,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** immer's `current` for a value read from a draft: a plain snapshot of it. */
 const currentOf = <T>(draft: T): T => current(draft as Draft<T>) as T;
+/** A plain copy of a value that may be a draft, or a plain object set earlier in the same update. */
+const plainOf = <T>(value: T): T => (isDraft(value) ? currentOf(value) : value);
 
 function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, dbg: string): void {
   const domain = vm.domain as Mutable<Domain> | undefined;
@@ -122,6 +135,17 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
       return;
     case 'VmOwnerChanged':
       vm.owner = body.host;
+      // A migration's switch-over: its running task goes with the VM to the destination.
+      if (body.migration && vm.running?.taskId === body.migration.taskId) {
+        const running = plainOf(vm.running);
+        vm.running = { ...running, host: body.host, migration: { wasPaused: running.migration?.wasPaused ?? false, handedOver: true, progress: body.migration.progress } };
+      }
+      return;
+    case 'MigrationReceived':
+      if (vm.running?.taskId === body.taskId && vm.running.migration) {
+        const running = plainOf(vm.running);
+        vm.running = { ...running, migration: { ...running.migration!, handedOver: false } };
+      }
       return;
     case 'TaskCreated':
       // Push on the draft: spreading it would make immer proxy and walk every queued task.
@@ -134,7 +158,8 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
       const task = queue.find((t) => t.taskId === body.taskId);
       if (task) {
         vm.queue = queue.filter((t) => t !== task);
-        vm.running = task;
+        // A migration keeps the power state it started from (§7.8), whatever its steps do to the domain.
+        vm.running = task.operation.kind === 'VM.migrate' ? { ...task, migration: { wasPaused: vm.domain?.paused ?? false, handedOver: false, progress: 0 } } : task;
       }
       return;
     }
@@ -268,6 +293,9 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
  */
 export function powerStateOf(vm: VmAggregate): PowerState {
   if (vm.running && isRebootInProgress(vm.running.operation)) return 'Running';
+  // A migration reports the state it started from (§7.8); one refused at its start (no domain) did not start.
+  const migration = vm.running?.migration;
+  if (migration) return migration.wasPaused ? 'Paused' : 'Running';
   return physicalPowerStateOf(vm);
 }
 

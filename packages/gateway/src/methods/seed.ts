@@ -1,6 +1,7 @@
 import type { SeedMethods } from '@xenops/core';
-import { UNIMPLEMENTED, type Handlers } from './method.js';
+import type { Handlers } from './method.js';
 import { seedMetadataHandlers } from './metadata.js';
+import { seedMigrationHandlers } from './migration.js';
 import { seedOperationHandlers } from './vm-operations.js';
 import { addVm, cancelTask, listVms, runQueued, statTask, statVm, submitOperation } from './vm-calls.js';
 import { queryInfo } from './xenopsd.js';
@@ -31,7 +32,7 @@ export const seedHandlers: Handlers<SeedMethods> = {
   'Vm.unpause': (call, a) => submitOperation(call, a.id, { kind: 'VM.unpause' }),
   ...seedOperationHandlers,
   ...seedMetadataHandlers,
-  'Vm.migrate': UNIMPLEMENTED,
+  ...seedMigrationHandlers,
   'Task.stat': (call, a) => statTask(call, a.id, a.as_of),
   'Task.cancel': (call, a) => cancelTask(call, a.id),
 };

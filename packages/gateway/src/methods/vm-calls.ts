@@ -108,14 +108,20 @@ export async function submitOperation(
     return (await sendToOwner(call, vmId, command, placed ? { freeVmHost: placed.host } : {})) as string;
   } catch (e) {
     if (!(e instanceof NoAgentError || e instanceof PlacementError)) throw e;
-    // The call still returns a task (§5): one write, on the stream of such tasks, creates it and
-    // fails it with the reason.
-    const seq = await writeAsGateway(call, Streams.task('unrouted'), [
-      { type: 'TaskCreated', vmId, operation, host: e.host, ctimeMs: Date.now() },
-      { type: 'TaskFailed', taskId: '', error: e.value, cancelPointsSeen: 0, duration: 0 },
-    ]);
-    return String(seq);
+    return refusedTask(call, vmId, operation, e.host, e);
   }
+}
+
+/**
+ * A **T** call refused before any agent could queue it still returns a task (§5): one write, on
+ * the stream of such tasks, creates it and fails it with the reason.
+ */
+export async function refusedTask(call: CallContext, vmId: string, operation: Operation, host: string, error: XenopsError): Promise<string> {
+  const seq = await writeAsGateway(call, Streams.task('unrouted'), [
+    { type: 'TaskCreated', vmId, operation, host, ctimeMs: Date.now() },
+    { type: 'TaskFailed', taskId: '', error: error.value, cancelPointsSeen: 0, duration: 0 },
+  ]);
+  return String(seq);
 }
 
 /**
@@ -195,6 +201,8 @@ export async function listTasks(call: CallContext, asOf: number | undefined): Pr
 export async function cancelTask(call: CallContext, id: string): Promise<null> {
   const task = await taskRecord(call, id);
   if (task.status !== 'pending') return null; // cancelling a finished task is a no-op (§7.1)
+  // An evacuation is not cancellable (its migrations are, one by one).
+  if (task.operation.kind === 'HOST.evacuate') return null;
   refuseQuarantined(call, task.vmId);
   await sendToOwner(call, task.vmId, { type: 'CancelTask', vmId: task.vmId, taskId: id });
   return null;
@@ -204,6 +212,7 @@ export async function cancelTask(call: CallContext, id: string): Promise<null> {
 export async function destroyTaskOnFinish(call: CallContext, id: string): Promise<null> {
   const task = await taskRecord(call, id);
   if (task.status !== 'pending') return destroyTask(call, id);
+  if (task.operation.kind === 'HOST.evacuate') throw Errors.internal(`task ${id} is an evacuation still running: destroy it once it has ended`);
   refuseQuarantined(call, task.vmId);
   await sendToOwner(call, task.vmId, { type: 'DestroyTaskOnFinish', vmId: task.vmId, taskId: id });
   return null;
@@ -215,6 +224,11 @@ export async function destroyTaskOnFinish(call: CallContext, id: string): Promis
  */
 export async function destroyTask(call: CallContext, id: string): Promise<null> {
   const task = await taskRecord(call, id);
+  // An evacuation's record is the gateways' own: it goes the way it came.
+  if (task.operation.kind === 'HOST.evacuate') {
+    await writeAsGateway(call, Streams.evacuations(), [{ type: 'TaskDestroyed', taskId: id }]);
+    return null;
+  }
   await sendToOwner(call, task.vmId, { type: 'DestroyTask', vmId: task.vmId, taskIds: [id] }, { orAnyAgent: true });
   return null;
 }

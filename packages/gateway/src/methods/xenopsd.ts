@@ -5,6 +5,7 @@ import { deviceHandlers } from './devices.js';
 import { hostHandlers } from './host.js';
 import { UNIMPLEMENTED, type GatewayContext, type Handlers } from './method.js';
 import { metadataHandlers } from './metadata.js';
+import { xenopsdMigrationHandlers } from './migration.js';
 import { vmOperationHandlers } from './vm-operations.js';
 import { addVm, cancelTask, destroyTask, destroyTaskOnFinish, listTasks, listVms, runQueued, statTask, statVm, submitOperation } from './vm-calls.js';
 
@@ -47,7 +48,7 @@ export const xenopsdHandlers: Handlers<XenopsdMethods> = {
   'VM.unpause': (call, a) => submitOperation(call, a.id, { kind: 'VM.unpause' }),
   ...vmOperationHandlers,
   ...metadataHandlers,
-  'VM.migrate': UNIMPLEMENTED,
+  ...xenopsdMigrationHandlers,
   'VM.fast_resume': UNIMPLEMENTED,
 
   ...deviceHandlers,

@@ -82,6 +82,7 @@ export function natsRolePermissions(o: RolePermissionOptions): NatsPermissions {
   ];
   const gateway = [
     n.eventSubject(Streams.task('unrouted')),
+    n.eventSubject(Streams.evacuations()),
     `${ev('updates')}.>`,
     `${o.prefix}.cmd.*`,
     `$KV.${n.kvBucket}.>`,

@@ -4,6 +4,7 @@ import {
   Errors,
   type Console,
   type DomainEvent,
+  type DomainRecord,
   type Effect,
   type EffectOf,
   type GuestMode,
@@ -11,7 +12,8 @@ import {
   type Observation,
   type ObservedDomain,
 } from '@xenops/core';
-import type { Backend, BackendHost, EffectContext, VmView } from '../backend.js';
+import type { Backend, BackendHost, EffectContext, MigrationLink, VmView } from '../backend.js';
+import { MigrationTransferError } from '../migration-transfer-error.js';
 import { DomidAllocator } from './domids.js';
 import { GuestModes } from './guest-modes.js';
 import { SIMULATED_HOST } from './host-facts.js';
@@ -40,11 +42,13 @@ export class SimulatorBackend implements Backend {
   private readonly domainsByVm = new Map<string, SimulatedDomain>();
   private readonly listeners = new Set<(e: DomainEvent) => void>();
   private guestModes?: GuestModes;
+  private migration?: MigrationLink;
 
   async start(host: BackendHost): Promise<void> {
     this.domids = new DomidAllocator(host.lastDomid);
     this.guestModes = await GuestModes.load(host.dataDir, host.logger);
     this.domainsByVm.clear();
+    this.migration = host.migration;
     for (const d of host.knownDomains) {
       this.domids.observe(d.domid);
       this.domainsByVm.set(d.vmId, { domid: d.domid, paused: d.paused, vbdPlugOrder: [...d.pluggedVbds] });
@@ -77,6 +81,13 @@ export class SimulatorBackend implements Backend {
         return this.shutdownDomain(effect, ctx);
       case 'VM_save':
         return this.save(effect, ctx);
+      case 'VM_migrate_send':
+        return this.migrateSend(effect, ctx);
+      case 'VM_migrate_receive': {
+        const state = this.link().take(effect.transferId);
+        if (!state) throw Errors.internal(`VM ${vmId}: the state of migration ${effect.transferId} never arrived complete`);
+        return { kind: 'restored', record: decodeMigrationState(state, vmId) };
+      }
       case 'VM_restore': {
         const record = effect.disk[0] === 'Local' ? await readSuspendImage(effect.disk[1], vmId) : effect.logged;
         if (!record) throw Errors.internal(`VM ${vmId} has no suspend image on ${effect.disk[1]}`);
@@ -164,6 +175,32 @@ export class SimulatorBackend implements Backend {
     }
   }
 
+  private link(): MigrationLink {
+    if (!this.migration) throw Errors.internal('this host cannot migrate: its agent gave the backend no migration link');
+    return this.migration;
+  }
+
+  /**
+   * VM_save(live) of a migration (§7.8): the domain's model is its whole state, streamed to the
+   * destination's agent; the domain runs on until the teardown. The destination's acknowledgement
+   * of the last chunk is the point of no return.
+   */
+  private async migrateSend(effect: EffectOf<'VM_migrate_send'>, ctx: EffectContext): Promise<Observation> {
+    ctx.cancelPoint();
+    const state = encodeMigrationState(effect.vmId, effect.record);
+    try {
+      await this.link().send(effect.destination, { vmId: effect.vmId, transferId: effect.transferId }, state, {
+        signal: ctx.signal,
+        ...(ctx.progress ? { onProgress: ctx.progress } : {}),
+      });
+    } catch (e) {
+      if (ctx.signal.aborted) throw e;
+      throw new MigrationTransferError(effect.url, e);
+    }
+    ctx.markNonCancellable();
+    return { kind: 'sent' };
+  }
+
   /** VM_save: the guest acknowledges (the point of no return), then its state becomes the image. */
   private async save(effect: EffectOf<'VM_save'>, ctx: EffectContext): Promise<Observation> {
     switch (this.modes().get(effect.vmId)) {
@@ -183,6 +220,26 @@ export class SimulatorBackend implements Backend {
     return { kind: 'saved', outcome: 'written' };
   }
 }
+
+/** A migration's state as the simulator streams it: the domain's model, tagged with its VM. */
+function encodeMigrationState(vmId: string, record: DomainRecord): Uint8Array {
+  return Buffer.from(JSON.stringify({ format: MIGRATION_STATE_FORMAT, vmId, record }));
+}
+
+function decodeMigrationState(state: Uint8Array, vmId: string): DomainRecord {
+  let v: { format?: unknown; vmId?: unknown; record?: unknown };
+  try {
+    v = JSON.parse(Buffer.from(state).toString('utf8')) as typeof v;
+  } catch {
+    throw Errors.internal(`VM ${vmId}: the received migration state is not readable`);
+  }
+  if (v.format !== MIGRATION_STATE_FORMAT || v.vmId !== vmId || typeof v.record !== 'object' || v.record === null) {
+    throw Errors.internal(`VM ${vmId}: the received migration state is not a simulator state of this VM`);
+  }
+  return v.record as DomainRecord;
+}
+
+const MIGRATION_STATE_FORMAT = 'xenops-simulator-migration/1';
 
 /**
  * Consoles of a simulated domain (§8.1), in this order: HVM: Rfb on 5900+domid, then Vt100 on

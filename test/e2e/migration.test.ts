@@ -1,0 +1,236 @@
+/**
+ * VM.migrate and HOST.evacuate (API.md §7.8, §9.7; issue 14 items 4, 5 and 6) with real
+ * processes on the simulator: three agents (h1, h2, h3) and a gateway on one NATS prefix, then
+ * embedded mode (localhost migration only). What a caller sees: the task, its progress, the power
+ * state kept throughout, the VM's host, its new domain, the errors, and the log's switch-over.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { vbdFull, vifFull } from '../support/devices.js';
+import { S, X, waitTask, type RpcClient } from '../support/rpc.js';
+import { seedVm, vmId, xenopsdVm } from '../support/vms.js';
+import { cleanupAll, spawnXenopsd, uniquePrefix, type Xenopsd } from '../support/xenopsd.js';
+
+afterAll(cleanupAll);
+
+interface HostRecord {
+  id: string;
+  state: string;
+  vms: string[];
+  running: number;
+}
+type VmStatePair = [Record<string, unknown>, { power_state: string; domids: number[] }];
+
+const hostList = (c: RpcClient) => c.ok<HostRecord[]>('HOST.list', X());
+const hostOf = async (c: RpcClient, vm: string) => (await hostList(c)).find((h) => h.vms.includes(vm))?.id;
+const stat = async (c: RpcClient, vm: string) => (await c.ok<VmStatePair>('VM.stat', X({ id: vm })))[1];
+const NO_MAPS = { vdi_map: {}, vif_map: {}, pci_map: {}, compress: false, verify_dest: false, localhost_migration: false };
+const migrate = (c: RpcClient, id: string, url: string, extra: Record<string, unknown> = {}) =>
+  c.ok<string>('VM.migrate', X({ id, ...NO_MAPS, xenops_url: url, ...extra }));
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function running(c: RpcClient, tag: string, opts: { host?: string; paused?: boolean; vm?: Record<string, unknown> } = {}): Promise<string> {
+  const id = vmId(tag);
+  await c.ok('VM.add', X({ vm: xenopsdVm(id, opts.vm ?? {}) }));
+  const t = await waitTask(c, await c.ok<string>('VM.start', X({ id, paused: false, ...(opts.host ? { host: opts.host } : {}) })));
+  expect(t.state[0]).toBe('Completed');
+  if (!opts.paused) expect((await waitTask(c, await c.ok<string>('VM.unpause', X({ id })))).state[0]).toBe('Completed');
+  return id;
+}
+
+describe('NATS: migration between agents', () => {
+  const prefix = uniquePrefix('migrate');
+  const agents: Record<string, Xenopsd> = {};
+  let gateway: Xenopsd;
+  let c: RpcClient;
+
+  beforeAll(async () => {
+    const agentArgs = ['--socket', 'off', '--listen', 'off'];
+    agents.h1 = await spawnXenopsd({ mode: 'nats', role: 'agent', natsPrefix: prefix, hostId: 'h1', extraArgs: agentArgs });
+    const [h2, h3, g] = await Promise.all([
+      spawnXenopsd({ mode: 'nats', role: 'agent', natsPrefix: prefix, hostId: 'h2', extraArgs: agentArgs }),
+      spawnXenopsd({ mode: 'nats', role: 'agent', natsPrefix: prefix, hostId: 'h3', extraArgs: agentArgs }),
+      spawnXenopsd({ mode: 'nats', role: 'gateway', natsPrefix: prefix, hostId: 'h1', extraArgs: ['--placement', 'local'] }),
+    ]);
+    agents.h2 = h2;
+    agents.h3 = h3;
+    gateway = g;
+    c = gateway.client();
+    await until('three hosts Up', async () => ((await hostList(c)).filter((h) => h.state === 'Up').length === 3 ? true : undefined), 15_000);
+  });
+
+  it('a Running VM moves to the host xenops://<id> names: the task completes, the VM runs there on a new domain', async () => {
+    const id = await running(c, 'mig', { host: 'h1' });
+    const before = await stat(c, id);
+    expect(before.power_state).toBe('Running');
+    const task = await migrate(c, id, 'xenops://h2');
+    // The power state the migration started from is what VM.stat says throughout.
+    const seen = new Set<string>();
+    const done = await until(
+      'the migration ends',
+      async () => {
+        seen.add((await stat(c, id)).power_state);
+        const t = await c.ok<{ state: [string, unknown] }>('Task.stat', X({ id: task }));
+        return t.state[0] === 'Pending' ? undefined : t;
+      },
+      20_000,
+    );
+    expect(done.state[0]).toBe('Completed');
+    expect([...seen]).toEqual(['Running']);
+    expect(await hostOf(c, id)).toBe('h2');
+    const after = await stat(c, id);
+    expect(after.power_state).toBe('Running');
+    expect(after.domids).toHaveLength(1);
+    // Every later operation runs on the new owner.
+    expect((await waitTask(c, await c.ok<string>('VM.pause', X({ id })))).state[0]).toBe('Completed');
+    expect((await stat(c, id)).power_state).toBe('Paused');
+    expect(agents.h1!.stderr).toMatch(new RegExp(`vm ${id}: migration task ${task} switched over to host h2`));
+  });
+
+  it('a Paused VM stays Paused; an http URL naming a host id resolves to it; the task progresses to 1', async () => {
+    const id = await running(c, 'paused', { host: 'h1', paused: true });
+    const task = await migrate(c, id, 'http://h3/');
+    const t = await waitTask(c, task);
+    expect(t.state[0]).toBe('Completed');
+    expect(await hostOf(c, id)).toBe('h3');
+    expect((await stat(c, id)).power_state).toBe('Paused');
+  });
+
+  it('the maps rewrite the stored configuration: vdi_map on VDI backends, vif_map on the VIF named', async () => {
+    const id = vmId('maps');
+    await c.ok('VM.add', X({ vm: xenopsdVm(id) }));
+    await c.ok('VBD.add', X({ vbd: vbdFull(id, 'xvda', { backend: ['VDI', 'sr1/disk-a'] }) }));
+    await c.ok('VIF.add', X({ vif: vifFull(id, '0') }));
+    const t0 = await waitTask(c, await c.ok<string>('VM.start', X({ id, paused: false, host: 'h1' })));
+    expect(t0.state[0]).toBe('Completed');
+    const t = await waitTask(c, await migrate(c, id, 'xenops://h2', { vdi_map: { 'sr1/disk-a': 'sr2/disk-a' }, vif_map: { '0': ['Local', 'xenbr9'] } }));
+    expect(t.state[0]).toBe('Completed');
+    const [vbds, vifs] = await Promise.all([
+      c.ok<Array<[{ backend: unknown }, { plugged: boolean }]>>('VBD.list', X({ id })),
+      c.ok<Array<[{ backend: unknown }, { plugged: boolean }]>>('VIF.list', X({ id })),
+    ]);
+    expect(vbds.map(([v, s]) => [v.backend, s.plugged])).toEqual([[['VDI', 'sr2/disk-a'], true]]);
+    expect(vifs.map(([v, s]) => [v.backend, s.plugged])).toEqual([[['Local', 'xenbr9'], true]]);
+  });
+
+  it('errors: an unresolvable URL fails the task with Failed_to_contact_remote_service; a Halted VM with Bad_power_state; an unknown VM at once', async () => {
+    const id = await running(c, 'err', { host: 'h1' });
+    const bad = await waitTask(c, await migrate(c, id, 'xenops://nowhere'));
+    expect(bad.state).toEqual(['Failed', ['Failed_to_contact_remote_service', 'xenops://nowhere']]);
+    const garbage = await waitTask(c, await migrate(c, id, 'not a url'));
+    expect(garbage.state).toEqual(['Failed', ['Failed_to_contact_remote_service', 'not a url']]);
+    expect(await hostOf(c, id)).toBe('h1');
+
+    const halted = vmId('halted');
+    await c.ok('VM.add', X({ vm: xenopsdVm(halted) }));
+    const bps = await waitTask(c, await migrate(c, halted, 'xenops://h2'));
+    expect(bps.state).toEqual(['Failed', ['Bad_power_state', ['Halted', 'Running']]]);
+
+    expect(await c.fail('VM.migrate', X({ id: vmId('ghost'), ...NO_MAPS, xenops_url: 'xenops://h2' }))).toMatchObject(['Does_not_exist', ['VM', expect.any(String)]]);
+  });
+
+  it('seed Vm.migrate {id, url}: the same migration with empty maps', async () => {
+    const id = vmId('seed');
+    await c.ok('Vm.add', S({ t: seedVm(id) }));
+    const started = await waitTask(c, await c.ok<string>('Vm.start', S({ id })), {});
+    expect(started.state[0]).toBe('Completed');
+    const owner = await hostOf(c, id);
+    const target = owner === 'h2' ? 'h3' : 'h2';
+    const t = await waitTask(c, await c.ok<string>('Vm.migrate', S({ id, url: `xenops://${target}` })));
+    expect(t.state[0]).toBe('Completed');
+    expect(await hostOf(c, id)).toBe(target);
+  });
+
+  it('cancelled before the point of no return: the task fails Cancelled and the VM is unchanged on its source', async () => {
+    const id = await running(c, 'cancel', { host: 'h1' });
+    const before = await stat(c, id);
+    await c.ok('DEBUG.trigger', X({ cmd: 'set-cancel-trigger', args: ['cancel-me', '1'] }));
+    const task = await c.ok<string>('VM.migrate', X({ id, ...NO_MAPS, xenops_url: 'xenops://h2' }, 'cancel-me'));
+    const t = await waitTask(c, task);
+    expect(t.state).toEqual(['Failed', ['Cancelled', task]]);
+    expect(await hostOf(c, id)).toBe('h1');
+    expect(await stat(c, id)).toMatchObject({ power_state: 'Running', domids: before.domids });
+  });
+
+  it('100 migrations back and forth between h1 and h2, 10 VMs at once: every task completes, each VM has one domain on one host', async () => {
+    const vms = await Promise.all(Array.from({ length: 10 }, (_, i) => running(c, `pp${i}`, { host: 'h1' })));
+    await Promise.all(
+      vms.map(async (id) => {
+        for (let round = 0; round < 10; round++) {
+          const t = await waitTask(c, await migrate(c, id, `xenops://${round % 2 === 0 ? 'h2' : 'h1'}`), { timeoutMs: 30_000 });
+          expect(t.state[0]).toBe('Completed');
+        }
+      }),
+    );
+    const hosts = await hostList(c);
+    for (const id of vms) {
+      expect(hosts.filter((h) => h.vms.includes(id)).map((h) => h.id)).toEqual(['h1']);
+      const s = await stat(c, id);
+      expect(s).toMatchObject({ power_state: 'Running' });
+      expect(s.domids).toHaveLength(1);
+    }
+  }, 120_000);
+
+  it('HOST.evacuate: every VM of h1 migrated elsewhere, one task each, the result pairs them', async () => {
+    const vms = await Promise.all(Array.from({ length: 4 }, (_, i) => running(c, `evac${i}`, { host: 'h1' })));
+    const owned = (await hostList(c)).find((h) => h.id === 'h1')!.vms;
+    const task = await c.ok<string>('HOST.evacuate', X({ host: 'h1' }));
+    const t = await waitTask(c, task, { timeoutMs: 60_000 });
+    expect(t.state[0]).toBe('Completed');
+    const result = (t.state[1] as { result: Array<[string, string]> }).result;
+    expect(result.map(([vm]) => vm).sort()).toEqual([...owned].sort());
+    const tasks = await c.ok<Array<{ id: string; state: [string, unknown] }>>('Task.list', X());
+    for (const [, migration] of result) expect(tasks.find((x) => x.id === migration)?.state[0]).toBe('Completed');
+    const after = await hostList(c);
+    expect(after.find((h) => h.id === 'h1')!.vms).toEqual([]);
+    for (const id of vms) expect(['h2', 'h3']).toContain(await hostOf(c, id));
+  }, 90_000);
+
+  it('the destination agent killed before the switch-over: the task fails with the cause and the VM still runs on its source, unchanged', async () => {
+    const id = await running(c, 'deaddst', { host: 'h1' });
+    const before = await stat(c, id);
+    await agents.h3!.kill9();
+    const t = await waitTask(c, await migrate(c, id, 'xenops://h3'), { timeoutMs: 30_000 });
+    expect(t.state).toEqual(['Failed', ['Failed_to_contact_remote_service', 'xenops://h3']]);
+    expect(await hostOf(c, id)).toBe('h1');
+    expect(await stat(c, id)).toMatchObject({ power_state: 'Running', domids: before.domids });
+    // The VM works on its source as before.
+    expect((await waitTask(c, await c.ok<string>('VM.pause', X({ id })))).state[0]).toBe('Completed');
+  }, 60_000);
+});
+
+describe('embedded: localhost migration only', () => {
+  let svc: Xenopsd;
+  let c: RpcClient;
+
+  beforeAll(async () => {
+    svc = await spawnXenopsd({ mode: 'embedded' });
+    c = svc.client();
+  });
+
+  it('xenops://<this host> moves the VM to a new domain on the same host; any other host is unresolvable', async () => {
+    const id = await running(c, 'local');
+    const before = await stat(c, id);
+    const t = await waitTask(c, await migrate(c, id, `xenops://${svc.hostId}`, { localhost_migration: true }));
+    expect(t.state, svc.stderr).toEqual(['Completed', expect.anything()]);
+    const after = await stat(c, id);
+    expect(after.power_state).toBe('Running');
+    expect(after.domids).toHaveLength(1);
+    expect(after.domids[0]).toBeGreaterThan(before.domids[0]!);
+
+    const other = await waitTask(c, await migrate(c, id, 'xenops://elsewhere'));
+    expect(other.state).toEqual(['Failed', ['Failed_to_contact_remote_service', 'xenops://elsewhere']]);
+    // The gateway's own advertised address resolves too.
+    const url = new URL(svc.url!);
+    const byAddress = await waitTask(c, await migrate(c, id, `http://${url.host}/`));
+    expect(byAddress.state[0]).toBe('Completed');
+  });
+});
