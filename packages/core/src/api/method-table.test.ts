@@ -9,7 +9,7 @@ describe('the method table (API.md §5)', () => {
     expect(Object.keys(xenopsdMethods)).toHaveLength(92);
     expect(xenopsdMethodList).toHaveLength(92);
     expect(xenopsdMethods['HOST.list'].args).toEqual([]);
-    expect(xenopsdMethods['HOST.evacuate'].args.map((a) => a.name)).toEqual(['host']);
+    expect(xenopsdMethods['HOST.evacuate'].args.map((a) => a.key)).toEqual(['host']);
     expect(Object.keys(seedMethods)).toHaveLength(25);
     expect(seedMethodList).toHaveLength(25);
     for (const m of xenopsdMethodList) expect(m.dialect).toBe('xenopsd');
