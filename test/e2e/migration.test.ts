@@ -205,6 +205,87 @@ describe('NATS: migration between agents', () => {
     // The VM works on its source as before.
     expect((await waitTask(c, await c.ok<string>('VM.pause', X({ id })))).state[0]).toBe('Completed');
   }, 60_000);
+
+  it('the invariant monitor over the whole log: after all of the above no VM ever had two domains or two hosts', async () => {
+    const report = (await (await fetch(`${gateway.url}/verify`)).json()) as { ok: boolean; invariantViolations: unknown[] };
+    expect(report.invariantViolations).toEqual([]);
+    expect(report.ok).toBe(true);
+  });
+});
+
+describe('NATS: kill -9 at each step of a migration (XENOPS_FAULT_POINT)', () => {
+  const prefix = uniquePrefix('migfault');
+  const agentArgs = ['--socket', 'off', '--listen', 'off'];
+  const agents: Record<string, Xenopsd> = {};
+  let gateway: Xenopsd;
+  let c: RpcClient;
+  const agent = (hostId: string, fault?: string, dataDir?: string) =>
+    spawnXenopsd({ mode: 'nats', role: 'agent', natsPrefix: prefix, hostId, extraArgs: agentArgs, ...(dataDir ? { dataDir } : {}), env: fault ? { XENOPS_FAULT_POINT: fault } : {} });
+  /** Restarts a host's agent on its data dir, with a fault point armed or none. */
+  const restart = async (hostId: string, fault?: string) => {
+    const old = agents[hostId]!;
+    await old.kill9().catch(() => undefined);
+    agents[hostId] = await agent(hostId, fault, old.dataDir);
+  };
+  const verify = async () => (await (await fetch(`${gateway.url}/verify`)).json()) as { ok: boolean; invariantViolations: unknown[]; differences: string[] };
+
+  beforeAll(async () => {
+    agents.h1 = await agent('h1');
+    agents.h2 = await agent('h2');
+    gateway = await spawnXenopsd({ mode: 'nats', role: 'gateway', natsPrefix: prefix, hostId: 'h1', extraArgs: ['--placement', 'local', '--host-down-after-s', '60'] });
+    c = gateway.client();
+    await until('two hosts Up', async () => ((await hostList(c)).filter((h) => h.state === 'Up').length === 2 ? true : undefined), 15_000);
+  });
+
+  it('the source killed after the switch-over: the destination finishes by itself; the source, back, has nothing left of the VM', async () => {
+    await restart('h1', 'migration-switched-over');
+    const id = await running(c, 'srcdead', { host: 'h1' });
+    const task = await migrate(c, id, 'xenops://h2');
+    await agents.h1!.exited();
+    const t = await waitTask(c, task, { timeoutMs: 30_000 });
+    expect(t.state[0]).toBe('Completed');
+    expect(await hostOf(c, id)).toBe('h2');
+    expect((await stat(c, id)).power_state).toBe('Running');
+    expect(agents.h2!.stderr).not.toMatch(/not acted on|cannot/);
+    await restart('h1');
+    await until('h1 serves again', async () => ((await hostList(c)).find((h) => h.id === 'h1')?.state === 'Up' ? true : undefined), 15_000);
+    expect(await hostOf(c, id)).toBe('h2');
+    expect(agents.h1!.stderr).not.toContain(id);
+    expect((await waitTask(c, await c.ok<string>('VM.pause', X({ id })))).state[0]).toBe('Completed');
+  }, 60_000);
+
+  it('the source killed once the destination has the state, before its switch-over: the task fails as interrupted and the VM runs on, unchanged, on its source', async () => {
+    await restart('h1', 'migration-state-sent');
+    const id = await running(c, 'sentdead', { host: 'h1' });
+    const before = await stat(c, id);
+    const task = await migrate(c, id, 'xenops://h2');
+    await agents.h1!.exited();
+    await restart('h1');
+    const t = await waitTask(c, task, { timeoutMs: 30_000 });
+    expect(t.state).toEqual(['Failed', ['Internal_error', 'Interrupted by service restart']]);
+    expect(await hostOf(c, id)).toBe('h1');
+    expect(await stat(c, id)).toMatchObject({ power_state: 'Running', domids: before.domids });
+  }, 60_000);
+
+  it('the destination killed while it restores: back, it fails the task and its state check halts the VM (§7.3, §7.8); no domain anywhere', async () => {
+    await restart('h2', 'migration-receiving');
+    const id = await running(c, 'dstdead', { host: 'h1' });
+    const task = await migrate(c, id, 'xenops://h2');
+    await agents.h2!.exited();
+    await restart('h2');
+    const t = await waitTask(c, task, { timeoutMs: 30_000 });
+    expect(t.state[0]).toBe('Failed');
+    await until('the state check halts the VM', async () => ((await stat(c, id)).power_state === 'Halted' ? true : undefined), 15_000);
+    expect((await stat(c, id)).domids).toEqual([]);
+    expect(await hostOf(c, id)).toBeUndefined();
+  }, 60_000);
+
+  it('the invariant monitor over the whole log: no VM ever had two domains or two hosts', async () => {
+    const report = await verify();
+    expect(report.invariantViolations).toEqual([]);
+    expect(report.differences).toEqual([]);
+    expect(report.ok).toBe(true);
+  });
 });
 
 describe('embedded: localhost migration only', () => {

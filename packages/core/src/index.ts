@@ -35,3 +35,4 @@ export { performedFacts } from './engine/decide-task.js';
 export * from './engine/decide-host.js';
 export * from './engine/debug-trigger.js';
 export * from './engine/ownership.js';
+export * from './model/invariants.js';

@@ -47,6 +47,7 @@ import pLimit from 'p-limit';
 import type { Backend, KnownDomain } from '../backend/backend.js';
 import { SimulatorBackend } from '../backend/simulator/simulator.js';
 import { VmActor } from '../vm/vm-actor.js';
+import { faultPoint } from './fault-points.js';
 import { AgentMigrationLink } from './migration-link.js';
 import { catchUp, fullStart, loadAgentSnapshot, saveAgentSnapshot, type AgentState, type FoldStart } from './agent-state.js';
 
@@ -494,6 +495,7 @@ export class HostAgent {
    */
   private async wakeDestination(vmId: string, taskId: string, destination: string): Promise<void> {
     this.logger(`agent ${this.hostId}: vm ${vmId}: migration task ${taskId} switched over to host ${destination}`);
+    faultPoint('migration-switched-over');
     const request = encodeCommand({ dbg: `internal:migration ${taskId}`, command: { type: 'TakeOverMigration', vmId, taskId } });
     for (let attempt = 1; attempt <= 5 && !this.closing; attempt++) {
       try {

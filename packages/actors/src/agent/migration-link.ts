@@ -1,5 +1,6 @@
 import { decodeReply, encodeCommand, XenopsError, type CommandBus, type CommandReply } from '@xenops/core';
 import type { MigrationLink } from '../backend/backend.js';
+import { faultPoint } from './fault-points.js';
 
 /** The largest piece of a migration's state in one bus message (NATS' default max_payload is 1 MiB). */
 export const DEFAULT_MIGRATION_CHUNK_BYTES = 256 * 1024;
@@ -52,7 +53,10 @@ export class AgentMigrationLink implements MigrationLink {
       const reply: CommandReply = decodeReply(await this.bus.request(destination, request, { timeoutMs: CHUNK_TIMEOUT_MS }));
       if (!reply.ok) throw new XenopsError(reply.error);
       const sent = Math.min(total, offset + chunk);
-      if (sent >= total) return;
+      if (sent >= total) {
+        faultPoint('migration-state-sent');
+        return;
+      }
       opts.onProgress?.(sent / total);
     }
   }
@@ -86,6 +90,7 @@ export class AgentMigrationLink implements MigrationLink {
   }
 
   take(transferId: string): Uint8Array | undefined {
+    faultPoint('migration-receiving');
     const entry = this.incoming.get(transferId);
     if (!entry || entry.received !== entry.total) return undefined;
     this.drop(transferId);

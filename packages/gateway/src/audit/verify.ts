@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
-import { quarantinesOf, replayLog, type DamagedMessage, type EventLog, type SnapshotStore, type TaskRecord, type VmAggregate } from '@xenops/core';
+import { checkInvariants, quarantinesOf, replayLog, type DamagedMessage, type EventLog, type InvariantViolation, type SnapshotStore, type TaskRecord, type VmAggregate } from '@xenops/core';
 
 export interface VerifyReport {
   readonly ok: boolean;
@@ -16,6 +16,8 @@ export interface VerifyReport {
   readonly damaged: readonly DamagedMessage[];
   /** VMs quarantined by a damaged message of their stream: their commands are refused. */
   readonly quarantinedVms: readonly string[];
+  /** Messages that gave a VM two domains, or left a domain on a host the VM no longer belongs to: each fails the check. */
+  readonly invariantViolations: readonly InvariantViolation[];
 }
 
 interface LiveState {
@@ -60,10 +62,11 @@ export async function verifyLog(log: EventLog, live: LiveState, snapshots?: Snap
     differences.push('the log kept moving during 20 attempts: no quiet moment to compare the read model with a replay');
     replayed = await replayLog(log, undefined, snapshots);
   }
+  const invariantViolations = await checkInvariants(log, snapshots, replayed.seq);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const { damage } = replayed;
   return {
-    ok: differences.length === 0 && damage.length === 0,
+    ok: differences.length === 0 && damage.length === 0 && invariantViolations.length === 0,
     seq: replayed.seq,
     messages: replayed.messages,
     events: replayed.events,
@@ -74,6 +77,7 @@ export async function verifyLog(log: EventLog, live: LiveState, snapshots?: Snap
     differences,
     damaged: damage,
     quarantinedVms: [...quarantinesOf(damage).keys()],
+    invariantViolations,
   };
 }
 

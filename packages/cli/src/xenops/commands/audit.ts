@@ -99,6 +99,15 @@ interface VerifyReport {
   /** Absent from gateways older than damage reporting. */
   damaged?: DamagedMessage[];
   quarantinedVms?: string[];
+  /** Absent from gateways older than the invariant monitor. */
+  invariantViolations?: InvariantViolation[];
+}
+
+interface InvariantViolation {
+  seq: number;
+  vmId: string;
+  rule: string;
+  detail: string;
 }
 
 interface DamagedMessage {
@@ -126,7 +135,9 @@ export const verify: Command = {
     const report = JSON.parse(await httpOf(ctx, 'log verification').get('/verify', 600_000)) as VerifyReport;
     const damaged = report.damaged ?? [];
     const quarantined = report.quarantinedVms ?? [];
+    const violations = report.invariantViolations ?? [];
     const problems = [
+      ...(violations.length ? [`${violations.length} invariant violation(s) (a VM with two domains or on two hosts)`] : []),
       ...(damaged.length ? [`${damaged.length} damaged message(s) in the log${quarantined.length ? ` (quarantined VM(s): ${quarantined.join(', ')})` : ''}`] : []),
       ...(report.differences.length ? [`${report.differences.length} difference(s) between the log and the read model`] : []),
     ].join(' and ');
@@ -138,7 +149,8 @@ export const verify: Command = {
       );
       for (const d of damaged) ctx.out(`  damaged: ${describeDamage(d)}`);
       for (const d of report.differences) ctx.out(`  difference: ${d}`);
-      ctx.out(report.ok ? 'ok: the read model is exactly the replay of the log' : `FAILED: ${problems}`);
+      for (const v of violations) ctx.out(`  invariant ${v.rule}: seq ${v.seq}, VM ${v.vmId}: ${v.detail}`);
+      ctx.out(report.ok ? 'ok: the read model is exactly the replay of the log, and no VM ever had two domains or two hosts' : `FAILED: ${problems}`);
     }
     if (!report.ok) throw new CliError(`verify found ${problems}`, ExitCode.GENERIC);
   },
