@@ -122,6 +122,7 @@ export function explain(error: unknown, ctx: ErrorContext): CliError {
     case 'Cancelled':
       return mk(`task ${String(payload)} was cancelled; the VM was put back as it was`, ExitCode.TASK_FAILED);
     case 'Failed_to_contact_remote_service':
+      if (ctx.op === 'migrate') return mk(`cannot migrate VM ${vm}: ${String(payload)} names no reachable host of this cluster (see xenops hosts); the VM stays where it was`, ExitCode.TASK_FAILED);
       return mk(`cannot contact the remote service ${String(payload)}`, ExitCode.CONNECTION);
     case 'Internal_error': {
       const msg = String(payload ?? '');

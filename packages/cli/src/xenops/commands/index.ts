@@ -11,6 +11,7 @@ import { hosts } from './hosts.js';
 import { diagnostics, query } from './info.js';
 import { pause, reboot, shutdown, start, unpause } from './lifecycle.js';
 import { list } from './list.js';
+import { evacuate, migrate } from './migration.js';
 import { exportCmd, importCmd } from './metadata.js';
 import { remove } from './remove.js';
 import { memory, vcpus } from './resources.js';
@@ -20,11 +21,11 @@ import { taskCancel, tasks } from './tasks.js';
 
 export const GROUPS: ReadonlyArray<readonly [string, readonly Command[]]> = [
   ['VMs', [list, stat, add, create, remove, exportCmd, importCmd]],
-  ['Power', [start, shutdown, reboot, pause, unpause, suspend, resume]],
+  ['Power', [start, shutdown, reboot, pause, unpause, suspend, resume, migrate]],
   ['Consoles', [consoleCmd, screenshot]],
   ['Resources and devices', [vcpus, memory, disk, nic]],
   ['Tasks and events', [tasks, taskCancel, events, log, verify]],
-  ['Service', [query, diagnostics, hosts, backup, restore, completion]],
+  ['Service', [query, diagnostics, hosts, evacuate, backup, restore, completion]],
 ];
 
 export const COMMANDS: readonly Command[] = GROUPS.flatMap(([, cs]) => cs);
