@@ -127,6 +127,8 @@ export class HostAgent {
   private readonly backend: Backend;
   /** Migrations' states between this agent and the others (§7.8). */
   private readonly migrations: AgentMigrationLink;
+  /** Migrations this host's backend got ready to receive, until they pass here or end elsewhere. */
+  private readonly preparedMigrations = new Set<string>();
   private readonly logger: (line: string) => void;
   private readonly now: () => number;
   private subscriptions: Subscription[] = [];
@@ -230,6 +232,8 @@ export class HostAgent {
         case 'MigrationChunk':
           this.migrations.receive(command);
           return { ok: true, seq: 0, value: null };
+        case 'MigrationPrepare':
+          return { ok: true, seq: 0, value: await this.prepareMigration(command.vmId, command.transferId, command.payload) };
         case 'TakeOverMigration':
           await this.takeOverMigration(command.vmId, command.taskId);
           return { ok: true, seq: 0, value: null };
@@ -510,6 +514,16 @@ export class HostAgent {
     }
   }
 
+  /** A migration's destination gets ready (its backend's part), then waits for the switch-over. */
+  private async prepareMigration(vmId: string, transferId: string, payload: string): Promise<unknown> {
+    if (!this.backend.prepareMigration) throw Errors.unimplemented(`VM.migrate to a host whose ${this.backend.name} backend cannot receive one`);
+    const answer = await this.backend.prepareMigration({ vmId, transferId }, JSON.parse(payload) as unknown);
+    this.logger(`agent ${this.hostId}: vm ${vmId}: ready to receive migration ${transferId}`);
+    this.preparedMigrations.add(transferId);
+    void this.awaitSwitchOver(vmId, transferId);
+    return answer ?? null;
+  }
+
   /**
    * Takes over a migration the log passed to this host: the VM's actor is read again from the
    * log, and its machine runs the destination's atoms (a task not passed here is left alone).
@@ -521,9 +535,18 @@ export class HostAgent {
       actor = await this.actorFor(vmId);
     }
     const running = actor.state.running;
-    if (running?.taskId === taskId && running.host === this.hostId) return true;
-    // The migration's task ended without passing here: its state will never be asked for.
-    if (running?.taskId !== taskId) this.migrations.drop(taskId);
+    if (running?.taskId === taskId && running.host === this.hostId) {
+      this.preparedMigrations.delete(taskId);
+      return true;
+    }
+    // The migration's task ended without passing here: what was received or made ready for it goes.
+    if (running?.taskId !== taskId) {
+      this.migrations.drop(taskId);
+      if (this.preparedMigrations.delete(taskId)) {
+        this.logger(`agent ${this.hostId}: vm ${vmId}: migration ${taskId} ended without passing here: abandoning what was prepared for it`);
+        await this.backend.abandonMigration?.(taskId).catch((e: unknown) => this.logger(`agent ${this.hostId}: vm ${vmId}: abandoning migration ${taskId}: ${(e as Error).message}`));
+      }
+    }
     return false;
   }
 
@@ -533,10 +556,12 @@ export class HostAgent {
    * or ends elsewhere.
    */
   private async awaitSwitchOver(vmId: string, taskId: string): Promise<void> {
-    const deadline = this.now() + 120_000;
-    while (!this.closing && this.migrations.holds(taskId) && this.now() < deadline) {
+    const waiting = () => this.migrations.holds(taskId) || this.preparedMigrations.has(taskId);
+    // A prepared destination waits as long as the transfer may take (an atom's limit).
+    const deadline = this.now() + (this.opts.atomTimeoutMs ?? 1_200_000);
+    while (!this.closing && waiting() && this.now() < deadline) {
       await sleep(1_000);
-      if (!this.migrations.holds(taskId)) return;
+      if (!waiting()) return;
       try {
         const last = await this.opts.stores.log.lastSeqOf(Streams.vm(vmId));
         const known = (await this.actors.get(vmId)?.catch(() => undefined))?.state.version ?? this.dormant.get(vmId)?.version;

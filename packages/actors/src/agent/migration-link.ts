@@ -6,6 +6,8 @@ import { faultPoint } from './fault-points.js';
 export const DEFAULT_MIGRATION_CHUNK_BYTES = 256 * 1024;
 /** How long each chunk may wait for the destination's acknowledgement. */
 const CHUNK_TIMEOUT_MS = 10_000;
+/** How long the destination may take to get ready (QEMU: start a process and create its devices). */
+const PREPARE_TIMEOUT_MS = 120_000;
 /** A received state nobody takes (its migration failed at the source) is dropped after this long. */
 const RECEIVED_STATE_TTL_MS = 5 * 60_000;
 
@@ -34,6 +36,17 @@ export class AgentMigrationLink implements MigrationLink {
       readonly onComplete?: (vmId: string, transferId: string) => void;
     } = {},
   ) {}
+
+  async prepare(destination: string, transfer: { readonly vmId: string; readonly transferId: string }, payload: unknown, signal: AbortSignal): Promise<unknown> {
+    signal.throwIfAborted();
+    const request = encodeCommand({
+      dbg: `internal:migration ${transfer.transferId}`,
+      command: { type: 'MigrationPrepare', vmId: transfer.vmId, transferId: transfer.transferId, payload: JSON.stringify(payload ?? null) },
+    });
+    const reply: CommandReply = decodeReply(await this.bus.request(destination, request, { timeoutMs: PREPARE_TIMEOUT_MS }));
+    if (!reply.ok) throw new XenopsError(reply.error);
+    return reply.value;
+  }
 
   async send(
     destination: string,

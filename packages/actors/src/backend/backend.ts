@@ -30,6 +30,11 @@ export interface MigrationLink {
   ): Promise<void>;
   /** Takes (once) the whole state received under `transferId`; undefined when none arrived complete. */
   take(transferId: string): Uint8Array | undefined;
+  /**
+   * Asks `destination`'s backend to get ready to receive (`prepareMigration`), with `payload`
+   * (JSON-able) from this backend; resolves with its answer (e.g. where to send the stream).
+   */
+  prepare(destination: string, transfer: { readonly vmId: string; readonly transferId: string }, payload: unknown, signal: AbortSignal): Promise<unknown>;
 }
 
 /** A domain the log says exists on this host, for a backend to adopt or check at start. */
@@ -97,4 +102,11 @@ export interface Backend {
    * `debugTriggers` capability only.
    */
   debugTrigger?(cmd: string, args: readonly string[], vm: VmView): Promise<void>;
+  /**
+   * A migration's destination (§7.8), before the state is sent: gets ready to receive it and says
+   * how (a backend that streams through the agent's link does not need this). JSON in, JSON out.
+   */
+  prepareMigration?(transfer: { readonly vmId: string; readonly transferId: string }, payload: unknown): Promise<unknown>;
+  /** A migration prepared here ended without passing to this host: whatever was made ready for it goes. */
+  abandonMigration?(transferId: string): Promise<void>;
 }

@@ -140,7 +140,7 @@ function prepare(atom: Atom, vm: VmAggregate): AtomStep {
       const domain = requireDomain(vm);
       const transferId = vm.running?.taskId;
       if (transferId === undefined) throw Errors.internal(`VM ${vmId}: a migration runs only as a task`);
-      return effect({ kind: 'VM_migrate_send', vmId, destination: atom.destination, url: atom.url, transferId, record: recordOf(domain) });
+      return effect({ kind: 'VM_migrate_send', vmId, destination: atom.destination, url: atom.url, transferId, record: recordOf(domain), config: requireConfig(vm) });
     }
     case 'VM_migrate_handover':
       return { kind: 'facts', events: handoverEvents(vm, atom) };

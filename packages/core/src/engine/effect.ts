@@ -30,7 +30,15 @@ export type Effect =
    * `transferId` (the task id); the domain keeps running. Once the destination has it all the
    * backend calls `markNonCancellable` (the point of no return).
    */
-  | { readonly kind: 'VM_migrate_send'; readonly vmId: string; readonly destination: string; readonly url: string; readonly transferId: string; readonly record: DomainRecord }
+  | {
+      readonly kind: 'VM_migrate_send';
+      readonly vmId: string;
+      readonly destination: string;
+      readonly url: string;
+      readonly transferId: string;
+      readonly record: DomainRecord;
+      readonly config: VmConfig;
+    }
   /** Live migration, destination side: the new domain takes the state received under `transferId`. */
   | { readonly kind: 'VM_migrate_receive'; readonly vmId: string; readonly transferId: string }
   | { readonly kind: 'VM_set_vcpus'; readonly vmId: string; readonly vcpus: number }

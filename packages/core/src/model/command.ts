@@ -44,13 +44,19 @@ export type Command =
    * bytes `offset`.. of `total`, base64. The reply acknowledges it; the last one, the whole state.
    */
   | { readonly type: 'MigrationChunk'; readonly vmId: string; readonly transferId: string; readonly offset: number; readonly total: number; readonly data: string }
+  /**
+   * Before a migration's state is sent (§7.8): the destination's backend gets ready to receive it
+   * (QEMU: a process waiting for the stream) and answers where to send it. `payload` is JSON the
+   * source's backend wrote for the destination's.
+   */
+  | { readonly type: 'MigrationPrepare'; readonly vmId: string; readonly transferId: string; readonly payload: string }
   /** The switch-over passed a migration's task to this host: its agent takes it over (idempotent). */
   | { readonly type: 'TakeOverMigration'; readonly vmId: string; readonly taskId: string };
 
 /** Commands addressed to a host agent as a whole rather than to one VM's actor. */
 export type HostCommand = Extract<
   Command,
-  { type: 'SetPoolSize' | 'SetHostSetting' | 'Diagnose' | 'HostFacts' | 'DebugTrigger' | 'MigrationChunk' | 'TakeOverMigration' }
+  { type: 'SetPoolSize' | 'SetHostSetting' | 'Diagnose' | 'HostFacts' | 'DebugTrigger' | 'MigrationPrepare' | 'MigrationChunk' | 'TakeOverMigration' }
 >;
 
 /** Settings HOST.* calls store (`SetHostSetting`); anything else is refused at decoding. */
@@ -154,6 +160,9 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
     }
     case 'TakeOverMigration':
       return { dbg, command: { type: 'TakeOverMigration', vmId: str('vmId'), taskId: str('taskId') } };
+    case 'MigrationPrepare':
+      if (typeof o.payload !== 'string') throw new CommandDecodeError('MigrationPrepare: payload must be a JSON string');
+      return { dbg, command: { type: 'MigrationPrepare', vmId: str('vmId'), transferId: str('transferId'), payload: o.payload } };
     case 'CancelTask':
     case 'DestroyTaskOnFinish':
       return { dbg, command: { type: o.type, vmId: str('vmId'), taskId: str('taskId') } };

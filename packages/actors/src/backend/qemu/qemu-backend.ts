@@ -5,6 +5,7 @@ import {
   Errors,
   type Console,
   type DomainEvent,
+  type DomainRecord,
   type Effect,
   type EffectOf,
   type GuestAction,
@@ -23,6 +24,8 @@ import { bootOf, machineArgs } from './machine.js';
 import { qemuProcessesUnder } from './orphans.js';
 import { delay, QemuDomain, shellQuote } from './qemu-domain.js';
 import { encodeHeader, readImageHeader } from './suspend-image.js';
+import { MigrationTransferError } from '../migration-transfer-error.js';
+import { decodeMigrationPayload, encodeMigrationPayload, listeningUri, queryMigrate, ramFraction, type MigrateInfo } from './qemu-migration.js';
 
 export interface QemuBackendOptions {
   /** `--qemu-binary` (default qemu-system-x86_64 from PATH). */
@@ -35,7 +38,12 @@ export interface QemuBackendOptions {
   readonly network?: QemuNetwork;
   /** How long an unplug waits for the guest to release the device (default 10 s). */
   readonly unplugTimeoutMs?: number;
+  /** The address a migration's destination listens on for the stream (default 127.0.0.1). */
+  readonly migrationAddress?: string;
 }
+
+/** The longest a save or a migration's transfer may take (API.md §7.2's atom limit). */
+const SUSPEND_TIMEOUT_MS = 1_200_000;
 
 /** How often a clean shutdown presses the ACPI power button again: one pressed before the guest listens is lost. */
 const POWER_BUTTON_INTERVAL_MS = 2_000;
@@ -98,6 +106,8 @@ export class QemuBackend implements Backend {
 
   async close(): Promise<void> {
     this.listeners.clear();
+    // A migration's process that never became a domain: nothing would ever take it over.
+    for (const vmId of [...this.incoming.keys()]) await this.abandonMigrationOf(vmId);
     await Promise.all([...this.domainsByVm.values()].map((d) => d.detach().catch(() => undefined)));
     this.domainsByVm.clear();
   }
@@ -147,10 +157,9 @@ export class QemuBackend implements Backend {
       case 'VM_restore':
         return this.restore(effect, ctx);
       case 'VM_migrate_send':
+        return this.migrateSend(effect, ctx);
       case 'VM_migrate_receive':
-        // Live migration between two hosts' QEMU processes (§8.4) is not built yet: the task fails
-        // before its point of no return, and the VM stays where it runs.
-        throw Errors.unimplemented('VM.migrate on the qemu backend');
+        return this.migrateReceive(effect, ctx);
       case 'VM_set_vcpus':
         await this.setVcpus(effect.vmId, effect.vcpus);
         return DONE;
@@ -237,6 +246,8 @@ export class QemuBackend implements Backend {
 
   /** The configuration each domain was created with (the build and device model read it). */
   private readonly configs = new Map<string, VmConfig>();
+  /** Processes waiting for a migration's stream, by VM (one migration at a time per VM). */
+  private readonly incoming = new Map<string, { readonly transferId: string; readonly domain: QemuDomain; readonly record: DomainRecord }>();
 
   private hooks() {
     return {
@@ -265,6 +276,14 @@ export class QemuBackend implements Backend {
   private async create(effect: EffectOf<'VM_create'>): Promise<Observation> {
     const { vmId, config } = effect;
     if (this.domainsByVm.has(vmId)) throw Errors.alreadyExists('domain', vmId);
+    // A migration's destination: the process that received the stream becomes the domain.
+    const prepared = this.incoming.get(vmId);
+    if (prepared) {
+      this.domainsByVm.set(vmId, prepared.domain);
+      this.configs.set(vmId, config);
+      this.log(`qemu: vm ${vmId}: domain ${prepared.domain.domid} created from the migration's QEMU process ${prepared.domain.process.pid}`);
+      return { kind: 'created', domid: prepared.domain.domid, consoles: this.consoles(prepared.domain) };
+    }
     const boot = bootOf(config);
     const available = availableMemoryBytes();
     if (available !== undefined && config.memory_static_max > available) throw Errors.notEnoughMemory(config.memory_static_max);
@@ -412,6 +431,132 @@ export class QemuBackend implements Backend {
     d.paused = true;
     this.log(`qemu: vm ${effect.vmId}: domain ${d.domid} restored from ${path} in ${Date.now() - started} ms`);
     return { kind: 'restored', record: header.record };
+  }
+
+  /**
+   * A migration's destination gets ready (§8.4): a process like the source's, its devices created
+   * again, waiting for the stream on a TCP port of `migrationAddress`; the answer is that URI.
+   */
+  async prepareMigration(transfer: { readonly vmId: string; readonly transferId: string }, payload: unknown): Promise<unknown> {
+    const { vmId, transferId } = transfer;
+    if (this.domainsByVm.has(vmId)) throw Errors.unimplemented('a localhost migration on the QEMU backend (the VM has a domain on this host)');
+    const p = decodeMigrationPayload(payload, vmId);
+    await this.abandonMigrationOf(vmId);
+    const domid = this.domids.next();
+    const dir = domainDir(this.dataDir(), vmId);
+    const args = machineArgs(p.config, bootOf(p.config), domid % 1000, dir);
+    const d = await QemuDomain.spawn(vmId, domid, dir, { binary: this.binary, accel: this.accel, args }, this.hooks(), { incoming: true });
+    try {
+      d.expectingExit = true; // a stream QEMU cannot load makes it exit: the migration's failure, not the guest's
+      await d.recreate(p.devices);
+      await d.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
+      await d.execute('migrate-incoming', { uri: `tcp:${this.opts.migrationAddress ?? '127.0.0.1'}:0` });
+      const uri = listeningUri(await queryMigrate(d), vmId);
+      this.incoming.set(vmId, { transferId, domain: d, record: p.record });
+      this.log(`qemu: vm ${vmId}: migration ${transferId}: QEMU process ${d.process.pid} (domain ${domid}) waits for the stream on ${uri}`);
+      return { uri };
+    } catch (e) {
+      await d.stop().catch(() => undefined);
+      removeDomainFile(d.dir);
+      throw e;
+    }
+  }
+
+  async abandonMigration(transferId: string): Promise<void> {
+    for (const [vmId, p] of this.incoming) if (p.transferId === transferId) await this.abandonMigrationOf(vmId);
+  }
+
+  private async abandonMigrationOf(vmId: string): Promise<void> {
+    const p = this.incoming.get(vmId);
+    if (!p || this.domainsByVm.get(vmId) === p.domain) return;
+    this.incoming.delete(vmId);
+    await p.domain.stop().catch(() => undefined);
+    removeDomainFile(p.domain.dir);
+    this.log(`qemu: vm ${vmId}: migration ${p.transferId}: its destination process ${p.domain.process.pid} stopped (the migration did not pass here)`);
+  }
+
+  /**
+   * VM_save(live) of a migration (§8.4): the destination gets ready, then QEMU migrates the
+   * running guest to it over TCP; progress is QEMU's own RAM count. Cancelled before it completes,
+   * the migration is called off and the guest runs on. Completed (the source is stopped in
+   * postmigrate) is the point of no return.
+   */
+  private async migrateSend(effect: EffectOf<'VM_migrate_send'>, ctx: EffectContext): Promise<Observation> {
+    const d = this.domain(effect.vmId);
+    const link = this.host?.migration;
+    if (!link) throw Errors.internal('this host cannot migrate: its agent gave the backend no migration link');
+    ctx.cancelPoint();
+    const transfer = { vmId: effect.vmId, transferId: effect.transferId };
+    let uri: string;
+    try {
+      const answer = (await link.prepare(effect.destination, transfer, encodeMigrationPayload({ config: effect.config, devices: [...d.devices.values()], record: effect.record }), ctx.signal)) as { uri?: unknown };
+      if (typeof answer?.uri !== 'string' || !answer.uri.startsWith('tcp:')) throw Errors.internal(`the destination answered no stream address (${JSON.stringify(answer)})`);
+      uri = answer.uri;
+    } catch (e) {
+      if (ctx.signal.aborted) throw e;
+      this.log(`qemu: vm ${effect.vmId}: migration ${effect.transferId} to host ${effect.destination}: ${(e as Error).message}`);
+      throw new MigrationTransferError(effect.url, e);
+    }
+    await d.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
+    await d.execute('migrate-set-parameters', { 'max-bandwidth': 8 * 1024 ** 3 });
+    const started = Date.now();
+    const poll = setInterval(() => {
+      void queryMigrate(d).then(
+        (info) => {
+          const f = ramFraction(info);
+          if (f !== undefined && info.status === 'active') ctx.progress?.(Math.min(0.99, f));
+        },
+        () => undefined,
+      );
+    }, 250);
+    let ended;
+    try {
+      ended = await d.eventAfter(
+        'MIGRATION',
+        (e) => ['completed', 'failed', 'cancelled'].includes(String(e.data?.status)),
+        () => d.execute('migrate', { uri }),
+        SUSPEND_TIMEOUT_MS,
+        ctx.signal,
+      );
+    } catch (e) {
+      // Cancelled (or its limit passed): the guest was never stopped for good; it runs on here.
+      await d.execute('migrate_cancel').catch(() => undefined);
+      throw e;
+    } finally {
+      clearInterval(poll);
+    }
+    const info = await queryMigrate(d).catch((): MigrateInfo => ({}));
+    if (ended?.data?.status !== 'completed') {
+      await d.execute('migrate_cancel').catch(() => undefined);
+      if ((await d.status().catch(() => 'exited')) === 'postmigrate') await d.execute('cont').catch(() => undefined);
+      throw new MigrationTransferError(effect.url, new Error(info['error-desc'] ?? `QEMU's migration ${ended ? String(ended.data?.status) : 'did not end'}`));
+    }
+    ctx.markNonCancellable();
+    d.paused = true;
+    this.log(`qemu: vm ${effect.vmId}: domain ${d.domid} migrated to host ${effect.destination} (${uri}) in ${Date.now() - started} ms, downtime ${info.downtime ?? '?'} ms`);
+    return { kind: 'sent' };
+  }
+
+  /** The destination's VM_restore of a migration: the stream its process waited for has been loaded. */
+  private async migrateReceive(effect: EffectOf<'VM_migrate_receive'>, ctx: EffectContext): Promise<Observation> {
+    const p = this.incoming.get(effect.vmId);
+    const d = this.domainsByVm.get(effect.vmId);
+    if (!p || p.transferId !== effect.transferId || d !== p.domain) {
+      throw Errors.internal(`VM ${effect.vmId}: no QEMU process of this host received migration ${effect.transferId}`);
+    }
+    for (let waited = 0; ; waited += 100) {
+      const info = await queryMigrate(d);
+      if (info.status === 'completed') break;
+      if (info.status === 'failed' || info.status === 'cancelled' || d.process.hasExited || waited > 60_000) {
+        throw Errors.internal(`VM ${effect.vmId}: the migration stream did not load (${info.status ?? 'no status'}${d.process.hasExited ? `; ${d.process.lastStderrLine()}` : ''})`);
+      }
+      await delay(100, ctx.signal);
+    }
+    this.incoming.delete(effect.vmId);
+    d.expectingExit = false;
+    d.paused = true;
+    d.persist();
+    return { kind: 'restored', record: p.record };
   }
 
   private async setVcpus(vmId: string, target: number): Promise<void> {

@@ -50,8 +50,9 @@ export class QemuDomain {
   }
 
   /** Spawns the domain's QEMU, paused; `Failed_to_start_emulator` when it does not come up. */
-  static async spawn(vmId: string, domid: number, dir: string, spec: SpawnSpec, hooks: DomainHooks): Promise<QemuDomain> {
-    const proc = await startProcess(vmId, dir, spec, []);
+  static async spawn(vmId: string, domid: number, dir: string, spec: SpawnSpec, hooks: DomainHooks, opts: { readonly incoming?: boolean } = {}): Promise<QemuDomain> {
+    // `incoming`: a migration's destination, waiting for the stream (`migrate-incoming`).
+    const proc = await startProcess(vmId, dir, spec, opts.incoming ? ['-incoming', 'defer'] : []);
     const domain = new QemuDomain(vmId, domid, dir, proc, 0, spec, hooks);
     domain.vncPort = await domain.readVncPort();
     domain.persist();
