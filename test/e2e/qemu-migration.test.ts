@@ -33,6 +33,7 @@ describe('NATS, QEMU backend: live migration between two hosts', () => {
   }, 60_000);
 
   afterAll(async () => {
+    if (process.env.XENOPS_TEST_DUMP) for (const [h, a] of Object.entries(agents)) process.stderr.write(`---- ${h}\n${a.stderr}\n`);
     for (const a of Object.values(agents)) await killQemu(a.dataDir);
   });
 
@@ -81,5 +82,26 @@ describe('NATS, QEMU backend: live migration between two hosts', () => {
     expect(heartbeat(await home.waitFor(/heartbeat/, 20_000))).toBeGreaterThan(after);
     expect(qemuPids(agents.h2!.dataDir, id)).toEqual([]);
     expect((await waitTask(c, await c.ok<string>('VM.shutdown', X({ id })), { timeoutMs: 60_000 })).state[0]).toBe('Completed');
+  }, 300_000);
+
+  it('cancelled before the transfer, or to a destination whose agent is gone: the guest runs on at the source, nothing is left at the destination', async () => {
+    const id = vmId('qc');
+    const source = await boot(id);
+    // Cancelled at once: before the destination is ready, or while QEMU streams (then called off).
+    const task = await c.ok<string>('VM.migrate', X({ id, ...NO_MAPS, xenops_url: 'xenops://h2' }));
+    await c.ok('Task.cancel', X({ id: task }));
+    expect((await waitTask(c, task, { timeoutMs: 60_000 })).state).toEqual(['Failed', ['Cancelled', task]]);
+    const beat = heartbeat(await source.waitFor(/heartbeat/, 20_000));
+    expect(await power(c, id)).toBe('Running');
+    // A process h2 had made ready is stopped once h2 sees the migration end elsewhere.
+    for (let i = 0; i < 50 && qemuPids(agents.h2!.dataDir, id).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(qemuPids(agents.h2!.dataDir, id)).toEqual([]);
+
+    await agents.h2!.kill9();
+    const failed = await waitTask(c, await c.ok<string>('VM.migrate', X({ id, ...NO_MAPS, xenops_url: 'xenops://h2' })), { timeoutMs: 60_000 });
+    expect(failed.state).toEqual(['Failed', ['Failed_to_contact_remote_service', 'xenops://h2']]);
+    expect(heartbeat(await source.waitFor(/heartbeat/, 20_000))).toBeGreaterThan(beat);
+    expect(await power(c, id)).toBe('Running');
+    expect(qemuPids(agents.h1!.dataDir, id)).toHaveLength(1);
   }, 300_000);
 });

@@ -497,8 +497,11 @@ export class QemuBackend implements Backend {
       this.log(`qemu: vm ${effect.vmId}: migration ${effect.transferId} to host ${effect.destination}: ${(e as Error).message}`);
       throw new MigrationTransferError(effect.url, e);
     }
+    // Cancelled while the destination got ready: nothing was sent (the destination drops what it prepared).
+    if (ctx.signal.aborted) throw Errors.cancelled(effect.transferId);
     await d.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
     await d.execute('migrate-set-parameters', { 'max-bandwidth': 8 * 1024 ** 3 });
+    this.log(`qemu: vm ${effect.vmId}: domain ${d.domid}: migrating to host ${effect.destination} (${uri})`);
     const started = Date.now();
     const poll = setInterval(() => {
       void queryMigrate(d).then(
@@ -521,7 +524,8 @@ export class QemuBackend implements Backend {
     } catch (e) {
       // Cancelled (or its limit passed): the guest was never stopped for good; it runs on here.
       await d.execute('migrate_cancel').catch(() => undefined);
-      throw e;
+      this.log(`qemu: vm ${effect.vmId}: domain ${d.domid}: migration to host ${effect.destination} called off: ${(e as Error).message}`);
+      throw ctx.signal.aborted ? Errors.cancelled(effect.transferId) : e;
     } finally {
       clearInterval(poll);
     }
