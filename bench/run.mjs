@@ -14,6 +14,7 @@ import { peerRun } from './lib/peer.mjs';
 import { summarise } from './profile-summary.mjs';
 import { qemuBench } from './lib/qemu.mjs';
 import { faultRounds } from './lib/fault-rounds.mjs';
+import { qemuMigrations, simulatorMigrations } from './lib/migrate.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -25,7 +26,7 @@ const { values: opt } = parseArgs({
     'stat-samples': { type: 'string' },
     'event-samples': { type: 'string' },
     modes: { type: 'string' }, // embedded,nats
-    only: { type: 'string' }, // comma list of workloads: cycle,read,events,memory,restart,replay,split,faults,peer,qemu (split, faults: NATS only; qemu: real VMs, only when named)
+    only: { type: 'string' }, // comma list of workloads: cycle,read,events,memory,restart,replay,split,faults,migrate,peer,qemu,qemu-migrate (split, faults: NATS only; qemu, qemu-migrate: real VMs, only when named)
     'qemu-parallel': { type: 'string' }, // VMs started at once in the qemu workload (default 16)
     nats: { type: 'string' },
     quick: { type: 'boolean' },
@@ -37,7 +38,7 @@ const { values: opt } = parseArgs({
 });
 if (opt.help) {
   process.stdout.write(`usage: npm run bench -- [--quick] [--vms N] [--clients N] [--read-vms N] [--running N]
-       [--replay-events N] [--modes embedded,nats] [--only cycle,read,events,memory,restart,replay,split,faults,peer,qemu]
+       [--replay-events N] [--modes embedded,nats] [--only cycle,read,events,memory,restart,replay,split,faults,migrate,peer,qemu,qemu-migrate]
        [--qemu-parallel N]
        [--nats URL] [--profile] [--time-limit SECONDS] [--out DIR]
 `);
@@ -54,7 +55,7 @@ const O = {
   statSamples: num(opt['stat-samples'], 5000, 1000),
   eventSamples: num(opt['event-samples'], 500, 100),
   modes: (opt.modes ?? 'embedded,nats').split(','),
-  only: new Set((opt.only ?? 'cycle,read,events,memory,restart,replay,split,faults,peer').split(',')),
+  only: new Set((opt.only ?? 'cycle,read,events,memory,restart,replay,split,faults,migrate,peer').split(',')),
   natsUrl: opt.nats ?? process.env.XENOPS_NATS_URL ?? 'nats://127.0.0.1:4222',
   limitMs: num(opt['time-limit'], 300, 60) * 1000,
   outDir: opt.out ?? join(ROOT, 'bench-results'),
@@ -384,6 +385,13 @@ async function runMode(mode) {
       await agent.stop();
     }
 
+    if (want('migrate')) {
+      const vms = quick ? 16 : 64;
+      const migrations = quick ? 100 : 1000;
+      log(`[${mode}] migrate: ${migrations} simulator migrations of ${vms} running VMs by 16 clients (${mode === 'nats' ? 'h1 <-> h2: two agents and a gateway' : 'localhost'})`);
+      res.migrate = await simulatorMigrations({ mode, natsUrl: O.natsUrl, scratch, log, vmConfig, vms, clients: 16, migrations, limitMs: O.limitMs });
+    }
+
     if (mode === 'nats' && want('faults')) {
       log(`[${mode}] faults: ${FAULT_ROUNDS} kill -9 rounds (nats-server, agent, gateway, both) under load from 16 clients, private nats-server`);
       res.faults = await faultRounds(FAULT_ROUNDS, 16, O.limitMs * 2, log);
@@ -491,6 +499,7 @@ function table(results, peer) {
     ['UPDATES wake idle p50 / p99 ms', ...results.map((r) => pp(r.eventsIdle?.wake)), 'p99 ≤ 5'],
     ['UPDATES wake in cycle p50/p99 ms', ...results.map((r) => pp(r.eventsLoaded?.wake)), ''],
     ['NATS faults: slowest recovery ms (rounds)', ...results.map((r) => (r.faults ? `${r.faults.slowestMs} (${r.faults.rounds.length})` : '–')), '≤ 2000'],
+    ['migrations/s, simulator (p50 / p99 ms)', ...results.map((r) => (r.migrate ? `${f(r.migrate.migrationsPerSecond)} (${f(r.migrate.latency.p50, 1)} / ${f(r.migrate.latency.p99, 1)})` : '–')), ''],
     ['replay events/s (/verify)', ...results.map((r) => f(r.replay?.eventsPerSecond)), '≥ 100000'],
     ['start on the replay log: s (CPU s)', ...results.map((r) => (r.replay ? `${f(r.replay.serviceStartSeconds, 1)} (${f(r.replay.serviceStartCpuSeconds, 1)})` : '–')), '≤ 5'],
     ['replay: events, seconds', ...results.map((r) => (r.replay ? `${r.replay.events}, ${f(r.replay.seconds, 2)} s` : '–')), ''],
@@ -532,6 +541,24 @@ if (O.only.has('qemu')) {
   process.stdout.write(rows.map((r) => r.map((c, i) => (i === 0 ? String(c).padEnd(40) : String(c).padStart(16))).join('  ')).join('\n') + '\n');
   log(`results: ${file}`);
   O.only.delete('qemu');
+  if (O.only.size === 0) process.exit(0);
+}
+// Live migration of a real VM (issue 14): only when asked for (`--only qemu-migrate`), on NATS.
+if (O.only.has('qemu-migrate')) {
+  const q = await qemuMigrations({ natsUrl: O.natsUrl, log, runs: quick ? 1 : 3 });
+  mkdirSync(O.outDir, { recursive: true });
+  const file = join(O.outDir, `${started.toISOString().replace(/[:]/g, '-').replace(/\..*/, '')}-qemu-migrate.json`);
+  writeFileSync(file, JSON.stringify({ meta, qemuMigrate: q }, null, 2));
+  const rows = [
+    [`live migration, ${q.memoryMiB} MiB guest (median of ${q.runs})`, 'raw QEMU', 'through xenopsd'],
+    ['total ms (call to task end; raw: migrate to completed)', q.raw.totalMs, `${q.service.taskMs} (${q.taskVsRaw}×)`],
+    ['  of which QEMU migration ms', q.raw.totalMs, q.service.qemuTotalMs],
+    ['downtime ms (source stopped to destination running)', q.raw.switchOverMs, `${q.service.switchOverMs} (${q.downtimeVsRaw}×)`],
+    ["  of which QEMU's own downtime ms", q.raw.qemuDowntimeMs, q.service.qemuDowntimeMs],
+  ];
+  process.stdout.write(rows.map((r) => r.map((c, i) => (i === 0 ? String(c).padEnd(56) : String(c).padStart(16))).join('  ')).join('\n') + '\n');
+  log(`results: ${file}`);
+  O.only.delete('qemu-migrate');
   if (O.only.size === 0) process.exit(0);
 }
 const hardStop = setTimeout(() => {

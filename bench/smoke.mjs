@@ -39,6 +39,7 @@ try {
       check(`${mode}: replay verified equal to the read model`, m.replay?.ok === true && m.replay.events >= o.replayEvents && positive(m.replay.eventsPerSecond));
       check(`${mode}: restart answered VM.list with every VM`, m.restart?.vms === o.readVms + 1 && positive(m.restart.seconds));
       check(`${mode}: RSS measured`, positive(m.memory?.rssMiB));
+      check(`${mode}: simulator migrations with a rate, none failed, no invariant violated`, positive(m.migrate?.migrationsPerSecond) && m.migrate.failed === 0 && m.migrate.invariantViolations === 0, JSON.stringify(m.migrate ?? {}).slice(0, 200));
       if (mode === 'nats') check('nats: split cycle (gateway + agent processes)', m.split?.vms === o.vms && positive(m.split.opsPerSecond));
     }
     const peer = r.peer ?? {};

@@ -270,7 +270,7 @@ export class HostAgent {
           const reply = await actor.handle(input, dbg);
           // Refused as another host's: make sure that is what the log says, not a stale state.
           if (!reply.ok && attempt < 3 && ownerNamedBy(reply.error) !== undefined && (await this.isStale(actor))) {
-            this.evict(vmId, actor);
+            await this.refresh(vmId, actor);
             continue;
           }
           return reply;
@@ -293,6 +293,29 @@ export class HostAgent {
     }
   }
 
+  /**
+   * An actor behind the log (another host wrote the VM's stream: a migration passed it here or
+   * away) is started again from its state and the messages it missed, not from the whole stream.
+   * A message it cannot read, or a read that fails, makes it read the VM again from the start.
+   */
+  private async refresh(vmId: string, actor: VmActor): Promise<VmActor> {
+    let vm: VmAggregate | undefined = actor.state;
+    try {
+      for await (const m of this.opts.stores.log.readStream(Streams.vm(vmId), vm.version)) {
+        const folded = foldVmMessage(vm, m);
+        if (folded.damage) {
+          vm = undefined;
+          break;
+        }
+        vm = folded.vm;
+      }
+    } catch {
+      vm = undefined;
+    }
+    this.evict(vmId, actor);
+    return this.actorFor(vmId, vm);
+  }
+
   /** Whether the log has messages of the VM's stream that the actor has not folded. */
   private async isStale(actor: VmActor): Promise<boolean> {
     return (await this.opts.stores.log.lastSeqOf(Streams.vm(actor.id))) !== actor.state.version;
@@ -313,10 +336,7 @@ export class HostAgent {
     try {
       let actor = await this.actorFor(vmId);
       const owner = ownerOf(actor.state);
-      if (owner !== undefined && owner !== this.hostId && (await this.isStale(actor))) {
-        this.evict(vmId, actor);
-        actor = await this.actorFor(vmId);
-      }
+      if (owner !== undefined && owner !== this.hostId && (await this.isStale(actor))) actor = await this.refresh(vmId, actor);
       const vm = actor.state;
       const refused = checkDebugTriggerVm(vm, target.needsDomain);
       if (refused) return { ok: false, seq: vm.version, error: refused.value };
@@ -530,10 +550,7 @@ export class HostAgent {
    */
   private async takeOverMigration(vmId: string, taskId: string): Promise<boolean> {
     let actor = await this.actorFor(vmId);
-    if (await this.isStale(actor)) {
-      this.evict(vmId, actor);
-      actor = await this.actorFor(vmId);
-    }
+    if (await this.isStale(actor)) actor = await this.refresh(vmId, actor);
     const running = actor.state.running;
     if (running?.taskId === taskId && running.host === this.hostId) {
       this.preparedMigrations.delete(taskId);

@@ -312,7 +312,10 @@ export class QemuBackend implements Backend {
       if (status === 'running') await d.execute('stop', undefined, { signal });
       d.paused = true;
     } else {
-      if (status === 'paused' || status === 'prelaunch') await d.execute('cont', undefined, { signal });
+      if (status === 'paused' || status === 'prelaunch') {
+        await d.execute('cont', undefined, { signal });
+        this.log(`qemu: vm ${vmId}: domain ${d.domid} running`);
+      }
       d.paused = false;
     }
     return DONE;
