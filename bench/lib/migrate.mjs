@@ -206,8 +206,8 @@ export async function qemuMigrations({ natsUrl, log, runs = 3, memoryMiB = 160 }
       raw: { totalMs: med(raw, 'totalMs'), qemuDowntimeMs: med(raw, 'qemuDowntimeMs'), switchOverMs: med(raw, 'switchOverMs') },
       service: { taskMs: med(service, 'taskMs'), qemuTotalMs: med(service, 'qemuTotalMs'), qemuDowntimeMs: med(service, 'qemuDowntimeMs'), switchOverMs: med(service, 'switchOverMs') },
     };
-    out.taskVsRaw = round((out.service.taskMs / out.raw.totalMs) * 100) / 100;
-    out.downtimeVsRaw = round((out.service.switchOverMs / out.raw.switchOverMs) * 100) / 100;
+    out.taskVsRaw = (out.service.taskMs / out.raw.totalMs).toFixed(2);
+    out.downtimeVsRaw = (out.service.switchOverMs / out.raw.switchOverMs).toFixed(2);
     return out;
   } finally {
     for (const s of services.reverse()) await s.stop();

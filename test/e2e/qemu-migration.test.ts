@@ -13,6 +13,8 @@ import { domainDir, GuestConsole, killQemu, qemuPids, tinyVm } from '../support/
 import { vmId } from '../support/vms.js';
 import { cleanupAll, spawnXenopsd, uniquePrefix, type Xenopsd } from '../support/xenopsd.js';
 
+afterAll(cleanupAll);
+
 const QEMU_FLAGS = ['--backend', 'qemu', '--qemu-network', 'user'];
 const BOOT_MS = 90_000;
 const heartbeat = (line: string) => Number(/heartbeat (\d+)/.exec(line)?.[1]);
