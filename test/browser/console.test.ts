@@ -142,6 +142,25 @@ describe('web console', () => {
     await page.close();
   });
 
+  it('the VM page migrates a running VM to a host chosen from HOST.list (here its own: a new domain), and shows the task to its end', async () => {
+    const id = await addVm('migrating');
+    await startAndRun(id);
+    const [, before] = await c.ok<[unknown, { domids: number[] }]>('VM.stat', X({ id }));
+    const page = await openConsole(service.url!, `#/vm/${id}`);
+    const select = page.locator('.vm-actions select[name=migrate-to]');
+    await expect.poll(() => select.locator('option').count()).toBe(2);
+    await expect.poll(() => page.locator('.vm-actions button[data-action=migrate]').isDisabled()).toBe(true);
+    await select.selectOption(service.hostId);
+    await page.locator('.vm-actions button[data-action=migrate]').click();
+    const action = page.locator('.activity .action').first();
+    await expect.poll(() => action.getAttribute('class'), { timeout: 10_000 }).toBe('action completed');
+    expect(await action.textContent()).toContain(`Migrate to ${service.hostId}`);
+    const [, after] = await c.ok<[unknown, { power_state: string; domids: number[] }]>('VM.stat', X({ id }));
+    expect(after.power_state).toBe('Running');
+    expect(after.domids[0]).toBeGreaterThan(before.domids[0]!);
+    await page.close();
+  });
+
   it("a failed action shows the error in the service's words", async () => {
     const id = await addVm('halted-pause');
     const page = await openConsole(service.url!, `#/vm/${id}`);

@@ -7,7 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S, X, type RpcClient, type XenopsdTask } from '../support/rpc.js';
+import { S, X, waitTask, type RpcClient, type XenopsdTask } from '../support/rpc.js';
 import {
   addStarted,
   bps,
@@ -337,16 +337,15 @@ describe.each(['embedded', 'nats'] as const)('%s store', (store) => {
       expect((await c.ok<XenopsdTask>('Task.stat', X({ id: t }))).state[1]).not.toHaveProperty('result');
     });
 
-    it('generate_state_string is ""; VM.migrate and VM.fast_resume are Unimplemented', async () => {
+    it('generate_state_string is ""; VM.fast_resume is Unimplemented; VM.migrate to a URL naming no host fails its task, the VM running on', async () => {
       expect(await c.ok('VM.generate_state_string', X({ vm: xenopsdVm() }))).toBe('');
       const id = await addStarted(c, XENOPSD);
-      expect(
-        await c.fail('VM.migrate', X({ id, vdi_map: {}, vif_map: {}, pci_map: {}, xenops_url: 'xenops://elsewhere', compress: false, verify_dest: false, localhost_migration: false })),
-      ).toEqual(['Unimplemented', 'VM.migrate']);
+      const mig = await c.ok<string>('VM.migrate', X({ id, vdi_map: {}, vif_map: {}, pci_map: {}, xenops_url: 'xenops://elsewhere', compress: false, verify_dest: false, localhost_migration: false }));
+      expect((await waitTask(c, mig)).state).toEqual(['Failed', ['Failed_to_contact_remote_service', 'xenops://elsewhere']]);
       expect(await c.fail('VM.fast_resume', X({ id }))).toEqual(['Unimplemented', 'VM.fast_resume']);
       expect(await c.fail('vm.fast_resume', X({ id }))).toEqual(['Unimplemented', 'VM.fast_resume']);
-      const seedMig = await c.fail('Vm.migrate', S({ id, url: 'xenops://elsewhere' }));
-      expect((seedMig as unknown[])[0]).toBe('Unimplemented');
+      const seedMig = await c.ok<string>('Vm.migrate', S({ id, url: 'xenops://elsewhere' }));
+      expect((await waitTask(c, seedMig)).state[0]).toBe('Failed');
       expect(await power(c, id)).toBe('Running');
     });
 

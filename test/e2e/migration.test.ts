@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vbdFull, vifFull } from '../support/devices.js';
 import { S, X, waitTask, type RpcClient } from '../support/rpc.js';
 import { seedVm, vmId, xenopsdVm } from '../support/vms.js';
+import { startOwnNatsServer, type OwnNatsServer } from '../support/own-nats.js';
 import { cleanupAll, REPO_ROOT, spawnXenopsd, uniquePrefix, type Xenopsd } from '../support/xenopsd.js';
 
 afterAll(cleanupAll);
@@ -61,19 +62,22 @@ describe('NATS: migration between agents', () => {
   const prefix = uniquePrefix('migrate');
   const agents: Record<string, Xenopsd> = {};
   let gateway: Xenopsd;
+  let second: Xenopsd;
   let c: RpcClient;
 
   beforeAll(async () => {
     const agentArgs = ['--socket', 'off', '--listen', 'off'];
     agents.h1 = await spawnXenopsd({ mode: 'nats', role: 'agent', natsPrefix: prefix, hostId: 'h1', extraArgs: agentArgs });
-    const [h2, h3, g] = await Promise.all([
+    const [h2, h3, g, g2] = await Promise.all([
       spawnXenopsd({ mode: 'nats', role: 'agent', natsPrefix: prefix, hostId: 'h2', extraArgs: agentArgs }),
       spawnXenopsd({ mode: 'nats', role: 'agent', natsPrefix: prefix, hostId: 'h3', extraArgs: agentArgs }),
       spawnXenopsd({ mode: 'nats', role: 'gateway', natsPrefix: prefix, hostId: 'h1', extraArgs: ['--placement', 'local'] }),
+      spawnXenopsd({ mode: 'nats', role: 'gateway', natsPrefix: prefix, hostId: 'h2', extraArgs: ['--placement', 'least-loaded'] }),
     ]);
     agents.h2 = h2;
     agents.h3 = h3;
     gateway = g;
+    second = g2;
     c = gateway.client();
     await until('three hosts Up', async () => ((await hostList(c)).filter((h) => h.state === 'Up').length === 3 ? true : undefined), 15_000);
   });
@@ -171,16 +175,41 @@ describe('NATS: migration between agents', () => {
     expect(await stat(c, id)).toMatchObject({ power_state: 'Running', domids: before.domids });
   });
 
-  it('100 migrations back and forth between h1 and h2, 10 VMs at once: every task completes, each VM has one domain on one host', async () => {
+  it('100 migrations back and forth between h1 and h2 through two gateways, under a lifecycle load from 6 more clients: every task ends, each VM has one domain on one host', async () => {
+    const d = second.client();
     const vms = await Promise.all(Array.from({ length: 10 }, (_, i) => running(c, `pp${i}`, { host: 'h1' })));
-    await Promise.all(
-      vms.map(async (id) => {
+    const accepted: string[] = [];
+    let moving = true;
+    const migrations = Promise.all(
+      vms.map(async (id, i) => {
+        const via = i % 2 === 0 ? c : d;
         for (let round = 0; round < 10; round++) {
-          const t = await waitTask(c, await migrate(c, id, `xenops://${round % 2 === 0 ? 'h2' : 'h1'}`), { timeoutMs: 30_000 });
+          const task = await migrate(via, id, `xenops://${round % 2 === 0 ? 'h2' : 'h1'}`);
+          accepted.push(task);
+          const t = await waitTask(via, task, { timeoutMs: 30_000 });
           expect(t.state[0]).toBe('Completed');
         }
       }),
+    ).finally(() => (moving = false));
+    // The mixed load: other VMs started, paused, unpaused and shut down meanwhile, on every host.
+    const load = Promise.all(
+      Array.from({ length: 6 }, async (_, k) => {
+        const via = k % 2 === 0 ? c : d;
+        const id = vmId(`load${k}`);
+        await via.ok('VM.add', X({ vm: xenopsdVm(id) }));
+        while (moving) {
+          for (const [method, args] of [['VM.start', { paused: false, host: `h${(k % 3) + 1}` }], ['VM.unpause', {}], ['VM.shutdown', {}]] as const) {
+            const task = await via.ok<string>(method, X({ id, ...args }));
+            accepted.push(task);
+            expect((await waitTask(via, task, { timeoutMs: 30_000 })).state[0]).toBe('Completed');
+          }
+        }
+      }),
     );
+    await Promise.all([migrations, load]);
+    // Nothing acknowledged was lost: every task a caller was given is in the log, ended.
+    const tasks = new Map((await c.ok<Array<{ id: string; state: [string, unknown] }>>('Task.list', X())).map((t) => [t.id, t.state[0]]));
+    for (const id of accepted) expect(tasks.get(id)).toBe('Completed');
     const hosts = await hostList(c);
     for (const id of vms) {
       expect(hosts.filter((h) => h.vms.includes(id)).map((h) => h.id)).toEqual(['h1']);
@@ -188,11 +217,12 @@ describe('NATS: migration between agents', () => {
       expect(s).toMatchObject({ power_state: 'Running' });
       expect(s.domids).toHaveLength(1);
     }
-  }, 120_000);
+  }, 180_000);
 
-  it('HOST.evacuate: every VM of h1 migrated elsewhere, one task each, the result pairs them', async () => {
-    const vms = await Promise.all(Array.from({ length: 4 }, (_, i) => running(c, `evac${i}`, { host: 'h1' })));
+  it('HOST.evacuate of a host with 20 VMs: every one migrated elsewhere, one task each, the result pairs them', async () => {
+    const vms = await Promise.all(Array.from({ length: 20 }, (_, i) => running(c, `evac${i}`, { host: 'h1', paused: i % 4 === 0 })));
     const owned = (await hostList(c)).find((h) => h.id === 'h1')!.vms;
+    expect(owned.length).toBeGreaterThanOrEqual(20);
     const task = await c.ok<string>('HOST.evacuate', X({ host: 'h1' }));
     const t = await waitTask(c, task, { timeoutMs: 60_000 });
     expect(t.state[0]).toBe('Completed');
@@ -202,8 +232,27 @@ describe('NATS: migration between agents', () => {
     for (const [, migration] of result) expect(tasks.find((x) => x.id === migration)?.state[0]).toBe('Completed');
     const after = await hostList(c);
     expect(after.find((h) => h.id === 'h1')!.vms).toEqual([]);
-    for (const id of vms) expect(['h2', 'h3']).toContain(await hostOf(c, id));
-  }, 90_000);
+    // Spread by least-loaded over the two other hosts, each VM in the power state it had.
+    const per = new Map<string, number>();
+    for (const [i, id] of vms.entries()) {
+      const host = await hostOf(c, id);
+      expect(['h2', 'h3']).toContain(host);
+      per.set(host!, (per.get(host!) ?? 0) + 1);
+      expect((await stat(c, id)).power_state).toBe(i % 4 === 0 ? 'Paused' : 'Running');
+    }
+    expect(per.size).toBe(2);
+  }, 120_000);
+
+  it('HOST.evacuate of a host with no other Up host to go to fails naming the VMs left; an evacuation is not cancellable', async () => {
+    const id = await running(c, 'stuck', { host: 'h2', vm: { memory_static_max: 2 * 1024 ** 4, memory_dynamic_max: 2 * 1024 ** 4, memory_dynamic_min: 2 * 1024 ** 4 } });
+    const task = await c.ok<string>('HOST.evacuate', X({ host: 'h2' }));
+    expect(await c.ok('Task.cancel', X({ id: task }))).toBeNull();
+    const t = await waitTask(c, task, { timeoutMs: 60_000 });
+    expect(t.state[0]).toBe('Failed');
+    expect((t.state[1] as [string, string])[1]).toContain(`evacuation of h2 left`);
+    expect((t.state[1] as [string, string])[1]).toContain(id);
+    expect(await hostOf(c, id)).toBe('h2');
+  }, 120_000);
 
   it('xenops migrate VM --to HOST follows the task with a progress bar; xenops evacuate HOST lists what it moved; bad input is a usage error', async () => {
     const id = await running(c, 'cli', { host: 'h1' });
@@ -322,6 +371,56 @@ describe('NATS: kill -9 at each step of a migration (XENOPS_FAULT_POINT)', () =>
     expect(report.differences).toEqual([]);
     expect(report.ok).toBe(true);
   });
+});
+
+describe('NATS unavailable for a while during migrations (a private nats-server stopped and started again)', () => {
+  const servers: OwnNatsServer[] = [];
+  afterAll(async () => {
+    await Promise.all(servers.map((x) => x.stop('SIGKILL')));
+  });
+
+  it('each migration either completes or leaves the VM where it was: never both, never a VM on two hosts', async () => {
+    const nats = await startOwnNatsServer();
+    servers.push(nats);
+    const prefix = uniquePrefix('migout');
+    const flags = ['--nats', nats.url, '--nats-prefix', prefix];
+    // mode 'embedded' only means spawnXenopsd adds no --nats of its own: ours is in extraArgs.
+    await spawnXenopsd({ mode: 'embedded', role: 'agent', hostId: 'h1', extraArgs: ['--socket', 'off', '--listen', 'off', ...flags] });
+    await spawnXenopsd({ mode: 'embedded', role: 'agent', hostId: 'h2', extraArgs: ['--socket', 'off', '--listen', 'off', ...flags] });
+    const g = await spawnXenopsd({ mode: 'embedded', role: 'gateway', hostId: 'h1', extraArgs: flags });
+    const c = g.client();
+    await until('two hosts Up', async () => ((await hostList(c).catch(() => [])).filter((h) => h.state === 'Up').length === 2 ? true : undefined), 15_000);
+    const id = await running(c, 'outage', { host: 'h1' });
+    const outcomes: string[] = [];
+    for (let round = 0; round < 6; round++) {
+      if ((await stat(c, id)).power_state === 'Halted') await waitTask(c, await c.ok<string>('VM.start', X({ id, paused: false })));
+      const from = await hostOf(c, id);
+      const to = from === 'h1' ? 'h2' : 'h1';
+      const task = await migrate(c, id, `xenops://${to}`);
+      await new Promise((r) => setTimeout(r, round * 7));
+      await nats.stop('SIGKILL');
+      await new Promise((r) => setTimeout(r, 1_500));
+      await nats.start();
+      const t = await until(
+        `round ${round}: the migration ends`,
+        async () => {
+          const x = await c.ok<{ state: [string, unknown] }>('Task.stat', X({ id: task })).catch(() => undefined);
+          return x && x.state[0] !== 'Pending' ? x : undefined;
+        },
+        60_000,
+      );
+      const hosts = (await until('HOST.list answers', async () => hostList(c).catch(() => undefined), 20_000)).filter((h) => h.vms.includes(id)).map((h) => h.id);
+      const s = await stat(c, id);
+      outcomes.push(`${t.state[0]} ${JSON.stringify(t.state[1]).slice(0, 80)} -> ${hosts.join(',') || 'no host'} ${s.power_state}`);
+      expect(hosts.length).toBeLessThanOrEqual(1);
+      expect(s.domids.length).toBeLessThanOrEqual(1);
+      if (t.state[0] === 'Completed') expect(hosts).toEqual([to]);
+      else if (s.power_state === 'Running') expect(hosts).toEqual([from]);
+    }
+    process.stdout.write(`migrations through NATS outages: ${outcomes.join(' | ')}\n`);
+    const report = (await (await fetch(`${g.url}/verify`)).json()) as { invariantViolations: unknown[] };
+    expect(report.invariantViolations).toEqual([]);
+  }, 300_000);
 });
 
 describe('embedded: localhost migration only', () => {

@@ -158,6 +158,11 @@ export async function spawnXenopsd(options: SpawnOptions): Promise<Xenopsd> {
   const unix = /unix:(\S+)/.exec(ready);
   const url = http ? `http://${http[1]}:${http[2]}` : undefined;
   const socketPath = unix ? unix[1] : undefined;
+  if (url) {
+    const prefixArg = extra.indexOf('--nats-prefix');
+    servingLogs.set(proc, { url, log: natsPrefix ?? (prefixArg >= 0 ? extra[prefixArg + 1] : undefined) ?? dataDir });
+    proc.once('exit', () => servingLogs.delete(proc));
+  }
 
   const self: Xenopsd = {
     proc,
@@ -331,8 +336,39 @@ export async function deleteNatsResources(): Promise<void> {
   }
 }
 
-/** `afterAll` body for files that use NATS: kill processes, then drop their NATS resources. */
+/** Processes that serve HTTP, and the log each reads (a NATS prefix or a data dir). */
+const servingLogs = new Map<ChildProcess, { readonly url: string; readonly log: string }>();
+
+/**
+ * The invariant monitor over every log a test file's services still serve (issue 14 item 5): no VM
+ * ever had two domains or belonged to two hosts. A service that does not answer GET /verify (it
+ * is gone, behind a token, or its store is down) has nothing to say; a violation fails the file.
+ */
+export async function checkInvariantsOfLiveServices(): Promise<void> {
+  const checked = new Set<string>();
+  const violations: string[] = [];
+  for (const { url, log } of servingLogs.values()) {
+    if (checked.has(log)) continue;
+    try {
+      const r = await fetch(`${url}/verify`, { signal: AbortSignal.timeout(30_000) });
+      if (!r.ok) continue;
+      const report = (await r.json()) as { invariantViolations?: unknown[] };
+      checked.add(log);
+      for (const v of report.invariantViolations ?? []) violations.push(`${log}: ${JSON.stringify(v)}`);
+    } catch {
+      /* not answering: nothing to check */
+    }
+  }
+  if (violations.length > 0) throw new Error(`invariant monitor: ${violations.length} violation(s):\n${violations.slice(0, 10).join('\n')}`);
+}
+
+/** `afterAll` body for files that use NATS: check the invariants, kill processes, then drop their NATS resources. */
 export async function cleanupAll(): Promise<void> {
+  const invariants = await checkInvariantsOfLiveServices().then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
   await stopAll();
   await deleteNatsResources().catch((e: unknown) => process.stderr.write(`e2e: NATS cleanup failed: ${(e as Error).message}\n`));
+  if (invariants) throw invariants;
 }

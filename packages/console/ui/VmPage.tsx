@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { ACTIONS, runAction } from './actions.js';
+import { ACTIONS, migrateAction, runAction } from './actions.js';
 import { call, getText, RpcError } from './api.js';
 import { consolesOf, domidOf, mib, timeOf } from './format.js';
 import { useConsole } from './state.js';
@@ -36,6 +36,15 @@ export function VmPage({ id }: { id: string }) {
   const [position, setPosition] = useState<number | undefined>(undefined);
   const [view, setView] = useState<View | string | undefined>();
   const [image, setImage] = useState('');
+  const [hosts, setHosts] = useState<readonly string[]>([]);
+  const [target, setTarget] = useState('');
+
+  // Where the VM can be migrated to: the Up hosts (its own too: a new domain there).
+  useEffect(() => {
+    call<Array<{ id: string; state: string }>>('HOST.list')
+      .then((list) => setHosts(list.filter((h) => h.state === 'Up').map((h) => h.id)))
+      .catch(() => setHosts([]));
+  }, [id]);
 
   // The history grows as the VM changes: reload it with each change of the VM.
   useEffect(() => {
@@ -102,6 +111,18 @@ export function VmPage({ id }: { id: string }) {
             </button>
           ))}
           <input name="image" placeholder="suspend image path (suspend, resume)" value={image} onInput={(e) => setImage((e.target as HTMLInputElement).value)} />
+          <select name="migrate-to" value={target} onChange={(e) => setTarget((e.target as HTMLSelectElement).value)}>
+            <option value="">migrate to host…</option>
+            {hosts.map((h) => (
+              <option value={h}>
+                {h}
+                {h === live.host ? ' (its host: a new domain)' : ''}
+              </option>
+            ))}
+          </select>
+          <button type="button" data-action="migrate" disabled={!target} onClick={() => void runAction(migrateAction(target), id, name)}>
+            Migrate
+          </button>
         </div>
       )}
 

@@ -37,6 +37,16 @@ export const ACTIONS: readonly ActionSpec[] = [
   { key: 'resume', label: 'Resume', when: ['Suspended'], needsImage: true, run: (id, image) => call('VM.resume', { id, suspend_vdi: ['Local', image] }), then: unpause },
 ];
 
+/** VM.migrate to `host` (API.md §7.8): live, the VM keeps its power state; its own host gives a new domain there. */
+export function migrateAction(host: string): ActionSpec {
+  return {
+    key: 'migrate',
+    label: `Migrate to ${host}`,
+    when: ['Running', 'Paused'],
+    run: (id) => call('VM.migrate', { id, vdi_map: {}, vif_map: {}, pci_map: {}, xenops_url: `xenops://${host}`, compress: false, verify_dest: false, localhost_migration: false }),
+  };
+}
+
 /** Runs `spec` on the VM and records it for the activity panel (its task, or the call's error). */
 export async function runAction(spec: ActionSpec, vmId: string, vmName: string, image?: string): Promise<void> {
   const base = { vmId, vmName, label: spec.label, started: Date.now() };

@@ -121,11 +121,11 @@ export async function openNatsResources(
     if (!osExisted) created.push(step);
     step = `the KV bucket ${names.hostsBucket}`;
     const hostsExisted = await exists(jsm, names.hostsStream);
-    const hosts = await new Kvm(js).create(names.hostsBucket, { history: 1, storage: StorageType.File, ttl: HOSTS_BUCKET_TTL_MS });
+    const hosts = await new Kvm(js).create(names.hostsBucket, { history: 1, storage: StorageType.File, ttl: HOSTS_BUCKET_TTL_MS, replicas });
     if (!hostsExisted) created.push(step);
     step = `the KV bucket ${names.leasesBucket}`;
     const leasesExisted = await exists(jsm, names.leasesStream);
-    const leases = await new Kvm(js).create(names.leasesBucket, { history: 1, storage: StorageType.File, ttl: LEASE_TTL_MS });
+    const leases = await new Kvm(js).create(names.leasesBucket, { history: 1, storage: StorageType.File, ttl: LEASE_TTL_MS, replicas });
     if (!leasesExisted) created.push(step);
     return { jsm, js, layout, kv, os, hosts, leases, created };
   } catch (err) {

@@ -27,7 +27,7 @@ function pair(chunkBytes: number) {
 }
 
 describe('AgentMigrationLink', () => {
-  it('sends a state in chunks with progress; the destination has it whole once, and only once', async () => {
+  it('sends a state in chunks with progress; the destination has it whole, again on a retry, until it is dropped', async () => {
     const { source, destination, completed, serve } = pair(4);
     await serve();
     const progress: number[] = [];
@@ -37,7 +37,10 @@ describe('AgentMigrationLink', () => {
     expect(completed).toEqual(['7']);
     expect(destination.holds('7')).toBe(true);
     expect(Buffer.from(destination.take('7')!).toString()).toBe('0123456789');
+    expect(Buffer.from(destination.take('7')!).toString()).toBe('0123456789');
+    destination.drop('7');
     expect(destination.take('7')).toBeUndefined();
+    expect(destination.holds('7')).toBe(false);
   });
 
   it('an empty state is one chunk; a chunk out of order, or more bytes than announced, is refused', async () => {

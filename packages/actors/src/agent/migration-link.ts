@@ -102,11 +102,15 @@ export class AgentMigrationLink implements MigrationLink {
     return complete;
   }
 
+  /**
+   * The whole state received under `transferId`. It stays until it expires or the transfer is
+   * dropped: a destination whose first restore could not be written (the store went away) takes
+   * it again when it retries.
+   */
   take(transferId: string): Uint8Array | undefined {
     faultPoint('migration-receiving');
     const entry = this.incoming.get(transferId);
     if (!entry || entry.received !== entry.total) return undefined;
-    this.drop(transferId);
     return Buffer.concat(entry.parts);
   }
 

@@ -28,7 +28,7 @@ export interface MigrationLink {
     state: Uint8Array,
     opts: { readonly signal: AbortSignal; readonly onProgress?: (fraction: number) => void },
   ): Promise<void>;
-  /** Takes (once) the whole state received under `transferId`; undefined when none arrived complete. */
+  /** The whole state received under `transferId` (until the agent drops it); undefined when none arrived complete. */
   take(transferId: string): Uint8Array | undefined;
   /**
    * Asks `destination`'s backend to get ready to receive (`prepareMigration`), with `payload`

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -111,6 +112,9 @@ Options:
   --qemu-sr-dir DIR     with --backend qemu: the directory where ["VDI", name] disks are files
   --qemu-network MODE   with --backend qemu: user (every VIF on a user-mode network, default) or
                         bridge (a tap on the VIF's bridge, through qemu-bridge-helper)
+  --qemu-migration-address IP
+                        with --backend qemu: where this host's QEMU listens for a live migration's
+                        stream (default 127.0.0.1; give an address the other hosts reach)
   --crash-loop-window-s S
                         a guest that crashes within S seconds of its start is not restarted
                         (on_crash Start becomes Shutdown; default 120)
@@ -182,6 +186,7 @@ export function parseDaemonArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
         'qemu-binary': { type: 'string' },
         'qemu-accel': { type: 'string' },
         'qemu-sr-dir': { type: 'string' },
+        'qemu-migration-address': { type: 'string' },
         'qemu-network': { type: 'string' },
         'crash-loop-window-s': { type: 'string' },
         'retention-days': { type: 'string' },
@@ -311,7 +316,7 @@ function restoreAction(
 
 /** The `--qemu-*` flags, checked; given with another backend they are a mistake. */
 function qemuOptions(backend: string, v: Record<string, unknown>): QemuBackendOptions | undefined {
-  const flags = ['qemu-binary', 'qemu-accel', 'qemu-sr-dir', 'qemu-network'] as const;
+  const flags = ['qemu-binary', 'qemu-accel', 'qemu-sr-dir', 'qemu-network', 'qemu-migration-address'] as const;
   const given = flags.filter((f) => v[f] !== undefined);
   if (backend !== 'qemu') {
     if (given.length > 0) throw new ConfigError(`--${given[0]} goes with --backend qemu`);
@@ -325,7 +330,15 @@ function qemuOptions(backend: string, v: Record<string, unknown>): QemuBackendOp
   if (binary === '') throw new ConfigError('--qemu-binary must not be empty');
   const srDir = v['qemu-sr-dir'] as string | undefined;
   if (srDir === '') throw new ConfigError('--qemu-sr-dir must not be empty');
-  return { accel, network, ...(binary ? { binary } : {}), ...(srDir ? { srDir: resolve(srDir) } : {}) };
+  const migrationAddress = v['qemu-migration-address'] as string | undefined;
+  if (migrationAddress !== undefined && !isIP(migrationAddress)) throw new ConfigError(`--qemu-migration-address must be an IP address, not "${migrationAddress}"`);
+  return {
+    accel,
+    network,
+    ...(binary ? { binary } : {}),
+    ...(srDir ? { srDir: resolve(srDir) } : {}),
+    ...(migrationAddress ? { migrationAddress } : {}),
+  };
 }
 
 function defaultDataDir(env: NodeJS.ProcessEnv): string {

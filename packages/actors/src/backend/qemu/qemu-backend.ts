@@ -146,6 +146,7 @@ export class QemuBackend implements Backend {
       case 'VM_destroy': {
         const d = this.domainsByVm.get(effect.vmId);
         if (!d) return DONE;
+        if (this.incoming.get(effect.vmId)?.domain === d) this.incoming.delete(effect.vmId);
         await d.stop();
         this.domainsByVm.delete(effect.vmId);
         removeDomainFile(d.dir);
@@ -275,15 +276,16 @@ export class QemuBackend implements Backend {
 
   private async create(effect: EffectOf<'VM_create'>): Promise<Observation> {
     const { vmId, config } = effect;
-    if (this.domainsByVm.has(vmId)) throw Errors.alreadyExists('domain', vmId);
-    // A migration's destination: the process that received the stream becomes the domain.
+    // A migration's destination: the process that received the stream becomes the domain (again,
+    // when the destination retries after its first attempt could not be written).
     const prepared = this.incoming.get(vmId);
-    if (prepared) {
+    if (prepared && (!this.domainsByVm.has(vmId) || this.domainsByVm.get(vmId) === prepared.domain)) {
       this.domainsByVm.set(vmId, prepared.domain);
       this.configs.set(vmId, config);
       this.log(`qemu: vm ${vmId}: domain ${prepared.domain.domid} created from the migration's QEMU process ${prepared.domain.process.pid}`);
       return { kind: 'created', domid: prepared.domain.domid, consoles: this.consoles(prepared.domain) };
     }
+    if (this.domainsByVm.has(vmId)) throw Errors.alreadyExists('domain', vmId);
     const boot = bootOf(config);
     const available = availableMemoryBytes();
     if (available !== undefined && config.memory_static_max > available) throw Errors.notEnoughMemory(config.memory_static_max);
@@ -471,8 +473,9 @@ export class QemuBackend implements Backend {
 
   private async abandonMigrationOf(vmId: string): Promise<void> {
     const p = this.incoming.get(vmId);
-    if (!p || this.domainsByVm.get(vmId) === p.domain) return;
+    if (!p) return;
     this.incoming.delete(vmId);
+    if (this.domainsByVm.get(vmId) === p.domain) return; // it became the domain: nothing to stop
     await p.domain.stop().catch(() => undefined);
     removeDomainFile(p.domain.dir);
     this.log(`qemu: vm ${vmId}: migration ${p.transferId}: its destination process ${p.domain.process.pid} stopped (the migration did not pass here)`);
@@ -559,7 +562,7 @@ export class QemuBackend implements Backend {
       }
       await delay(100, ctx.signal);
     }
-    this.incoming.delete(effect.vmId);
+    // The entry stays (a retry finds the same process) until the domain is destroyed or migrated again.
     d.expectingExit = false;
     d.paused = true;
     d.persist();
