@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { qemu } from '../../packages/actors/dist/index.js';
+import { tinyVm } from './qemu.mjs';
 import { Rpc, TaskWatcher } from './rpc.mjs';
 import { startService } from './service.mjs';
 
@@ -79,17 +80,6 @@ export async function simulatorMigrations({ mode, natsUrl, scratch, log, vmConfi
     rpc.close();
     for (const s of services.reverse()) await s.stop();
   }
-}
-
-function tinyVm(id, image, memoryMiB) {
-  return {
-    id, name: id, ssidref: 0, xsdata: {}, platformdata: {}, bios_strings: {},
-    ty: ['PVH', { boot: ['Direct', { kernel: image.kernel, cmdline: image.cmdline, ramdisk: image.initrd }] }],
-    suppress_spurious_page_faults: false,
-    memory_static_max: memoryMiB * MIB, memory_dynamic_max: memoryMiB * MIB, memory_dynamic_min: memoryMiB * MIB,
-    vcpu_max: 1, vcpus: 1, scheduler_params: { affinity: [] },
-    on_crash: ['Shutdown'], on_shutdown: ['Shutdown'], on_reboot: ['Start'], pci_msitranslate: true, pci_power_mgmt: false,
-  };
 }
 
 async function serialLine(dir, re, timeoutMs = 300_000) {

@@ -14,7 +14,8 @@ const MIB = 1048576;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x) => +x.toFixed(1);
 
-function tinyVm(id, image, memoryMiB) {
+/** The tiny guest's VM record (direct kernel boot, PVH) with `memoryMiB` of RAM. */
+export function tinyVm(id, image, memoryMiB) {
   return {
     id, name: id, ssidref: 0, xsdata: {}, platformdata: {}, bios_strings: {},
     ty: ['PVH', { boot: ['Direct', { kernel: image.kernel, cmdline: image.cmdline, ramdisk: image.initrd }] }],

@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { X, waitTask, type RpcClient } from '../support/rpc.js';
+import { X, until, waitTask, type RpcClient } from '../support/rpc.js';
 import { vmId, xenopsdVm } from '../support/vms.js';
 import { cleanupAll, REPO_ROOT, spawnXenopsd, uniquePrefix, type Xenopsd } from '../support/xenopsd.js';
 
@@ -36,16 +36,6 @@ interface HostRecord {
 
 const hostList = (c: RpcClient) => c.ok<HostRecord[]>('HOST.list', X());
 const hostOf = async (c: RpcClient, vm: string) => (await hostList(c)).find((h) => h.vms.includes(vm))?.id;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 function xenops(url: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

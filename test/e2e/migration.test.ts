@@ -4,14 +4,13 @@
  * embedded mode (localhost migration only). What a caller sees: the task, its progress, the power
  * state kept throughout, the VM's host, its new domain, the errors, and the log's switch-over.
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vbdFull, vifFull } from '../support/devices.js';
-import { S, X, waitTask, type RpcClient } from '../support/rpc.js';
+import { S, X, until, waitTask, type RpcClient } from '../support/rpc.js';
+import { xenops } from '../support/damage.js';
 import { seedVm, vmId, xenopsdVm } from '../support/vms.js';
 import { startOwnNatsServer, type OwnNatsServer } from '../support/own-nats.js';
-import { cleanupAll, REPO_ROOT, spawnXenopsd, uniquePrefix, type Xenopsd } from '../support/xenopsd.js';
+import { cleanupAll, spawnXenopsd, uniquePrefix, type Xenopsd } from '../support/xenopsd.js';
 
 afterAll(cleanupAll);
 
@@ -29,25 +28,6 @@ const stat = async (c: RpcClient, vm: string) => (await c.ok<VmStatePair>('VM.st
 const NO_MAPS = { vdi_map: {}, vif_map: {}, pci_map: {}, compress: false, verify_dest: false, localhost_migration: false };
 const migrate = (c: RpcClient, id: string, url: string, extra: Record<string, unknown> = {}) =>
   c.ok<string>('VM.migrate', X({ id, ...NO_MAPS, xenops_url: url, ...extra }));
-
-const XENOPS_BIN = path.join(REPO_ROOT, 'packages/cli/dist/bin/xenops.js');
-function xenops(url: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [XENOPS_BIN, '--url', url, ...args], { timeout: 30_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function running(c: RpcClient, tag: string, opts: { host?: string; paused?: boolean; vm?: Record<string, unknown> } = {}): Promise<string> {
   const id = vmId(tag);
@@ -256,23 +236,23 @@ describe('NATS: migration between agents', () => {
 
   it('xenops migrate VM --to HOST follows the task with a progress bar; xenops evacuate HOST lists what it moved; bad input is a usage error', async () => {
     const id = await running(c, 'cli', { host: 'h1' });
-    const moved = await xenops(gateway.url!, ['migrate', id, '--to', 'h2']);
+    const moved = await xenops(gateway.url!, 'migrate', id, '--to', 'h2');
     expect(moved.code, moved.stderr).toBe(0);
     // The CLI names a VM by its name (xenopsdVm's is web01).
     expect(moved.stdout).toMatch(/^Migrated web01: Running/m);
     expect(await hostOf(c, id)).toBe('h2');
-    const json = await xenops(gateway.url!, ['--json', 'migrate', id, '--to', 'xenops://h1']);
+    const json = await xenops(gateway.url!, '--json', 'migrate', id, '--to', 'xenops://h1');
     expect(json.code, json.stderr).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({ vm: id, power_state: 'Running', to: 'xenops://h1' });
 
-    const nowhere = await xenops(gateway.url!, ['migrate', id, '--to', 'h9']);
+    const nowhere = await xenops(gateway.url!, 'migrate', id, '--to', 'h9');
     expect(nowhere.code).not.toBe(0);
     expect(nowhere.stderr).toMatch(/xenops:\/\/h9 names no reachable host/);
-    const noTarget = await xenops(gateway.url!, ['migrate', id]);
+    const noTarget = await xenops(gateway.url!, 'migrate', id);
     expect(noTarget.code).toBe(2);
     expect(noTarget.stderr).toMatch(/--to HOST is required/);
 
-    const evac = await xenops(gateway.url!, ['evacuate', 'h1']);
+    const evac = await xenops(gateway.url!, 'evacuate', 'h1');
     expect(evac.code, evac.stderr).toBe(0);
     expect(evac.stdout).toMatch(/^Evacuated h1: \d+ VM\(s\) migrated/m);
     expect(evac.stdout).toContain(id);

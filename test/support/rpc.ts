@@ -204,3 +204,14 @@ export async function waitPower(client: RpcClient, vm: string, power: string, ti
 }
 
 export const numericIds = (tasks: readonly { id: string }[]): number[] => tasks.map((t) => Number(t.id));
+
+/** Polls `probe` every 200 ms until it returns something other than undefined; fails after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
