@@ -72,6 +72,8 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
   const begin: EngineInput = opts.begin === 'receive' ? { type: 'ReceiveMigration', taskId } : { type: 'StartTask', taskId, startedMs };
   const start = decided(await journal.decide(begin));
   const plan = start.plan;
+  // A migration's destination runs its atoms before writing them: its guest is stopped meanwhile.
+  if (opts.begin === 'receive') journal.gather();
   if (!plan) {
     // Refused by its precondition, or nothing to do: it has already ended.
     await journal.flush();
@@ -131,6 +133,9 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
       if (atomMayWait(atom)) await journal.flush();
       atomNow = atom;
       const performed = await deadline.run(() => perform(atom, journal.vm, backend, ctx));
+      // The state is at the destination and the source's guest stopped: its teardown and the
+      // switch-over go in one write.
+      if (atom.kind === 'VM_migrate_send') journal.gather();
       doneWeight += atomWeight(atom);
       const step = decided(
         await journal.decide({

@@ -19,8 +19,18 @@ export class TaskJournal {
     private readonly host: TaskHost,
     /** The task's debug string: the audit of what its steps decide. */
     private readonly dbg: string,
-    private readonly writeEachStep: boolean,
+    private writeEachStep: boolean,
   ) {}
+
+  /**
+   * From now on the steps are gathered and written together (at the next flush), whatever the
+   * backend: a migration past its point of no return, whose source only cleans up and whose
+   * destination must run before anything else — every write there is downtime, and a crash
+   * there leaves nothing a restart's reconciliation does not find (the domain is or is not there).
+   */
+  gather(): void {
+    this.writeEachStep = false;
+  }
 
   /** The VM as the task sees it: the log's state plus the facts not written yet. */
   get vm(): VmAggregate {
