@@ -90,6 +90,16 @@ describe('NATS: migration between agents', () => {
     expect(agents.h1!.stderr).toMatch(new RegExp(`vm ${id}: migration task ${task} switched over to host h2`));
   });
 
+  it('operations queued behind a migration run on the destination, in order', async () => {
+    const id = await running(c, 'queued', { host: 'h1' });
+    const mig = await migrate(c, id, 'xenops://h2');
+    const pause = await c.ok<string>('VM.pause', X({ id }));
+    const vcpus = await c.ok<string>('VM.set_vcpus', X({ id, vcpus: 1 }));
+    for (const t of [mig, pause, vcpus]) expect((await waitTask(c, t)).state[0]).toBe('Completed');
+    expect(await hostOf(c, id)).toBe('h2');
+    expect((await stat(c, id)).power_state).toBe('Paused');
+  });
+
   it('a Paused VM stays Paused; an http URL naming a host id resolves to it; the task progresses to 1', async () => {
     const id = await running(c, 'paused', { host: 'h1', paused: true });
     const task = await migrate(c, id, 'http://h3/');

@@ -140,6 +140,14 @@ describe('the switch-over and the destination', () => {
     expect(recovered.map((e) => e.type)).toEqual(['TaskFailed', 'TaskCreated']);
   });
 
+  it('tasks queued behind the migration go with the VM: the destination runs them', () => {
+    const { tornDown } = sourceHistory('h2');
+    const queued: EventBody = { type: 'TaskCreated', vmId: 'v', operation: { kind: 'VM.pause' }, host: 'h1', ctimeMs: 0 };
+    const history = [...tornDown, queued];
+    const after = testVm('v', [...history, ...switchOver(history, 'h2')]);
+    expect(after.queue.map((t) => t.host)).toEqual(['h2']);
+  });
+
   it('a localhost switch-over is taken over in the same batch', () => {
     const { taskId, tornDown } = sourceHistory('h1');
     expect(switchOver(tornDown, 'h1').at(-1)).toEqual({ type: 'MigrationReceived', vmId: 'v', taskId });

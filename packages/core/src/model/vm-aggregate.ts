@@ -139,6 +139,8 @@ function applyVmEvent(vm: Mutable<VmAggregate>, body: EventBody, seq: string, db
       if (body.migration && vm.running?.taskId === body.migration.taskId) {
         const running = plainOf(vm.running);
         vm.running = { ...running, host: body.host, migration: { wasPaused: running.migration?.wasPaused ?? false, handedOver: true, progress: body.migration.progress } };
+        // The tasks queued behind it go too: the destination runs them (and fails them if it restarts mid-way).
+        if (vm.queue.length > 0) vm.queue = plainOf(vm.queue).map((t) => ({ ...t, host: body.host }));
       }
       return;
     case 'MigrationReceived':
