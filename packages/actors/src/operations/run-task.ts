@@ -62,7 +62,8 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
   const startedMs = now();
   const elapsed = () => (now() - startedMs) / 1000;
   let cancelPointsSeen = 0;
-  let cancellable = true;
+  // A migration's destination is past its point of no return: nothing cancels it any more (§7.1).
+  let cancellable = opts.begin !== 'receive';
   const journal = new TaskJournal(host, task.dbg, backend.capabilities.journalsEachAtom);
   const decided = (d: Decision | XenopsError): Decision => {
     if (d instanceof XenopsError) throw d;
