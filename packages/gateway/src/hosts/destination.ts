@@ -14,6 +14,12 @@ export async function resolveDestination(view: HostView & { readonly hostId: str
   return view.mode === 'embedded' && found !== view.hostId ? undefined : found;
 }
 
+/** The loopback names are one address: a URL may say `localhost` where a host advertises 127.0.0.1. */
+function aliasesOf(hostname: string): string[] {
+  const loopback = ['localhost', '127.0.0.1', '::1'];
+  return loopback.includes(hostname) ? loopback : [hostname];
+}
+
 /** The host `url` names among `hosts`, by the rules above. */
 export function matchHost(hosts: readonly HostRecord[], url: string): string | undefined {
   let u: URL;
@@ -34,7 +40,16 @@ export function matchHost(hosts: readonly HostRecord[], url: string): string | u
     case 'https:': {
       const hostname = u.hostname.replace(/^\[|\]$/g, '');
       const port = u.port !== '' ? u.port : u.protocol === 'https:' ? '443' : '80';
-      return byId(hostname) ?? byAddress(`${hostname}:${port}`) ?? byAddress(`${u.hostname}:${port}`);
+      const byId_ = byId(hostname);
+      if (byId_ !== undefined) return byId_;
+      for (const name of aliasesOf(hostname)) {
+        const found = byAddress(`${name}:${port}`) ?? byAddress(`[${name}]:${port}`);
+        if (found !== undefined) return found;
+      }
+      // A host listening on every address answers on any of them: when only one host does so on
+      // this port, a URL with that port names it.
+      const wildcard = hosts.filter((h) => h.addresses.includes(`0.0.0.0:${port}`) || h.addresses.includes(`[::]:${port}`));
+      return wildcard.length === 1 ? wildcard[0]!.id : undefined;
     }
     case 'unix:':
     case 'file:':
