@@ -11,7 +11,7 @@ import { X, waitTask, type RpcClient } from '../support/rpc.js';
 import { completed, power, XENOPSD } from '../support/ops.js';
 import { domainDir, GuestConsole, killQemu, qemuPids, tinyVm } from '../support/qemu.js';
 import { vmId } from '../support/vms.js';
-import { cleanupAll, spawnXenopsd, uniquePrefix, type Xenopsd } from '../support/xenopsd.js';
+import { cleanupAll, respawn, spawnXenopsd, uniquePrefix, type Xenopsd } from '../support/xenopsd.js';
 
 afterAll(cleanupAll);
 
@@ -84,6 +84,30 @@ describe('NATS, QEMU backend: live migration between two hosts', () => {
     expect(heartbeat(await home.waitFor(/heartbeat/, 20_000))).toBeGreaterThan(after);
     expect(qemuPids(agents.h2!.dataDir, id)).toEqual([]);
     expect((await waitTask(c, await c.ok<string>('VM.shutdown', X({ id })), { timeoutMs: 60_000 })).state[0]).toBe('Completed');
+  }, 300_000);
+
+  it('a localhost migration: a new QEMU beside the old one, the heartbeat on in the same serial.log; a restarted agent re-attaches to it', async () => {
+    const id = vmId('ql');
+    const console = await boot(id);
+    const pidsBefore = qemuPids(agents.h1!.dataDir).length;
+    for (let round = 1; round <= 2; round++) {
+      const before = heartbeat(await console.waitFor(/heartbeat/, 20_000));
+      const t = await waitTask(c, await c.ok<string>('VM.migrate', X({ id, ...NO_MAPS, xenops_url: 'xenops://h1', localhost_migration: true })), { timeoutMs: 120_000 });
+      expect(t.state[0], JSON.stringify(t.state)).toBe('Completed');
+      expect(await power(c, id)).toBe('Running');
+      expect(heartbeat(await console.waitFor(/heartbeat/, 20_000))).toBeGreaterThan(before);
+      expect(qemuPids(agents.h1!.dataDir)).toHaveLength(pidsBefore);
+    }
+    expect(console.lines().some((l) => l.includes('xenops-guest ready'))).toBe(false);
+    // The agent dies and comes back: it finds the domain where domain.json says it lives.
+    await agents.h1!.kill9();
+    agents.h1 = await respawn(agents.h1!);
+    expect(agents.h1.stderr).toMatch(new RegExp(`vm ${id}: domain \\d+: re-attached to QEMU process`));
+    expect(await power(c, id)).toBe('Running');
+    const beat = heartbeat(await console.waitFor(/heartbeat/, 20_000));
+    expect(heartbeat(await console.waitFor(/heartbeat/, 20_000))).toBeGreaterThan(beat);
+    expect((await waitTask(c, await c.ok<string>('VM.shutdown', X({ id })), { timeoutMs: 60_000 })).state[0]).toBe('Completed');
+    expect(qemuPids(agents.h1.dataDir)).toHaveLength(pidsBefore - 1);
   }, 300_000);
 
   it('cancelled before the transfer, or to a destination whose agent is gone: the guest runs on at the source, nothing is left at the destination', async () => {

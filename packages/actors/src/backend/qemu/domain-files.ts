@@ -28,6 +28,12 @@ export interface DomainFile {
   readonly domid: number;
   readonly vncPort: number;
   readonly devices: readonly DeviceRecord[];
+  /**
+   * Where the domain's process and sockets are, when not in this directory: a domain that came
+   * by a localhost migration lives beside the one it replaced (API.md §7.8) and keeps its
+   * domain.json and serial.log here.
+   */
+  readonly dir?: string;
 }
 
 const SAFE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   DONE,
   Errors,
@@ -89,7 +90,8 @@ export class QemuBackend implements Backend {
         continue;
       }
       try {
-        const d = await QemuDomain.attach(known.vmId, known.domid, dir, file.vncPort, file.devices, this.hooks());
+        // After a localhost migration the process lives beside the VM's directory (domain.json says where).
+        const d = await QemuDomain.attach(known.vmId, known.domid, file.dir ?? dir, file.vncPort, file.devices, this.hooks(), dir);
         this.domainsByVm.set(known.vmId, d);
         host.logger(`qemu: vm ${known.vmId}: domain ${known.domid}: re-attached to QEMU process ${d.process.pid} (${d.paused ? 'paused' : 'running'})`);
       } catch (e) {
@@ -149,7 +151,9 @@ export class QemuBackend implements Backend {
         if (this.incoming.get(effect.vmId)?.domain === d) this.incoming.delete(effect.vmId);
         await d.stop();
         this.domainsByVm.delete(effect.vmId);
-        removeDomainFile(d.dir);
+        removeDomainFile(d.home);
+        // A process that lived beside the VM's directory (a localhost migration's) leaves nothing behind.
+        if (d.dir !== d.home) rmSync(d.dir, { recursive: true, force: true });
         this.log(`qemu: vm ${effect.vmId}: domain ${d.domid} destroyed`);
         return DONE;
       }
@@ -281,6 +285,7 @@ export class QemuBackend implements Backend {
     const prepared = this.incoming.get(vmId);
     if (prepared && (!this.domainsByVm.has(vmId) || this.domainsByVm.get(vmId) === prepared.domain)) {
       this.domainsByVm.set(vmId, prepared.domain);
+      prepared.domain.adopt();
       this.configs.set(vmId, config);
       this.log(`qemu: vm ${vmId}: domain ${prepared.domain.domid} created from the migration's QEMU process ${prepared.domain.process.pid}`);
       return { kind: 'created', domid: prepared.domain.domid, consoles: this.consoles(prepared.domain) };
@@ -429,7 +434,7 @@ export class QemuBackend implements Backend {
       // A QEMU that could not load the stream holds nothing worth keeping (7.2 exits by itself).
       await d.stop().catch(() => undefined);
       this.domainsByVm.delete(effect.vmId);
-      removeDomainFile(d.dir);
+      removeDomainFile(d.home);
       throw e;
     }
     d.expectingExit = false;
@@ -444,13 +449,14 @@ export class QemuBackend implements Backend {
    */
   async prepareMigration(transfer: { readonly vmId: string; readonly transferId: string }, payload: unknown): Promise<unknown> {
     const { vmId, transferId } = transfer;
-    if (this.domainsByVm.has(vmId)) throw Errors.unimplemented('a localhost migration on the QEMU backend (the VM has a domain on this host)');
     const p = decodeMigrationPayload(payload, vmId);
     await this.abandonMigrationOf(vmId);
     const domid = this.domids.next();
-    const dir = domainDir(this.dataDir(), vmId);
+    const home = domainDir(this.dataDir(), vmId);
+    // A localhost migration: the source's process is in the VM's directory, the new one waits beside it.
+    const dir = this.domainsByVm.has(vmId) ? join(qemuRoot(this.dataDir()), `migration-${transferId}`) : home;
     const args = machineArgs(p.config, bootOf(p.config), domid % 1000, dir);
-    const d = await QemuDomain.spawn(vmId, domid, dir, { binary: this.binary, accel: this.accel, args }, this.hooks(), { incoming: true });
+    const d = await QemuDomain.spawn(vmId, domid, dir, { binary: this.binary, accel: this.accel, args }, this.hooks(), { incoming: true, home });
     try {
       d.expectingExit = true; // a stream QEMU cannot load makes it exit: the migration's failure, not the guest's
       await d.recreate(p.devices);
@@ -461,10 +467,15 @@ export class QemuBackend implements Backend {
       this.log(`qemu: vm ${vmId}: migration ${transferId}: QEMU process ${d.process.pid} (domain ${domid}) waits for the stream on ${uri}`);
       return { uri };
     } catch (e) {
-      await d.stop().catch(() => undefined);
-      removeDomainFile(d.dir);
+      await this.discard(d);
       throw e;
     }
+  }
+
+  /** Stops a migration's process that never became the domain and removes what it left. */
+  private async discard(d: QemuDomain): Promise<void> {
+    await d.stop().catch(() => undefined);
+    if (d.dir !== d.home) rmSync(d.dir, { recursive: true, force: true });
   }
 
   async abandonMigration(transferId: string): Promise<void> {
@@ -476,8 +487,7 @@ export class QemuBackend implements Backend {
     if (!p) return;
     this.incoming.delete(vmId);
     if (this.domainsByVm.get(vmId) === p.domain) return; // it became the domain: nothing to stop
-    await p.domain.stop().catch(() => undefined);
-    removeDomainFile(p.domain.dir);
+    await this.discard(p.domain);
     this.log(`qemu: vm ${vmId}: migration ${p.transferId}: its destination process ${p.domain.process.pid} stopped (the migration did not pass here)`);
   }
 

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Errors, type GuestAction } from '@xenops/core';
 import { EmulatorStartError, QemuProcess, type QemuAccel, type QemuRunState, type QmpEvent } from '../../backends/qemu/index.js';
@@ -32,15 +33,20 @@ export class QemuDomain {
   paused = true;
   private reportedExit = false;
   private unwatch: () => void = () => {};
+  /** Whether domain.json follows this domain: not while it only waits for a migration (it is no domain yet). */
+  private persisting = true;
 
   private constructor(
     readonly vmId: string,
     readonly domid: number,
+    /** Where the process and its sockets are. */
     readonly dir: string,
     private proc: QemuProcess,
     public vncPort: number,
     private readonly spec: SpawnSpec | undefined,
     private readonly hooks: DomainHooks,
+    /** The VM's own directory: domain.json and serial.log (the same as `dir` but after a localhost migration). */
+    readonly home: string = dir,
   ) {
     this.watch();
   }
@@ -50,19 +56,38 @@ export class QemuDomain {
   }
 
   /** Spawns the domain's QEMU, paused; `Failed_to_start_emulator` when it does not come up. */
-  static async spawn(vmId: string, domid: number, dir: string, spec: SpawnSpec, hooks: DomainHooks, opts: { readonly incoming?: boolean } = {}): Promise<QemuDomain> {
-    // `incoming`: a migration's destination, waiting for the stream (`migrate-incoming`).
-    const proc = await startProcess(vmId, dir, spec, opts.incoming ? ['-incoming', 'defer'] : []);
-    const domain = new QemuDomain(vmId, domid, dir, proc, 0, spec, hooks);
+  /**
+   * `incoming`: a migration's destination, waiting for the stream (`migrate-incoming`); it is
+   * written to domain.json only once it becomes the domain (`adopt`). `home`: the VM's directory
+   * when the process lives elsewhere (a localhost migration).
+   */
+  static async spawn(
+    vmId: string,
+    domid: number,
+    dir: string,
+    spec: SpawnSpec,
+    hooks: DomainHooks,
+    opts: { readonly incoming?: boolean; readonly home?: string } = {},
+  ): Promise<QemuDomain> {
+    const home = opts.home ?? dir;
+    const proc = await startProcess(vmId, dir, spec, opts.incoming ? ['-incoming', 'defer'] : [], join(home, 'serial.log'));
+    const domain = new QemuDomain(vmId, domid, dir, proc, 0, spec, hooks, home);
+    domain.persisting = !opts.incoming;
     domain.vncPort = await domain.readVncPort();
     domain.persist();
     return domain;
   }
 
+  /** A migration's process becomes the VM's domain: from now on domain.json is its. */
+  adopt(): void {
+    this.persisting = true;
+    this.persist();
+  }
+
   /** Takes over a running QEMU a previous agent started (its devices as domain.json recorded them). */
-  static async attach(vmId: string, domid: number, dir: string, vncPort: number, devices: readonly DeviceRecord[], hooks: DomainHooks): Promise<QemuDomain> {
+  static async attach(vmId: string, domid: number, dir: string, vncPort: number, devices: readonly DeviceRecord[], hooks: DomainHooks, home: string = dir): Promise<QemuDomain> {
     const proc = await QemuProcess.attach(dir);
-    const domain = new QemuDomain(vmId, domid, dir, proc, vncPort, undefined, hooks);
+    const domain = new QemuDomain(vmId, domid, dir, proc, vncPort, undefined, hooks, home);
     for (const d of devices) domain.devices.set(`${d.kind}:${d.key}`, d);
     domain.paused = (await domain.status()) !== 'running';
     return domain;
@@ -79,7 +104,7 @@ export class QemuDomain {
     this.unwatch();
     const display = this.vncPort - VNC_BASE;
     const args = this.spec.args.map((a) => (a.startsWith('127.0.0.1:') ? `127.0.0.1:${display},to=${display + 1000}` : a));
-    this.proc = await startProcess(this.vmId, this.dir, { ...this.spec, args }, ['-incoming', 'defer']);
+    this.proc = await startProcess(this.vmId, this.dir, { ...this.spec, args }, ['-incoming', 'defer'], join(this.home, 'serial.log'));
     this.reportedExit = false;
     this.watch();
     this.vncPort = await this.readVncPort();
@@ -88,7 +113,9 @@ export class QemuDomain {
   }
 
   persist(): void {
-    writeDomainFile(this.dir, { vmId: this.vmId, domid: this.domid, vncPort: this.vncPort, devices: [...this.devices.values()] });
+    if (!this.persisting) return;
+    const elsewhere = this.dir !== this.home ? { dir: this.dir } : {};
+    writeDomainFile(this.home, { vmId: this.vmId, domid: this.domid, vncPort: this.vncPort, devices: [...this.devices.values()], ...elsewhere });
   }
 
   execute(command: string, args?: Record<string, unknown>, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<unknown> {
@@ -221,9 +248,9 @@ export class QemuDomain {
   }
 }
 
-async function startProcess(vmId: string, dir: string, spec: SpawnSpec, extra: readonly string[]): Promise<QemuProcess> {
+async function startProcess(vmId: string, dir: string, spec: SpawnSpec, extra: readonly string[], serialLog: string): Promise<QemuProcess> {
   try {
-    return await QemuProcess.start({ dir, binary: spec.binary, accel: spec.accel, args: [...spec.args, ...extra], name: `xenops-${vmId}`, detached: true, startTimeoutMs: 60_000 });
+    return await QemuProcess.start({ dir, serialLog, binary: spec.binary, accel: spec.accel, args: [...spec.args, ...extra], name: `xenops-${vmId}`, detached: true, startTimeoutMs: 60_000 });
   } catch (e) {
     if (e instanceof EmulatorStartError) throw Errors.failedToStartEmulator(vmId, 'qemu', e.stderrLine || e.message);
     throw e;

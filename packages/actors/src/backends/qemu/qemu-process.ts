@@ -156,7 +156,7 @@ export class QemuProcess {
    */
   static async start(options: QemuProcessOptions): Promise<QemuProcess> {
     const binary = options.binary ?? DEFAULT_QEMU_BINARY;
-    const paths = qemuPaths(options.dir);
+    const paths = { ...qemuPaths(options.dir), ...(options.serialLog !== undefined ? { serialLog: options.serialLog } : {}) };
     let stderrFrom = 0;
     const fail = (reason: string, cause?: unknown) =>
       new EmulatorStartError(binary, lastErrorLine(paths.stderrLog, binary, stderrFrom), reason, cause === undefined ? undefined : { cause });

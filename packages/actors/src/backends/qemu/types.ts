@@ -132,6 +132,8 @@ export type QemuAccel = 'tcg' | 'kvm';
 export interface QemuProcessOptions {
   /** Directory of this domain's files: QMP and serial sockets, pid file, serial.log, stderr.log. */
   dir: string;
+  /** Where the serial output is appended instead of `<dir>/serial.log` (a domain's log outlives its process). */
+  serialLog?: string;
   /** The machine-specific arguments: memory, kernel, devices, `-incoming`, ... */
   args: readonly string[];
   /** Default `qemu-system-x86_64` (looked up in PATH). */
