@@ -230,6 +230,11 @@ export class HostAgent {
         case 'SubmitOperation':
           return await this.submit(request, command);
         case 'MigrationChunk':
+          // Only the simulator streams its domains' state through the agents; a backend that
+          // migrates by itself (QEMU over TCP) cannot take it, and says so before anything changes.
+          if (this.backend.prepareMigration) {
+            return { ok: false, seq: 0, error: Errors.internal(`host ${this.hostId} runs the ${this.backend.name} backend: it cannot take a simulated domain's state`).value };
+          }
           this.migrations.receive(command);
           return { ok: true, seq: 0, value: null };
         case 'MigrationPrepare':
@@ -536,7 +541,7 @@ export class HostAgent {
 
   /** A migration's destination gets ready (its backend's part), then waits for the switch-over. */
   private async prepareMigration(vmId: string, transferId: string, payload: string): Promise<unknown> {
-    if (!this.backend.prepareMigration) throw Errors.unimplemented(`VM.migrate to a host whose ${this.backend.name} backend cannot receive one`);
+    if (!this.backend.prepareMigration) throw Errors.internal(`host ${this.hostId} runs the ${this.backend.name} backend: it cannot take a QEMU domain's migration`);
     const answer = await this.backend.prepareMigration({ vmId, transferId }, JSON.parse(payload) as unknown);
     this.logger(`agent ${this.hostId}: vm ${vmId}: ready to receive migration ${transferId}`);
     this.preparedMigrations.add(transferId);

@@ -6,6 +6,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeBatch, Streams, type CommandReply, type Effect, type Observation, type Operation, type Stores } from '@xenops/core';
 import type { EffectContext } from '../backend/backend.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QemuBackend } from '../backend/qemu/qemu-backend.js';
 import { SimulatorBackend } from '../backend/simulator/simulator.js';
 import { LogView, openTestStores, vmConfig } from '../testing/fixtures.js';
 import { HostAgent } from './host-agent.js';
@@ -76,5 +80,25 @@ describe('a migration between two agents', () => {
     expect(writers[switchOver]).toEqual(['VmOwnerChanged', 'h1']);
     expect(new Set(writers.slice(switchOver + 1).map(([, host]) => host))).toEqual(new Set(['h2']));
     expect(writers.slice(0, switchOver).every(([, host]) => host === 'h1')).toBe(true);
+  });
+
+  it('to a host whose backend cannot take the state (QEMU), the destination refuses before the point of no return: the VM runs on at its source', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'xenops-mig-'));
+    const h3 = await HostAgent.start({ stores, hostId: 'h3', backend: new QemuBackend(), dataDir });
+    try {
+      ok(await h1.execute({ dbg: 't', command: { type: 'AddVm', config: vmConfig('w'), refuseExisting: false } }));
+      expect((await view.taskEnded(ok(await submit(h1, 'w', { kind: 'VM.start', paused: false, unpause: true })))).status).toBe('completed');
+      const domid = view.vms.get('w')!.domain!.domid;
+      const task = ok(await submit(h1, 'w', { ...migrate, url: 'xenops://h3', destination: 'h3' }));
+      expect(await view.taskEnded(task)).toMatchObject({
+        status: 'failed',
+        error: ['Internal_error', "host h3 runs the qemu backend: it cannot take a simulated domain's state"],
+      });
+      const vm = view.vms.get('w')!;
+      expect([vm.owner, vm.domain?.host, vm.domain?.domid, vm.domain?.paused]).toEqual(['h1', 'h1', domid, false]);
+    } finally {
+      await h3.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

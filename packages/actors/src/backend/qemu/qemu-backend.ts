@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   DONE,
   Errors,
+  XenopsError,
   type Console,
   type DomainEvent,
   type DomainRecord,
@@ -511,6 +512,8 @@ export class QemuBackend implements Backend {
     } catch (e) {
       if (ctx.signal.aborted) throw e;
       this.log(`qemu: vm ${effect.vmId}: migration ${effect.transferId} to host ${effect.destination}: ${(e as Error).message}`);
+      // The destination's own refusal says why; a destination that cannot be reached is §7.8's error.
+      if (e instanceof XenopsError) throw e;
       throw new MigrationTransferError(effect.url, e);
     }
     // Cancelled while the destination got ready: nothing was sent (the destination drops what it prepared).

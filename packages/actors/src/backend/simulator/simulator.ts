@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   DONE,
   Errors,
+  XenopsError,
   type Console,
   type DomainEvent,
   type DomainRecord,
@@ -194,7 +195,8 @@ export class SimulatorBackend implements Backend {
         ...(ctx.progress ? { onProgress: ctx.progress } : {}),
       });
     } catch (e) {
-      if (ctx.signal.aborted) throw e;
+      // The destination's own refusal says why; a destination that cannot be reached is §7.8's error.
+      if (ctx.signal.aborted || e instanceof XenopsError) throw e;
       throw new MigrationTransferError(effect.url, e);
     }
     ctx.markNonCancellable();
