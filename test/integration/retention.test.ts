@@ -106,6 +106,58 @@ describe('retention', () => {
     await projection.close();
   });
 
+  it('an evacuation task (the gateways\u2019 own, on task/evacuations) is destroyed there 24 h after it ended, never sent to an agent', async () => {
+    const day0 = Date.parse('2026-11-01T00:00:00Z');
+    const gw = { ...audit, actor: 'gateway' };
+    const created = await stores.log.append({
+      stream: Streams.evacuations(),
+      data: encodeBatch([{ audit: gw, body: { type: 'TaskCreated', vmId: '', operation: { kind: 'HOST.evacuate', host: 'h9' }, host: 'h1', ctimeMs: day0 } }]),
+    });
+    await stores.log.append({
+      stream: Streams.evacuations(),
+      data: encodeBatch([
+        { audit: gw, body: { type: 'TaskStarted', taskId: String(created), startedMs: day0 } },
+        { audit: gw, body: { type: 'TaskCompleted', taskId: String(created), duration: 1, resultJson: '[]', cancelPointsSeen: 0 } },
+      ]),
+    });
+    const projection = new Projection(stores.log);
+    await projection.start();
+    // No agent runs: the evacuation's destruction needs none.
+    const reaper = new TaskReaper(new EngineClient(stores.bus, projection), projection, { hostId: 'h1', log: stores.log });
+    expect(await reaper.run(day0 + 86_400_000 + 2_000)).toBe(1);
+    await projection.waitFor(await stores.log.head());
+    expect(projection.tasks.has(String(created))).toBe(false);
+    const last = await stores.log.lastSeqOf(Streams.evacuations());
+    let events: ReturnType<typeof decodeBatch> = [];
+    for await (const m of stores.log.read(last - 1, last)) events = decodeBatch(m.seq, m.data);
+    expect(events.map((e) => [e.body.type, e.audit.actor])).toEqual([['TaskDestroyed', 'gateway']]);
+    await projection.close();
+  });
+
+  it('an evacuation still pending whose gateway is gone (its lease lapsed) is failed, so that every task ends (§7.1); one whose runner holds the lease is left to run', async () => {
+    const day0 = Date.parse('2026-11-01T00:00:00Z');
+    const gw = { ...audit, actor: 'gateway' };
+    const evacuation = async (host: string) => {
+      const id = await stores.log.append({
+        stream: Streams.evacuations(),
+        data: encodeBatch([{ audit: gw, body: { type: 'TaskCreated', vmId: '', operation: { kind: 'HOST.evacuate', host }, host: 'h1', ctimeMs: day0 } }]),
+      });
+      await stores.log.append({ stream: Streams.evacuations(), data: encodeBatch([{ audit: gw, body: { type: 'TaskStarted', taskId: String(id), startedMs: day0 } }]) });
+      return String(id);
+    };
+    const orphan = await evacuation('h8');
+    const running = await evacuation('h9');
+    expect(await stores.leases.acquire(`evacuation-${running}`, 'another-gateway')).toBe(true);
+    const projection = new Projection(stores.log);
+    await projection.start();
+    const reaper = new TaskReaper(new EngineClient(stores.bus, projection), projection, { hostId: 'h1', log: stores.log, leases: stores.leases });
+    await reaper.run(day0 + 120_000);
+    await projection.waitFor(await stores.log.head());
+    expect(projection.tasks.get(orphan)).toMatchObject({ status: 'failed', error: ['Internal_error', expect.stringContaining('evacuation of h8 stopped: the gateway that ran it is gone')] });
+    expect(projection.tasks.get(running)?.status).toBe('pending');
+    await projection.close();
+  });
+
   it('refuses to start a read model on a truncated log that no snapshot covers', async () => {
     await stores.log.truncateBefore(10);
     await expect(new Projection(stores.log, { snapshots: stores.snapshots }).start()).rejects.toThrow(/no fold snapshot|newest fold snapshot is at seq 0/);

@@ -13,12 +13,18 @@ import { hostRecords } from './host-records.js';
 /** How long an evacuation waits for one of its migrations. */
 const MIGRATION_WAIT_MS = 2 * 60 * 60_000;
 
+/** The lease its runner holds while an evacuation runs: lapsed, the runner is gone (task-reaper.ts ends the task). */
+export const evacuationLease = (taskId: string): string => `evacuation-${taskId}`;
+
 export async function evacuateHost(call: CallContext, host: string): Promise<string> {
   const operation: Operation = { kind: 'HOST.evacuate', host };
   const seq = await writeAsGateway(call, Streams.evacuations(), [{ type: 'TaskCreated', vmId: '', operation, host: call.gateway.hostId, ctimeMs: Date.now() }]);
   const taskId = String(seq);
   call.gateway.logLine(`evacuation of host ${host}: task ${taskId}`);
-  void runEvacuation(call, taskId, host).catch((e: unknown) => call.gateway.logLine(`evacuation of host ${host}: task ${taskId} could not be recorded: ${(e as Error).message}`));
+  const lease = call.gateway.holdLease(evacuationLease(taskId));
+  void runEvacuation(call, taskId, host)
+    .catch((e: unknown) => call.gateway.logLine(`evacuation of host ${host}: task ${taskId} could not be recorded: ${(e as Error).message}`))
+    .finally(() => lease.release());
   return taskId;
 }
 

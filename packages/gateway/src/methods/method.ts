@@ -23,6 +23,11 @@ export interface GatewayContext {
   readonly logLine: (line: string) => void;
   /** The cluster leases this gateway holds now (get_diagnostics). */
   readonly leasesHeld: () => string[];
+  /**
+   * Holds the lease `name` for as long as this gateway runs a job of its own (an evacuation):
+   * another gateway that finds it lapsed knows the job's runner is gone.
+   */
+  readonly holdLease: (name: string) => { release(): Promise<void> };
   /** DEBUG.shutdown: drain and exit after the reply has been sent. */
   readonly requestShutdown: () => void;
 }

@@ -1,4 +1,5 @@
-import { ownerOf } from '@xenops/core';
+import { encodeBatch, Errors, ownerOf, Streams, type EventBody, type EventLog, type LeaseStore } from '@xenops/core';
+import { evacuationLease } from '../hosts/evacuation.js';
 import type { Projection } from '../read-model/projection.js';
 import type { EngineClient } from '../service/engine-client.js';
 import { PeriodicJob } from './periodic-job.js';
@@ -12,7 +13,14 @@ export interface TaskReaperOptions {
   readonly logger?: (line: string) => void;
   /** Passes run only while this says so (the cluster lease, issue 14): default always. */
   readonly mayRun?: () => boolean;
+  /** Where the gateways' own tasks (HOST.evacuate's) are destroyed: their stream is written by gateways. */
+  readonly log?: EventLog;
+  /** The leases of running evacuations: one pending with its lease lapsed has lost its runner, and is failed. */
+  readonly leases?: LeaseStore;
 }
+
+/** An evacuation younger than this has not had the time to take its lease. */
+const EVACUATION_GRACE_MS = 60_000;
 
 /**
  * §7.1: finished tasks nobody destroyed are destroyed after a retention period, so seed clients,
@@ -44,8 +52,21 @@ export class TaskReaper {
   async run(now = Date.now()): Promise<number> {
     const cutoff = now - (this.opts.retentionMs ?? 86_400_000);
     const expired = new Map<string, string[]>();
+    const evacuations: string[] = [];
+    const orphans: EventBody[] = [];
     for (const t of this.projection.tasks.values()) {
+      // §7.1: every task ends. An evacuation whose gateway died (its lease lapsed) ends here.
+      if (t.status === 'pending' && t.operation.kind === 'HOST.evacuate' && this.opts.leases && t.ctimeMs < now - EVACUATION_GRACE_MS) {
+        if ((await this.opts.leases.holder(evacuationLease(t.id)).catch(() => 'unknown')) === undefined) {
+          const error = Errors.internal(`evacuation of ${t.operation.host} stopped: the gateway that ran it is gone (its migrations went on: see Task.list)`).value;
+          orphans.push({ type: 'TaskFailed', taskId: t.id, error, cancelPointsSeen: 0, duration: (now - (t.startedMs ?? t.ctimeMs)) / 1000 });
+        }
+      }
       if (t.status === 'pending' || (t.startedMs ?? t.ctimeMs) + (t.duration ?? 0) * 1000 >= cutoff) continue;
+      if (t.operation.kind === 'HOST.evacuate') {
+        evacuations.push(t.id);
+        continue;
+      }
       // A quarantined VM's stream is never written again: its tasks stay as the log left them.
       if (this.projection.vms.get(t.vmId)?.quarantine) continue;
       const ids = expired.get(t.vmId) ?? [];
@@ -61,6 +82,22 @@ export class TaskReaper {
         destroyed += taskIds.length;
       } catch (e) {
         failures.push(`VM ${vmId}: ${(e as Error).message}`);
+      }
+    }
+    if (orphans.length > 0 && this.opts.log) {
+      const audit = { dbg: 'internal:task_retention', timeMs: now, host: this.opts.hostId, actor: 'gateway' };
+      await this.opts.log.append({ stream: Streams.evacuations(), data: encodeBatch(orphans.map((body) => ({ audit, body }))) }).then(
+        () => this.opts.logger?.(`task retention: failed ${orphans.length} evacuation task(s) whose gateway is gone`),
+        (e: unknown) => failures.push(`evacuation tasks: ${(e as Error).message}`),
+      );
+    }
+    if (evacuations.length > 0 && this.opts.log) {
+      const audit = { dbg: 'internal:task_retention', timeMs: now, host: this.opts.hostId, actor: 'gateway' };
+      try {
+        await this.opts.log.append({ stream: Streams.evacuations(), data: encodeBatch(evacuations.map((taskId) => ({ audit, body: { type: 'TaskDestroyed', taskId } }))) });
+        destroyed += evacuations.length;
+      } catch (e) {
+        failures.push(`evacuation tasks: ${(e as Error).message}`);
       }
     }
     if (destroyed) this.opts.logger?.(`task retention: destroyed ${destroyed} finished task(s) older than the retention period`);

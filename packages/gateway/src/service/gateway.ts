@@ -160,6 +160,11 @@ export class Gateway {
       ...(opts.hostScope !== undefined ? { hostScope: opts.hostScope } : {}),
       logLine: log,
       leasesHeld: () => leases.filter((l) => l.isHeld).map((l) => l.name),
+      holdLease: (name) => {
+        const lease = new ClusterLease(name, stores.leases, holder, log);
+        lease.start();
+        return { release: () => lease.stop() };
+      },
       requestShutdown: () => setImmediate(() => opts.onShutdownRequest?.()),
     };
     const sse = createSseService(changes, stores.log, { snapshots: stores.snapshots, maxClients: limits.maxSseClients });
@@ -235,7 +240,7 @@ export class Gateway {
         });
     }, STORE_WATCH_MS);
     storeWatch.unref();
-    reaper = new TaskReaper(engine, projection, { hostId: opts.hostId, logger: log, mayRun: () => reaperLease.isHeld });
+    reaper = new TaskReaper(engine, projection, { hostId: opts.hostId, logger: log, mayRun: () => reaperLease.isHeld, log: stores.log, leases: stores.leases });
     reaper.start();
     if (opts.retentionDays !== undefined && janitorLease) {
       const lease = janitorLease;
