@@ -103,12 +103,33 @@ export const VM_NEUTRAL: ReadonlySet<EventBody['type']> = new Set<EventBody['typ
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** The VM without the fields named (the same record when it has none of them). */
-function without(vm: VmAggregate, ...keys: ReadonlyArray<'config' | 'domain' | 'suspendImage' | 'running'>): VmAggregate {
-  if (!keys.some((k) => k in vm)) return vm;
-  const next: Mutable<VmAggregate> = { ...vm };
-  for (const k of keys) delete next[k];
-  return next;
+/** The VM without its domain (the same record when it has none). */
+function withoutDomain(vm: VmAggregate): VmAggregate {
+  if (!('domain' in vm)) return vm;
+  // Rest, not `delete`: a deleted key leaves the copy a slow dictionary-mode object.
+  const { domain: _domain, ...rest } = vm;
+  return rest;
+}
+
+/** The VM without its running task (the same record when it has none). */
+function withoutRunning(vm: VmAggregate): VmAggregate {
+  if (!('running' in vm)) return vm;
+  const { running: _running, ...rest } = vm;
+  return rest;
+}
+
+/** The VM without its suspend image (the same record when it has none). */
+function withoutSuspendImage(vm: VmAggregate): VmAggregate {
+  if (!('suspendImage' in vm)) return vm;
+  const { suspendImage: _image, ...rest } = vm;
+  return rest;
+}
+
+/** The VM unregistered: no configuration, domain or suspend image (the same record when it has none). */
+function unregistered(vm: VmAggregate): VmAggregate {
+  if (!('config' in vm) && !('domain' in vm) && !('suspendImage' in vm)) return vm;
+  const { config: _config, domain: _domain, suspendImage: _image, ...rest } = vm;
+  return rest;
 }
 
 /** The VM with its domain's fields set (the same records when they already hold those values). */
@@ -137,7 +158,7 @@ function applyVmEvent(vm: VmAggregate, body: EventBody, seq: string, dbg: string
     case 'VmAdded':
       return withFields(vm, { config: body.config });
     case 'VmRemoved': {
-      const removed = without(vm, 'config', 'domain', 'suspendImage');
+      const removed = unregistered(vm);
       return removed.devices === emptyDevices() ? removed : { ...removed, devices: emptyDevices() };
     }
     case 'VmOwnerChanged':
@@ -150,7 +171,7 @@ function applyVmEvent(vm: VmAggregate, body: EventBody, seq: string, dbg: string
     }
     case 'TaskCompleted':
     case 'TaskFailed':
-      if (vm.running?.taskId === body.taskId) return without(vm, 'running');
+      if (vm.running?.taskId === body.taskId) return withoutRunning(vm);
       // A new queue even when the task is not in it, as the fold always did (the queue is not
       // visible to VM.stat, so no signal depends on it).
       return { ...vm, queue: vm.queue.filter((t) => t.taskId !== body.taskId) };
@@ -191,7 +212,7 @@ function applyVmEvent(vm: VmAggregate, body: EventBody, seq: string, dbg: string
     case 'DomainShutdownAcknowledged':
       return withDomain(vm, { shutdownAcknowledged: body.reason });
     case 'DomainDestroyed': {
-      let next = without(vm, 'domain');
+      let next = withoutDomain(vm);
       // Destroying the domain unplugs whatever was still plugged (§7.3).
       for (const [kind, table] of Object.entries(next.devices) as Array<[DeviceKind, ReadonlyMap<string, DeviceEntry<unknown>>]>) {
         let unplugged: Map<string, DeviceEntry<unknown>> | undefined;
@@ -242,7 +263,7 @@ function applyVmEvent(vm: VmAggregate, body: EventBody, seq: string, dbg: string
     case 'SuspendImageSaved':
       return withFields(vm, { suspendImage: body.image });
     case 'SuspendImageDropped':
-      return without(vm, 'suspendImage');
+      return withoutSuspendImage(vm);
     case 'DomainRestored':
       return withDomain(vm, {
         built: true,
