@@ -4,9 +4,9 @@
  * snapshot) restarts from it; a VM claimed after it is read whole; unfinished work is found.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodeBatch, FOLD_SNAPSHOT_KEY, powerStateOf, Streams, VifT, type CommandReply, type EventBody, type Operation, type Stores } from '@xenops/core';
+import { encodeBatch, FOLD_SNAPSHOT_KEY, powerStateOf, replayLog, Streams, VifT, type CommandReply, type EventBody, type FoldSnapshot, type Operation, type Stores } from '@xenops/core';
 import { LogView, openTestStores, vmConfig } from '../testing/fixtures.js';
-import { agentSnapshotKey, catchUp, loadAgentSnapshot } from './agent-state.js';
+import { agentSnapshotKey, catchUp, loadAgentSnapshot, saveAgentSnapshot } from './agent-state.js';
 import { HostAgent } from './host-agent.js';
 
 describe('the agent\u2019s own snapshot', () => {
@@ -74,6 +74,45 @@ describe('the agent\u2019s own snapshot', () => {
     expect((await view.taskEnded(String(long))).error).toEqual(['Internal_error', 'Interrupted by service restart']);
     expect((await view.taskEnded(String(queued))).status).toBe('completed');
     expect(powerStateOf(view.vms.get('w')!)).toBe('Running');
+    await a.close();
+  });
+
+  it('beside a read model whose fold is newer, it starts from that fold and reads the log no second time; its own quarantines stay', async () => {
+    const a0 = await agent();
+    for (const id of ['w', 'q']) ok(await add(a0, id));
+    await a0.close();
+    // Its snapshot knows 'q' quarantined (as its integrity scan would have found); the fold does not say so.
+    const own = (await loadAgentSnapshot(stores.snapshots, 'h1'))!;
+    own.vms.set('q', { ...own.vms.get('q')!, quarantine: { seq: own.seq, error: 'damaged since' } });
+    await saveAgentSnapshot(stores.snapshots, 'h1', own);
+    // Written after it, as a crashed process leaves it: a task started, one queued.
+    const audit = { dbg: 'crashed', timeMs: Date.now(), host: 'h1', actor: 'vm/w' };
+    const append = (body: EventBody, expectedLastSeq: number) => stores.log.append({ stream: Streams.vm('w'), data: encodeBatch([{ audit, body }]), expectedLastSeq });
+    const long = await append({ type: 'TaskCreated', vmId: 'w', operation: { kind: 'VM.delay', delay: 30 }, host: 'h1', ctimeMs: 0 }, await stores.log.lastSeqOf(Streams.vm('w')));
+    const queued = await append({ type: 'TaskCreated', vmId: 'w', operation: start, host: 'h1', ctimeMs: 0 }, long);
+    await append({ type: 'TaskStarted', taskId: String(long), startedMs: 0 }, queued);
+    // The read model's fold, at the head.
+    const replayed = await replayLog(stores.log);
+    const fold: FoldSnapshot = { seq: replayed.seq, vms: [...replayed.vms.values()], tasks: [...replayed.tasks.values()], domids: [], hosts: [], observers: {} };
+    expect(fold.seq).toBeGreaterThan(own.seq);
+
+    lines.length = 0;
+    const a = await agent('h1', { foldOfReadModel: async () => fold });
+    expect(lines.join('\n')).toMatch(new RegExp(`recovered 2 VM\\(s\\) from the read model's fold at seq ${fold.seq} and 0 log message\\(s\\); 1 with unfinished work; 1 quarantined`));
+    expect((await view.taskEnded(String(long))).error).toEqual(['Internal_error', 'Interrupted by service restart']);
+    expect((await view.taskEnded(String(queued))).status).toBe('completed');
+    await a.close();
+  });
+
+  it('beside a read model whose fold is not newer than its own snapshot, it starts from its own snapshot', async () => {
+    const a0 = await agent();
+    ok(await add(a0, 'v'));
+    await a0.close();
+    const own = (await loadAgentSnapshot(stores.snapshots, 'h1'))!;
+    const stale: FoldSnapshot = { seq: own.seq, vms: [], tasks: [], domids: [], hosts: [], observers: {} };
+    lines.length = 0;
+    const a = await agent('h1', { foldOfReadModel: async () => stale });
+    expect(lines.join('\n')).toMatch(new RegExp(`recovered 1 VM\\(s\\) from its snapshot at seq ${own.seq} and 0 log message\\(s\\)`));
     await a.close();
   });
 
