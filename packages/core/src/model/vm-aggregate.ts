@@ -79,7 +79,11 @@ export function evolveVmAll(state: VmAggregate, events: readonly LogEvent[]): Vm
   for (const event of events) {
     if (!VM_NEUTRAL.has(event.body.type)) vm = applyVmEvent(vm, event.body, String(event.seq), event.audit.dbg);
   }
-  return vm.version === seq ? vm : { ...vm, version: seq };
+  if (vm === state) return vm.version === seq ? vm : { ...vm, version: seq };
+  // A record the events built here, not yet seen by anyone: its version is set in place rather
+  // than copied once more.
+  (vm as Mutable<VmAggregate>).version = seq;
+  return vm;
 }
 
 /**
