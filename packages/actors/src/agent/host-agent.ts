@@ -551,8 +551,11 @@ export class HostAgent {
     const working = [...state.vms.values()].filter((vm) => hasWorkHere(vm, this.hostId)).length;
     this.logger(`agent ${this.hostId}: recovered ${state.vms.size} VM(s) from ${origin}${report.messages} log message(s); ${working} with unfinished work${refused}`);
     // Messages its own snapshot covers were readable when it was taken; a file damaged since is
-    // found by a scan in the background, as the read model does.
-    if (start.partial && start.state.seq >= first) void this.scanCovered(first - 1, start.state.seq);
+    // found by a scan in the background, as the read model does. Started from the read model's
+    // fold, it scans what that fold covers: the read model's own scan of the part its snapshot
+    // covered may still be running, and what it finds there does not reach this agent.
+    const covered = newer || start.partial ? start.state.seq : undefined;
+    if (covered !== undefined && covered >= first) void this.scanCovered(first - 1, covered);
     return state;
   }
 
