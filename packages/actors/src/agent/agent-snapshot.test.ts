@@ -84,6 +84,8 @@ describe('the agent\u2019s own snapshot', () => {
     // Its snapshot knows 'q' quarantined (as its integrity scan would have found); the fold does not say so.
     const own = (await loadAgentSnapshot(stores.snapshots, 'h1'))!;
     own.vms.set('q', { ...own.vms.get('q')!, quarantine: { seq: own.seq, error: 'damaged since' } });
+    // And a domid the read model does not know of (it skips a quarantined VM's messages).
+    own.lastDomid = 7;
     await saveAgentSnapshot(stores.snapshots, 'h1', own);
     // Written after it, as a crashed process leaves it: a task started, one queued.
     const audit = { dbg: 'crashed', timeMs: Date.now(), host: 'h1', actor: 'vm/w' };
@@ -101,6 +103,7 @@ describe('the agent\u2019s own snapshot', () => {
     expect(lines.join('\n')).toMatch(new RegExp(`recovered 2 VM\\(s\\) from the read model's fold at seq ${fold.seq} and 0 log message\\(s\\); 1 with unfinished work; 1 quarantined`));
     expect((await view.taskEnded(String(long))).error).toEqual(['Internal_error', 'Interrupted by service restart']);
     expect((await view.taskEnded(String(queued))).status).toBe('completed');
+    expect(view.vms.get('w')!.domain!.domid).toBe(8);
     await a.close();
   });
 

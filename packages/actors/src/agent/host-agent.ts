@@ -577,6 +577,8 @@ export class HostAgent {
     const start = fullStart(fold, this.hostId);
     // A quarantined VM stays as it was folded before its damage: the own snapshot's record is that.
     for (const vm of own.vms.values()) if (vm.quarantine && !start.state.vms.get(vm.id)?.quarantine) start.state.vms.set(vm.id, vm);
+    // The read model skips the messages of a quarantined VM, domids included; the agent's own count never goes back.
+    start.state.lastDomid = Math.max(start.state.lastDomid, own.lastDomid);
     return { start, origin: `the read model's fold at seq ${fold.seq} and ` };
   }
 
