@@ -99,7 +99,7 @@ describe('the agent\u2019s own snapshot', () => {
     expect(fold.seq).toBeGreaterThan(own.seq);
 
     lines.length = 0;
-    const a = await agent('h1', { foldOfReadModel: async () => fold });
+    const a = await agent('h1', { foldOfReadModel: async () => ({ fold, readAfter: 0 }) });
     expect(lines.join('\n')).toMatch(new RegExp(`recovered 2 VM\\(s\\) from the read model's fold at seq ${fold.seq} and 0 log message\\(s\\); 1 with unfinished work; 1 quarantined`));
     expect((await view.taskEnded(String(long))).error).toEqual(['Internal_error', 'Interrupted by service restart']);
     expect((await view.taskEnded(String(queued))).status).toBe('completed');
@@ -114,7 +114,7 @@ describe('the agent\u2019s own snapshot', () => {
     const own = (await loadAgentSnapshot(stores.snapshots, 'h1'))!;
     const stale: FoldSnapshot = { seq: own.seq, vms: [], tasks: [], domids: [], hosts: [], observers: {} };
     lines.length = 0;
-    const a = await agent('h1', { foldOfReadModel: async () => stale });
+    const a = await agent('h1', { foldOfReadModel: async () => ({ fold: stale, readAfter: 0 }) });
     expect(lines.join('\n')).toMatch(new RegExp(`recovered 1 VM\\(s\\) from its snapshot at seq ${own.seq} and 0 log message\\(s\\)`));
     await a.close();
   });

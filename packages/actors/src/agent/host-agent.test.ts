@@ -406,7 +406,7 @@ describe('HostAgent on a log damaged on disk', () => {
     expect(await stores.log.lastSeqOf(Streams.vm('q'))).toBe(4);
   });
 
-  it('started from a read model\'s fold taken before the damage, it finds the damage by its scan and refuses the VM', async () => {
+  it('started from a read model\'s fold, it scans for damage what that read model did not read itself, and nothing else', async () => {
     dir = await mkdtemp(join(tmpdir(), 'xenops-agent-damage-'));
     stores = await openEmbeddedStores({ dataDir: dir });
     const append = (stream: string, body: Parameters<typeof encodeBatch>[0][number]['body']) =>
@@ -425,7 +425,8 @@ describe('HostAgent on a log damaged on disk', () => {
 
     stores = await openEmbeddedStores({ dataDir: dir });
     const lines: string[] = [];
-    agent = await HostAgent.start({ stores, hostId: 'h1', logger: (l) => lines.push(l), foldOfReadModel: async () => fold });
+    // The read model restored a snapshot at seq 3: it did not read seqs 1..3 itself.
+    agent = await HostAgent.start({ stores, hostId: 'h1', logger: (l) => lines.push(l), foldOfReadModel: async () => ({ fold, readAfter: 3 }) });
     expect(lines.join('\n')).toMatch(/recovered 1 VM\(s\) from the read model's fold at seq 3 and 0 log message\(s\)/);
     // No command needed: the scan of what the fold covers finds it.
     const damaged = /agent h1: the log is damaged at seq 3 \(vm\/q\)/;
@@ -434,5 +435,15 @@ describe('HostAgent on a log damaged on disk', () => {
     expect(lines.join('\n')).toMatch(damaged);
     const reply = await agent.execute({ dbg: 't', command: { type: 'SubmitOperation', vmId: 'q', operation: { kind: 'VM.start', paused: false, unpause: false } } });
     expect(reply.ok ? undefined : (reply as { error: [string, string] }).error[1]).toMatch(QUARANTINED);
+    await agent.close();
+    agent = undefined;
+
+    // A read model that read every message itself has the damage in its fold: the agent scans nothing.
+    await append(Streams.vm('ok'), { type: 'VmAdded', vmId: 'ok', config: vmConfig('ok') }); // 4
+    lines.length = 0;
+    agent = await HostAgent.start({ stores, hostId: 'h1', logger: (l) => lines.push(l), foldOfReadModel: async () => ({ fold: { ...fold, seq: 4 }, readAfter: 0 }) });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lines.join('\n')).toMatch(/from the read model's fold at seq 4/);
+    expect(lines.join('\n')).not.toMatch(damaged);
   });
 });

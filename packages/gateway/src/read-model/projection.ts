@@ -97,6 +97,7 @@ export class Projection {
   readonly vms = new Map<string, VmAggregate>();
   readonly tasks = new Map<string, TaskRecord>();
   private seqValue = 0;
+  private restoredSeqValue = 0;
   private subscription?: Subscription;
   private seqWaiters: Array<{ seq: number; resolve: () => void; reject: (e: Error) => void }> = [];
   private taskWaiters = new Map<string, Array<(outcome: TaskOutcome) => void>>();
@@ -135,6 +136,11 @@ export class Projection {
     private readonly log: EventLog,
     private readonly opts: ProjectionOptions = {},
   ) {}
+
+  /** The seq of the snapshot the start restored (0: none): every message after it was read and decoded here. */
+  get restoredSeq(): number {
+    return this.restoredSeqValue;
+  }
 
   /** Head seq folded so far. */
   get seq(): number {
@@ -328,6 +334,7 @@ export class Projection {
     for (const p of this.persistent) if (p.name in s.observers) p.importState(s.observers[p.name]);
     this.damaged.push(...(s.damage ?? []));
     this.seqValue = s.seq;
+    this.restoredSeqValue = s.seq;
     const damaged = s.damage?.length ? `, ${s.damage.length} damaged message(s) of the log (see xenops verify)` : '';
     this.opts.logger?.(`read model: restored the snapshot at seq ${s.seq} (${s.vms.length} VM(s), ${s.tasks.length} task(s)${damaged})`);
   }

@@ -88,7 +88,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         maxQueuedTasks: config.limits.maxQueuedTasks,
         logger: log,
         loadFoldSnapshot: readModelFold,
-        foldOfReadModel: readModelFold,
+        ...(both && readModel ? { foldOfReadModel: async () => readModel.readModelFold() } : {}),
       });
     }
     if (folded) gateway = await folded.serve();
