@@ -50,7 +50,7 @@ interface TailHandle {
   problem(): string | undefined;
 }
 
-/** Messages a `read` asks for per pull (the client refills when half of them are consumed). */
+/** Messages a `read` keeps asked for (nats.js pulls more once a quarter of them has come). */
 const READ_PULL_MESSAGES = 8192;
 
 class NatsEventLog implements EventLog {

@@ -29,7 +29,7 @@ type DB = Database.Database;
 const PAGE = 512;
 /**
  * Rows a `read` takes per query: a start folds the whole log through `read`, where per-query and
- * per-row-object costs add up (~15 ms of work a page, so the event loop still turns often).
+ * per-row-object costs add up (a page is ~17 ms of work here).
  */
 const READ_PAGE = 4096;
 

@@ -192,6 +192,8 @@ export class Projection {
     // that the start stays as quick as the snapshot makes it.
     if (this.seqValue >= first) this.scanning = this.scanCovered(first - 1, this.seqValue);
     await this.catchUp(head);
+    // Closed meanwhile: no tail to follow (nothing would close it).
+    if (this.closing) return;
     this.subscription = this.log.tail(this.seqValue, async (m) => {
       // Seqs are contiguous: a duplicate delivery is dropped, and a hole (a delivery a transport
       // lost across a reconnection) is read back from the log before going on, so no write can
