@@ -31,10 +31,10 @@ import {
   type DamagedMessage,
   type DomainEvent,
   type FoldSnapshotLoader,
-  type ReadModelFold,
   type HostFacts,
   type HostInput,
   type HostState,
+  type ReadModelFold,
   type Stores,
   type Subscription,
   type VmAggregate,
@@ -562,9 +562,10 @@ export class HostAgent {
 
   /**
    * The fold of the read model in this process (`foldOfReadModel`) when it is ahead of the agent's
-   * own snapshot at `ownSeq`: it has just folded the log to its head, so starting from it reads
+   * own snapshot `own`: it has just folded the log to its head, so starting from it reads
    * nothing twice, where the own snapshot may be any number of messages behind. The quarantines
-   * the own snapshot holds (damage its integrity scans found) are kept.
+   * the own snapshot holds (damage its integrity scans found) and its last domid are kept; `unread`
+   * is where the scan for damage the read model did not read itself ends.
    */
   private async readModelFoldAfter(own: AgentState, head: number): Promise<{ start: FoldStart; origin: string; unread: number } | undefined> {
     const load = this.opts.foldOfReadModel;
