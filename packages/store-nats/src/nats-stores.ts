@@ -50,6 +50,9 @@ interface TailHandle {
   problem(): string | undefined;
 }
 
+/** Messages a `read` keeps asked for (nats.js pulls more once a quarter of them has come). */
+const READ_PULL_MESSAGES = 8192;
+
 class NatsEventLog implements EventLog {
   private closed = false;
   private readonly tails = new Set<TailHandle>();
@@ -176,7 +179,8 @@ class NatsEventLog implements EventLog {
           }),
         );
         consumer = c;
-        messages = await c.consume({ max_messages: 1024 });
+        // Big pulls: a start folds the whole log through `read`, and every pull is a round trip.
+        messages = await c.consume({ max_messages: READ_PULL_MESSAGES });
       } catch (err) {
         throw unavailable('read failed', err);
       }

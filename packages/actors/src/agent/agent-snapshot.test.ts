@@ -4,9 +4,9 @@
  * snapshot) restarts from it; a VM claimed after it is read whole; unfinished work is found.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodeBatch, FOLD_SNAPSHOT_KEY, powerStateOf, Streams, VifT, type CommandReply, type EventBody, type Operation, type Stores } from '@xenops/core';
+import { encodeBatch, FOLD_SNAPSHOT_KEY, powerStateOf, replayLog, Streams, VifT, type CommandReply, type EventBody, type FoldSnapshot, type Operation, type Stores } from '@xenops/core';
 import { LogView, openTestStores, vmConfig } from '../testing/fixtures.js';
-import { agentSnapshotKey, catchUp, loadAgentSnapshot } from './agent-state.js';
+import { agentSnapshotKey, catchUp, loadAgentSnapshot, saveAgentSnapshot } from './agent-state.js';
 import { HostAgent } from './host-agent.js';
 
 describe('the agent\u2019s own snapshot', () => {
@@ -77,6 +77,48 @@ describe('the agent\u2019s own snapshot', () => {
     await a.close();
   });
 
+  it('beside a read model whose fold is newer, it starts from that fold and reads the log no second time; its own quarantines stay', async () => {
+    const a0 = await agent();
+    for (const id of ['w', 'q']) ok(await add(a0, id));
+    await a0.close();
+    // Its snapshot knows 'q' quarantined (as its integrity scan would have found); the fold does not say so.
+    const own = (await loadAgentSnapshot(stores.snapshots, 'h1'))!;
+    own.vms.set('q', { ...own.vms.get('q')!, quarantine: { seq: own.seq, error: 'damaged since' } });
+    // And a domid the read model does not know of (it skips a quarantined VM's messages).
+    own.lastDomid = 7;
+    await saveAgentSnapshot(stores.snapshots, 'h1', own);
+    // Written after it, as a crashed process leaves it: a task started, one queued.
+    const audit = { dbg: 'crashed', timeMs: Date.now(), host: 'h1', actor: 'vm/w' };
+    const append = (body: EventBody, expectedLastSeq: number) => stores.log.append({ stream: Streams.vm('w'), data: encodeBatch([{ audit, body }]), expectedLastSeq });
+    const long = await append({ type: 'TaskCreated', vmId: 'w', operation: { kind: 'VM.delay', delay: 30 }, host: 'h1', ctimeMs: 0 }, await stores.log.lastSeqOf(Streams.vm('w')));
+    const queued = await append({ type: 'TaskCreated', vmId: 'w', operation: start, host: 'h1', ctimeMs: 0 }, long);
+    await append({ type: 'TaskStarted', taskId: String(long), startedMs: 0 }, queued);
+    // The read model's fold, at the head.
+    const replayed = await replayLog(stores.log);
+    const fold: FoldSnapshot = { seq: replayed.seq, vms: [...replayed.vms.values()], tasks: [...replayed.tasks.values()], domids: [], hosts: [], observers: {} };
+    expect(fold.seq).toBeGreaterThan(own.seq);
+
+    lines.length = 0;
+    const a = await agent('h1', { foldOfReadModel: async () => ({ fold, readAfter: 0 }) });
+    expect(lines.join('\n')).toMatch(new RegExp(`recovered 2 VM\\(s\\) from the read model's fold at seq ${fold.seq} and 0 log message\\(s\\); 1 with unfinished work; 1 quarantined`));
+    expect((await view.taskEnded(String(long))).error).toEqual(['Internal_error', 'Interrupted by service restart']);
+    expect((await view.taskEnded(String(queued))).status).toBe('completed');
+    expect(view.vms.get('w')!.domain!.domid).toBe(8);
+    await a.close();
+  });
+
+  it('beside a read model whose fold is not newer than its own snapshot, it starts from its own snapshot', async () => {
+    const a0 = await agent();
+    ok(await add(a0, 'v'));
+    await a0.close();
+    const own = (await loadAgentSnapshot(stores.snapshots, 'h1'))!;
+    const stale: FoldSnapshot = { seq: own.seq, vms: [], tasks: [], domids: [], hosts: [], observers: {} };
+    lines.length = 0;
+    const a = await agent('h1', { foldOfReadModel: async () => ({ fold: stale, readAfter: 0 }) });
+    expect(lines.join('\n')).toMatch(new RegExp(`recovered 1 VM\\(s\\) from its snapshot at seq ${own.seq} and 0 log message\\(s\\)`));
+    await a.close();
+  });
+
   it('a VM another host added before the snapshot and this host claimed after it is read whole', async () => {
     const h1 = await agent('h1');
     await h1.close(); // h1's snapshot: no VM
@@ -102,11 +144,14 @@ describe('the agent\u2019s own snapshot', () => {
 
   it('is written every N messages while the agent runs', async () => {
     const a = await agent('h1', { snapshotEvery: 5, snapshotCheckMs: 20 });
-    for (let i = 0; i < 6; i++) ok(await add(a, `n${i}`));
-    await view.until(() => true);
     // Checked every 20 ms, written in well under a second; the bound is for a loaded machine.
     const deadline = Date.now() + 15_000;
     const stored = async () => ((await stores.snapshots.get(agentSnapshotKey('h1'))) ? await loadAgentSnapshot(stores.snapshots, 'h1') : undefined);
+    // The one written at its start first: on a loaded machine the first check may otherwise come
+    // after a few adds, and the five after it would never all be written.
+    while (!(await stored()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 6; i++) ok(await add(a, `n${i}`));
+    await view.until(() => true);
     while (((await stored())?.vms.size ?? 0) < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     // Written while it runs (not at close): at least five messages after the one written at its start.
     expect((await stored())?.vms.size).toBeGreaterThanOrEqual(5);

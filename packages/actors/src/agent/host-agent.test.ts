@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decodeBatch, encodeBatch, powerStateOf, Streams, type CommandReply, type Effect, type Observation, type Operation, type Stores } from '@xenops/core';
+import { decodeBatch, emptyHost, encodeBatch, powerStateOf, replayLog, Streams, type CommandReply, type Effect, type FoldSnapshot, type Observation, type Operation, type Stores } from '@xenops/core';
 import { openEmbeddedStores } from '@xenops/store-sqlite';
 import type { Backend, EffectContext } from '../backend/backend.js';
 import { SimulatorBackend } from '../backend/simulator/simulator.js';
 import { LogView, openTestStores, vmConfig } from '../testing/fixtures.js';
+import { saveAgentSnapshot } from './agent-state.js';
 import { HostAgent } from './host-agent.js';
 
 describe('HostAgent on the embedded store', () => {
@@ -403,5 +404,46 @@ describe('HostAgent on a log damaged on disk', () => {
     expect(view.vms.get('ok')?.config).toBeUndefined();
     // Nothing was ever written to the quarantined VM's stream: its queued start never ran.
     expect(await stores.log.lastSeqOf(Streams.vm('q'))).toBe(4);
+  });
+
+  it('started from a read model\'s fold, it scans for damage what that read model did not read itself, and nothing else', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'xenops-agent-damage-'));
+    stores = await openEmbeddedStores({ dataDir: dir });
+    const append = (stream: string, body: Parameters<typeof encodeBatch>[0][number]['body']) =>
+      stores.log.append({ stream, data: encodeBatch([{ audit, body }]) });
+    await append(Streams.vm('q'), { type: 'VmAdded', vmId: 'q', config: vmConfig('q') }); // 1
+    await append(Streams.vm('q'), { type: 'VmOwnerChanged', vmId: 'q', host: 'h1', previousHost: '' }); // 2
+    await append(Streams.vm('q'), { type: 'GuestModeChanged', vmId: 'q', mode: 'ignore' }); // 3, damaged below
+    // The read model's fold (as its snapshot had it, before the damage) and an older snapshot of the agent's.
+    const replayed = await replayLog(stores.log);
+    const fold: FoldSnapshot = { seq: replayed.seq, vms: [...replayed.vms.values()], tasks: [], domids: [], hosts: [], observers: {} };
+    await saveAgentSnapshot(stores.snapshots, 'h1', { seq: 1, vms: new Map(), host: emptyHost(), lastDomid: 0 });
+    await stores.close();
+    const db = new Database(join(dir, 'xenops.db'));
+    db.prepare('UPDATE events SET data = ? WHERE seq = ?').run(Buffer.from('this is not an event batch'), 3);
+    db.close();
+
+    stores = await openEmbeddedStores({ dataDir: dir });
+    const lines: string[] = [];
+    // The read model restored a snapshot at seq 3: it did not read seqs 1..3 itself.
+    agent = await HostAgent.start({ stores, hostId: 'h1', logger: (l) => lines.push(l), foldOfReadModel: async () => ({ fold, readAfter: 3 }) });
+    expect(lines.join('\n')).toMatch(/recovered 1 VM\(s\) from the read model's fold at seq 3 and 0 log message\(s\)/);
+    // No command needed: the scan of what the fold covers finds it.
+    const damaged = /agent h1: the log is damaged at seq 3 \(vm\/q\)/;
+    const deadline = Date.now() + 10_000;
+    while (!lines.some((l) => damaged.test(l)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(lines.join('\n')).toMatch(damaged);
+    const reply = await agent.execute({ dbg: 't', command: { type: 'SubmitOperation', vmId: 'q', operation: { kind: 'VM.start', paused: false, unpause: false } } });
+    expect(reply.ok ? undefined : (reply as { error: [string, string] }).error[1]).toMatch(QUARANTINED);
+    await agent.close();
+    agent = undefined;
+
+    // A read model that read every message itself has the damage in its fold: the agent scans nothing.
+    await append(Streams.vm('ok'), { type: 'VmAdded', vmId: 'ok', config: vmConfig('ok') }); // 4
+    lines.length = 0;
+    agent = await HostAgent.start({ stores, hostId: 'h1', logger: (l) => lines.push(l), foldOfReadModel: async () => ({ fold: { ...fold, seq: 4 }, readAfter: 0 }) });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lines.join('\n')).toMatch(/from the read model's fold at seq 4/);
+    expect(lines.join('\n')).not.toMatch(damaged);
   });
 });

@@ -37,6 +37,7 @@ import {
   type HostCommand,
   type HostInput,
   type HostState,
+  type ReadModelFold,
   type Stores,
   type Subscription,
   type VmAggregate,
@@ -64,6 +65,11 @@ export interface HostAgentOptions {
   readonly dataDir?: string;
   /** Where recovery gets the fold snapshot when the agent has no snapshot of its own (default: loads it from the store). */
   readonly loadFoldSnapshot?: FoldSnapshotLoader;
+  /**
+   * The fold of a read model in the same process, folded to the head just before the agent starts:
+   * recovery starts from it instead of the agent's own snapshot when it is newer (see `recover`).
+   */
+  readonly foldOfReadModel?: () => Promise<ReadModelFold>;
   /** How long a VM's actor stays up with nothing to do before it is put to sleep (default 2 s). */
   readonly idleActorSleepMs?: number;
   /** Each atom's time limit (API.md §7.2; default 1200 s). */
@@ -650,7 +656,14 @@ export class HostAgent {
     ]);
     let start: FoldStart;
     let origin: string;
-    if (own && own.seq <= head && first <= own.seq + 1) {
+    const newer = own && (await this.readModelFoldAfter(own, head));
+    if (own && newer) {
+      // Its own snapshot stays the one stored: the next one is written from what recovery read.
+      this.storedSnapshotSeq = own.seq;
+      this.storedSnapshotAt = this.now();
+      start = newer.start;
+      origin = newer.origin;
+    } else if (own && own.seq <= head && first <= own.seq + 1) {
       this.storedSnapshotSeq = own.seq;
       this.storedSnapshotAt = this.now();
       start = { state: own, partial: true };
@@ -668,9 +681,37 @@ export class HostAgent {
     const working = [...state.vms.values()].filter((vm) => hasWorkHere(vm, this.hostId)).length;
     this.logger(`agent ${this.hostId}: recovered ${state.vms.size} VM(s) from ${origin}${report.messages} log message(s); ${working} with unfinished work${refused}`);
     // Messages its own snapshot covers were readable when it was taken; a file damaged since is
-    // found by a scan in the background, as the read model does.
-    if (start.partial && start.state.seq >= first) void this.scanCovered(first - 1, start.state.seq);
+    // found by a scan in the background, as the read model does. Started from the read model's
+    // fold, it scans the part that read model did not read itself (what its snapshot covered):
+    // the read model's own scan of it may still be running, and its findings stay there.
+    const covered = newer ? newer.unread : start.partial ? start.state.seq : undefined;
+    if (covered !== undefined && covered >= first) void this.scanCovered(first - 1, covered);
     return state;
+  }
+
+  /**
+   * The fold of the read model in this process (`foldOfReadModel`) when it is ahead of the agent's
+   * own snapshot `own`: it has just folded the log to its head, so starting from it reads
+   * nothing twice, where the own snapshot may be any number of messages behind. The quarantines
+   * the own snapshot holds (damage its integrity scans found) and its last domid are kept; `unread`
+   * is where the scan for damage the read model did not read itself ends.
+   */
+  private async readModelFoldAfter(own: AgentState, head: number): Promise<{ start: FoldStart; origin: string; unread: number } | undefined> {
+    const load = this.opts.foldOfReadModel;
+    if (!load) return undefined;
+    const taken = await load().catch((e: unknown) => {
+      this.logger(`agent ${this.hostId}: cannot take the read model's fold (${(e as Error).message}); reading the log from its own snapshot`);
+      return undefined;
+    });
+    const fold = taken?.fold;
+    if (!taken || !fold || fold.seq <= own.seq || fold.seq > head) return undefined;
+    for (const d of fold.damage ?? []) this.reportDamage(d);
+    const start = fullStart(fold, this.hostId);
+    // A quarantined VM stays as it was folded before its damage: the own snapshot's record is that.
+    for (const vm of own.vms.values()) if (vm.quarantine && !start.state.vms.get(vm.id)?.quarantine) start.state.vms.set(vm.id, vm);
+    // The read model skips the messages of a quarantined VM, domids included; the agent's own count never goes back.
+    start.state.lastDomid = Math.max(start.state.lastDomid, own.lastDomid);
+    return { start, origin: `the read model's fold at seq ${fold.seq} and `, unread: Math.min(taken.readAfter, fold.seq) };
   }
 
   /** Where a fold starts without a usable snapshot of the agent's own: the read models' fold snapshot, or the whole log. */

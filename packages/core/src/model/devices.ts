@@ -40,7 +40,7 @@ export type VmDevices = { readonly [K in DeviceKind]: DeviceTable<K> };
  * The device tables of a VM without devices: one shared instance. Five empty Maps cost ~750
  * bytes, per VM and per fold (the agent's and the read model's): 15 MiB of a 10,000-VM service's
  * 85 MiB live heap (heap snapshot). Sharing is safe because folded state is only ever changed by
- * immer, which copies a table before its first change.
+ * copying a table before its first change (vm-aggregate.ts).
  */
 const NO_DEVICES: VmDevices = Object.freeze({ vbd: new Map(), vif: new Map(), pci: new Map(), vgpu: new Map(), vusb: new Map() });
 

@@ -95,6 +95,17 @@ export async function loadFoldSnapshot(store: SnapshotStore): Promise<FoldSnapsh
 /** Loads the newest fold snapshot; components that start from one take it as an option. */
 export type FoldSnapshotLoader = () => Promise<FoldSnapshot | undefined>;
 
+/**
+ * The fold of a read model in the same process, and the seq after which that read model decoded
+ * every message itself (the seq of the snapshot its start restored, 0 if none): damage after it
+ * is in the fold; damage at or before it only its background scan finds, and that scan's findings
+ * stay in the read model.
+ */
+export interface ReadModelFold {
+  readonly fold: FoldSnapshot;
+  readonly readAfter: number;
+}
+
 export async function saveFoldSnapshot(store: SnapshotStore, s: FoldSnapshot): Promise<void> {
   await store.put(FOLD_SNAPSHOT_KEY, { seq: s.seq, data: await encodeFoldSnapshot(s) });
 }

@@ -1,7 +1,7 @@
-import { produce } from 'immer';
 import type { ErrorValue } from '../errors.js';
 import type { LogEvent } from '../events/event.js';
 import type { Operation } from './operation.js';
+import { withFields } from './with-fields.js';
 
 export type TaskStatus = 'pending' | 'completed' | 'failed';
 
@@ -63,37 +63,23 @@ export function evolveTask(task: TaskRecord | undefined, event: LogEvent): TaskR
   if (!task) return undefined;
   switch (body.type) {
     case 'TaskStarted':
-      return produce(task, (t: Mutable<TaskRecord>) => {
-        t.startedMs = body.startedMs;
-      });
+      return withFields(task, { startedMs: body.startedMs });
     case 'TaskProgressed':
-      return produce(task, (t: Mutable<TaskRecord>) => {
-        t.progress = body.progress;
-        t.cancelPointsSeen = body.cancelPointsSeen;
-        t.cancellable = body.cancellable;
-      });
+      return withFields(task, { progress: body.progress, cancelPointsSeen: body.cancelPointsSeen, cancellable: body.cancellable });
     case 'TaskCompleted':
-      return produce(task, (t: Mutable<TaskRecord>) => {
-        t.status = 'completed';
-        t.progress = 1;
-        t.duration = body.duration;
-        t.resultJson = body.resultJson;
-        t.cancelPointsSeen = body.cancelPointsSeen;
-        t.endedSeq = seq;
+      return withFields(task, {
+        status: 'completed',
+        progress: 1,
+        duration: body.duration,
+        resultJson: body.resultJson,
+        cancelPointsSeen: body.cancelPointsSeen,
+        endedSeq: seq,
       });
     case 'TaskFailed':
-      return produce(task, (t: Mutable<TaskRecord>) => {
-        t.status = 'failed';
-        t.error = body.error;
-        t.duration = body.duration;
-        t.cancelPointsSeen = body.cancelPointsSeen;
-        t.endedSeq = seq;
-      });
+      return withFields(task, { status: 'failed', error: body.error, duration: body.duration, cancelPointsSeen: body.cancelPointsSeen, endedSeq: seq });
     case 'TaskDestroyed':
       return undefined;
     default:
       return task;
   }
 }
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };

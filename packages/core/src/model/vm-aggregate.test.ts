@@ -20,11 +20,11 @@ function busyVm(): VmAggregate {
 }
 
 describe('evolveVmAll', () => {
-  it('skips immer for neutral events, which applyVmEvent leaves without effect', () => {
+  it('neutral events only move the version, alone or beside a real change', () => {
     const unrelated: EventBody = { type: 'TaskCreated', vmId: 'vm1', operation: { kind: 'VM.unpause' }, host: 'h', ctimeMs: 0 } as EventBody;
     for (const type of VM_NEUTRAL) {
       const neutral = { type, vmId: 'vm1', taskId: '1', hostId: 'h', key: 'k', barrierId: 1 } as unknown as EventBody;
-      // Mixed with a real change, the neutral event goes through applyVmEvent inside produce.
+      // Mixed with a real change, the neutral event changes nothing the change does not.
       const mixed = evolveVmAll(busyVm(), [at(9, neutral), at(9, unrelated)]);
       expect(mixed, type).toEqual(evolveVmAll(busyVm(), [at(9, unrelated)]));
       // Alone, it only moves the version.

@@ -37,8 +37,14 @@ export function escapeSubjectToken(key: string): string {
   return out;
 }
 
+/** A token of safe characters only: its own escape (most tokens of `vm/<uuid>` keys are). */
+const PLAIN_TOKEN = /^[A-Za-z0-9_-]+$/;
+
 /** Inverse of {@link escapeSubjectToken}; throws on a token it could not have produced. */
 export function unescapeSubjectToken(token: string): string {
+  // Every message read from NATS comes through here: a plain token is returned as it is, without
+  // the byte buffer the escaped ones need.
+  if (PLAIN_TOKEN.test(token)) return token;
   if (token === '%') return '';
   if (token === '') throw new Error('empty subject token');
   const bytes = new Uint8Array(token.length);

@@ -81,16 +81,45 @@ describe('Projection', () => {
     const lossy: typeof stores.log = Object.create(stores.log, {
       tail: {
         value: (after: number, handler: Parameters<typeof stores.log.tail>[1]) =>
-          stores.log.tail(after, (m) => (m.seq === 1500 ? undefined : handler(m))),
+          stores.log.tail(after, (m) => (m.seq === 2600 ? undefined : handler(m))),
       },
     });
     const lines: string[] = [];
     const projection = new Projection(lossy, { logger: (l) => lines.push(l) });
     await projection.start();
+    // Written while the read model follows the tail (the start read the first 2,500 in one read).
+    for (let i = 0; i < 200; i++) {
+      await stores.log.append({ stream: Streams.vm(`late${i}`), data: encodeBatch([{ audit, body: { type: 'VmAdded', vmId: `late${i}`, config: config(`late${i}`) } }]), expectedLastSeq: 0 });
+    }
+    await projection.waitFor(2700);
     const replayed = await replayLog(stores.log);
     expect(isDeepStrictEqual(projection.vms, replayed.vms)).toBe(true);
     expect(isDeepStrictEqual(projection.tasks, replayed.tasks)).toBe(true);
-    expect(lines.join('\n')).toMatch(/read back 1 message\(s\) the log tail skipped between seq 1499 and 1501/);
+    expect(lines.join('\n')).toMatch(/read back 1 message\(s\) the log tail skipped between seq 2599 and 2601/);
+    await projection.close();
+  });
+
+  it('the start reads the log in one read, and a read cut short is finished by the tail', async () => {
+    // A read that fails half way (the store went away): the tail takes over from where it stopped.
+    const cut: typeof stores.log = Object.create(stores.log, {
+      read: {
+        value: (after: number, to?: number) =>
+          (async function* () {
+            for await (const m of stores.log.read(after, to)) {
+              if (m.seq === 1200) throw new StoreUnavailableError('read failed: NATS is unreachable');
+              yield m;
+            }
+          })(),
+      },
+    });
+    const lines: string[] = [];
+    const projection = new Projection(cut, { logger: (l) => lines.push(l) });
+    await projection.start();
+    expect(projection.seq).toBe(2500);
+    const replayed = await replayLog(stores.log);
+    expect(isDeepStrictEqual(projection.vms, replayed.vms)).toBe(true);
+    expect(isDeepStrictEqual(projection.tasks, replayed.tasks)).toBe(true);
+    expect(lines.join('\n')).toMatch(/reading the log from seq 1199 stopped \(read failed: NATS is unreachable\); following its tail from there/);
     await projection.close();
   });
 

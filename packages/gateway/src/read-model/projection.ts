@@ -97,6 +97,7 @@ export class Projection {
   readonly vms = new Map<string, VmAggregate>();
   readonly tasks = new Map<string, TaskRecord>();
   private seqValue = 0;
+  private restoredSeqValue = 0;
   private subscription?: Subscription;
   private seqWaiters: Array<{ seq: number; resolve: () => void; reject: (e: Error) => void }> = [];
   private taskWaiters = new Map<string, Array<(outcome: TaskOutcome) => void>>();
@@ -135,6 +136,11 @@ export class Projection {
     private readonly log: EventLog,
     private readonly opts: ProjectionOptions = {},
   ) {}
+
+  /** The seq of the snapshot the start restored (0: none): every message after it was read and decoded here. */
+  get restoredSeq(): number {
+    return this.restoredSeqValue;
+  }
 
   /** Head seq folded so far. */
   get seq(): number {
@@ -185,6 +191,9 @@ export class Projection {
     // would go unnoticed until a full replay: they are decoded once more, in the background, so
     // that the start stays as quick as the snapshot makes it.
     if (this.seqValue >= first) this.scanning = this.scanCovered(first - 1, this.seqValue);
+    await this.catchUp(head);
+    // Closed meanwhile: no tail to follow (nothing would close it).
+    if (this.closing) return;
     this.subscription = this.log.tail(this.seqValue, async (m) => {
       // Seqs are contiguous: a duplicate delivery is dropped, and a hole (a delivery a transport
       // lost across a reconnection) is read back from the log before going on, so no write can
@@ -202,6 +211,23 @@ export class Projection {
     // One snapshot of what the start folded, instead of one per snapshotEvery messages of it.
     if (this.opts.snapshots && this.sinceSnapshot >= (this.opts.snapshotEvery ?? 5000) && !this.snapshotting) {
       this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));
+    }
+  }
+
+  /**
+   * Folds the log up to `head` as one read, not one tail delivery per message (each a promise to
+   * await): a start over a long log spends its time folding, not passing messages along. A read
+   * cut short (the store went away) leaves the rest to the tail, which waits for the store.
+   */
+  private async catchUp(head: number): Promise<void> {
+    if (head <= this.seqValue) return;
+    try {
+      for await (const m of this.log.read(this.seqValue, head)) {
+        if (this.failure || this.closing) return;
+        if (m.seq > this.seqValue) this.apply(m);
+      }
+    } catch (e) {
+      this.opts.logger?.(`read model: reading the log from seq ${this.seqValue} stopped (${(e as Error).message}); following its tail from there`);
     }
   }
 
@@ -310,6 +336,7 @@ export class Projection {
     for (const p of this.persistent) if (p.name in s.observers) p.importState(s.observers[p.name]);
     this.damaged.push(...(s.damage ?? []));
     this.seqValue = s.seq;
+    this.restoredSeqValue = s.seq;
     const damaged = s.damage?.length ? `, ${s.damage.length} damaged message(s) of the log (see xenops verify)` : '';
     this.opts.logger?.(`read model: restored the snapshot at seq ${s.seq} (${s.vms.length} VM(s), ${s.tasks.length} task(s)${damaged})`);
   }

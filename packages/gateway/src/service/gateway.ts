@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Errors, quarantinesOf, type FoldSnapshot, type FoldSnapshotLoader, type Stores } from '@xenops/core';
+import { Errors, quarantinesOf, type FoldSnapshot, type FoldSnapshotLoader, type ReadModelFold, type Stores } from '@xenops/core';
 import { createDispatcher, type CallRecord } from '../dispatch/dispatcher.js';
 import { startHttpServer, type HttpService } from '../http/server.js';
 import type { GatewayContext } from '../methods/method.js';
@@ -118,6 +118,7 @@ export class Gateway {
     log(`gateway: read model at seq ${projection.seq} (${projection.vms.size} VM(s), ${projection.tasks.size} task(s))`);
     return {
       foldSnapshot: () => projection.snapshot(),
+      readModelFold: () => ({ fold: projection.snapshot(), readAfter: projection.restoredSeq }),
       serve: () => Gateway.serve(opts, limits, projection, updates, changes),
       close: async () => {
         updates.close();
@@ -278,6 +279,8 @@ export class Gateway {
 export interface FoldedGateway {
   /** The read model's fold now (for an agent in the same process to start from). */
   foldSnapshot(): FoldSnapshot;
+  /** The same fold with the seq after which the read model read every message itself (`ReadModelFold`). */
+  readModelFold(): ReadModelFold;
   /** Opens the HTTP server, the NATS subjects and the background jobs. */
   serve(): Promise<Gateway>;
   /** Closes the read model when `serve` will not be called. */

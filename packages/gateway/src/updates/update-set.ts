@@ -39,6 +39,8 @@ export const compareEntries = (a: UpdateEntry, b: UpdateEntry): number => a.seq 
 export class UpdateSet {
   /** key → latest entry. */
   private readonly live = new Map<string, UpdateEntry>();
+  /** The entries `live` holds: whether a journal element is current, without building its key again. */
+  private readonly current = new Set<UpdateEntry>();
   /**
    * Every signal in fold order (ascending seq); an element is current only while `live` holds the
    * same entry object. Compacted when stale elements dominate.
@@ -64,11 +66,11 @@ export class UpdateSet {
     // destroyed by the same write is removed).
     for (const id of change.signals ?? []) {
       const entry: UpdateEntry = { id, seq };
-      this.live.set(dynamicIdKey(id), entry);
+      this.setLive(dynamicIdKey(id), entry);
       this.journal.push(entry);
       if (seq > this.newestValue) this.newestValue = seq;
     }
-    for (const id of change.removes ?? []) this.live.delete(dynamicIdKey(id));
+    for (const id of change.removes ?? []) this.setLive(dynamicIdKey(id), undefined);
     if (change.barrierInjected) {
       const entries = [...change.barrierInjected.entries].sort(compareEntries);
       this.barriers.push({ barrierId: change.barrierInjected.barrierId, seq, entries });
@@ -94,7 +96,7 @@ export class UpdateSet {
     if (this.barriers.length && this.barriers[this.barriers.length - 1]!.seq > lastId) return true;
     for (let i = this.firstIndexAfter(lastId); i < this.journal.length; i++) {
       const e = this.journal[i]!;
-      if (this.live.get(dynamicIdKey(e.id)) === e) return true;
+      if (this.current.has(e)) return true;
     }
     return false;
   }
@@ -105,7 +107,7 @@ export class UpdateSet {
     const entries: UpdateEntry[] = [];
     for (let i = this.firstIndexAfter(lastId); i < this.journal.length; i++) {
       const e = this.journal[i]!;
-      if (this.live.get(dynamicIdKey(e.id)) === e) entries.push(e);
+      if (this.current.has(e)) entries.push(e);
     }
     entries.sort(compareEntries);
     if (entries.length) next = Math.max(next, entries[entries.length - 1]!.seq);
@@ -133,8 +135,9 @@ export class UpdateSet {
     const s = state as UpdateSetState;
     if (!s || !Array.isArray(s.entries) || !Array.isArray(s.barriers)) return;
     this.live.clear();
+    this.current.clear();
     this.journal = [...s.entries];
-    for (const e of this.journal) this.live.set(dynamicIdKey(e.id), e);
+    for (const e of this.journal) this.setLive(dynamicIdKey(e.id), e);
     this.barriers = [...s.barriers];
     this.newestValue = s.newest;
   }
@@ -152,6 +155,16 @@ export class UpdateSet {
   }
 
   private compact(): void {
-    this.journal = this.journal.filter((e) => this.live.get(dynamicIdKey(e.id)) === e);
+    this.journal = this.journal.filter((e) => this.current.has(e));
+  }
+
+  /** Makes `entry` the live one of `key` (none: the id is gone). */
+  private setLive(key: string, entry: UpdateEntry | undefined): void {
+    const old = this.live.get(key);
+    if (old) this.current.delete(old);
+    if (entry) {
+      this.live.set(key, entry);
+      this.current.add(entry);
+    } else this.live.delete(key);
   }
 }

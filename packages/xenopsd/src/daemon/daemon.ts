@@ -51,7 +51,8 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
   let heartbeat: HostHeartbeat | undefined;
   let folded: FoldedGateway | undefined;
   // Agent and read model in one process fold the log once: the read model folds it (from the
-  // stored snapshot, if any) and the agent starts from that fold, reading only what came after.
+  // stored snapshot, if any) and the agent starts from that fold, reading only what came after,
+  // unless its own snapshot is newer.
   const both = config.role !== 'gateway' && serveHttp;
   try {
     const gatewayOptions = (): GatewayOptions => ({
@@ -75,7 +76,7 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
     });
     if (serveHttp) folded = await Gateway.fold(gatewayOptions());
     const readModel = folded;
-    const loadFoldSnapshot = both && readModel ? async () => readModel.foldSnapshot() : undefined;
+    const readModelFold = both && readModel ? async () => readModel.foldSnapshot() : undefined;
     if (config.role !== 'gateway') {
       agent = await HostAgent.start({
         stores,
@@ -86,7 +87,8 @@ export async function startDaemon(config: DaemonConfig, log: (line: string) => v
         poolSize: config.poolSize,
         maxQueuedTasks: config.limits.maxQueuedTasks,
         logger: log,
-        loadFoldSnapshot,
+        loadFoldSnapshot: readModelFold,
+        ...(both && readModel ? { foldOfReadModel: async () => readModel.readModelFold() } : {}),
       });
     }
     if (folded) gateway = await folded.serve();
