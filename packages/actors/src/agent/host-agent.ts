@@ -49,6 +49,7 @@ import type { Backend, KnownDomain } from '../backend/backend.js';
 import { SimulatorBackend } from '../backend/simulator/simulator.js';
 import { VmActor } from '../vm/vm-actor.js';
 import { faultPoint } from './fault-points.js';
+import { decodeHandedState, encodeHandedState } from './handed-state.js';
 import { AgentMigrationLink } from './migration-link.js';
 import { catchUp, fullStart, loadAgentSnapshot, saveAgentSnapshot, type AgentState, type FoldStart } from './agent-state.js';
 
@@ -246,7 +247,7 @@ export class HostAgent {
         case 'MigrationPrepare':
           return { ok: true, seq: 0, value: await this.prepareMigration(command.vmId, command.transferId, command.payload) };
         case 'TakeOverMigration':
-          await this.takeOverMigration(command.vmId, command.taskId);
+          await this.takeOverMigration(command.vmId, command.taskId, command.state);
           return { ok: true, seq: 0, value: null };
         default:
           return await this.executeOnVm(vmOf(command), command, dbg);
@@ -507,7 +508,7 @@ export class HostAgent {
       },
       // A task that ended with no command in flight.
       onIdle: () => this.scheduleSleep(vmId),
-      onHandedOver: (taskId, destination) => void this.wakeDestination(vmId, taskId, destination),
+      onHandedOver: (taskId, destination, state) => void this.wakeDestination(vmId, taskId, destination, state),
     });
     // A quarantined VM's stream is never written again: its interrupted task stays as the log left it.
     const interrupted = vm.quarantine ? undefined : vm.running;
@@ -528,10 +529,10 @@ export class HostAgent {
    * the task over. If it cannot be told now, it still finds the task when its own wait for the
    * switch-over ends (`awaitSwitchOver`) or when it starts again.
    */
-  private async wakeDestination(vmId: string, taskId: string, destination: string): Promise<void> {
+  private async wakeDestination(vmId: string, taskId: string, destination: string, state: VmAggregate): Promise<void> {
     this.logger(`agent ${this.hostId}: vm ${vmId}: migration task ${taskId} switched over to host ${destination}`);
     faultPoint('migration-switched-over');
-    const request = encodeCommand({ dbg: `internal:migration ${taskId}`, command: { type: 'TakeOverMigration', vmId, taskId } });
+    const request = encodeCommand({ dbg: `internal:migration ${taskId}`, command: { type: 'TakeOverMigration', vmId, taskId, state: encodeHandedState(state) } });
     for (let attempt = 1; attempt <= 5 && !this.closing; attempt++) {
       try {
         const reply = decodeReply(await this.opts.stores.bus.request(destination, request, { timeoutMs: 5_000 }));
@@ -559,8 +560,17 @@ export class HostAgent {
    * Takes over a migration the log passed to this host: the VM's actor is read again from the
    * log, and its machine runs the destination's atoms (a task not passed here is left alone).
    */
-  private async takeOverMigration(vmId: string, taskId: string): Promise<boolean> {
-    let actor = await this.actorFor(vmId);
+  private async takeOverMigration(vmId: string, taskId: string, handedState?: string): Promise<boolean> {
+    let actor: VmActor | undefined;
+    // The source's state at the switch-over, when the log's stream ends where it does: no read of the stream.
+    const handed = handedState === undefined ? undefined : decodeHandedState(handedState, vmId, taskId, this.hostId);
+    if (handed && (await this.opts.stores.log.lastSeqOf(Streams.vm(vmId))) === handed.version) {
+      const current = await this.actors.get(vmId)?.catch(() => undefined);
+      if (current && current.state.version !== handed.version) this.evict(vmId, current);
+      else this.dormant.delete(vmId);
+      actor = await this.actorFor(vmId, handed);
+    }
+    actor ??= await this.actorFor(vmId);
     if (await this.isStale(actor)) actor = await this.refresh(vmId, actor);
     const running = actor.state.running;
     if (running?.taskId === taskId && running.host === this.hostId) {

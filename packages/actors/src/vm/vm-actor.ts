@@ -40,7 +40,7 @@ export interface VmActorDeps {
   /** Called (synchronously, from the machine) each time the actor stops executing. */
   readonly onIdle?: () => void;
   /** A migration's switch-over passed the VM and its running task to `destination`'s agent (§7.8). */
-  readonly onHandedOver?: (taskId: string, destination: string) => void;
+  readonly onHandedOver?: (taskId: string, destination: string, state: VmAggregate) => void;
 }
 
 /**
@@ -243,7 +243,7 @@ export class VmActor {
           ...(receiving ? { begin: 'receive' as const } : {}),
         });
         const after = this.vm.running;
-        if (after?.taskId === task.taskId && after.host !== this.deps.hostId && after.migration?.handedOver) this.deps.onHandedOver?.(task.taskId, after.host);
+        if (after?.taskId === task.taskId && after.host !== this.deps.hostId && after.migration?.handedOver) this.deps.onHandedOver?.(task.taskId, after.host, this.vm);
       } finally {
         this.running = undefined;
       }

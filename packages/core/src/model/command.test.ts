@@ -70,6 +70,24 @@ describe('decodeCommand', () => {
     }
   });
 
+  it('the migration commands between agents: well-formed ones decode, malformed ones are a typed error', () => {
+    const ok = (json: string) => decodeCommand(envelope('d', json)).command;
+    expect(ok('{"type":"MigrationChunk","vmId":"v","transferId":"7","offset":0,"total":3,"data":"YWJj"}')).toEqual({ type: 'MigrationChunk', vmId: 'v', transferId: '7', offset: 0, total: 3, data: 'YWJj' });
+    expect(ok('{"type":"TakeOverMigration","vmId":"v","taskId":"7"}')).toEqual({ type: 'TakeOverMigration', vmId: 'v', taskId: '7' });
+    expect(ok('{"type":"MigrationPrepare","vmId":"v","transferId":"7","payload":"{}"}')).toMatchObject({ type: 'MigrationPrepare', payload: '{}' });
+    for (const bad of [
+      '{"type":"MigrationChunk","vmId":"v","transferId":"7","offset":4,"total":3,"data":""}',
+      '{"type":"MigrationChunk","vmId":"v","transferId":"7","offset":-1,"total":3,"data":""}',
+      '{"type":"MigrationChunk","vmId":"v","transferId":"7","offset":0,"total":3,"data":5}',
+      '{"type":"MigrationChunk","vmId":"","transferId":"7","offset":0,"total":3,"data":""}',
+      '{"type":"TakeOverMigration","vmId":"v","taskId":"7","state":5}',
+      '{"type":"TakeOverMigration","vmId":"v"}',
+      '{"type":"MigrationPrepare","vmId":"v","transferId":"7","payload":{}}',
+    ]) {
+      expect(errorOf(() => decodeCommand(envelope('d', bad))), bad).toBeInstanceOf(CommandDecodeError);
+    }
+  });
+
   it('refuses integers the log could not read back (beyond 2^53)', () => {
     // set-cancel-trigger's point travels as text (DEBUG.trigger's args); the engine refuses it.
     expect(debugTriggerTarget('set-cancel-trigger', ['x', '9223372036854775808'])).toBeInstanceOf(XenopsError);

@@ -50,8 +50,11 @@ export type Command =
    * source's backend wrote for the destination's.
    */
   | { readonly type: 'MigrationPrepare'; readonly vmId: string; readonly transferId: string; readonly payload: string }
-  /** The switch-over passed a migration's task to this host: its agent takes it over (idempotent). */
-  | { readonly type: 'TakeOverMigration'; readonly vmId: string; readonly taskId: string };
+  /**
+   * The switch-over passed a migration's task to this host: its agent takes it over (idempotent).
+   * `state`: the VM as the source folded it at the switch-over (base64), spared a read of the log.
+   */
+  | { readonly type: 'TakeOverMigration'; readonly vmId: string; readonly taskId: string; readonly state?: string };
 
 /** Commands addressed to a host agent as a whole rather than to one VM's actor. */
 export type HostCommand = Extract<
@@ -159,7 +162,8 @@ export function decodeCommand(data: Uint8Array): CommandRequest {
       return { dbg, command: { type: 'MigrationChunk', vmId: str('vmId'), transferId: str('transferId'), offset: offset as number, total: total as number, data: o.data } };
     }
     case 'TakeOverMigration':
-      return { dbg, command: { type: 'TakeOverMigration', vmId: str('vmId'), taskId: str('taskId') } };
+      if (o.state !== undefined && typeof o.state !== 'string') throw new CommandDecodeError('TakeOverMigration: state must be a base64 string');
+      return { dbg, command: { type: 'TakeOverMigration', vmId: str('vmId'), taskId: str('taskId'), ...(o.state !== undefined ? { state: o.state as string } : {}) } };
     case 'MigrationPrepare':
       if (typeof o.payload !== 'string') throw new CommandDecodeError('MigrationPrepare: payload must be a JSON string');
       return { dbg, command: { type: 'MigrationPrepare', vmId: str('vmId'), transferId: str('transferId'), payload: o.payload } };
