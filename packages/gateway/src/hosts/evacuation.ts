@@ -9,6 +9,7 @@ import type { CallContext } from '../methods/method.js';
 import { migrateVm } from '../methods/migration.js';
 import { writeAsGateway } from '../methods/vm-calls.js';
 import { hostRecords } from './host-records.js';
+import { printable } from './placement.js';
 
 /** How long an evacuation waits for one of its migrations. */
 const MIGRATION_WAIT_MS = 2 * 60 * 60_000;
@@ -20,16 +21,17 @@ export async function evacuateHost(call: CallContext, host: string): Promise<str
   const operation: Operation = { kind: 'HOST.evacuate', host };
   const seq = await writeAsGateway(call, Streams.evacuations(), [{ type: 'TaskCreated', vmId: '', operation, host: call.gateway.hostId, ctimeMs: Date.now() }]);
   const taskId = String(seq);
-  call.gateway.logLine(`evacuation of host ${host}: task ${taskId}`);
+  call.gateway.logLine(`evacuation of host ${printable(host)}: task ${taskId}`);
   const lease = call.gateway.holdLease(evacuationLease(taskId));
   void runEvacuation(call, taskId, host)
-    .catch((e: unknown) => call.gateway.logLine(`evacuation of host ${host}: task ${taskId} could not be recorded: ${(e as Error).message}`))
+    .catch((e: unknown) => call.gateway.logLine(`evacuation of host ${printable(host)}: task ${taskId} could not be recorded: ${(e as Error).message}`))
     .finally(() => lease.release());
   return taskId;
 }
 
 async function runEvacuation(call: CallContext, taskId: string, host: string): Promise<void> {
   const { gateway } = call;
+  const shown = printable(host);
   const started = Date.now();
   const write = (...bodies: EventBody[]) => writeAsGateway(call, Streams.evacuations(), bodies);
   await write(
@@ -43,16 +45,16 @@ async function runEvacuation(call: CallContext, taskId: string, host: string): P
   for (const vm of vms) {
     const destination = leastLoaded(free, vm);
     if (destination === undefined) {
-      gateway.logLine(`evacuation of host ${host}: no other Up host has room for VM ${vm.id}`);
+      gateway.logLine(`evacuation of host ${shown}: no other Up host has room for VM ${vm.id}`);
       left.push(vm.id);
       continue;
     }
     try {
       const migration = await migrateVm(call, vm.id, { url: `xenops://${destination}`, vdiMap: [], vifMap: [], pciMap: [] });
-      gateway.logLine(`evacuation of host ${host}: VM ${vm.id} to host ${destination}, task ${migration}`);
+      gateway.logLine(`evacuation of host ${shown}: VM ${vm.id} to host ${destination}, task ${migration}`);
       started_.push([vm.id, migration]);
     } catch (e) {
-      gateway.logLine(`evacuation of host ${host}: VM ${vm.id} not migrated: ${(e as Error).message}`);
+      gateway.logLine(`evacuation of host ${shown}: VM ${vm.id} not migrated: ${(e as Error).message}`);
       left.push(vm.id);
     }
   }
@@ -70,12 +72,12 @@ async function runEvacuation(call: CallContext, taskId: string, host: string): P
   const duration = (Date.now() - started) / 1000;
   if (left.length > 0) {
     left.sort();
-    gateway.logLine(`evacuation of host ${host}: task ${taskId} failed, left ${left.join(' ')}`);
-    await write({ type: 'TaskFailed', taskId, error: Errors.internal(`evacuation of ${host} left ${left.join(' ')}`).value, cancelPointsSeen: 0, duration });
+    gateway.logLine(`evacuation of host ${shown}: task ${taskId} failed, left ${left.join(' ')}`);
+    await write({ type: 'TaskFailed', taskId, error: Errors.internal(`evacuation of ${shown} left ${left.map(printable).join(' ')}`).value, cancelPointsSeen: 0, duration });
     return;
   }
   const resultJson = JSON.stringify(started_.map(([vm, task]) => [vm, task]));
-  gateway.logLine(`evacuation of host ${host}: task ${taskId} completed, ${started_.length} VM(s) migrated`);
+  gateway.logLine(`evacuation of host ${shown}: task ${taskId} completed, ${started_.length} VM(s) migrated`);
   await write({ type: 'TaskCompleted', taskId, duration, resultJson, cancelPointsSeen: 0 });
 }
 

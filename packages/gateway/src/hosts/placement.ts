@@ -27,7 +27,7 @@ export class PlacementError extends XenopsError {
 }
 
 /** An id as an error message may show it: on one line and well-formed (escaped as in JSON otherwise). */
-function printable(id: string): string {
+export function printable(id: string): string {
   return /[\u0000-\u001f\u007f]/.test(id) || !id.isWellFormed() ? JSON.stringify(id).slice(1, -1) : id;
 }
 

@@ -1,5 +1,6 @@
 import { Errors, NetworkT, PciAddressT, wireToJson, type Dict, type Network, type Operation, type PciAddress, type SeedMethods, type XenopsdMethods } from '@xenops/core';
 import { resolveDestination } from '../hosts/destination.js';
+import { printable } from '../hosts/placement.js';
 import { evacuateHost } from '../hosts/evacuation.js';
 import type { CallContext, SomeHandlers } from './method.js';
 import { refusedTask, registeredVm, submitOperation } from './vm-calls.js';
@@ -28,10 +29,10 @@ export async function migrateVm(call: CallContext, vmId: string, request: Migrat
     pciMapJson: jsonObject(request.pciMap.map(([dev, address]) => [dev, wireToJson(PciAddressT.encode(address, 'internal'))])),
   };
   if (destination === undefined) {
-    call.gateway.logLine(`migration: VM ${vmId}: ${JSON.stringify(request.url)} names no host of this ${call.gateway.mode === 'embedded' ? 'service (embedded: only this host)' : 'cluster'}`);
+    call.gateway.logLine(`migration: VM ${printable(vmId)}: ${JSON.stringify(request.url)} names no host of this ${call.gateway.mode === 'embedded' ? 'service (embedded: only this host)' : 'cluster'}`);
     return refusedTask(call, vmId, operation, call.gateway.hostId, Errors.failedToContactRemoteService(request.url));
   }
-  call.gateway.logLine(`migration: VM ${vmId} to host ${destination} (${request.url})`);
+  call.gateway.logLine(`migration: VM ${printable(vmId)} to host ${printable(destination)} (${JSON.stringify(request.url)})`);
   return submitOperation(call, vmId, operation);
 }
 

@@ -1,5 +1,6 @@
 import { encodeBatch, Errors, ownerOf, Streams, type EventBody, type EventLog, type LeaseStore } from '@xenops/core';
 import { evacuationLease } from '../hosts/evacuation.js';
+import { printable } from '../hosts/placement.js';
 import type { Projection } from '../read-model/projection.js';
 import type { EngineClient } from '../service/engine-client.js';
 import { PeriodicJob } from './periodic-job.js';
@@ -58,7 +59,7 @@ export class TaskReaper {
       // §7.1: every task ends. An evacuation whose gateway died (its lease lapsed) ends here.
       if (t.status === 'pending' && t.operation.kind === 'HOST.evacuate' && this.opts.leases && t.ctimeMs < now - EVACUATION_GRACE_MS) {
         if ((await this.opts.leases.holder(evacuationLease(t.id)).catch(() => 'unknown')) === undefined) {
-          const error = Errors.internal(`evacuation of ${t.operation.host} stopped: the gateway that ran it is gone (its migrations went on: see Task.list)`).value;
+          const error = Errors.internal(`evacuation of ${printable(t.operation.host)} stopped: the gateway that ran it is gone (its migrations went on: see Task.list)`).value;
           orphans.push({ type: 'TaskFailed', taskId: t.id, error, cancelPointsSeen: 0, duration: (now - (t.startedMs ?? t.ctimeMs)) / 1000 });
         }
       }
