@@ -130,7 +130,7 @@ export const trigger = (c: RpcClient, cmd: string, args: string[]) => c.named('D
 /** `DEBUG.trigger "check-vbd-plug-ordering" [vm]` must answer unit. */
 export async function expectPlugOrderingOk(c: RpcClient, vm: string): Promise<void> {
   const o = await trigger(c, 'check-vbd-plug-ordering', [vm]);
-  expect(o, 'check-vbd-plug-ordering').toMatchObject({ ok: true, value: null });
+  expect(o, `check-vbd-plug-ordering: ${JSON.stringify(o)}`).toMatchObject({ ok: true, value: null });
 }
 
 export const UPDATES_KINDS = ['Vm', 'Vbd', 'Vif', 'Pci', 'Vgpu', 'Vusb', 'Task'] as const;
