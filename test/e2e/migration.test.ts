@@ -142,6 +142,16 @@ describe('NATS: migration between agents', () => {
     expect(await c.fail('VM.migrate', X({ id: vmId('ghost'), ...NO_MAPS, xenops_url: 'xenops://h2' }))).toMatchObject(['Does_not_exist', ['VM', expect.any(String)]]);
   });
 
+  it('a host id or URL bigger than the NATS server\u2019s max_payload is refused as such, nothing written', async () => {
+    const huge = 'x'.repeat(1_100_000);
+    const evac = await c.fail('HOST.evacuate', X({ host: huge }));
+    expect(evac).toEqual(['Internal_error', expect.stringMatching(/^request body exceeds \d+ bytes \(the NATS server's max_payload\)/)]);
+    const id = await running(c, 'huge', { host: 'h1' });
+    const mig = await c.fail('VM.migrate', X({ id, ...NO_MAPS, xenops_url: `xenops://${huge}` }));
+    expect(mig).toEqual(['Internal_error', expect.stringMatching(/^request body exceeds \d+ bytes/)]);
+    expect(await hostOf(c, id)).toBe('h1');
+  });
+
   it('seed Vm.migrate {id, url}: the same migration with empty maps', async () => {
     const id = vmId('seed');
     await c.ok('Vm.add', S({ t: seedVm(id) }));

@@ -12,6 +12,7 @@ import {
   BusRemoteError,
   BusPayloadTooLargeError,
   BusTimeoutError,
+  AppendTooLargeError,
   ConcurrencyError,
   DEFAULT_BUS_TIMEOUT_MS,
   Delivery,
@@ -96,6 +97,9 @@ class NatsEventLog implements EventLog {
   async append(req: AppendRequest): Promise<number> {
     this.check();
     if (typeof req.stream !== 'string' || req.stream === '') throw new TypeError('append: stream must be a non-empty string');
+    // Checked here so the caller gets a typed refusal, not the client's generic argument error.
+    const maxPayload = this.nc.info?.max_payload;
+    if (maxPayload !== undefined && req.data.length > maxPayload) throw new AppendTooLargeError(req.stream, req.data.length, maxPayload);
     const opts: Parameters<JetStreamClient['publish']>[2] = {};
     if (req.messageId !== undefined) opts.msgID = req.messageId;
     if (req.expectedLastSeq !== undefined) opts.expect = { lastSubjectSequence: req.expectedLastSeq };

@@ -85,6 +85,18 @@ export class ConcurrencyError extends Error {
   }
 }
 
+/** A message bigger than the store takes in one write (NATS: the server's `max_payload`): nothing was written. */
+export class AppendTooLargeError extends Error {
+  override readonly name = 'AppendTooLargeError';
+  constructor(
+    readonly stream: string,
+    readonly size: number,
+    readonly maxPayload: number,
+  ) {
+    super(`a message of ${size} bytes to ${stream} exceeds the store's limit of ${maxPayload} bytes`);
+  }
+}
+
 /** The store cannot be reached or refused the operation for a reason other than concurrency. */
 export class StoreUnavailableError extends Error {
   override readonly name: string = 'StoreUnavailableError';

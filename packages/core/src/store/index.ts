@@ -1,4 +1,5 @@
 export {
+  AppendTooLargeError,
   ConcurrencyError,
   StorePermissionError,
   StoreUnavailableError,

@@ -1,4 +1,5 @@
 import {
+  AppendTooLargeError,
   encodeBatch,
   Errors,
   ownerNamedBy,
@@ -88,7 +89,14 @@ function gatewayAudit(call: CallContext): Audit {
 /** Appends facts to a stream only gateways write (audit actor `gateway`) and waits until the read model shows them. */
 export async function writeAsGateway(call: CallContext, stream: string, bodies: readonly EventBody[]): Promise<number> {
   const audit = gatewayAudit(call);
-  const seq = await call.gateway.log.append({ stream, data: encodeBatch(bodies.map((body) => ({ audit, body }))) });
+  let seq: number;
+  try {
+    seq = await call.gateway.log.append({ stream, data: encodeBatch(bodies.map((body) => ({ audit, body }))) });
+  } catch (e) {
+    // API.md §2.7: the NATS server's max_payload bounds what a call may write as the 16 MiB limit does.
+    if (e instanceof AppendTooLargeError) throw Errors.internal(`request body exceeds ${e.maxPayload} bytes (the NATS server's max_payload) as an event of ${stream}`);
+    throw e;
+  }
   await call.gateway.projection.waitFor(seq);
   return seq;
 }
