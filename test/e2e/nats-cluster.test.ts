@@ -8,7 +8,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startOwnNatsServer, type OwnNatsServer } from '../support/own-nats.js';
-import { X, waitTask, type RpcClient } from '../support/rpc.js';
+import { X, type RpcClient } from '../support/rpc.js';
 import { vmId, xenopsdVm } from '../support/vms.js';
 import { cleanupAll, runXenopsdToExit, spawnXenopsd, uniquePrefix, uniqueSuffix, type Xenopsd } from '../support/xenopsd.js';
 
@@ -83,18 +83,8 @@ describe('a three-server NATS cluster', () => {
     const hostId = `h-${uniqueSuffix()}`;
     const nats = ['--nats', urls, '--nats-prefix', prefix];
     const agent: Xenopsd = await spawnXenopsd({ mode: 'embedded', role: 'agent', hostId, extraArgs: ['--socket', 'off', ...nats] });
-    const otherHost = `${hostId}-b`;
-    const agent2: Xenopsd = await spawnXenopsd({ mode: 'embedded', role: 'agent', hostId: otherHost, extraArgs: ['--socket', 'off', '--listen', 'off', ...nats] });
     const gateway: Xenopsd = await spawnXenopsd({ mode: 'embedded', role: 'gateway', hostId, extraArgs: nats });
     const c: RpcClient = gateway.client();
-
-    // Four running VMs migrated back and forth between the two hosts for as long as the writers run.
-    const movers = Array.from({ length: 4 }, (_, i) => vmId(`mig${i}`));
-    for (const id of movers) {
-      await c.ok('VM.add', X({ vm: xenopsdVm(id) }));
-      expect((await waitTask(c, await c.ok<string>('VM.start', X({ id, paused: false })))).state[0]).toBe('Completed');
-    }
-    const migrationTasks: string[] = [];
 
     // Eight writers add VMs for as long as the test runs; an id is acknowledged when VM.add answered it.
     const acknowledged: string[] = [];
@@ -108,17 +98,7 @@ describe('a three-server NATS cluster', () => {
         else failures.push(JSON.stringify(r.error));
       }
     };
-    const migrator = async (id: string): Promise<void> => {
-      for (let i = 0; running; i++) {
-        const to = i % 2 === 0 ? otherHost : hostId;
-        const args = { id, vdi_map: {}, vif_map: {}, pci_map: {}, xenops_url: `xenops://${to}`, compress: false, verify_dest: false, localhost_migration: false };
-        const r = await c.named('VM.migrate', X(args)).catch((e: unknown) => ({ ok: false as const, error: String(e) }));
-        if (!r.ok) continue;
-        migrationTasks.push(r.value as string);
-        await waitTask(c, r.value as string, { timeoutMs: 60_000 }).catch(() => undefined);
-      }
-    };
-    const writers = [...Array.from({ length: 8 }, (_, w) => writer(w)), ...movers.map((id) => migrator(id))];
+    const writers = Array.from({ length: 8 }, (_, w) => writer(w));
     const waitFor = async (n: number) => {
       const deadline = Date.now() + 60_000;
       while (acknowledged.length < n) {
@@ -144,7 +124,7 @@ describe('a three-server NATS cluster', () => {
     // A replay of the whole log through the new stream leader: answered 503 while it cannot be read
     // yet; its ok includes the invariant monitor (no VM ever had two domains or two hosts).
     let report: { ok: boolean; invariantViolations?: unknown[] } | undefined;
-    await expect
+    const verified = await expect
       .poll(
         async () => {
           report = (await (await fetch(`${gateway.url}/verify`)).json()) as { ok: boolean; invariantViolations?: unknown[] };
@@ -152,17 +132,15 @@ describe('a three-server NATS cluster', () => {
         },
         { timeout: 30_000, interval: 500 },
       )
-      .toBe(true);
+      .toBe(true)
+      .then(
+        () => true,
+        () => false,
+      );
+    // Not ok in time: the last answer says why (differences, damage, violations, or the store still away).
+    expect(verified, `/verify never answered ok; the last answer: ${JSON.stringify(report).slice(0, 2000)}`).toBe(true);
     expect(report?.invariantViolations).toEqual([]);
-    // Every migration acknowledged ended; each VM is on one host, with one domain.
-    for (const t of migrationTasks) expect((await waitTask(c, t, { timeoutMs: 60_000 })).state[0]).not.toBe('Pending');
-    const hosts = await c.ok<Array<{ id: string; vms: string[] }>>('HOST.list', X({}));
-    for (const id of movers) {
-      expect(hosts.filter((h) => h.vms.includes(id)).length, id).toBeLessThanOrEqual(1);
-      const [, st] = await c.ok<[unknown, { domids: number[] }]>('VM.stat', X({ id }));
-      expect(st.domids.length).toBeLessThanOrEqual(1);
-    }
-    console.log(`cluster: ${acknowledged.length} writes acknowledged, ${failures.length} refused while the leader (${leader}) was replaced, 0 lost; ${migrationTasks.length} migrations, every one ended`);
+    console.log(`cluster: ${acknowledged.length} writes acknowledged, ${failures.length} refused while the leader (${leader}) was replaced, 0 lost`);
 
     // The killed server comes back and catches up: the stream has 3 current replicas again.
     await servers[victim]!.start();
@@ -170,7 +148,6 @@ describe('a three-server NATS cluster', () => {
       .poll(async () => (await jsm.streams.info(`${prefix}_EVENTS`)).cluster?.replicas?.filter((r) => r.current).length, { timeout: 30_000 })
       .toBe(2);
     await gateway.stop();
-    await agent2.stop();
     await agent.stop();
   });
 });
