@@ -65,7 +65,10 @@ async function runEvacuation(call: CallContext, taskId: string, host: string): P
       if (outcome?.task.status !== 'completed') left.push(vmId);
       ended++;
       if (ended < started_.length) {
-        await write({ type: 'TaskProgressed', taskId, progress: ended / started_.length, cancelPointsSeen: 0, cancellable: false, atom: `migrated VM ${vmId}` }).catch(() => undefined);
+        await write({ type: 'TaskProgressed', taskId, progress: ended / started_.length, cancelPointsSeen: 0, cancellable: false, atom: `migrated VM ${vmId}` }).catch((e: unknown) =>
+          // Progress only: the task's end is written (or fails the run) below.
+          gateway.logLine(`evacuation of host ${shown}: task ${taskId}: progress not recorded: ${(e as Error).message}`),
+        );
       }
     }),
   );
