@@ -22,7 +22,7 @@ try {
     timeout: 600_000,
   });
   check('the bench exits 0', run.status === 0, `status ${run.status}${run.error ? `, ${run.error.message}` : ''}\n${(run.stderr ?? '').slice(-2000)}`);
-  check('the bench prints its table', /cycle ops\/s \(5 ops\/VM\)/.test(run.stdout ?? ''));
+  check('the bench prints its table', /cycle ops\/s \(5 ops\/VM, \d+ clients\)/.test(run.stdout ?? '') && /vs libvirt virsh batch/.test(run.stdout ?? ''));
   const files = readdirSync(out).filter((f) => f.endsWith('.json'));
   check('the bench writes one JSON result', files.length === 1, files.join(', '));
   if (files.length === 1) {
@@ -34,6 +34,8 @@ try {
       check(`${mode}: ran without error`, m && !m.error, m?.error ?? 'no result');
       if (!m) continue;
       check(`${mode}: cycle of ${o.vms} VMs with a rate and CPU per op`, m.cycle?.vms === o.vms && positive(m.cycle.opsPerSecond) && positive(m.cycle.serviceCpuMsPerOp));
+      check(`${mode}: the cycle again with ${o.wideClients} clients, without an error`, m.cycleWide?.vms === o.vms && m.cycleWide.errors === 0 && positive(m.cycleWide.opsPerSecond));
+      check(`${mode}: the cycle again with ${o.readVms} more VMs registered`, m.cycleManyVms?.vms === o.vms && positive(m.cycleManyVms.opsPerSecond));
       check(`${mode}: VM.stat latency idle and loaded`, positive(m.readIdle?.p99) && positive(m.readLoaded?.p99));
       check(`${mode}: UPDATES wake-up latency`, positive(m.eventsIdle?.wake?.p99));
       check(`${mode}: replay verified equal to the read model`, m.replay?.ok === true && m.replay.events >= o.replayEvents && positive(m.replay.eventsPerSecond));
@@ -42,6 +44,7 @@ try {
       check(`${mode}: simulator migrations with a rate, none failed, no invariant violated`, positive(m.migrate?.migrationsPerSecond) && m.migrate.failed === 0 && m.migrate.invariantViolations === 0, JSON.stringify(m.migrate ?? {}).slice(0, 200));
       if (mode === 'nats') check('nats: split cycle (gateway + agent processes)', m.split?.vms === o.vms && positive(m.split.opsPerSecond));
     }
+    check('the floor: a bare node:http server measured with the same client', positive(r.floor?.requestsPerSecond) && positive(r.floor.serverCpuMsPerRequest), JSON.stringify(r.floor ?? {}).slice(0, 200));
     const peer = r.peer ?? {};
     check('libvirt peer measured, or said to be skipped', positive(peer.virsh?.opsPerSecond) || /not installed/.test(peer.skipped ?? ''), JSON.stringify(peer).slice(0, 200));
   }
