@@ -7,6 +7,7 @@
 import type { AppendRequest, EventLog, StoredMessage, Subscription } from '../store/event-log.js';
 import type { Stores } from '../store/stores.js';
 import { decodeBatch, encodeBatch, type PendingEvent } from './codec.js';
+import { rememberVerifiedBatch } from './verified-batches.js';
 
 /** An append refused because its batch does not decode back to the same bytes. Nothing was written. */
 export class UndecodableEventError extends Error {
@@ -36,7 +37,11 @@ export function assertBatchRoundTrips(stream: string, data: Uint8Array): void {
   } catch (e) {
     throw new UndecodableEventError(stream, (e as Error).message.replace(/^seq 0: /, ''), { cause: e });
   }
-  if (sameBytes(encodeBatch(decoded), data)) return;
+  if (sameBytes(encodeBatch(decoded), data)) {
+    // Decoded once here, read back by every local fold: they need not decode it again.
+    rememberVerifiedBatch(data, decoded);
+    return;
+  }
   throw new UndecodableEventError(stream, differingEvent(data, decoded));
 }
 

@@ -5,6 +5,7 @@ import { DEVICE_TYPES, isDeviceKind, type DeviceConfig, type DeviceKind } from '
 import { parseJsonWire, wireToJson } from '../idl/wire.js';
 import { decodeOperation } from '../model/operation.js';
 import type { Audit } from './audit.js';
+import { verifiedEventsOf } from './verified-batches.js';
 import type { Console, DomainRecord, DomainType, EventBody, GuestAction, GuestMode, LogEvent, ShutdownReason } from './event.js';
 
 const pb = xenops.v1;
@@ -24,6 +25,8 @@ export function encodeBatch(events: readonly PendingEvent[]): Uint8Array {
 }
 
 export function decodeBatch(seq: number, data: Uint8Array): LogEvent[] {
+  const verified = verifiedEventsOf(data);
+  if (verified) return verified.map(({ audit, body }) => ({ seq, audit, body }));
   let batch: ReturnType<typeof pb.EventBatch.decode>;
   try {
     batch = pb.EventBatch.decode(data);
