@@ -6,6 +6,7 @@ export * from './nats/index.js';
 export * from './events/audit.js';
 export * from './events/event.js';
 export * from './events/codec.js';
+export * from './events/task-of-message.js';
 export * from './events/checked-event-log.js';
 export * from './trace/trace-context.js';
 export * from './model/operation.js';

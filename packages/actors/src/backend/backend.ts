@@ -74,6 +74,13 @@ export interface BackendCapabilities {
    * and a crash before it is written simply means the steps never happened.
    */
   readonly journalsEachAtom: boolean;
+  /**
+   * Every atom that does not wait (`atomMayWait`) ends promptly, touching nothing outside the
+   * process but what the log records (the simulator; needs `journalsEachAtom` false). A task made
+   * only of such atoms, queued on an idle VM with a free worker, then runs in the call that queued
+   * it: created, run and ended in one message, one durable write instead of two.
+   */
+  readonly instantAtoms?: boolean;
 }
 
 /**

@@ -45,6 +45,11 @@ export interface RunTaskOptions {
    * migration's destination and takes over the task the switch-over passed to it (§7.8).
    */
   readonly begin?: 'start' | 'receive';
+  /**
+   * The events that queued the task, not written yet: the task runs in the call that queued it and
+   * its first write carries them (its id is `TASK_OF_THIS_MESSAGE` until then).
+   */
+  readonly createdWith?: readonly PendingEvent[];
 }
 
 /**
@@ -64,7 +69,7 @@ export async function runTask(task: QueuedTask, opts: RunTaskOptions): Promise<v
   let cancelPointsSeen = 0;
   // A migration's destination is past its point of no return: nothing cancels it any more (§7.1).
   let cancellable = opts.begin !== 'receive';
-  const journal = new TaskJournal(host, task.dbg, backend.capabilities.journalsEachAtom);
+  const journal = new TaskJournal(host, task.dbg, backend.capabilities.journalsEachAtom, opts.createdWith);
   const decided = (d: Decision | XenopsError): Decision => {
     if (d instanceof XenopsError) throw d;
     return d;

@@ -1,4 +1,4 @@
-import { evolveVmAll, XenopsError, type Decision, type EngineInput, type PendingEvent, type VmAggregate } from '@xenops/core';
+import { evolveVmAll, TASK_OF_THIS_MESSAGE, XenopsError, type Decision, type EngineInput, type PendingEvent, type VmAggregate } from '@xenops/core';
 import type { TaskHost } from './run-task.js';
 
 /**
@@ -9,7 +9,7 @@ import type { TaskHost } from './run-task.js';
  * end): fewer writes for the same history, since every event is kept, in order.
  */
 export class TaskJournal {
-  private pending: PendingEvent[] = [];
+  private pending: PendingEvent[];
   /** `vm` as last computed, for the host state it was computed from (atoms read it often). */
   private view: { readonly base: VmAggregate; vm: VmAggregate } | undefined;
   /** A write that failed: the log may now differ from what the actor believes, so nothing more is written. */
@@ -20,7 +20,14 @@ export class TaskJournal {
     /** The task's debug string: the audit of what its steps decide. */
     private readonly dbg: string,
     private writeEachStep: boolean,
-  ) {}
+    /**
+     * The events that created the task, not written yet (a task run in the call that queued it):
+     * its first write carries them, and until then the task is `TASK_OF_THIS_MESSAGE`.
+     */
+    private readonly createdWith: readonly PendingEvent[] = [],
+  ) {
+    this.pending = [...createdWith];
+  }
 
   /**
    * From now on the steps are gathered and written together (at the next flush), whatever the
@@ -51,6 +58,15 @@ export class TaskJournal {
 
   private async record(events: readonly PendingEvent[]): Promise<void> {
     if (events.length === 0) return;
+    // One message creates at most one task (§7.1: its id is the message's seq): a task created
+    // while the one this journal runs is still unwritten (the state check of a failure) goes in
+    // the next message.
+    const second = this.pending.some(isCreation) ? events.findIndex(isCreation) : -1;
+    if (second >= 0) {
+      await this.record(events.slice(0, second));
+      await this.flush();
+      return this.record(events.slice(second));
+    }
     this.pending.push(...events);
     // Keep the view current without refolding everything gathered so far.
     if (this.view && this.view.base === this.host.vm) this.view.vm = foldPending(this.view.vm, events);
@@ -77,7 +93,17 @@ export class TaskJournal {
   }
 }
 
-/** Facts not written yet, folded at the state's own version (they have no seq of their own). */
+const isCreation = (e: PendingEvent): boolean => e.body.type === 'TaskCreated';
+
+/**
+ * Facts not written yet, folded at the state's own version (they have no seq of their own); a
+ * task they create is `TASK_OF_THIS_MESSAGE` until written, as its own events name it.
+ */
 function foldPending(vm: VmAggregate, events: readonly PendingEvent[]): VmAggregate {
-  return evolveVmAll(vm, events.map(({ audit, body }) => ({ seq: vm.version, audit, body })));
+  const placeholder = Number(TASK_OF_THIS_MESSAGE);
+  const folded = evolveVmAll(
+    vm,
+    events.map(({ audit, body }) => ({ seq: body.type === 'TaskCreated' ? placeholder : vm.version, audit, body })),
+  );
+  return folded.version === vm.version ? folded : { ...folded, version: vm.version };
 }

@@ -1,5 +1,9 @@
 import {
+  atomMayWait,
   decide,
+  planOperation,
+  resolveTaskOfMessage,
+  TASK_OF_THIS_MESSAGE,
   withAudit,
   encodeBatch,
   evolveVmAll,
@@ -12,6 +16,7 @@ import {
   type EngineInput,
   type EventLog,
   type PendingEvent,
+  type QueuedTask,
   type VmAggregate,
   type VmInput,
 } from '@xenops/core';
@@ -111,7 +116,13 @@ export class VmActor {
       const decision = decide(this.decisionState(), input, this.context());
       if (decision instanceof XenopsError) return { ok: false, seq: this.vm.version, error: decision.value };
       if (decision.events.length === 0) return { ok: true, seq: this.vm.version, value: decision.reply(this.vm.version) };
-      const seq = await this.appendUnlocked(withAudit(decision.events, this.audit(dbg)));
+      const events = withAudit(decision.events, this.audit(dbg));
+      const created = this.runnableAtOnce(events);
+      if (created) {
+        const seq = await this.runInCall(created, events);
+        return { ok: true, seq, value: decision.reply(seq) };
+      }
+      const seq = await this.appendUnlocked(events);
       if (decision.abortRunning && this.running) this.running.abort.abort();
       return { ok: true, seq, value: decision.reply(seq) };
     });
@@ -150,12 +161,82 @@ export class VmActor {
     return this.exclusive(() => this.appendUnlocked(events));
   }
 
+  /**
+   * The task `events` queue, when it can run in this very call (`instantAtoms`): the backend's
+   * atoms are instant, nothing runs, waits or is queued on this VM, a worker is free, and the task
+   * can neither wait (guest acknowledgement, delay, save, migration) nor meet a cancel trigger.
+   * Anything else is queued and run by the machine, as always.
+   */
+  private runnableAtOnce(events: readonly PendingEvent[]): QueuedTask | undefined {
+    const { backend, workers, hostId } = this.deps;
+    if (!backend.capabilities.instantAtoms || backend.capabilities.journalsEachAtom) return undefined;
+    const created = events.length === 1 ? events[0]! : undefined;
+    if (created?.body.type !== 'TaskCreated' || created.body.host !== hostId || created.body.operation.cancelAtPoint !== undefined) return undefined;
+    if (this.stalled || this.running || this.vm.running || this.vm.queue.length > 0) return undefined;
+    const machine = this.machine.getSnapshot();
+    if (machine.status !== 'active' || machine.value !== 'idle' || machine.context.draining) return undefined;
+    if (workers.activeCount >= workers.concurrency || workers.pendingCount > 0) return undefined;
+    const view = evolveVmAll(this.vm, [{ seq: Number(TASK_OF_THIS_MESSAGE), audit: created.audit, body: created.body }]);
+    const task = view.queue[0];
+    if (!task) return undefined;
+    const plan = planOperation(task.operation, view);
+    if (plan.ok && (plan.atoms.some(atomMayWait) || plan.compensate?.some(atomMayWait))) return undefined;
+    return task;
+  }
+
+  /**
+   * Runs `task` now, inside the command that queued it: its creation and its steps are written
+   * together (one message, or two when its failure queues a state check), and the command's reply
+   * names the message that created it. Nothing is written if the first write fails.
+   */
+  private async runInCall(task: QueuedTask, createdWith: readonly PendingEvent[]): Promise<number> {
+    const abort = new AbortController();
+    this.running = { taskId: task.taskId, abort };
+    let created: number | undefined;
+    let refused: unknown;
+    try {
+      await this.deps.workers(() =>
+        runTask(task, {
+          // The command holds this VM's turn: the task's writes go straight to the log.
+          host: this.taskHost(async (events) => {
+            // A first write the log refused (nothing written): nothing else may be, and the
+            // caller gets that refusal, as if the task had been queued alone.
+            if (refused !== undefined) throw refused;
+            try {
+              const seq = await this.appendUnlocked(events);
+              created ??= seq;
+              return seq;
+            } catch (e) {
+              if (created === undefined) refused = e;
+              throw e;
+            }
+          }),
+          backend: this.deps.backend,
+          signal: abort.signal,
+          now: this.deps.now,
+          atomTimeoutMs: this.deps.atomTimeoutMs,
+          logger: (line) => this.deps.logger(`vm ${this.vm.id}: ${line}`),
+          createdWith,
+        }),
+      );
+    } catch (e) {
+      // Created, then a later write failed (the actor stalls and is reloaded): the task exists.
+      if (created === undefined) throw refused ?? e;
+      this.deps.logger(`vm ${this.vm.id}: task ${created}: ${(e as Error).message}`);
+    } finally {
+      this.running = undefined;
+      this.notifyIdle();
+    }
+    if (created === undefined) throw refused ?? new LogWriteError(`vm ${this.vm.id}: the task run in its call wrote nothing`);
+    return created;
+  }
+
   /** Stops starting queued tasks and waits for the running one (if any) to end. */
   async drain(timeoutMs: number): Promise<boolean> {
     // A machine that stalled (a failed write) has stopped: it runs nothing any more.
     if (this.machine.getSnapshot().status !== 'active') return true;
     this.machine.send({ type: 'agent.draining' });
-    if (!this.busy) return true;
+    if (!this.busy && !this.running) return true;
     let timer: NodeJS.Timeout | undefined;
     const idle = new Promise<boolean>((resolve) => {
       this.idleWaiters.push(() => resolve(true));
@@ -189,7 +270,7 @@ export class VmActor {
     // Fold the events just written with the seq the log gave them: the same evolve the read
     // models apply to the decoded message (the codec's round trip is covered by property tests).
     const before = this.vm;
-    const vm = evolveVmAll(before, events.map(({ audit, body }) => ({ seq, audit, body })));
+    const vm = evolveVmAll(before, events.map(({ audit, body }) => resolveTaskOfMessage(seq, { seq, audit, body })));
     this.vm = vm;
     // The machine only schedules work: it needs to hear of changes to the queue or the running task.
     if (vm.queue !== before.queue || vm.running !== before.running) this.machine.send({ type: 'vm.changed', vm });
@@ -221,20 +302,8 @@ export class VmActor {
       const abort = new AbortController();
       this.running = { taskId: task.taskId, abort };
       try {
-        const actor = this;
-        const host: TaskHost = {
-          hostId: this.deps.hostId,
-          get vm() {
-            return actor.vm;
-          },
-          get stalled() {
-            return actor.stalled;
-          },
-          decide: (vm, input, dbg) => this.decideStep(vm, input, dbg),
-          append: (events) => this.append(events),
-        };
         await runTask(task, {
-          host,
+          host: this.taskHost((events) => this.append(events)),
           backend: this.deps.backend,
           signal: abort.signal,
           now: this.deps.now,
@@ -248,6 +317,22 @@ export class VmActor {
         this.running = undefined;
       }
     });
+  }
+
+  /** The actor as a running task sees it, its writes going through `append`. */
+  private taskHost(append: TaskHost['append']): TaskHost {
+    const actor = this;
+    return {
+      hostId: this.deps.hostId,
+      get vm() {
+        return actor.vm;
+      },
+      get stalled() {
+        return actor.stalled;
+      },
+      decide: (vm, input, dbg) => this.decideStep(vm, input, dbg),
+      append,
+    };
   }
 
   private notifyIdle(): void {

@@ -6,6 +6,7 @@ import { parseJsonWire, wireToJson } from '../idl/wire.js';
 import { decodeOperation } from '../model/operation.js';
 import type { Audit } from './audit.js';
 import { verifiedEventsOf } from './verified-batches.js';
+import { resolveTaskOfMessage } from './task-of-message.js';
 import type { Console, DomainRecord, DomainType, EventBody, GuestAction, GuestMode, LogEvent, ShutdownReason } from './event.js';
 
 const pb = xenops.v1;
@@ -26,7 +27,7 @@ export function encodeBatch(events: readonly PendingEvent[]): Uint8Array {
 
 export function decodeBatch(seq: number, data: Uint8Array): LogEvent[] {
   const verified = verifiedEventsOf(data);
-  if (verified) return verified.map(({ audit, body }) => ({ seq, audit, body }));
+  if (verified) return verified.map(({ audit, body }) => resolveTaskOfMessage(seq, { seq, audit, body }));
   let batch: ReturnType<typeof pb.EventBatch.decode>;
   try {
     batch = pb.EventBatch.decode(data);
@@ -37,7 +38,7 @@ export function decodeBatch(seq: number, data: Uint8Array): LogEvent[] {
   for (const ev of batch.events) {
     const body = fromProto(seq, ev as xenops.v1.Event);
     if (body === undefined) continue; // an event type added by a later version: skip, never fail
-    out.push({ seq, audit: { dbg: ev.dbg ?? '', timeMs: Number(ev.timeMs ?? 0), host: ev.host ?? '', actor: ev.actor ?? '' }, body });
+    out.push(resolveTaskOfMessage(seq, { seq, audit: { dbg: ev.dbg ?? '', timeMs: Number(ev.timeMs ?? 0), host: ev.host ?? '', actor: ev.actor ?? '' }, body }));
   }
   return out;
 }

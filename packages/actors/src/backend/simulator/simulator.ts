@@ -38,7 +38,7 @@ const GUEST_MODES: ReadonlySet<string> = new Set<GuestMode>(['normal', 'ignore',
  */
 export class SimulatorBackend implements Backend {
   readonly name = 'simulator';
-  readonly capabilities = { debugTriggers: true, journalsEachAtom: false } as const;
+  readonly capabilities = { debugTriggers: true, journalsEachAtom: false, instantAtoms: true } as const;
   private domids = new DomidAllocator();
   private readonly domainsByVm = new Map<string, SimulatedDomain>();
   private readonly listeners = new Set<(e: DomainEvent) => void>();
