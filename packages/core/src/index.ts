@@ -20,6 +20,7 @@ export * from './model/import-metadata.js';
 export * from './events/describe.js';
 export * from './model/replay.js';
 export * from './model/fold-snapshot.js';
+export * from './model/sliced-clone.js';
 export * from './model/host-state.js';
 export * from './model/mac.js';
 export * from './model/fold-base.js';

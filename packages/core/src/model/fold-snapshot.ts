@@ -1,8 +1,8 @@
 import { promisify } from 'node:util';
-import { deserialize, serialize } from 'node:v8';
 import { gunzip, gzip } from 'node:zlib';
 import type { SnapshotStore } from '../store/snapshot-store.js';
 import { internDevices } from './devices.js';
+import { deserializeSliced, serializeSliced } from './sliced-clone.js';
 import type { HostState } from './host-state.js';
 import type { DamagedMessage } from './log-damage.js';
 import type { TaskRecord } from './task-record.js';
@@ -54,7 +54,9 @@ function isGzip(data: Uint8Array): boolean {
  * eleven) and to hold in memory while it is written.
  */
 export async function encodeFoldSnapshot(s: FoldSnapshot): Promise<Uint8Array> {
-  return gzipAsync(serialize({ schema: FOLD_SNAPSHOT_SCHEMA, ...s }), { level: 1 });
+  const { vms, tasks, ...head } = s;
+  // The VMs and tasks a slice at a time: a clone of 60,000 VMs in one call stopped the service ~0.75 s.
+  return gzipAsync(await serializeSliced({ schema: FOLD_SNAPSHOT_SCHEMA, ...head }, [vms, tasks]), { level: 1 });
 }
 
 /**
@@ -63,7 +65,8 @@ export async function encodeFoldSnapshot(s: FoldSnapshot): Promise<Uint8Array> {
  */
 export async function decodeFoldSnapshot(data: Uint8Array): Promise<FoldSnapshot | undefined> {
   try {
-    const v = deserialize(isGzip(data) ? await gunzipAsync(data) : data) as FoldSnapshot & { schema?: number };
+    const read = deserializeSliced(isGzip(data) ? await gunzipAsync(data) : data);
+    const v = ('whole' in read ? read.whole : { ...read.head, vms: read.lists[0], tasks: read.lists[1] }) as FoldSnapshot & { schema?: number };
     if ((v?.schema !== FOLD_SNAPSHOT_SCHEMA && v?.schema !== 1) || typeof v.seq !== 'number' || !Array.isArray(v.vms) || !Array.isArray(v.tasks)) return undefined;
     const vms = v.vms.map((stored) => {
       const vm = v.schema === 1 ? fromSchema1(stored) : stored;
