@@ -7,7 +7,7 @@ import { decodeBatch, emptyHost, encodeBatch, powerStateOf, replayLog, Streams, 
 import { openEmbeddedStores } from '@xenops/store-sqlite';
 import type { Backend, EffectContext } from '../backend/backend.js';
 import { SimulatorBackend } from '../backend/simulator/simulator.js';
-import { LogView, openTestStores, vmConfig } from '../testing/fixtures.js';
+import { LogView, openTestStores, simulatorAs, vmConfig } from '../testing/fixtures.js';
 import { saveAgentSnapshot } from './agent-state.js';
 import { HostAgent } from './host-agent.js';
 
@@ -283,17 +283,7 @@ describe('HostAgent on the embedded store', () => {
 
   it('with a backend without the debugTriggers capability, every DEBUG.trigger is Unimplemented (§8.4)', async () => {
     await agent.close();
-    const sim = new SimulatorBackend();
-    const plain: Backend = {
-      name: 'no hooks',
-      capabilities: { debugTriggers: false, journalsEachAtom: false },
-      start: (host) => sim.start(host),
-      close: () => sim.close(),
-      perform: (effect, ctx) => sim.perform(effect, ctx),
-      domains: () => sim.domains(),
-      hostFacts: () => sim.hostFacts(),
-      onDomainEvent: (listener) => sim.onDomainEvent(listener),
-    };
+    const plain = simulatorAs('no hooks', { debugTriggers: false, journalsEachAtom: false });
     agent = await HostAgent.start({ stores, hostId: 'h1', backend: plain });
     ok(await add('u'));
     const head = await stores.log.head();

@@ -9,6 +9,8 @@ import {
   taskIdOf,
   VmT,
   withCheckedAppends,
+  type Effect,
+  type Observation,
   type Stores,
   type Subscription,
   type TaskRecord,
@@ -16,6 +18,8 @@ import {
   type VmConfig,
 } from '@xenops/core';
 import { openEmbeddedStores } from '@xenops/store-sqlite';
+import type { Backend, BackendCapabilities, EffectContext } from '../backend/backend.js';
+import { SimulatorBackend } from '../backend/simulator/simulator.js';
 
 /** A minimal valid HVM configuration (API.md §10's example). */
 export function vmConfig(id: string, overrides: Partial<VmConfig> = {}): VmConfig {
@@ -44,6 +48,28 @@ export function vmConfig(id: string, overrides: Partial<VmConfig> = {}): VmConfi
     'vm',
   );
   return { ...base, ...overrides };
+}
+
+/**
+ * The simulator behind other capabilities (and no DEBUG.trigger hooks), its effects optionally
+ * intercepted: `perform` gets each effect and the simulator's own way of performing it.
+ */
+export function simulatorAs(
+  name: string,
+  capabilities: BackendCapabilities,
+  perform?: (effect: Effect, ctx: EffectContext, simulate: () => Promise<Observation>) => Promise<Observation>,
+): Backend {
+  const sim = new SimulatorBackend();
+  return {
+    name,
+    capabilities,
+    start: (host) => sim.start(host),
+    close: () => sim.close(),
+    perform: (effect, ctx) => (perform ? perform(effect, ctx, () => sim.perform(effect, ctx)) : sim.perform(effect, ctx)),
+    domains: () => sim.domains(),
+    hostFacts: () => sim.hostFacts(),
+    onDomainEvent: (listener) => sim.onDomainEvent(listener),
+  };
 }
 
 /** Embedded stores in a fresh temp dir, plus a live fold of the log for assertions. */

@@ -1,9 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decodeBatch, Errors, type CommandReply, type Effect, type LogEvent, type Operation, type Stores } from '@xenops/core';
-import type { Backend, EffectContext } from '../backend/backend.js';
-import { SimulatorBackend } from '../backend/simulator/simulator.js';
+import { decodeBatch, Errors, type CommandReply, type LogEvent, type Operation, type Stores } from '@xenops/core';
+import type { Backend } from '../backend/backend.js';
 import { HostAgent } from '../agent/host-agent.js';
-import { LogView, openTestStores, vmConfig } from '../testing/fixtures.js';
+import { LogView, openTestStores, simulatorAs, vmConfig } from '../testing/fixtures.js';
 
 /** A task that cannot wait, on the simulator, runs in the call that queued it (`instantAtoms`). */
 describe('a task run in the call that queued it', () => {
@@ -83,17 +82,9 @@ describe('a task run in the call that queued it', () => {
   });
 
   it('a failure that queues a state check writes the check in a message of its own (one task per message)', async () => {
-    const sim = new SimulatorBackend();
-    const failingBuild: Backend = {
-      name: 'failing build',
-      capabilities: { debugTriggers: false, journalsEachAtom: false, instantAtoms: true },
-      start: (host) => sim.start(host),
-      close: () => sim.close(),
-      perform: (effect: Effect, ctx: EffectContext) => (effect.kind === 'VM_build' ? Promise.reject(Errors.internal('build refused')) : sim.perform(effect, ctx)),
-      domains: () => sim.domains(),
-      hostFacts: () => sim.hostFacts(),
-      onDomainEvent: (listener) => sim.onDomainEvent(listener),
-    };
+    const failingBuild = simulatorAs('failing build', { debugTriggers: false, journalsEachAtom: false, instantAtoms: true }, (effect, _ctx, simulate) =>
+      effect.kind === 'VM_build' ? Promise.reject(Errors.internal('build refused')) : simulate(),
+    );
     const a = await start(failingBuild);
     ok(await add(a, 'four'));
     const id = await submit(a, 'four', { kind: 'VM.start', paused: false, unpause: true });
@@ -111,18 +102,7 @@ describe('a task run in the call that queued it', () => {
   });
 
   it('is not used by a backend whose atoms act on the world', async () => {
-    const sim = new SimulatorBackend();
-    const journaled: Backend = {
-      name: 'journaled',
-      capabilities: { debugTriggers: false, journalsEachAtom: true },
-      start: (host) => sim.start(host),
-      close: () => sim.close(),
-      perform: (effect, ctx) => sim.perform(effect, ctx),
-      domains: () => sim.domains(),
-      hostFacts: () => sim.hostFacts(),
-      onDomainEvent: (listener) => sim.onDomainEvent(listener),
-    };
-    const a = await start(journaled);
+    const a = await start(simulatorAs('journaled', { debugTriggers: false, journalsEachAtom: true }));
     ok(await add(a, 'five'));
     const id = await submit(a, 'five', { kind: 'VM.start', paused: true, unpause: false });
     expect((await view.taskEnded(id)).status).toBe('completed');
