@@ -150,11 +150,14 @@ async function cycle(rpc, watcher, n, clients) {
 }
 
 /** A cycle of O.vms VMs with the service's CPU time (whole process and main thread) per operation. */
-async function measuredCycle(svc, rpc, watcher, clients) {
+async function measuredCycle(svc, rpc, watcher, clients, mode) {
   const serviceCpu = cpuMeter(svc.pid);
   const mainThreadCpu = cpuMeter(svc.pid, { mainThread: true });
+  // On NATS the server's CPU is part of every operation's cost on the same two cores.
+  const natsPid = mode === 'nats' ? natsServerPid() : undefined;
+  const natsCpu = natsPid ? cpuMeter(natsPid) : undefined;
   const c = await cycle(rpc, watcher, O.vms, clients);
-  return { ...c, serviceCpuMsPerOp: serviceCpu(c.ops), serviceMainThreadCpuMsPerOp: mainThreadCpu(c.ops) };
+  return { ...c, serviceCpuMsPerOp: serviceCpu(c.ops), serviceMainThreadCpuMsPerOp: mainThreadCpu(c.ops), natsServerCpuMsPerOp: natsCpu?.(c.ops) };
 }
 
 async function addMany(rpc, ids, clients) {
@@ -213,14 +216,21 @@ async function eventsProbe(rpc, watchRpc, vmId, { count = Infinity, stop, warmup
   return { wake: lat(wake), write: lat(write) };
 }
 
+/** The nats-server serving `O.natsUrl` (the one whose command line names its port; else the only one). */
 function natsServerPid() {
+  const port = new URL(O.natsUrl).port || '4222';
+  const servers = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'nats-server') return Number(d);
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== 'nats-server') continue;
+      const args = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      const named = args.some((a, i) => ((a === '-p' || a === '--port') && args[i + 1] === port) || a === `--port=${port}` || a.endsWith(`:${port}`));
+      if (named) return Number(d);
+      servers.push(Number(d));
     } catch {}
   }
-  return undefined;
+  return servers.length === 1 ? servers[0] : undefined;
 }
 
 async function natsCleanup(prefix) {
@@ -290,13 +300,13 @@ async function runMode(mode) {
         log(`[${mode}] warm-up cycle: ${O.warmupVms} VMs (not recorded)`);
         await cycle(rpc, watcher, O.warmupVms, O.clients);
         log(`[${mode}] cycle: ${O.vms} VMs × 5 ops, ${O.clients} clients (tasks awaited via one shared UPDATES.get loop + Task.stat)`);
-        res.cycle = await measuredCycle(svc, rpc, watcher, O.clients);
+        res.cycle = await measuredCycle(svc, rpc, watcher, O.clients, mode);
         log(`[${mode}]   ${res.cycle.opsPerSecond.toFixed(0)} ops/s, p50 ${res.cycle.latency.p50.toFixed(2)} ms, p99 ${res.cycle.latency.p99.toFixed(2)} ms; service CPU ${res.cycle.serviceCpuMsPerOp.toFixed(3)} ms/op (main thread ${res.cycle.serviceMainThreadCpuMsPerOp.toFixed(3)}), bench client CPU ${res.cycle.clientCpuMsPerOp.toFixed(3)} ms/op`);
         log(`[${mode}] cycle: ${O.vms} VMs × 5 ops, ${O.wideClients} clients`);
         const wideRpc = new Rpc(svc.url, { maxSockets: O.wideClients + 8 });
         const wideWatcher = new TaskWatcher(wideRpc);
         await wideWatcher.start();
-        res.cycleWide = await measuredCycle(svc, wideRpc, wideWatcher, O.wideClients);
+        res.cycleWide = await measuredCycle(svc, wideRpc, wideWatcher, O.wideClients, mode);
         await wideWatcher.stop();
         wideRpc.close();
         log(`[${mode}]   ${res.cycleWide.opsPerSecond.toFixed(0)} ops/s with ${O.wideClients} clients (${res.cycleWide.errors} errors)`);
@@ -320,7 +330,7 @@ async function runMode(mode) {
       }
       if (want('cycle') && res.register) {
         log(`[${mode}] cycle: ${O.vms} VMs × 5 ops with ${ids.length} more VMs registered`);
-        res.cycleManyVms = await measuredCycle(svc, rpc, watcher, O.clients);
+        res.cycleManyVms = await measuredCycle(svc, rpc, watcher, O.clients, mode);
         log(`[${mode}]   ${res.cycleManyVms.opsPerSecond.toFixed(0)} ops/s (${(res.cycleManyVms.opsPerSecond / res.cycle.opsPerSecond).toFixed(2)}× the cycle without them)`);
       }
       if (want('read')) {
@@ -412,9 +422,12 @@ async function runMode(mode) {
       await cycle(rpc, watcher, O.warmupVms, O.clients);
       const agentCpu = cpuMeter(agent.pid);
       const gatewayCpu = cpuMeter(gateway.pid);
+      const natsPid = natsServerPid();
+      const natsCpu = natsPid ? cpuMeter(natsPid) : undefined;
       res.split = await cycle(rpc, watcher, O.vms, O.clients);
       res.split.agentCpuMsPerOp = agentCpu(res.split.ops);
       res.split.gatewayCpuMsPerOp = gatewayCpu(res.split.ops);
+      res.split.natsServerCpuMsPerOp = natsCpu?.(res.split.ops);
       log(`[${mode}]   ${res.split.opsPerSecond.toFixed(0)} ops/s, p50 ${res.split.latency.p50.toFixed(2)} ms, p99 ${res.split.latency.p99.toFixed(2)} ms; CPU per op: gateway ${res.split.gatewayCpuMsPerOp.toFixed(3)} ms, agent ${res.split.agentCpuMsPerOp.toFixed(3)} ms`);
       await watcher.stop();
       rpc.close();
@@ -534,10 +547,11 @@ function table(results, peer, floor) {
     ['  service CPU ms per op', ...byMode((r, nats) => (r.cycle ? judged(f(r.cycle.serviceCpuMsPerOp, 3), r.cycle.serviceCpuMsPerOp <= (nats ? 0.4 : 0.25)) : '–')), '≤ 0.25 / ≤ 0.4'],
     ['  of it the main thread ms per op', ...byMode((r) => f(r.cycle?.serviceMainThreadCpuMsPerOp, 3)), ''],
     ['  bench client CPU ms per op', ...byMode((r) => f(r.cycle?.clientCpuMsPerOp, 3)), ''],
+    ['  nats-server CPU ms per op', ...byMode((r) => f(r.cycle?.natsServerCpuMsPerOp, 3)), ''],
     ['  JSON-RPC calls per op', ...byMode((r) => (r.cycle ? f(r.cycle.rpcCalls / r.cycle.ops, 2) : '–')), ''],
     ['cycle, gateway + agent processes ops/s', ...byMode((r) => f(r.split?.opsPerSecond)), ''],
     ['  vs libvirt virsh batch', ...byMode((r) => vsVirsh(r.split, 0.5)), '– / ≥ 0.5×'],
-    ['  CPU ms per op: gateway + agent', ...byMode((r) => (r.split ? `${f(r.split.gatewayCpuMsPerOp, 3)} + ${f(r.split.agentCpuMsPerOp, 3)}` : '–')), ''],
+    ['  CPU ms per op: gateway + agent (+ nats-server)', ...byMode((r) => (r.split ? `${f(r.split.gatewayCpuMsPerOp, 3)} + ${f(r.split.agentCpuMsPerOp, 3)} (+ ${f(r.split.natsServerCpuMsPerOp, 3)})` : '–')), ''],
     ['cycle op p50 / p99 ms', ...byMode((r) => pp(r.cycle?.latency, 1)), ''],
     ...OPS.map((o) => [`  ${o} p50 / p99 ms`, ...byMode((r) => pp(r.cycle?.perOp[o], 1)), '']),
     [`cycle, ${O.wideClients} clients vs ${O.clients}`, ...byMode((r) => ratioOf(r.cycleWide, r.cycle, 1.0, r.cycleWide?.errors)), '≥ 1.00×, no error'],
