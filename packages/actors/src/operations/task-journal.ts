@@ -24,7 +24,7 @@ export class TaskJournal {
      * The events that created the task, not written yet (a task run in the call that queued it):
      * its first write carries them, and until then the task is `TASK_OF_THIS_MESSAGE`.
      */
-    private readonly createdWith: readonly PendingEvent[] = [],
+    createdWith: readonly PendingEvent[] = [],
   ) {
     this.pending = [...createdWith];
   }
