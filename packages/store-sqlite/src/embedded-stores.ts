@@ -29,9 +29,10 @@ type DB = Database.Database;
 const PAGE = 512;
 /**
  * Rows a `read` takes per query: a start folds the whole log through `read`, where per-query and
- * per-row-object costs add up (a page is ~17 ms of work here).
+ * per-row-object costs add up. Not larger: a page's rows live until the fold has passed them all,
+ * and 4,096 of them outlived young-generation collections (a 1,000,000-event start: ~5 % slower).
  */
-const READ_PAGE = 4096;
+const READ_PAGE = 512;
 
 interface EventRow {
   seq: number;

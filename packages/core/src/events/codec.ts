@@ -195,10 +195,11 @@ function decodeDevice(seq: number, kind: string, json: string): DeviceConfig {
 }
 const num = (n: number | null | undefined) => Number(n ?? 0);
 
+function failDecode(seq: number, what: string, e: unknown): never {
+  throw new EventDecodeError(`seq ${seq}: ${what}: ${(e as Error).message ?? String(e)}`);
+}
+
 function fromProto(seq: number, ev: xenops.v1.Event): EventBody | undefined {
-  const fail = (what: string, e: unknown): never => {
-    throw new EventDecodeError(`seq ${seq}: ${what}: ${(e as Error).message ?? String(e)}`);
-  };
   switch (ev.body) {
     case 'vmAdded': {
       const b = ev.vmAdded!;
@@ -206,7 +207,7 @@ function fromProto(seq: number, ev: xenops.v1.Event): EventBody | undefined {
       try {
         config = VmT.decode(parseJsonWire(str(b.configJson)), 'vm');
       } catch (e) {
-        fail('VmAdded config', e);
+        failDecode(seq, 'VmAdded config', e);
       }
       return { type: 'VmAdded', vmId: str(b.vmId), config: config! };
     }
@@ -233,7 +234,7 @@ function fromProto(seq: number, ev: xenops.v1.Event): EventBody | undefined {
       try {
         operation = decodeOperation(JSON.parse(str(b.operationJson)));
       } catch (e) {
-        fail('TaskCreated operation', e);
+        failDecode(seq, 'TaskCreated operation', e);
       }
       return {
         type: 'TaskCreated',
@@ -320,7 +321,7 @@ function fromProto(seq: number, ev: xenops.v1.Event): EventBody | undefined {
       try {
         entries = (b.entries ?? []).map((e) => ({ id: DynamicIdT.decode(parseJsonWire(str(e.dynamicIdJson)), 'id'), seq: num(e.seq) }));
       } catch (e) {
-        fail('BarrierInjected entries', e);
+        failDecode(seq, 'BarrierInjected entries', e);
       }
       return { type: 'BarrierInjected', barrierId: num(b.barrierId), vmId: str(b.vmId), entries: entries! };
     }
@@ -345,7 +346,7 @@ function fromProto(seq: number, ev: xenops.v1.Event): EventBody | undefined {
           image: { disk: JSON.parse(str(b.diskJson)) as readonly [string, string], record: JSON.parse(str(b.domainJson)) as DomainRecord },
         };
       } catch (e) {
-        return fail('SuspendImageSaved', e);
+        return failDecode(seq, 'SuspendImageSaved', e);
       }
     }
     case 'suspendImageDropped':
@@ -354,7 +355,7 @@ function fromProto(seq: number, ev: xenops.v1.Event): EventBody | undefined {
       try {
         return { type: 'DomainRestored', vmId: str(ev.domainRestored!.vmId), record: JSON.parse(str(ev.domainRestored!.domainJson)) as DomainRecord };
       } catch (e) {
-        return fail('DomainRestored', e);
+        return failDecode(seq, 'DomainRestored', e);
       }
     case 'guestActionRequested':
       return { type: 'GuestActionRequested', vmId: str(ev.guestActionRequested!.vmId), action: str(ev.guestActionRequested!.action) as GuestAction };

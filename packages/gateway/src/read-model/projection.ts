@@ -447,7 +447,9 @@ export class Projection {
     if (waiters) {
       this.taskWaiters.delete(taskAfter.id);
       for (const w of waiters) w(outcome);
-    } else if (taskAfter.operation.autoDestroy) {
+    } else if (taskAfter.operation.autoDestroy && this.caughtUp) {
+      // Kept for a caller of this process (one that asked before its task ended): none exists
+      // while the start folds the log, and a long log's start would churn the map per task.
       this.unclaimedOutcomes.set(taskAfter.id, outcome);
       if (this.unclaimedOutcomes.size > MAX_UNCLAIMED_OUTCOMES) {
         this.unclaimedOutcomes.delete(this.unclaimedOutcomes.keys().next().value!);
