@@ -180,19 +180,37 @@ export function lookupKey(w: unknown, key: string): unknown {
   return found;
 }
 
-/** Case-insensitive view of a struct: exact spelling wins, else the last key equal ignoring case. */
+/**
+ * Case-insensitive view of a struct: exact spelling wins, else the last key equal ignoring case.
+ * The case-folded index is built only when a lookup can need it: a struct whose keys are all
+ * exactly its record's field names (what this service writes and most clients send) has none,
+ * and a record's decode of the log makes one view per struct.
+ */
 class StructView {
   private readonly exact = new Map<string, unknown>();
-  private readonly folded = new Map<string, unknown>();
-  constructor(entries: Array<[string, unknown]>) {
+  private folded?: Map<string, unknown>;
+  private readonly needsFolding: boolean;
+  constructor(
+    private readonly entries: Array<[string, unknown]>,
+    /** The record's field names, when no two of them are equal ignoring case (else undefined). */
+    exactFields: ReadonlySet<string> | undefined,
+  ) {
+    let allExact = exactFields !== undefined;
     for (const [k, v] of entries) {
       if (v === undefined) continue; // only JS callers can produce it; it means "absent"
       this.exact.set(k, v);
-      this.folded.set(k.toLowerCase(), v);
+      if (allExact && !exactFields!.has(k)) allExact = false;
     }
+    this.needsFolding = !allExact;
   }
   get(key: string): unknown {
-    return this.exact.has(key) ? this.exact.get(key) : this.folded.get(key.toLowerCase());
+    const v = this.exact.get(key);
+    if (v !== undefined || !this.needsFolding) return v;
+    if (!this.folded) {
+      this.folded = new Map();
+      for (const [k, x] of this.entries) if (x !== undefined) this.folded.set(k.toLowerCase(), x);
+    }
+    return this.folded.get(key.toLowerCase());
   }
 }
 
@@ -508,6 +526,8 @@ export function record<const F extends Fields>(name: string, fields: F): RecordT
       ...(spec.dialects ? { dialects: spec.dialects } : {}),
     };
   });
+  const folds = new Set(infos.map((f) => f.key.toLowerCase()));
+  const exactFields = folds.size === infos.length ? new Set(infos.map((f) => f.key)) : undefined;
   return {
     kind: 'record',
     name,
@@ -515,7 +535,7 @@ export function record<const F extends Fields>(name: string, fields: F): RecordT
     decode(w, path) {
       const entries = structEntries(w);
       if (!entries) throw typeError(path, name, w);
-      const view = new StructView(entries);
+      const view = new StructView(entries, exactFields);
       const out: Record<string, unknown> = {};
       for (const f of infos) {
         const raw = view.get(f.key);

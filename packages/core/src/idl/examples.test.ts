@@ -167,6 +167,18 @@ describe('§3 accepted equivalents', () => {
     expect(vm.memory_static_max).toBe(2147483648);
   });
 
+  it('record keys: the exact spelling wins, else the last one equal ignoring case; an optional field stays absent', () => {
+    const both = VmT.decode({ ...minimalVm(), Memory_Static_Max: 1, memory_static_max: 2, MEMORY_STATIC_MAX: 3 }, 'vm');
+    expect(both.memory_static_max).toBe(2);
+    const folded = VmT.decode({ ...minimalVm(), memory_static_max: undefined, Memory_Static_Max: 1, MEMORY_STATIC_MAX: 3 }, 'vm');
+    expect(folded.memory_static_max).toBe(3);
+    // Every key an exact field name (the log's own configs): absent options stay absent.
+    const exact = VmT.decode(minimalVm(), 'vm');
+    expect(exact).not.toHaveProperty('machine_address_size');
+    const foreign = VmT.decode({ ...minimalVm(), Machine_Address_Size: [7] }, 'vm');
+    expect(foreign.machine_address_size).toBe(7);
+  });
+
   it('unknown record keys are ignored; dict keys keep case and order', () => {
     const vm = VmT.decode({ ...minimalVm(), whatever: 1, xsdata: json('{"B":"1","a":"2"}') }, 'vm');
     expect(vm.xsdata).toEqual([

@@ -74,7 +74,13 @@ export function emptyVm(id: string): VmAggregate {
 
 /** Folds one event of the VM's own stream. Pure; events of other VMs are ignored. */
 export function evolveVm(state: VmAggregate, event: LogEvent): VmAggregate {
-  return evolveVmAll(state, [event]);
+  // `evolveVmAll` of one event, without its array: the read model folds event by event.
+  if (state.quarantine) return state;
+  const { seq } = event;
+  const vm = VM_NEUTRAL.has(event.body.type) ? state : applyVmEvent(state, event.body, String(seq), event.audit.dbg);
+  if (vm === state) return vm.version === seq ? vm : { ...vm, version: seq };
+  (vm as Mutable<VmAggregate>).version = seq;
+  return vm;
 }
 
 /**
