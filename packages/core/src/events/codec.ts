@@ -6,7 +6,7 @@ import { parseJsonWire, wireToJson } from '../idl/wire.js';
 import { decodeOperation } from '../model/operation.js';
 import type { Audit } from './audit.js';
 import { verifiedEventsOf } from './verified-batches.js';
-import { resolveTaskOfMessage } from './task-of-message.js';
+import { resolveTaskOfFreshEvent, resolveTaskOfMessage } from './task-of-message.js';
 import type { Console, DomainRecord, DomainType, EventBody, GuestAction, GuestMode, LogEvent, ShutdownReason } from './event.js';
 
 const pb = xenops.v1;
@@ -38,7 +38,9 @@ export function decodeBatch(seq: number, data: Uint8Array): LogEvent[] {
   for (const ev of batch.events) {
     const body = fromProto(seq, ev as xenops.v1.Event);
     if (body === undefined) continue; // an event type added by a later version: skip, never fail
-    out.push(resolveTaskOfMessage(seq, { seq, audit: { dbg: ev.dbg ?? '', timeMs: Number(ev.timeMs ?? 0), host: ev.host ?? '', actor: ev.actor ?? '' }, body }));
+    const audit = { dbg: ev.dbg ?? '', timeMs: Number(ev.timeMs ?? 0), host: ev.host ?? '', actor: ev.actor ?? '' };
+    resolveTaskOfFreshEvent(seq, audit, body);
+    out.push({ seq, audit, body });
   }
   return out;
 }

@@ -24,3 +24,12 @@ export function resolveTaskOfMessage<E extends { readonly audit: Audit; readonly
     body: ownTask ? { ...body, taskId: id } : body,
   };
 }
+
+/**
+ * `resolveTaskOfMessage` for an event the decoder has just built (nobody else holds its objects):
+ * set in place, not copied (a long fold decodes events by the million, most of them a task's).
+ */
+export function resolveTaskOfFreshEvent(seq: number, audit: { actor: string }, body: EventBody): void {
+  if (audit.actor === PLACEHOLDER_ACTOR) audit.actor = `task/${seq}`;
+  if ('taskId' in body && body.taskId === TASK_OF_THIS_MESSAGE) (body as { taskId: string }).taskId = String(seq);
+}

@@ -36,6 +36,8 @@ export function rememberVerifiedBatch(data: Uint8Array, events: VerifiedBatch['e
 
 /** The events of a batch with exactly these bytes, if this process verified one lately. */
 export function verifiedEventsOf(data: Uint8Array): VerifiedBatch['events'] | undefined {
+  // A process that has written nothing yet (a start folding its log) has nothing to find.
+  if (byKey.size === 0) return undefined;
   const bucket = byKey.get(keyOf(data));
   if (!bucket) return undefined;
   for (let i = bucket.length - 1; i >= 0; i--) {

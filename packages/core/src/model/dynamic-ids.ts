@@ -71,15 +71,13 @@ export function deviceIdsOf(vm: VmAggregate | undefined): DynamicId[] {
 }
 
 /**
- * Device signals/removals of one VM event: a per-device diff of the aggregate's device tables
+ * Adds the device signals/removals of one VM event: a per-device diff of the aggregate's device tables
  * (the fold is immutable, so an untouched device keeps its entry object).
  */
-function deviceEffects(_event: LogEvent, before: VmAggregate | undefined, after: VmAggregate): DynamicIdEffects {
-  const signals: DynamicId[] = [];
-  const removes: DynamicId[] = [];
+function deviceEffects(before: VmAggregate | undefined, after: VmAggregate, signals: DynamicId[], removes: DynamicId[]): void {
   const tb = tablesOf(before);
   const ta = tablesOf(after);
-  if (!ta || tb === ta) return { signals, removes };
+  if (!ta || tb === ta) return;
   for (const [key, tag] of DEVICE_TAGS) {
     const b = tb?.[key];
     const a = ta[key];
@@ -87,7 +85,6 @@ function deviceEffects(_event: LogEvent, before: VmAggregate | undefined, after:
     for (const name of sortedNames(a)) if (b?.get(name) !== a!.get(name)) signals.push([tag, [after.id, name]]);
     for (const name of sortedNames(b)) if (!a?.has(name)) removes.push([tag, [after.id, name]]);
   }
-  return { signals, removes };
 }
 
 /**
@@ -125,9 +122,7 @@ export function dynamicIdsOf(event: LogEvent, ctx: DynamicIdContext): DynamicIdE
     // An event of the VM's stream.
     if (registered(vmAfter)) {
       if (body.type === 'VmAdded' || vmVisiblyChanged(vmBefore, vmAfter)) signals.push(['Vm', vmAfter.id]);
-      const dev = deviceEffects(event, vmBefore, vmAfter);
-      signals.push(...dev.signals);
-      removes.push(...dev.removes);
+      deviceEffects(vmBefore, vmAfter, signals, removes);
     } else if (registered(vmBefore)) {
       // The VM was removed: it and every device it had vanish.
       removes.push(['Vm', vmBefore.id], ...deviceIdsOf(vmBefore));
