@@ -27,6 +27,9 @@ import {
   type VmAggregate,
 } from '@xenops/core';
 
+import { FoldHelper, type HalfFold } from './fold-helper.js';
+import { halfOf, TaskReferences } from './fold-partition.js';
+
 const MAX_UNCLAIMED_OUTCOMES = 10_000;
 const CHECKPOINT_EVERY = 1000;
 const MAX_CHECKPOINTS = 64;
@@ -51,6 +54,12 @@ export interface PersistentObserver {
   readonly name: string;
   exportState(): unknown;
   importState(state: unknown): void;
+  /**
+   * Adds the state the other half of a start's fold built (fold-partition.ts), about objects of
+   * its own; false (nothing changed) when both halves hold the same object. Without it, a start
+   * folds in order only.
+   */
+  mergeState?(state: unknown): boolean;
 }
 
 export interface ProjectionOptions {
@@ -68,10 +77,17 @@ export interface ProjectionOptions {
   readonly loadFoldSnapshot?: FoldSnapshotLoader;
   /** How long `waitFor` waits for the fold to reach a seq (default 60 s). */
   readonly waitTimeoutMs?: number;
+  /**
+   * A start with at least this many messages to fold and no fold state yet (no snapshot, or one
+   * of an empty log) folds half of them on a worker thread (fold-partition.ts). Default 50,000;
+   * `Infinity`: always in order.
+   */
+  readonly foldInHalvesFrom?: number;
   readonly logger?: (line: string) => void;
 }
 
 const DEFAULT_WAIT_TIMEOUT_MS = 60_000;
+const FOLD_IN_HALVES_FROM = 50_000;
 
 /**
  * The read model cannot show a write: it did not reach the write's seq in time, or it stopped
@@ -131,6 +147,8 @@ export class Projection {
   private readonly foldState: FoldState = { vms: this.vms, tasks: this.tasks, damage: this.damaged };
   /** The integrity scan of the part of the log the start snapshot covers (see `start`). */
   private scanning?: Promise<void>;
+  /** While this fold is one half of a start's (fold-partition.ts): the tasks it created and met. */
+  private half?: TaskReferences;
 
   constructor(
     private readonly log: EventLog,
@@ -191,7 +209,7 @@ export class Projection {
     // would go unnoticed until a full replay: they are decoded once more, in the background, so
     // that the start stays as quick as the snapshot makes it.
     if (this.seqValue >= first) this.scanning = this.scanCovered(first - 1, this.seqValue);
-    await this.catchUp(head);
+    if (!(await this.catchUpInHalves(head))) await this.catchUp(head);
     // Closed meanwhile: no tail to follow (nothing would close it).
     if (this.closing) return;
     this.subscription = this.log.tail(this.seqValue, async (m) => {
@@ -212,6 +230,97 @@ export class Projection {
     if (this.opts.snapshots && this.sinceSnapshot >= (this.opts.snapshotEvery ?? 5000) && !this.snapshotting) {
       this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));
     }
+  }
+
+  /**
+   * A start's fold split in two (fold-partition.ts): this thread reads the log, folds one half and
+   * sends the other to a worker folding it alike, then adds the worker's half. Only when there is
+   * much to fold and nothing folded yet (the halves start empty); false when it did not fold (the
+   * caller folds in order). A fold whose halves turn out to depend on each other, or that fails
+   * in any way, is thrown away and done again in order.
+   */
+  private async catchUpInHalves(head: number): Promise<boolean> {
+    const from = this.seqValue;
+    if (head - from < (this.opts.foldInHalvesFrom ?? FOLD_IN_HALVES_FROM) || this.vms.size > 0 || this.tasks.size > 0) return false;
+    if (!this.persistent.every((p) => p.mergeState)) return false;
+    const helper = FoldHelper.start();
+    if (!helper) return false;
+    const before = this.snapshot();
+    const t0 = performance.now();
+    this.half = new TaskReferences();
+    let why: string | undefined;
+    try {
+      for await (const m of this.log.read(from, head)) {
+        if (this.closing) return true;
+        if (this.failure) break;
+        if (halfOf(m) === 0) this.apply(m);
+        else await helper.send(m);
+      }
+      const other = this.failure ? undefined : await helper.finish();
+      why = this.failure ? this.failure.message : this.mergeHalf(other!, head);
+    } catch (e) {
+      why = (e as Error).message;
+    } finally {
+      this.half = undefined;
+      await helper.close();
+    }
+    if (why === undefined) {
+      this.sinceSnapshot += head - from;
+      this.opts.logger?.(`read model: folded ${head - from} message(s) in two halves in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+      return true;
+    }
+    this.opts.logger?.(`read model: the fold in two halves did not hold (${why}); folding seqs ${from + 1}..${head} in order`);
+    this.resetTo(before);
+    return false;
+  }
+
+  /** Adds the other half's fold; the reason it cannot (the halves share a VM or a task), or undefined. */
+  private mergeHalf(other: HalfFold, head: number): string | undefined {
+    const mine = this.half!;
+    if (TaskReferences.cross(mine, other)) return 'a task of one half has events in the other';
+    const s = other.snapshot;
+    for (const vm of s.vms) if (this.vms.has(vm.id)) return `VM ${vm.id} is in both halves`;
+    for (const t of s.tasks) if (this.tasks.has(t.id)) return `task ${t.id} is in both halves`;
+    for (const p of this.persistent) if (p.name in s.observers && !p.mergeState!(s.observers[p.name])) return `the ${p.name} state of the halves overlaps`;
+    for (const vm of s.vms) this.vms.set(vm.id, vm);
+    for (const t of s.tasks) this.tasks.set(t.id, t);
+    for (const [host, domid] of s.domids) if (domid > (this.domids.get(host) ?? 0)) this.domids.set(host, domid);
+    for (const [host, state] of s.hosts) this.hosts.set(host, state);
+    if (s.damage?.length) {
+      for (const d of s.damage) this.reportDamage(d);
+      this.damaged.push(...s.damage);
+      this.damaged.sort((a, b) => a.seq - b.seq);
+    }
+    this.seqValue = head;
+    return undefined;
+  }
+
+  /** Back to a state `snapshot()` took (a fold in halves that did not hold). */
+  private resetTo(s: FoldSnapshot): void {
+    this.vms.clear();
+    this.tasks.clear();
+    this.domids.clear();
+    this.hosts.clear();
+    this.damaged.length = 0;
+    this.failure = undefined;
+    const restoredSeq = this.restoredSeqValue;
+    this.restore(s, { quiet: true });
+    this.restoredSeqValue = restoredSeq;
+  }
+
+  /**
+   * This projection as one half of a start's fold (the fold-helper's worker): messages folded
+   * with `apply`, the half's fold and task references taken with `result`.
+   */
+  foldHalf(): { apply(m: StoredMessage): void; result(): HalfFold } {
+    const half = (this.half = new TaskReferences());
+    return {
+      apply: (m) => {
+        this.apply(m);
+        if (this.failure) throw this.failure;
+      },
+      result: () => ({ snapshot: this.snapshot(), created: half.created, foreign: half.foreign }),
+    };
   }
 
   /**
@@ -270,6 +379,7 @@ export class Projection {
       else {
         steps = foldStoredMessageSteps(this.foldState, m);
         for (const step of steps) this.noticeStep(step);
+        if (this.half) for (const step of steps) this.half.note(step);
       }
     } catch (e) {
       // The fold stops at the last message it folded entirely (its seq does not advance, nor does
@@ -328,7 +438,7 @@ export class Projection {
     };
   }
 
-  private restore(s: FoldSnapshot): void {
+  private restore(s: FoldSnapshot, { quiet = false } = {}): void {
     for (const vm of s.vms) this.vms.set(vm.id, vm);
     for (const t of s.tasks) this.tasks.set(t.id, t);
     for (const [host, domid] of s.domids) this.domids.set(host, domid);
@@ -337,6 +447,7 @@ export class Projection {
     this.damaged.push(...(s.damage ?? []));
     this.seqValue = s.seq;
     this.restoredSeqValue = s.seq;
+    if (quiet) return;
     const damaged = s.damage?.length ? `, ${s.damage.length} damaged message(s) of the log (see xenops verify)` : '';
     this.opts.logger?.(`read model: restored the snapshot at seq ${s.seq} (${s.vms.length} VM(s), ${s.tasks.length} task(s)${damaged})`);
   }
@@ -484,6 +595,8 @@ export class Projection {
 
   private advance(seq: number): void {
     this.seqValue = seq;
+    // Half a fold is no state of the log at any seq: no checkpoint of it.
+    if (this.half) return;
     this.checkpoint(seq);
     if (this.opts.snapshots && ++this.sinceSnapshot >= (this.opts.snapshotEvery ?? 5000) && this.caughtUp && !this.snapshotting) {
       this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));

@@ -48,6 +48,9 @@ interface JournalEntry extends UpdateEntry {
  */
 type LiveIndex = Map<DynamicId[0], Map<string, JournalEntry>>;
 
+/** An id's key among the ids of its kind: a VM's or task's own string, a device's VM and name. */
+const keyWithinKind = (arg: DynamicId[1]): string => (typeof arg === 'string' ? arg : `${arg[0]}\u0000${arg[1]}`);
+
 export class UpdateSet {
   private readonly live: LiveIndex = new Map();
   private liveCount = 0;
@@ -138,7 +141,8 @@ export class UpdateSet {
   exportState(): UpdateSetState {
     const entries: UpdateEntry[] = [];
     for (const e of this.liveEntries()) entries.push({ id: e.id, seq: e.seq });
-    return { entries: entries.sort(compareEntries), barriers: this.barriers, newest: this.newestValue };
+    // A copy: a snapshot is serialized a slice at a time, while the fold goes on pushing barriers.
+    return { entries: entries.sort(compareEntries), barriers: [...this.barriers], newest: this.newestValue };
   }
 
   /** Replaces the set with a snapshot's state (before any message after the snapshot is applied). */
@@ -151,6 +155,23 @@ export class UpdateSet {
     for (const e of this.journal) this.setLive(e.id, e);
     this.barriers = [...s.barriers];
     this.newestValue = s.newest;
+  }
+
+  /**
+   * Adds the set the other half of a start's fold built (read-model/fold-partition.ts): its ids
+   * are other objects than this one's. False, changing nothing, when an id is live in both.
+   */
+  mergeState(state: unknown): boolean {
+    const other = state as UpdateSetState;
+    if (!other || !Array.isArray(other.entries) || !Array.isArray(other.barriers)) return false;
+    for (const e of other.entries) if (this.holds(e.id)) return false;
+    const mine = this.exportState();
+    this.importState({
+      entries: [...mine.entries, ...other.entries].sort(compareEntries),
+      barriers: [...mine.barriers, ...other.barriers].sort((a, b) => a.seq - b.seq),
+      newest: Math.max(mine.newest, other.newest),
+    });
+    return true;
   }
 
   /** Index of the first journal element with seq > lastId (binary search; the journal is sorted by seq). */
@@ -173,10 +194,15 @@ export class UpdateSet {
     for (const byId of this.live.values()) yield* byId.values();
   }
 
+  private holds(id: DynamicId): boolean {
+    const [kind, arg] = id;
+    return this.live.get(kind)?.has(keyWithinKind(arg)) ?? false;
+  }
+
   /** Makes `entry` the live one of `id` (none: the id is gone). */
   private setLive(id: DynamicId, entry: JournalEntry | undefined): void {
     const [kind, arg] = id;
-    const key = typeof arg === 'string' ? arg : `${arg[0]}\u0000${arg[1]}`;
+    const key = keyWithinKind(arg);
     let byId = this.live.get(kind);
     const old = byId?.get(key);
     if (old) old.current = false;

@@ -63,6 +63,7 @@ export class UpdatesService {
       name: 'updates',
       exportState: () => this.set.exportState(),
       importState: (state) => this.set.importState(state),
+      mergeState: (state) => this.set.mergeState(state),
     });
     registry.set(projection, this);
   }

@@ -1,0 +1,56 @@
+/**
+ * Splitting a start's fold in two (see `Projection.start`): which half of the log a message goes
+ * to, and how to tell afterwards that the halves were independent.
+ *
+ * A VM's stream, and every task it creates, belong to the VM's half (its id hashed). The streams
+ * that name a VM in their events go with it: refused tasks (`task/unrouted`, later destroyed
+ * through the VM's stream) and UPDATES refreshes. Everything else (hosts, barriers, evacuation
+ * tasks, streams a later release may add) is the first half's. A task event of one half about a
+ * task the other half created would be folded wrong: each half lists the tasks it created and
+ * the ones it met without having created them, and a fold where the two meet is done again, in
+ * order.
+ */
+import { readMessage, Streams, taskIdOf, type FoldStep, type StoredMessage } from '@xenops/core';
+
+export type FoldHalf = 0 | 1;
+
+const VM_PREFIX = 'vm/';
+const UNROUTED = Streams.task('unrouted');
+const REFRESH = 'updates/refresh';
+
+/** FNV-1a of the VM id's UTF-16 units, low bit: stable across processes and releases. */
+export function halfOfVm(vmId: string): FoldHalf {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < vmId.length; i++) h = Math.imul(h ^ vmId.charCodeAt(i), 0x01000193);
+  return (h & 1) as FoldHalf;
+}
+
+/** The half a message of the log is folded in. */
+export function halfOf(m: StoredMessage): FoldHalf {
+  if (m.stream.startsWith(VM_PREFIX)) return halfOfVm(m.stream.slice(VM_PREFIX.length));
+  if (m.stream !== UNROUTED && m.stream !== REFRESH) return 0;
+  // Rare streams whose events name their VM: read here to route (a damaged one is the first half's).
+  const read = readMessage(m);
+  const named = read.events?.find((e) => 'vmId' in e.body && typeof e.body.vmId === 'string' && e.body.vmId !== '');
+  return named && 'vmId' in named.body ? halfOfVm(named.body.vmId as string) : 0;
+}
+
+/** The tasks one half created, and those it met without having created them. */
+export class TaskReferences {
+  readonly created = new Set<string>();
+  readonly foreign = new Set<string>();
+
+  note(step: FoldStep): void {
+    const id = taskIdOf(step.event);
+    if (id === undefined) return;
+    if (step.event.body.type === 'TaskCreated') this.created.add(id);
+    else if (!this.created.has(id)) this.foreign.add(id);
+  }
+
+  /** Whether either half met a task the other created. */
+  static cross(a: { readonly created: ReadonlySet<string>; readonly foreign: ReadonlySet<string> }, b: { readonly created: ReadonlySet<string>; readonly foreign: ReadonlySet<string> }): boolean {
+    for (const id of a.foreign) if (b.created.has(id)) return true;
+    for (const id of b.foreign) if (a.created.has(id)) return true;
+    return false;
+  }
+}
