@@ -79,7 +79,10 @@ export interface HostAgentOptions {
   readonly maxQueuedTasks?: number;
   /** Engine setting `crash_loop_window_s` (§7.5; default 120). */
   readonly crashLoopWindowS?: number;
-  /** Messages of the log between two snapshots of the agent (default 5000). */
+  /**
+   * Messages of the log between two snapshots of the agent: this many (default 5000), or as many
+   * as its last snapshot held VMs when that is more (a snapshot loads, folds and stores them all).
+   */
   readonly snapshotEvery?: number;
   /** How often the agent looks whether a snapshot is due (default 30 s). */
   readonly snapshotCheckMs?: number;
@@ -118,9 +121,10 @@ export class HostAgent {
    * agent never keeps a second copy of its VMs.
    */
   private recovered?: AgentState;
-  /** The seq of the snapshot stored for this agent (-1: none), and when it was written. */
+  /** The seq of the snapshot stored for this agent (-1: none), when it was written, and its VMs. */
   private storedSnapshotSeq = -1;
   private storedSnapshotAt = 0;
+  private storedSnapshotVms = 0;
   /** Damage the integrity scan found that the stored snapshot does not show yet. */
   private readonly unsnapshottedDamage = new Map<string, DamagedMessage>();
   /** Damage the integrity scan found in the range the start snapshot covers: those VMs are read again from the log. */
@@ -676,6 +680,7 @@ export class HostAgent {
     } else if (own && own.seq <= head && first <= own.seq + 1) {
       this.storedSnapshotSeq = own.seq;
       this.storedSnapshotAt = this.now();
+      this.storedSnapshotVms = own.vms.size;
       start = { state: own, partial: true };
       origin = `its snapshot at seq ${own.seq} and `;
     } else {
@@ -817,7 +822,8 @@ export class HostAgent {
       const head = await this.opts.stores.log.head();
       const behind = head - this.storedSnapshotSeq;
       const old = this.now() - this.storedSnapshotAt >= SNAPSHOT_MAX_AGE_MS;
-      if (this.recovered || behind >= (this.opts.snapshotEvery ?? 5000) || (behind > 0 && old) || this.unsnapshottedDamage.size > 0) await this.writeSnapshot();
+      const every = Math.max(this.opts.snapshotEvery ?? 5000, this.storedSnapshotVms);
+      if (this.recovered || behind >= every || (behind > 0 && old) || this.unsnapshottedDamage.size > 0) await this.writeSnapshot();
     })()
       .catch((e: unknown) => this.logger(`agent ${this.hostId}: cannot write its snapshot: ${(e as Error).message}`))
       .finally(() => (this.snapshotting = undefined));
@@ -849,6 +855,7 @@ export class HostAgent {
       }
       await saveAgentSnapshot(snapshots, this.hostId, state);
       this.storedSnapshotSeq = state.seq;
+      this.storedSnapshotVms = state.vms.size;
       this.storedSnapshotAt = this.now();
       this.recovered = undefined;
       for (const [vmId, d] of damage) if (this.unsnapshottedDamage.get(vmId) === d) this.unsnapshottedDamage.delete(vmId);

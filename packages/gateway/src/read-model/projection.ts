@@ -65,7 +65,11 @@ export interface PersistentObserver {
 export interface ProjectionOptions {
   /** Where fold snapshots live; without it the whole log is folded at every start. */
   readonly snapshots?: SnapshotStore;
-  /** Messages folded between two snapshots (default 5000). */
+  /**
+   * Messages folded between two snapshots: this many (default 5000), or as many as the fold holds
+   * VMs and tasks when that is more, so that the snapshots' work per message does not grow with
+   * the number of VMs (a snapshot serializes them all).
+   */
   readonly snapshotEvery?: number;
   /**
    * After a failed snapshot save (the store was unreachable), the first retry comes this long
@@ -227,7 +231,7 @@ export class Projection {
     });
     this.caughtUp = true;
     // One snapshot of what the start folded, instead of one per snapshotEvery messages of it.
-    if (this.opts.snapshots && this.sinceSnapshot >= (this.opts.snapshotEvery ?? 5000) && !this.snapshotting) {
+    if (this.opts.snapshots && this.snapshotDue() && !this.snapshotting) {
       this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));
     }
   }
@@ -582,8 +586,13 @@ export class Projection {
     return state;
   }
 
+  private snapshotDue(): boolean {
+    return this.sinceSnapshot >= Math.max(this.opts.snapshotEvery ?? 5000, this.vms.size + this.tasks.size);
+  }
+
   private checkpoint(seq: number): void {
-    if (++this.sinceCheckpoint < CHECKPOINT_EVERY) return;
+    // A checkpoint copies the maps' entries: with many VMs, fewer of them (a quarter entry per message at most).
+    if (++this.sinceCheckpoint < Math.max(CHECKPOINT_EVERY, (this.vms.size + this.tasks.size) >> 2)) return;
     this.sinceCheckpoint = 0;
     this.checkpoints.push({ seq, vms: new Map(this.vms), tasks: new Map(this.tasks) });
     let entries = this.checkpoints.reduce((n, c) => n + c.vms.size + c.tasks.size, 0);
@@ -598,7 +607,7 @@ export class Projection {
     // Half a fold is no state of the log at any seq: no checkpoint of it.
     if (this.half) return;
     this.checkpoint(seq);
-    if (this.opts.snapshots && ++this.sinceSnapshot >= (this.opts.snapshotEvery ?? 5000) && this.caughtUp && !this.snapshotting) {
+    if (this.opts.snapshots && ++this.sinceSnapshot > 0 && this.snapshotDue() && this.caughtUp && !this.snapshotting) {
       this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));
     }
     if (this.seqWaiters.length === 0) return;
