@@ -26,7 +26,6 @@ import {
   type TaskRecord,
   type VmAggregate,
 } from '@xenops/core';
-
 import { FoldHelper, type HalfFold } from './fold-helper.js';
 import { halfOf, TaskReferences } from './fold-partition.js';
 
@@ -269,7 +268,7 @@ export class Projection {
       await helper.close();
     }
     if (why === undefined) {
-      this.sinceSnapshot += head - from;
+      if (this.opts.snapshots) this.sinceSnapshot += head - from;
       this.opts.logger?.(`read model: folded ${head - from} message(s) in two halves in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
       return true;
     }
@@ -607,8 +606,9 @@ export class Projection {
     // Half a fold is no state of the log at any seq: no checkpoint of it.
     if (this.half) return;
     this.checkpoint(seq);
-    if (this.opts.snapshots && ++this.sinceSnapshot > 0 && this.snapshotDue() && this.caughtUp && !this.snapshotting) {
-      this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));
+    if (this.opts.snapshots) {
+      this.sinceSnapshot++;
+      if (this.caughtUp && !this.snapshotting && this.snapshotDue()) this.snapshotting = this.saveSnapshot().finally(() => (this.snapshotting = undefined));
     }
     if (this.seqWaiters.length === 0) return;
     const ready = this.seqWaiters.filter((w) => w.seq <= seq);

@@ -22,6 +22,33 @@ describe('UpdateSet (API.md §7.7)', () => {
     expect(s.hasNewerThan(43)).toBe(true);
   });
 
+  it('merges the set of the other half of a fold: the same answers as one set of both; refused when an id is in both', () => {
+    const both = new UpdateSet();
+    const a = new UpdateSet();
+    const b = new UpdateSet();
+    const steps: Array<[UpdateSet, number, Parameters<UpdateSet['apply']>[1]]> = [
+      [a, 1, { signals: [vm('a'), vbd('a', 'xvda')] }],
+      [b, 2, { signals: [vm('b')] }],
+      [a, 3, { barrierInjected: { barrierId: 9, entries: [{ id: vm('a'), seq: 1 }] } }],
+      [b, 4, { signals: [task('4'), vif('b', 'eth0')] }],
+      [a, 5, { removes: [vbd('a', 'xvda')] }],
+      [b, 6, { signals: [vm('b')] }],
+    ];
+    for (const [half, seq, change] of steps) {
+      half.apply(seq, change);
+      both.apply(seq, change);
+    }
+    expect(a.mergeState(b.exportState())).toBe(true);
+    for (const last of [0, 1, 3, 4, 6]) expect(a.get(last)).toEqual(both.get(last));
+    expect(a.newest).toBe(both.newest);
+    expect(a.size).toBe(both.size);
+    const c = new UpdateSet();
+    c.apply(7, { signals: [vm('b')] });
+    const before = a.get(0);
+    expect(a.mergeState(c.exportState())).toBe(false);
+    expect(a.get(0)).toEqual(before);
+  });
+
   it('coalesces repeated changes: only the latest seq counts', () => {
     const s = new UpdateSet();
     for (let seq = 1; seq <= 5; seq++) s.apply(seq, { signals: [vm('a')] });
