@@ -11,7 +11,6 @@ describe('the halves of a start fold', () => {
     const ones = ids.filter((id) => halfOfVm(id) === 1).length;
     expect(ones).toBeGreaterThan(16);
     expect(ones).toBeLessThan(48);
-    expect(ids.map(halfOfVm)).toEqual(ids.map(halfOfVm)); // a function of the id alone
   });
 
   it("routes a VM's stream, and the refused tasks and refreshes naming it, to the VM's half; everything else to the first", () => {

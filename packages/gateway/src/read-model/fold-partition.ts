@@ -18,7 +18,7 @@ const VM_PREFIX = 'vm/';
 const UNROUTED = Streams.task('unrouted');
 const REFRESH = 'updates/refresh';
 
-/** FNV-1a of the VM id's UTF-16 units, low bit: stable across processes and releases. */
+/** FNV-1a of the VM id's UTF-16 units, low bit: every message of a VM goes to the same half. */
 export function halfOfVm(vmId: string): FoldHalf {
   let h = 0x811c9dc5;
   for (let i = 0; i < vmId.length; i++) h = Math.imul(h ^ vmId.charCodeAt(i), 0x01000193);
