@@ -675,6 +675,7 @@ export class HostAgent {
       // Its own snapshot stays the one stored: the next one is written from what recovery read.
       this.storedSnapshotSeq = own.seq;
       this.storedSnapshotAt = this.now();
+      this.storedSnapshotVms = own.vms.size;
       start = newer.start;
       origin = newer.origin;
     } else if (own && own.seq <= head && first <= own.seq + 1) {

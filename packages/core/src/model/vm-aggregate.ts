@@ -76,11 +76,7 @@ export function emptyVm(id: string): VmAggregate {
 export function evolveVm(state: VmAggregate, event: LogEvent): VmAggregate {
   // `evolveVmAll` of one event, without its array: the read model folds event by event.
   if (state.quarantine) return state;
-  const { seq } = event;
-  const vm = VM_NEUTRAL.has(event.body.type) ? state : applyVmEvent(state, event.body, String(seq), event.audit.dbg);
-  if (vm === state) return vm.version === seq ? vm : { ...vm, version: seq };
-  (vm as Mutable<VmAggregate>).version = seq;
-  return vm;
+  return atVersion(state, applyUnlessNeutral(state, event), event.seq);
 }
 
 /**
@@ -91,11 +87,17 @@ export function evolveVm(state: VmAggregate, event: LogEvent): VmAggregate {
 export function evolveVmAll(state: VmAggregate, events: readonly LogEvent[]): VmAggregate {
   // Past a damaged message nobody knows what the stream did: the VM stays as it was before it.
   if (events.length === 0 || state.quarantine) return state;
-  const seq = events[events.length - 1]!.seq;
   let vm = state;
-  for (const event of events) {
-    if (!VM_NEUTRAL.has(event.body.type)) vm = applyVmEvent(vm, event.body, String(event.seq), event.audit.dbg);
-  }
+  for (const event of events) vm = applyUnlessNeutral(vm, event);
+  return atVersion(state, vm, events[events.length - 1]!.seq);
+}
+
+function applyUnlessNeutral(vm: VmAggregate, event: LogEvent): VmAggregate {
+  return VM_NEUTRAL.has(event.body.type) ? vm : applyVmEvent(vm, event.body, String(event.seq), event.audit.dbg);
+}
+
+/** `vm` (folded from `state`) at version `seq`. */
+function atVersion(state: VmAggregate, vm: VmAggregate, seq: number): VmAggregate {
   if (vm === state) return vm.version === seq ? vm : { ...vm, version: seq };
   // A record the events built here, not yet seen by anyone: its version is set in place rather
   // than copied once more.

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { FoldSnapshot, StoredMessage } from '@xenops/core';
+import type { HalfTasks } from './fold-partition.js';
 
 const PAGE_MESSAGES = 1024;
 const PAGES_IN_FLIGHT = 8;
@@ -22,10 +23,8 @@ export interface PackedPage {
 }
 
 /** What the worker answers once it has folded every page. */
-export interface HalfFold {
+export interface HalfFold extends HalfTasks {
   readonly snapshot: FoldSnapshot;
-  readonly created: ReadonlySet<string>;
-  readonly foreign: ReadonlySet<string>;
 }
 
 export type ToHelper = { readonly page: PackedPage } | { readonly finish: true };

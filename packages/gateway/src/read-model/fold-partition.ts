@@ -35,8 +35,13 @@ export function halfOf(m: StoredMessage): FoldHalf {
   return named && 'vmId' in named.body ? halfOfVm(named.body.vmId as string) : 0;
 }
 
-/** The tasks one half created, and those it met without having created them. */
-export class TaskReferences {
+/** The tasks one half of a fold created, and those it met without having created them. */
+export interface HalfTasks {
+  readonly created: ReadonlySet<string>;
+  readonly foreign: ReadonlySet<string>;
+}
+
+export class TaskReferences implements HalfTasks {
   readonly created = new Set<string>();
   readonly foreign = new Set<string>();
 
@@ -48,7 +53,7 @@ export class TaskReferences {
   }
 
   /** Whether either half met a task the other created. */
-  static cross(a: { readonly created: ReadonlySet<string>; readonly foreign: ReadonlySet<string> }, b: { readonly created: ReadonlySet<string>; readonly foreign: ReadonlySet<string> }): boolean {
+  static cross(a: HalfTasks, b: HalfTasks): boolean {
     for (const id of a.foreign) if (b.created.has(id)) return true;
     for (const id of b.foreign) if (a.created.has(id)) return true;
     return false;

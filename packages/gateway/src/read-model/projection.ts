@@ -306,9 +306,7 @@ export class Projection {
     this.hosts.clear();
     this.damaged.length = 0;
     this.failure = undefined;
-    const restoredSeq = this.restoredSeqValue;
-    this.restore(s, { quiet: true });
-    this.restoredSeqValue = restoredSeq;
+    this.takeState(s);
   }
 
   /**
@@ -441,7 +439,15 @@ export class Projection {
     };
   }
 
-  private restore(s: FoldSnapshot, { quiet = false } = {}): void {
+  private restore(s: FoldSnapshot): void {
+    this.takeState(s);
+    this.restoredSeqValue = s.seq;
+    const damaged = s.damage?.length ? `, ${s.damage.length} damaged message(s) of the log (see xenops verify)` : '';
+    this.opts.logger?.(`read model: restored the snapshot at seq ${s.seq} (${s.vms.length} VM(s), ${s.tasks.length} task(s)${damaged})`);
+  }
+
+  /** Adds a snapshot's state to the (empty) fold and stands at its seq. */
+  private takeState(s: FoldSnapshot): void {
     for (const vm of s.vms) this.vms.set(vm.id, vm);
     for (const t of s.tasks) this.tasks.set(t.id, t);
     for (const [host, domid] of s.domids) this.domids.set(host, domid);
@@ -449,10 +455,6 @@ export class Projection {
     for (const p of this.persistent) if (p.name in s.observers) p.importState(s.observers[p.name]);
     this.damaged.push(...(s.damage ?? []));
     this.seqValue = s.seq;
-    this.restoredSeqValue = s.seq;
-    if (quiet) return;
-    const damaged = s.damage?.length ? `, ${s.damage.length} damaged message(s) of the log (see xenops verify)` : '';
-    this.opts.logger?.(`read model: restored the snapshot at seq ${s.seq} (${s.vms.length} VM(s), ${s.tasks.length} task(s)${damaged})`);
   }
 
   private saveSnapshot(): Promise<void> {

@@ -141,7 +141,7 @@ export class UpdateSet {
   exportState(): UpdateSetState {
     const entries: UpdateEntry[] = [];
     for (const e of this.liveEntries()) entries.push({ id: e.id, seq: e.seq });
-    // A copy: a snapshot is serialized a slice at a time, while the fold goes on pushing barriers.
+    // A copy: the caller keeps this state (a start folding in halves, to begin again from it) while the set goes on pushing barriers.
     return { entries: entries.sort(compareEntries), barriers: [...this.barriers], newest: this.newestValue };
   }
 
