@@ -17,6 +17,7 @@ import {
   DEFAULT_BUS_TIMEOUT_MS,
   Delivery,
   errorText,
+  messagesOfPages,
   stderrStoreLogger,
   type StoreLogger,
   NoResponderError,
@@ -39,6 +40,7 @@ import { NatsSnapshotStore } from './nats-snapshot-store.js';
 import { LEASE_TTL_MS, NatsHostRegistry, NatsLeases } from './nats-host-registry.js';
 import { backupNats } from './nats-backup.js';
 import { NatsLink } from './nats-link.js';
+import { PageQueue } from './page-queue.js';
 
 export { kvKey, natsNames, type NatsNames } from './nats-names.js';
 
@@ -53,6 +55,8 @@ interface TailHandle {
 
 /** Messages a `read` keeps asked for (nats.js pulls more once a quarter of them has come). */
 const READ_PULL_MESSAGES = 8192;
+/** The most messages a `readPages` page holds. */
+const READ_PAGE_MESSAGES = 1024;
 
 class NatsEventLog implements EventLog {
   private closed = false;
@@ -166,11 +170,14 @@ class NatsEventLog implements EventLog {
   }
 
   /**
-   * Messages with after < seq <= end through an ordered consumer. `filter` is passed as a single
-   * string: nats.js 3.x then sends `filter_subject` (the array form `filter_subjects` needs 2.10).
+   * Messages with after < seq <= end through an ordered consumer, in pages. `filter` is passed as
+   * a single string: nats.js 3.x then sends `filter_subject` (the array form `filter_subjects`
+   * needs 2.10). The consumer hands messages to a callback, not an iterator: a start reads the
+   * whole log here, and an await per message was a tenth of its time.
    */
-  private async *range(after: number, end: number, filter?: string): AsyncGenerator<StoredMessage> {
+  private async *range(after: number, end: number, filter?: string): AsyncGenerator<StoredMessage[]> {
     if (end <= after) return;
+    const pages = new PageQueue<StoredMessage>(READ_PAGE_MESSAGES);
     let messages: ConsumerMessages | undefined;
     let consumer: { delete(): Promise<boolean> } | undefined;
     let unwatch: (() => void) | undefined;
@@ -184,25 +191,26 @@ class NatsEventLog implements EventLog {
         );
         consumer = c;
         // Big pulls: a start folds the whole log through `read`, and every pull is a round trip.
-        messages = await c.consume({ max_messages: READ_PULL_MESSAGES });
+        messages = await c.consume({
+          max_messages: READ_PULL_MESSAGES,
+          callback: (m) => {
+            if (pages.ended) return;
+            if (m.seq > end) return pages.end();
+            pages.push(this.toStored(m));
+            if (m.seq >= end || m.info.pending === 0) pages.end();
+          },
+        });
       } catch (err) {
         throw unavailable('read failed', err);
       }
       // A read cut off by a drop fails (it must never look complete), at the drop.
       const reading = messages;
-      let dropped: StoreUnavailableError | undefined;
       unwatch = this.link.whenDown((why) => {
-        dropped = new StoreUnavailableError(`read failed: ${why.message}`);
+        pages.fail(new StoreUnavailableError(`read failed: ${why.message}`));
         reading.stop();
       });
-      for await (const m of messages) {
-        if (dropped) break;
-        if (m.seq > end) return;
-        yield this.toStored(m);
-        if (m.seq >= end || m.info.pending === 0) return;
-      }
-      if (dropped) throw dropped;
-      throw new StoreUnavailableError(`read failed: the consumer ended before seq ${end}`);
+      void reading.closed().then(() => pages.fail(new StoreUnavailableError(`read failed: the consumer ended before seq ${end}`)));
+      yield* pages;
     } finally {
       unwatch?.();
       messages?.stop();
@@ -211,6 +219,10 @@ class NatsEventLog implements EventLog {
   }
 
   read(afterSeq: number, toSeq?: number): AsyncIterable<StoredMessage> {
+    return messagesOfPages(this.readPages(afterSeq, toSeq));
+  }
+
+  readPages(afterSeq: number, toSeq?: number): AsyncIterable<readonly StoredMessage[]> {
     this.check();
     // "toSeq defaults to the head at call time": fetch it now, not at the first next().
     const end = (async () => {
@@ -230,7 +242,7 @@ class NatsEventLog implements EventLog {
     end.catch(() => {});
     const self = this;
     return (async function* () {
-      yield* self.range(afterSeq, await end, self.subjectOf(stream));
+      for await (const page of self.range(afterSeq, await end, self.subjectOf(stream))) yield* page;
     })();
   }
 

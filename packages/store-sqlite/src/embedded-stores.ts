@@ -7,6 +7,7 @@ import {
   InMemoryHostRegistry,
   InMemoryLeases,
   InProcessCommandBus,
+  messagesOfPages,
   stderrStoreLogger,
   StoreUnavailableError,
   StoreWriteError,
@@ -265,6 +266,10 @@ class EmbeddedEventLog implements EventLog {
   }
 
   read(afterSeq: number, toSeq?: number): AsyncIterable<StoredMessage> {
+    return messagesOfPages(this.readPages(afterSeq, toSeq));
+  }
+
+  readPages(afterSeq: number, toSeq?: number): AsyncIterable<readonly StoredMessage[]> {
     this.check();
     const end = toSeq ?? this.headSync();
     const self = this;
@@ -273,7 +278,8 @@ class EmbeddedEventLog implements EventLog {
       while (cursor < end) {
         self.check();
         const rows = self.stmt.page.all(cursor, end, READ_PAGE);
-        for (const [seq, stream, data] of rows) yield { seq, stream, data: toBytes(data) };
+        if (rows.length === 0) return;
+        yield rows.map(([seq, stream, data]): StoredMessage => ({ seq, stream, data: toBytes(data) }));
         if (rows.length < READ_PAGE) return;
         cursor = rows[rows.length - 1]![0];
       }

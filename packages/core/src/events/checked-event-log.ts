@@ -105,6 +105,9 @@ export class CheckedEventLog implements EventLog {
   read(afterSeq: number, toSeq?: number): AsyncIterable<StoredMessage> {
     return this.inner.read(afterSeq, toSeq);
   }
+  readPages(afterSeq: number, toSeq?: number): AsyncIterable<readonly StoredMessage[]> {
+    return this.inner.readPages(afterSeq, toSeq);
+  }
   readStream(stream: string, afterSeq?: number): AsyncIterable<StoredMessage> {
     return this.inner.readStream(stream, afterSeq);
   }

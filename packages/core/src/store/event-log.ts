@@ -53,6 +53,11 @@ export interface EventLog {
   lastSeqOf(stream: string): Promise<number>;
   /** Every message with `afterSeq < seq <= toSeq` (toSeq defaults to the head at call time), ascending. */
   read(afterSeq: number, toSeq?: number): AsyncIterable<StoredMessage>;
+  /**
+   * The messages `read` gives, handed over a page at a time (never an empty page): a long read
+   * (a start folding the whole log) then pays one await per page, not one per message.
+   */
+  readPages(afterSeq: number, toSeq?: number): AsyncIterable<readonly StoredMessage[]>;
   /** The messages of one stream with seq > afterSeq, ascending. */
   readStream(stream: string, afterSeq?: number): AsyncIterable<StoredMessage>;
   /**
@@ -72,6 +77,11 @@ export interface EventLog {
    */
   lastAppendTime?(): Promise<number | undefined>;
   close(): Promise<void>;
+}
+
+/** The messages of `pages`, one by one (a store's `read` from its `readPages`). */
+export async function* messagesOfPages(pages: AsyncIterable<readonly StoredMessage[]>): AsyncGenerator<StoredMessage> {
+  for await (const page of pages) yield* page;
 }
 
 /** The expected last seq of a stream did not match: someone else wrote to it. */

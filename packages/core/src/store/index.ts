@@ -3,6 +3,7 @@ export {
   ConcurrencyError,
   StorePermissionError,
   StoreUnavailableError,
+  messagesOfPages,
   type AppendRequest,
   type EventLog,
   type StoredMessage,

@@ -208,6 +208,27 @@ export function describeStoreContract(name: string, open: (log: StoreLogger) => 
         expect(odd.every((m) => m.stream === 'p/1')).toBe(true);
       });
 
+      it('readPages gives what read gives, in non-empty pages, ranges and the head at call time included', async () => {
+        const { log } = await fresh();
+        const n = 2500;
+        const seqs = await Promise.all(Array.from({ length: n }, (_, i) => log.append({ stream: `q/${i % 3}`, data: enc(`${i}`) })));
+        seqs.sort((x, y) => x - y);
+        const flat = async (after: number, to?: number) => {
+          const pages = await collect(log.readPages(after, to));
+          expect(pages.every((p) => p.length > 0)).toBe(true);
+          return pages.flat().map((m) => [m.seq, m.stream, dec(m.data)]);
+        };
+        const asRead = async (after: number, to?: number) => (await collect(log.read(after, to))).map((m) => [m.seq, m.stream, dec(m.data)]);
+        expect(await flat(0)).toEqual(await asRead(0));
+        expect((await flat(0)).map(([seq]) => seq)).toEqual(seqs);
+        expect((await collect(log.readPages(0))).length).toBeGreaterThan(1);
+        expect(await flat(seqs[100]!, seqs[2000])).toEqual(await asRead(seqs[100]!, seqs[2000]));
+        expect(await flat(seqs[n - 1]!)).toEqual([]);
+        const it = log.readPages(seqs[n - 2]!);
+        await log.append({ stream: 'q/0', data: enc('later') });
+        expect((await collect(it)).flat().map((m) => m.seq)).toEqual([seqs[n - 1]]);
+      });
+
       it('readStream returns only that stream, ascending, after afterSeq', async () => {
         const { log } = await fresh();
         const mine: number[] = [];

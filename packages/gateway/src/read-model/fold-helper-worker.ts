@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { StoreUnavailableError, type EventLog } from '@xenops/core';
 import { UpdatesService } from '../updates/updates-service.js';
-import { unpackPage, type FromHelper, type ToHelper } from './fold-helper.js';
+import { transferOf, unpackPage, type FromHelper, type ToHelper } from './fold-helper.js';
 import { Projection } from './projection.js';
 
 const port = parentPort!;
@@ -20,6 +20,7 @@ const noLog: EventLog = {
   truncateBefore: refuse,
   lastSeqOf: refuse,
   read: refuse,
+  readPages: refuse,
   readStream: refuse,
   tail: refuse,
   close: async () => {},
@@ -33,7 +34,8 @@ port.on('message', (m: ToHelper) => {
   try {
     if ('page' in m) {
       for (const message of unpackPage(m.page)) half.apply(message);
-      port.postMessage({ ack: true } satisfies FromHelper);
+      // Back to be filled again: nothing folded keeps a view of its bytes (strings are copied out).
+      port.postMessage({ folded: { ...m.page, streams: [] } } satisfies FromHelper, transferOf(m.page));
     } else {
       port.postMessage({ done: half.result() } satisfies FromHelper);
       port.close();

@@ -12,14 +12,22 @@ import type { HalfTasks } from './fold-partition.js';
 
 const PAGE_MESSAGES = 1024;
 const PAGES_IN_FLIGHT = 8;
+/** A page's first byte buffer; one that a message does not fit grows to hold it. */
+const PAGE_BYTES = 1 << 20;
 
-/** Messages packed for `postMessage`: their data in one buffer, moved to the worker, not copied. */
+/**
+ * Messages packed for `postMessage`: their seqs, offsets and data in buffers that go to the worker
+ * and come back with its answer (moved, never copied), so a long fold allocates a few pages, not
+ * one per page sent: new buffers of that size every few milliseconds made the collector run far
+ * more often on both threads.
+ */
 export interface PackedPage {
+  count: number;
   readonly seqs: Float64Array;
   readonly streams: string[];
   /** `offsets[i]..offsets[i + 1]` is message i's data in `bytes`. */
   readonly offsets: Uint32Array;
-  readonly bytes: Uint8Array;
+  bytes: Uint8Array;
 }
 
 /** What the worker answers once it has folded every page. */
@@ -28,28 +36,45 @@ export interface HalfFold extends HalfTasks {
 }
 
 export type ToHelper = { readonly page: PackedPage } | { readonly finish: true };
-export type FromHelper = { readonly ack: true } | { readonly done: HalfFold } | { readonly error: string };
+export type FromHelper = { readonly folded: PackedPage } | { readonly done: HalfFold } | { readonly error: string };
 
-export function packPage(messages: readonly StoredMessage[]): PackedPage {
-  const seqs = new Float64Array(messages.length);
-  const offsets = new Uint32Array(messages.length + 1);
-  const streams: string[] = [];
-  let size = 0;
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i]!;
-    seqs[i] = m.seq;
-    streams.push(m.stream);
-    offsets[i] = size;
-    size += m.data.byteLength;
-  }
-  offsets[messages.length] = size;
-  const bytes = new Uint8Array(size);
-  for (let i = 0; i < messages.length; i++) bytes.set(messages[i]!.data, offsets[i]!);
-  return { seqs, streams, offsets, bytes };
+export function emptyPage(bytes = PAGE_BYTES): PackedPage {
+  return { count: 0, seqs: new Float64Array(PAGE_MESSAGES), streams: [], offsets: new Uint32Array(PAGE_MESSAGES + 1), bytes: new Uint8Array(bytes) };
 }
 
-export function* unpackPage({ seqs, streams, offsets, bytes }: PackedPage): Generator<StoredMessage> {
-  for (let i = 0; i < seqs.length; i++) yield { seq: seqs[i]!, stream: streams[i]!, data: bytes.subarray(offsets[i]!, offsets[i + 1]!) };
+/** Adds a message to a page; false when the page is full (nothing added). */
+export function addToPage(page: PackedPage, m: StoredMessage): boolean {
+  const i = page.count;
+  if (i === PAGE_MESSAGES) return false;
+  const at = page.offsets[i]!;
+  const end = at + m.data.byteLength;
+  if (end > page.bytes.byteLength) {
+    if (i > 0) return false;
+    page.bytes = new Uint8Array(Math.max(end, page.bytes.byteLength * 2));
+  }
+  page.bytes.set(m.data, at);
+  page.seqs[i] = m.seq;
+  page.streams[i] = m.stream;
+  page.offsets[i + 1] = end;
+  page.count = i + 1;
+  return true;
+}
+
+/** A page emptied for reuse. */
+export function clearPage(page: PackedPage): PackedPage {
+  page.count = 0;
+  page.streams.length = 0;
+  return page;
+}
+
+/** The buffers a page moves with. */
+export function transferOf(page: PackedPage): ArrayBuffer[] {
+  return [page.seqs.buffer as ArrayBuffer, page.offsets.buffer as ArrayBuffer, page.bytes.buffer as ArrayBuffer];
+}
+
+/** A page's messages; their data are views of the page's bytes, valid until the page is reused. */
+export function* unpackPage({ count, seqs, streams, offsets, bytes }: PackedPage): Generator<StoredMessage> {
+  for (let i = 0; i < count; i++) yield { seq: seqs[i]!, stream: streams[i]!, data: bytes.subarray(offsets[i]!, offsets[i + 1]!) };
 }
 
 /** The worker's script: built JavaScript next to this module (under the test runner: in `dist/`). */
@@ -62,7 +87,9 @@ function workerScript(): URL {
 
 export class FoldHelper {
   private readonly worker: Worker;
-  private batch: StoredMessage[] = [];
+  private page = emptyPage();
+  /** Pages the worker gave back, to fill again. */
+  private readonly free: PackedPage[] = [];
   private inFlight = 0;
   private credit?: () => void;
   private result?: { resolve: (r: HalfFold) => void; reject: (e: Error) => void };
@@ -77,8 +104,9 @@ export class FoldHelper {
   private constructor(script: URL) {
     this.worker = new Worker(script);
     this.worker.on('message', (m: FromHelper) => {
-      if ('ack' in m) {
+      if ('folded' in m) {
         this.inFlight--;
+        this.free.push(clearPage(m.folded));
         this.wake();
       } else if ('done' in m) this.result?.resolve(m.done);
       else this.fail(new Error(m.error));
@@ -87,11 +115,19 @@ export class FoldHelper {
     this.worker.on('exit', (code) => this.fail(new Error(`the fold's worker exited (${code})`)));
   }
 
+  /**
+   * Queues a message of the worker's half if its page has room (its data is copied: the caller's
+   * buffer may be reused); false when it has none: `send` it then.
+   */
+  offer(m: StoredMessage): boolean {
+    return addToPage(this.page, m);
+  }
+
   /** Queues a message of the worker's half; resolves when the worker can take more. */
   async send(m: StoredMessage): Promise<void> {
-    this.batch.push(m);
-    if (this.batch.length < PAGE_MESSAGES) return;
+    if (addToPage(this.page, m)) return;
     await this.flush();
+    addToPage(this.page, m);
   }
 
   /** Every message sent is folded: the worker's half as a snapshot. */
@@ -111,11 +147,11 @@ export class FoldHelper {
   private async flush(): Promise<void> {
     while (this.inFlight >= PAGES_IN_FLIGHT && !this.failure) await new Promise<void>((resolve) => (this.credit = resolve));
     if (this.failure) throw this.failure;
-    if (this.batch.length === 0) return;
-    const page = packPage(this.batch);
-    this.batch = [];
+    if (this.page.count === 0) return;
+    const page = this.page;
+    this.page = this.free.pop() ?? emptyPage();
     this.inFlight++;
-    this.worker.postMessage({ page } satisfies ToHelper, [page.seqs.buffer as ArrayBuffer, page.offsets.buffer as ArrayBuffer, page.bytes.buffer as ArrayBuffer]);
+    this.worker.postMessage({ page } satisfies ToHelper, transferOf(page));
   }
 
   private wake(): void {

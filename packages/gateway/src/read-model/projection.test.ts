@@ -102,12 +102,16 @@ describe('Projection', () => {
   it('the start reads the log in one read, and a read cut short is finished by the tail', async () => {
     // A read that fails half way (the store went away): the tail takes over from where it stopped.
     const cut: typeof stores.log = Object.create(stores.log, {
-      read: {
+      readPages: {
         value: (after: number, to?: number) =>
           (async function* () {
-            for await (const m of stores.log.read(after, to)) {
-              if (m.seq === 1200) throw new StoreUnavailableError('read failed: NATS is unreachable');
-              yield m;
+            for await (const page of stores.log.readPages(after, to)) {
+              const at = page.findIndex((m) => m.seq === 1200);
+              if (at < 0) yield page;
+              else {
+                if (at > 0) yield page.slice(0, at);
+                throw new StoreUnavailableError('read failed: NATS is unreachable');
+              }
             }
           })(),
       },

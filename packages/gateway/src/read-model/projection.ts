@@ -253,11 +253,13 @@ export class Projection {
     this.half = new TaskReferences();
     let why: string | undefined;
     try {
-      for await (const m of this.log.read(from, head)) {
-        if (this.closing) return true;
-        if (this.failure) break;
-        if (halfOf(m) === 0) this.apply(m);
-        else await helper.send(m);
+      read: for await (const page of this.log.readPages(from, head)) {
+        for (const m of page) {
+          if (this.closing) return true;
+          if (this.failure) break read;
+          if (halfOf(m) === 0) this.apply(m);
+          else if (!helper.offer(m)) await helper.send(m);
+        }
       }
       const other = this.failure ? undefined : await helper.finish();
       why = this.failure ? this.failure.message : this.mergeHalf(other!, head);
@@ -332,9 +334,11 @@ export class Projection {
   private async catchUp(head: number): Promise<void> {
     if (head <= this.seqValue) return;
     try {
-      for await (const m of this.log.read(this.seqValue, head)) {
-        if (this.failure || this.closing) return;
-        if (m.seq > this.seqValue) this.apply(m);
+      for await (const page of this.log.readPages(this.seqValue, head)) {
+        for (const m of page) {
+          if (this.failure || this.closing) return;
+          if (m.seq > this.seqValue) this.apply(m);
+        }
       }
     } catch (e) {
       this.opts.logger?.(`read model: reading the log from seq ${this.seqValue} stopped (${(e as Error).message}); following its tail from there`);
