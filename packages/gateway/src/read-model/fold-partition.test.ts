@@ -32,17 +32,23 @@ describe('the halves of a start fold', () => {
     expect(halfOf({ seq: 6, stream: Streams.task('unrouted'), data: Buffer.from('garbage') })).toBe(0);
   });
 
-  it('tells when one half met a task the other created', () => {
-    const step = (seq: number, body: LogEvent['body']): FoldStep => ({ event: { seq, audit, body }, stream: 'vm/x' });
+  it('notes the tasks a half meets without a record of them; halves that met any depend on each other', () => {
+    const step = (seq: number, body: LogEvent['body'], taskBefore?: FoldStep['taskBefore']): FoldStep => ({
+      event: { seq, audit, body },
+      stream: 'vm/x',
+      ...(taskBefore ? { taskBefore } : {}),
+    });
     const a = new TaskReferences();
     const b = new TaskReferences();
+    const record = { id: '10' } as unknown as FoldStep['taskBefore'];
     a.note(step(10, { type: 'TaskCreated', vmId: 'x', operation: { kind: 'VM.pause' }, host: 'h', ctimeMs: 0 }));
-    a.note(step(11, { type: 'TaskDestroyed', taskId: '10' }));
-    b.note(step(12, { type: 'TaskCreated', vmId: 'y', operation: { kind: 'VM.pause' }, host: 'h', ctimeMs: 0 }));
-    expect([...a.created, ...a.foreign]).toEqual(['10']);
+    a.note(step(11, { type: 'TaskDestroyed', taskId: '10' }, record));
+    a.note(step(12, { type: 'VmRefreshed', vmId: 'x' }));
+    expect([...a.foreign]).toEqual([]);
     expect(TaskReferences.cross(a, b)).toBe(false);
     b.note(step(13, { type: 'TaskDestroyed', taskId: '10' }));
     expect(b.foreign).toEqual(new Set(['10']));
     expect(TaskReferences.cross(a, b)).toBe(true);
+    expect(TaskReferences.cross(b, a)).toBe(true);
   });
 });

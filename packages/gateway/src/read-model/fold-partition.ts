@@ -7,9 +7,8 @@
  * with it: refused tasks (`task/unrouted`, later destroyed through the VM's stream) and UPDATES
  * refreshes. Everything else (hosts, barriers, evacuation
  * tasks, streams a later release may add) is the first half's. A task event of one half about a
- * task the other half created would be folded wrong: each half lists the tasks it created and
- * the ones it met without having created them, and a fold where the two meet is done again, in
- * order.
+ * task the other half created would be folded wrong: each half lists the tasks it met without a
+ * record of them, and a fold where either met one is done again, in order.
  */
 import { readMessage, Streams, taskIdOf, type FoldStep, type StoredMessage } from '@xenops/core';
 
@@ -45,27 +44,30 @@ export function halfOf(m: StoredMessage): FoldHalf {
   return named && 'vmId' in named.body ? halfOfVm(named.body.vmId as string) : 0;
 }
 
-/** The tasks one half of a fold created, and those it met without having created them. */
+/** The tasks one half of a fold met without having a record of them. */
 export interface HalfTasks {
-  readonly created: ReadonlySet<string>;
   readonly foreign: ReadonlySet<string>;
 }
 
+/**
+ * A half's task events about tasks it holds no record of. A task's events all come after its
+ * `TaskCreated` and in its VM's stream (or with its refused creation), so in a log whose halves
+ * are independent there are none: one is either the other half's task (the halves depend on each
+ * other) or a task neither created (damage). Either way the fold is done again in order, which
+ * is what a cross-half reference needs and costs nothing when the log has none; no half keeps
+ * the ids of every task it created to tell the two apart.
+ */
 export class TaskReferences implements HalfTasks {
-  readonly created = new Set<string>();
   readonly foreign = new Set<string>();
 
   note(step: FoldStep): void {
+    if (step.taskBefore !== undefined || step.event.body.type === 'TaskCreated') return;
     const id = taskIdOf(step.event);
-    if (id === undefined) return;
-    if (step.event.body.type === 'TaskCreated') this.created.add(id);
-    else if (!this.created.has(id)) this.foreign.add(id);
+    if (id !== undefined) this.foreign.add(id);
   }
 
-  /** Whether either half met a task the other created. */
+  /** Whether either half met a task it has no record of. */
   static cross(a: HalfTasks, b: HalfTasks): boolean {
-    for (const id of a.foreign) if (b.created.has(id)) return true;
-    for (const id of b.foreign) if (a.created.has(id)) return true;
-    return false;
+    return a.foreign.size > 0 || b.foreign.size > 0;
   }
 }

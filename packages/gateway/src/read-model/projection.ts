@@ -150,7 +150,7 @@ export class Projection {
   private readonly foldState: FoldState = { vms: this.vms, tasks: this.tasks, damage: this.damaged };
   /** The integrity scan of the part of the log the start snapshot covers (see `start`). */
   private scanning?: Promise<void>;
-  /** While this fold is one half of a start's (fold-partition.ts): the tasks it created and met. */
+  /** While this fold is one half of a start's (fold-partition.ts): the tasks it met without a record. */
   private half?: TaskReferences;
 
   constructor(
@@ -282,7 +282,7 @@ export class Projection {
   /** Adds the other half's fold; the reason it cannot (the halves share a VM or a task), or undefined. */
   private mergeHalf(other: HalfFold, head: number): string | undefined {
     const mine = this.half!;
-    if (TaskReferences.cross(mine, other)) return 'a task of one half has events in the other';
+    if (TaskReferences.cross(mine, other)) return 'a half met events of a task it holds no record of (the other half\'s, or one never created)';
     const s = other.snapshot;
     for (const vm of s.vms) if (this.vms.has(vm.id)) return `VM ${vm.id} is in both halves`;
     for (const t of s.tasks) if (this.tasks.has(t.id)) return `task ${t.id} is in both halves`;
@@ -322,7 +322,7 @@ export class Projection {
         this.apply(m);
         if (this.failure) throw this.failure;
       },
-      result: () => ({ snapshot: this.snapshot(), created: half.created, foreign: half.foreign }),
+      result: () => ({ snapshot: this.snapshot(), foreign: half.foreign }),
     };
   }
 
