@@ -17,7 +17,13 @@ afterAll(async () => {
 });
 
 const audit = { dbg: 't', timeMs: 0, host: 'h', actor: 'test' };
-const message = (i: number) => ({ stream: Streams.host(`h${i % 7}`), data: encodeBatch([{ audit, body: { type: 'HostSettingChanged', hostId: `h${i % 7}`, key: 'k', value: String(i) } }]) });
+// 16 KiB each: the read below is cut off with most of the log still on its way (a read that had
+// received every message before the drop would rightly complete).
+const padding = 'x'.repeat(16 * 1024);
+const message = (i: number) => ({
+  stream: Streams.host(`h${i % 7}`),
+  data: encodeBatch([{ audit, body: { type: 'HostSettingChanged', hostId: `h${i % 7}`, key: 'k', value: `${i}${padding}` } }]),
+});
 
 describe('NATS stores through an outage', () => {
   it('fail fast while down, a cut-off read fails, and the tail resumes without gap or duplicate', async () => {
