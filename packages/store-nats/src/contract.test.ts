@@ -142,6 +142,19 @@ describe('nats store specifics', () => {
     expect((await collect(s.log.readStream('b'))).map((m) => dec(m.data))).toEqual(['b']);
   });
 
+  it('a read meeting a message of no stream key (published by hand into the stream) fails with it, pages too', async () => {
+    const prefix = uniquePrefix();
+    const s = track(await openNatsTest(prefix));
+    for (let i = 0; i < 5; i++) await s.log.append({ stream: 'vm/a', data: enc(String(i)) });
+    const js = jetstream(await adminConnection());
+    await js.publish(`${prefix}.ev.vm.a.b`, enc('stray'));
+    await s.log.append({ stream: 'vm/a', data: enc('after') });
+    await expect(collect(s.log.read(0))).rejects.toThrow(/too many tokens/);
+    await expect(collect(s.log.readPages(0))).rejects.toThrow(/too many tokens/);
+    // Before it, the read is whole.
+    expect((await collect(s.log.read(0, 5))).map((m) => dec(m.data))).toEqual(['0', '1', '2', '3', '4']);
+  });
+
   it('two Stores on one prefix see each other and conflict correctly', async () => {
     const prefix = uniquePrefix();
     const a = track(await openNatsTest(prefix));
