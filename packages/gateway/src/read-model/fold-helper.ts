@@ -18,8 +18,7 @@ const PAGE_BYTES = 1 << 20;
 /**
  * Messages packed for `postMessage`: their seqs, offsets and data in buffers that go to the worker
  * and come back with its answer (moved, never copied), so a long fold allocates a few pages, not
- * one per page sent: new buffers of that size every few milliseconds made the collector run far
- * more often on both threads.
+ * one per page sent.
  */
 export interface PackedPage {
   count: number;
