@@ -221,7 +221,9 @@ export async function stopAll(): Promise<void> {
       await done;
     }),
   );
-  await Promise.all([...tempDirs].map((d) => rm(d, { recursive: true, force: true })));
+  // Retried: a nats-server of the test (test/support/own-nats.ts) may still be writing its store
+  // under one of them (a file appears while the directory is removed: ENOTEMPTY).
+  await Promise.all([...tempDirs].map((d) => rm(d, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })));
   tempDirs.clear();
 }
 
