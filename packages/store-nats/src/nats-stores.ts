@@ -250,7 +250,7 @@ class NatsEventLog implements EventLog {
     end.catch(() => {});
     const self = this;
     return (async function* () {
-      for await (const page of self.range(afterSeq, await end, self.subjectOf(stream))) yield* page;
+      yield* messagesOfPages(self.range(afterSeq, await end, self.subjectOf(stream)));
     })();
   }
 
