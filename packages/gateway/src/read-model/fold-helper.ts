@@ -122,9 +122,11 @@ export class FoldHelper {
     return addToPage(this.page, m);
   }
 
-  /** Queues a message of the worker's half; resolves when the worker can take more. */
+  /**
+   * Queues a message `offer` refused: sends the full page once the worker can take it, then starts
+   * the next page with the message (an empty page takes any message: it grows to hold it).
+   */
   async send(m: StoredMessage): Promise<void> {
-    if (addToPage(this.page, m)) return;
     await this.flush();
     addToPage(this.page, m);
   }
