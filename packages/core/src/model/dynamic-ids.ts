@@ -92,18 +92,25 @@ function deviceEffects(before: VmAggregate | undefined, after: VmAggregate, sign
  * bookkeeping, who writes it; devices are objects of their own) are not. Every field is in exactly
  * one list (checked by the compiler below), so a field added to the aggregate must be classified.
  */
-const VISIBLE_VM_FIELDS = ['id', 'config', 'domain', 'suspendImage', 'quarantine'] as const satisfies readonly (keyof VmAggregate)[];
+export const VISIBLE_VM_FIELDS = ['id', 'config', 'domain', 'suspendImage', 'quarantine'] as const satisfies readonly (keyof VmAggregate)[];
 type InvisibleVmField = 'queue' | 'running' | 'version' | 'owner' | 'devices';
 type UnclassifiedVmField = Exclude<keyof VmAggregate, (typeof VISIBLE_VM_FIELDS)[number] | InvisibleVmField>;
 const everyVmFieldClassified: [UnclassifiedVmField] extends [never] ? true : UnclassifiedVmField = true;
 void everyVmFieldClassified;
 
 /** Whether anything `VM.stat` can show differs between two aggregates (by reference: the fold is immutable). */
-function vmVisiblyChanged(before: VmAggregate | undefined, after: VmAggregate): boolean {
+export function vmVisiblyChanged(before: VmAggregate | undefined, after: VmAggregate): boolean {
   if (!before) return true;
-  // A fixed list, not a walk over both records' keys: this runs for every VM event of a fold.
-  for (const k of VISIBLE_VM_FIELDS) if (before[k] !== after[k]) return true;
-  return false;
+  // Each field by name, not a loop over VISIBLE_VM_FIELDS: this runs for every VM event of a fold,
+  // and a load by a variable key from aggregates of many shapes is several times slower.
+  // A test checks that these are the fields of that list.
+  return (
+    before.config !== after.config ||
+    before.domain !== after.domain ||
+    before.suspendImage !== after.suspendImage ||
+    before.quarantine !== after.quarantine ||
+    before.id !== after.id
+  );
 }
 
 /** §7.7 "Signalling events" and "Removal" for one event. */

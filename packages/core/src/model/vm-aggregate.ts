@@ -179,7 +179,7 @@ function applyVmEvent(vm: VmAggregate, body: EventBody, seq: string, dbg: string
   const { domain } = vm;
   switch (body.type) {
     case 'VmAdded':
-      return withFields(vm, { config: body.config });
+      return vm.config === body.config ? vm : { ...vm, config: body.config };
     case 'VmRemoved': {
       const removed = unregistered(vm);
       return removed.devices === emptyDevices() ? removed : { ...removed, devices: emptyDevices() };
@@ -196,7 +196,7 @@ function applyVmEvent(vm: VmAggregate, body: EventBody, seq: string, dbg: string
           ...(vm.queue.length > 0 ? { queue: vm.queue.map((t) => ({ ...t, host: body.host })) } : {}),
         };
       }
-      return withFields(vm, { owner: body.host });
+      return vm.owner === body.host ? vm : { ...vm, owner: body.host };
     case 'MigrationReceived':
       if (vm.running?.taskId !== body.taskId || !vm.running.migration) return vm;
       return { ...vm, running: { ...vm.running, migration: { ...vm.running.migration, handedOver: false } } };
@@ -237,20 +237,23 @@ function applyVmEvent(vm: VmAggregate, body: EventBody, seq: string, dbg: string
           startTime: body.startTime,
         },
       };
+    // The events every start and stop makes spell their copy out (`withDomain` does the same):
+    // a spread written here sees only domains, where the shared one sees every record the fold
+    // copies and runs several times slower (measured: a tenth of a long log's fold).
     case 'DomainBuilt':
-      return withDomain(vm, { built: true });
+      return domain && !domain.built ? { ...vm, domain: { ...domain, built: true } } : vm;
     case 'DeviceModelCreated':
-      return withDomain(vm, { deviceModel: true });
+      return domain && !domain.deviceModel ? { ...vm, domain: { ...domain, deviceModel: true } } : vm;
     case 'DeviceModelDestroyed':
-      return withDomain(vm, { deviceModel: false });
+      return domain?.deviceModel ? { ...vm, domain: { ...domain, deviceModel: false } } : vm;
     case 'DomainPaused':
-      return withDomain(vm, { paused: true });
+      return domain && !domain.paused ? { ...vm, domain: { ...domain, paused: true } } : vm;
     case 'DomainUnpaused':
-      return withDomain(vm, { paused: false });
+      return domain?.paused ? { ...vm, domain: { ...domain, paused: false } } : vm;
     case 'DomainMarkedSurvivable':
-      return withDomain(vm, { survivable: true });
+      return domain && !domain.survivable ? { ...vm, domain: { ...domain, survivable: true } } : vm;
     case 'DomainShutdownAcknowledged':
-      return withDomain(vm, { shutdownAcknowledged: body.reason });
+      return domain && domain.shutdownAcknowledged !== body.reason ? { ...vm, domain: { ...domain, shutdownAcknowledged: body.reason } } : vm;
     case 'DomainDestroyed': {
       let next = withoutDomain(vm);
       // Destroying the domain unplugs whatever was still plugged (§7.3).
