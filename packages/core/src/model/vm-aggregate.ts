@@ -237,9 +237,11 @@ function applyVmEvent(vm: VmAggregate, body: EventBody, seq: string, dbg: string
           startTime: body.startTime,
         },
       };
-    // The events every start and stop makes spell their copy out (`withDomain` does the same):
-    // a spread written here sees only domains, where the shared one sees every record the fold
-    // copies and runs several times slower (measured: a tenth of a long log's fold).
+    // The events every start and stop makes spell their copy out (`withDomain` makes the same
+    // records): a spread written here sees only domains, where the one in `withFields` sees every
+    // kind of record. Measured on a 1,000,000-event fold: these cases, VmAdded's and VmOwnerChanged's
+    // copies and vmVisiblyChanged's named fields took ~0.4 s off ~6.8 s. (Spelling out the
+    // task records' copies the same way made that fold slower: measure before copying the idea.)
     case 'DomainBuilt':
       return domain && !domain.built ? { ...vm, domain: { ...domain, built: true } } : vm;
     case 'DeviceModelCreated':
