@@ -102,8 +102,8 @@ void everyVmFieldClassified;
 export function vmVisiblyChanged(before: VmAggregate | undefined, after: VmAggregate): boolean {
   if (!before) return true;
   // Each field by name, not a loop over VISIBLE_VM_FIELDS: this runs for every VM event of a fold,
-  // and a load by a variable key from aggregates of many shapes is several times slower.
-  // A test checks that these are the fields of that list.
+  // where named loads measured cheaper than loads by a variable key (docs/benchmarks.md, item 5,
+  // fourth pass). A test checks that these are the fields of that list.
   return (
     before.config !== after.config ||
     before.domain !== after.domain ||
