@@ -208,12 +208,16 @@ describe('web console', () => {
     await writeFile(tokenFile, 'ui-s3cret\n');
     const guarded = await spawnXenopsd({ mode: 'embedded', extraArgs: ['--token-file', tokenFile] });
     const page = await openConsole(guarded.url!);
+    expect(await page.locator('form.token .error').count()).toBe(0);
     await page.locator('form.token input[name=token]').fill('wrong');
     await page.locator('form.token button').click();
-    await expect.poll(() => page.locator('form.token').count()).toBe(1);
+    // Wait for the form the refusal brings back: the console shows "Loading…" in between, and a
+    // token typed into the form before that is lost (the next click then sends nothing, and CI
+    // once waited 30 s on a page that never loaded).
+    await page.locator('form.token .error', { hasText: 'refused' }).waitFor({ timeout: 10_000 });
     await page.locator('form.token input[name=token]').fill('ui-s3cret');
     await page.locator('form.token button').click();
-    await expect.poll(() => page.locator('main').getAttribute('data-load')).toBe('ready');
+    await page.locator('main[data-load=ready]').waitFor({ timeout: 10_000 });
     await expect.poll(() => page.locator('[data-feed]').getAttribute('data-feed')).toBe('live');
     await page.close();
     await guarded.stop();
